@@ -1,0 +1,10 @@
+//! bayestrial: Bayesian adaptive clinical trials with one engine for simulation, live running and
+//! replay.
+//!
+//! Layers, each importing only the ones above it in this list:
+//! - [`stats`]: numerics only (conjugate models, decision probabilities by quadrature);
+//! - [`protocol`]: TOML protocols into a validated [`protocol::Protocol`];
+//! - [`engine`]: events, the trial state as a fold over events, allocation and decision rules.
+
+pub mod protocol;
+pub mod stats;

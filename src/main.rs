@@ -1,0 +1,3 @@
+//! The bayestrial command line.
+
+fn main() {}

@@ -1,0 +1,384 @@
+//! The validated protocol: the types every later layer reads.
+//!
+//! A value of these types has passed every check in [`super::parse`]; the engine and the
+//! simulator rely on that and never re-check. Nothing here knows about TOML, files or spans.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Better;
+
+/// An arm identifier: 1 to 64 characters of ASCII letters, digits, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ArmId(String);
+
+impl ArmId {
+    /// Parses an arm identifier, explaining what is wrong when it is not one.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() || text.len() > 64 {
+            return Err(format!("arm id {text:?} must have 1 to 64 characters"));
+        }
+        if !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "arm id {text:?} may only contain ASCII letters, digits, '-' and '_'"
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The identifier as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ArmId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ArmId> for String {
+    fn from(value: ArmId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ArmId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kind of design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Design {
+    /// Multi-arm platform trial, possibly with a shared control.
+    Platform,
+    /// Single-patient multiple-crossover trial (and series of them).
+    Nof1,
+}
+
+/// The kind of primary outcome, which fixes the conjugate model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// Success / failure; Beta-Binomial model.
+    Binary,
+    /// A real-valued measurement; Normal model with unknown variance.
+    Continuous,
+    /// Event counts over an exposure; Gamma-Poisson model.
+    Count,
+}
+
+/// The `[trial]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrialSpec {
+    /// Protocol identifier, e.g. `PLAT-2026-01`.
+    pub id: String,
+    /// Human-readable title.
+    pub title: String,
+    /// Platform or n-of-1.
+    pub design: Design,
+    /// The trial stops when this many participants have been enrolled.
+    pub max_participants: u32,
+}
+
+/// The `[outcome]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomeSpec {
+    /// Binary, continuous or count.
+    pub kind: OutcomeKind,
+    /// Name shown to users.
+    pub name: String,
+    /// Which direction of the parameter is better for the participant.
+    pub better: Better,
+    /// Smallest admissible recorded value (continuous and count outcomes).
+    pub min: Option<f64>,
+    /// Largest admissible recorded value (continuous and count outcomes).
+    pub max: Option<f64>,
+}
+
+/// A conjugate prior for one arm's parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prior {
+    /// Beta(a, b) for a response probability.
+    Beta {
+        /// First shape (prior successes).
+        a: f64,
+        /// Second shape (prior failures).
+        b: f64,
+    },
+    /// Normal-Inverse-Gamma(mu0, kappa0, alpha0, beta0) for (mean, variance).
+    NormalInverseGamma {
+        /// Prior mean.
+        mu0: f64,
+        /// Prior pseudo-observations for the mean.
+        kappa0: f64,
+        /// Inverse-Gamma shape of the variance.
+        alpha0: f64,
+        /// Inverse-Gamma scale of the variance.
+        beta0: f64,
+    },
+    /// Gamma(shape, rate) for an event rate per unit exposure.
+    Gamma {
+        /// Shape (prior events).
+        shape: f64,
+        /// Rate (prior exposure).
+        rate: f64,
+    },
+}
+
+/// One `[[arm]]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmSpec {
+    /// Identifier used in events, URLs and exports.
+    pub id: ArmId,
+    /// Name shown to unblinded users.
+    pub name: String,
+    /// Whether this is the (single) control arm.
+    pub control: bool,
+    /// Prior for this arm (the protocol default unless overridden).
+    pub prior: Prior,
+    /// The arm opens once this many participants have been enrolled (`None`: open from the start).
+    pub opens_at: Option<u32>,
+    /// Fixed-allocation weight used during burn-in and by `rule = "fixed"` (default 1).
+    pub ratio: u32,
+}
+
+/// The exponent applied to P(best) in adaptive allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Power {
+    /// A constant exponent in (0, ∞); 1 is plain Thompson sampling probabilities.
+    Constant(f64),
+    /// Thall & Wathen's n/(2N): current enrolment over twice the maximum.
+    HalfInformation,
+}
+
+/// How the control arm's allocation share is set once allocation is adaptive.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlShare {
+    /// The control competes like any other arm (P(best) includes it).
+    None,
+    /// A fixed share in (0, 1).
+    Fixed(f64),
+    /// 1/(sqrt(k)+1) relative weighting: control weight sqrt(k) against k active arms.
+    SqrtK,
+    /// The control gets the largest share given to any experimental arm.
+    MatchBest,
+}
+
+/// The allocation rule after burn-in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationRule {
+    /// Fixed ratios (arm `ratio`) with permuted blocks throughout.
+    Fixed,
+    /// Response-adaptive: P(best)^power, renormalised and clamped.
+    Thompson {
+        /// Exponent on P(best).
+        power: Power,
+        /// Control share, meaningful only when the protocol has a control.
+        control: ControlShare,
+    },
+}
+
+/// The `[allocation]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AllocationSpec {
+    /// Fixed or adaptive.
+    pub rule: AllocationRule,
+    /// Lower bound on any active arm's probability once adaptive.
+    pub min: f64,
+    /// Upper bound on any active arm's probability once adaptive.
+    pub max: f64,
+    /// Participants randomised by fixed ratios before adaptation starts.
+    pub burn_in: u32,
+    /// Permuted block size as a multiple of the sum of the ratios (default 1).
+    pub block_multiple: u32,
+}
+
+/// Which control participants a later-opened arm is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlsPolicy {
+    /// Only controls randomised while the arm was open (default).
+    Concurrent,
+    /// All controls.
+    All,
+}
+
+/// The `[analysis]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnalysisSpec {
+    /// Look thresholds: counts of participants with outcome data, strictly increasing.
+    pub looks: Vec<u32>,
+    /// Concurrent or all controls for arms added mid-trial.
+    pub controls: ControlsPolicy,
+}
+
+/// A decision threshold: one value, or one per look (the last repeats for later looks).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    /// The same value at every look.
+    Constant(f64),
+    /// Value at look 1, 2, …; looks past the end use the last value.
+    PerLook(Vec<f64>),
+}
+
+impl Threshold {
+    /// The threshold at the given look (0-based).
+    pub fn at(&self, look_index: usize) -> f64 {
+        match self {
+            Self::Constant(v) => *v,
+            Self::PerLook(values) => values
+                .get(look_index)
+                .or_else(|| values.last())
+                .copied()
+                .unwrap_or(f64::NAN),
+        }
+    }
+
+    /// Every value the threshold can take.
+    pub fn values(&self) -> &[f64] {
+        match self {
+            Self::Constant(v) => std::slice::from_ref(v),
+            Self::PerLook(values) => values,
+        }
+    }
+}
+
+/// A rule comparing with a margin `delta` against a threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarginRule {
+    /// The margin on the parameter's scale (≥ 0).
+    pub delta: f64,
+    /// The probability threshold.
+    pub threshold: Threshold,
+}
+
+/// The `[decision]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionSpec {
+    /// Declare superiority above this probability.
+    pub superiority: Option<Threshold>,
+    /// Drop an arm below this probability.
+    pub inferiority: Option<Threshold>,
+    /// Drop an arm when P(better than control by delta) is below the threshold (needs a control).
+    pub futility: Option<MarginRule>,
+    /// Equivalence: P(within delta) above the threshold.
+    pub equivalence: Option<MarginRule>,
+}
+
+/// How an n-of-1 patient's treatment order is chosen in each cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Nof1Sequence {
+    /// Each cycle is AB or BA at random.
+    Pairs,
+    /// Balanced orders across cycles (ABBA …).
+    Counterbalanced,
+    /// Tempered Thompson sampling per cycle.
+    Adaptive,
+}
+
+/// The `[nof1]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Nof1Spec {
+    /// Treatment labels, at least 2.
+    pub treatments: Vec<String>,
+    /// Number of cycles (each cycle gives every treatment once).
+    pub cycles: u32,
+    /// Days per treatment period.
+    pub period_days: u32,
+    /// Days of washout between periods.
+    pub washout_days: u32,
+    /// Days of run-in before the first period (excluded from analysis).
+    pub run_in_days: u32,
+    /// Measurements per period.
+    pub measurements_per_period: u32,
+    /// How treatment orders are chosen.
+    pub sequence: Nof1Sequence,
+    /// Minimal clinically important difference (≥ 0), on the outcome scale.
+    pub mcid: f64,
+    /// Stop early when P(effect beyond MCID) exceeds this.
+    pub stop_benefit: Option<f64>,
+    /// Stop early when P(|effect| < MCID) exceeds this.
+    pub stop_equivalence: Option<f64>,
+    /// Stopping rules apply only after this many cycles.
+    pub min_cycles: u32,
+}
+
+/// The distribution of the delay between randomisation and the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelaySpec {
+    /// Always this many weeks.
+    Fixed(f64),
+    /// Exponential with this mean, in weeks.
+    Exponential(f64),
+    /// Uniform between the two values, in weeks.
+    Uniform(f64, f64),
+}
+
+/// One `[[scenario]]`, used only by simulate and calibrate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Name used on the command line.
+    pub name: String,
+    /// True parameter per arm (response rate, mean, or event rate).
+    pub truth: BTreeMap<ArmId, f64>,
+    /// Residual SD for continuous outcomes.
+    pub sd: Option<f64>,
+    /// Mean participants enrolled per week.
+    pub accrual_per_week: f64,
+    /// Outcome delay.
+    pub outcome_delay: DelaySpec,
+    /// Probability a participant never gives an outcome.
+    pub dropout: f64,
+}
+
+/// A validated protocol.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Protocol {
+    /// `[trial]`.
+    pub trial: TrialSpec,
+    /// `[outcome]`.
+    pub outcome: OutcomeSpec,
+    /// `[[arm]]`, in file order; for n-of-1 designs one arm per treatment.
+    pub arms: Vec<ArmSpec>,
+    /// `[allocation]`.
+    pub allocation: AllocationSpec,
+    /// `[analysis]`.
+    pub analysis: AnalysisSpec,
+    /// `[decision]`.
+    pub decision: DecisionSpec,
+    /// `[nof1]`, present exactly when `design = "nof1"`.
+    pub nof1: Option<Nof1Spec>,
+    /// `[[scenario]]`.
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Protocol {
+    /// The control arm, if the design has one.
+    pub fn control(&self) -> Option<&ArmSpec> {
+        self.arms.iter().find(|arm| arm.control)
+    }
+
+    /// The arm with this identifier.
+    pub fn arm(&self, id: &ArmId) -> Option<&ArmSpec> {
+        self.arms.iter().find(|arm| &arm.id == id)
+    }
+}

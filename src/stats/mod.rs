@@ -1,0 +1,86 @@
+//! Numerics only: conjugate posteriors and the decision probabilities computed from them.
+//!
+//! Nothing here knows about trials, protocols, events, files or the web. Every formula is written
+//! down in `METHODS.md` with its reference.
+
+mod marginal;
+mod quadrature;
+
+pub use marginal::{Marginal, Shape};
+pub use quadrature::{Quadrature, MAX_ARMS, PANEL_WIDTH, TAIL_DROP};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors from the numerics: always a caller's invalid argument, never a convergence failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StatsError {
+    /// A distribution parameter is not finite or out of range.
+    #[error("parameter {name} = {value} must be finite and positive")]
+    Parameter {
+        /// Which parameter.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A margin δ is not valid for the quantity asked.
+    #[error("margin delta = {value} is not valid here (it must be finite, and positive for equivalence)")]
+    Delta {
+        /// The value given.
+        value: f64,
+    },
+    /// A probability outside (0, 1).
+    #[error("probability {value} must lie strictly between 0 and 1")]
+    Probability {
+        /// The value given.
+        value: f64,
+    },
+    /// No arms were given.
+    #[error("at least one arm is needed")]
+    NoArms,
+    /// More arms than one evaluation supports.
+    #[error("{got} arms given; at most {max} are supported")]
+    TooManyArms {
+        /// Arms given.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Arms of different families cannot be compared.
+    #[error("cannot compare a {first} arm with a {other} arm")]
+    MixedFamilies {
+        /// Family of the first arm.
+        first: &'static str,
+        /// Family of the offending arm.
+        other: &'static str,
+    },
+    /// The output slice has the wrong length.
+    #[error("output has {got} slots for {expected} arms")]
+    OutputLength {
+        /// Arms given.
+        expected: usize,
+        /// Slots given.
+        got: usize,
+    },
+}
+
+/// Which direction of an arm's parameter is better for participants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Larger values are better (response rates, scores where high is good).
+    #[default]
+    Higher,
+    /// Smaller values are better (event rates, pain scores).
+    Lower,
+}
+
+impl std::str::FromStr for Better {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "higher" => Ok(Self::Higher),
+            "lower" => Ok(Self::Lower),
+            other => Err(format!("{other:?} is not a direction: use higher or lower")),
+        }
+    }
+}
