@@ -2,6 +2,11 @@
 //!
 //! Run with `cargo bench --bench stats`.
 
+#![expect(
+    missing_docs,
+    reason = "criterion macros generate undocumented functions"
+)]
+
 use std::hint::black_box;
 
 use bayestrial::stats::{Better, Marginal, Quadrature};

@@ -6,5 +6,6 @@
 //! - [`protocol`]: TOML protocols into a validated [`protocol::Protocol`];
 //! - [`engine`]: events, the trial state as a fold over events, allocation and decision rules.
 
+pub mod engine;
 pub mod protocol;
 pub mod stats;

@@ -1,3 +1,14 @@
-//! The bayestrial command line.
+//! The bayestrial command line: one binary for validating protocols, computing posteriors and,
+//! as later layers land, simulating, serving, replaying and exporting trials.
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let command = cli::Cli::parse();
+    cli::init_tracing();
+    command.run()
+}

@@ -1,6 +1,6 @@
 //! The validated protocol: the types every later layer reads.
 //!
-//! A value of these types has passed every check in [`super::parse`]; the engine and the
+//! A value of these types has passed every check in [`Protocol::from_toml`]; the engine and the
 //! simulator rely on that and never re-check. Nothing here knows about TOML, files or spans.
 
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ pub struct OutcomeSpec {
 }
 
 /// A conjugate prior for one arm's parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prior {
     /// Beta(a, b) for a response probability.

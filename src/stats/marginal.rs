@@ -5,12 +5,12 @@
 //! whole real line so that every density is smooth there: logit for Beta, log for Gamma and a
 //! sinh stretch for Student-t (see `METHODS.md`, "Quadrature").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::StatsError;
 
 /// The shape of a posterior marginal.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum Shape {
     /// Beta(a, b) on (0, 1).

@@ -3,11 +3,15 @@
 //! Nothing here knows about trials, protocols, events, files or the web. Every formula is written
 //! down in `METHODS.md` with its reference.
 
+mod conjugate;
 mod marginal;
 mod quadrature;
+mod summary;
 
+pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
 pub use marginal::{Marginal, Shape};
 pub use quadrature::{Quadrature, MAX_ARMS, PANEL_WIDTH, TAIL_DROP};
+pub use summary::PosteriorSummary;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +57,9 @@ pub enum StatsError {
         /// Family of the offending arm.
         other: &'static str,
     },
+    /// An observation the model cannot take.
+    #[error("invalid observation: {0}")]
+    Observation(&'static str),
     /// The output slice has the wrong length.
     #[error("output has {got} slots for {expected} arms")]
     OutputLength {

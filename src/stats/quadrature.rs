@@ -290,7 +290,11 @@ impl Quadrature {
         }
         let single = [*arm];
         self.prepare(&single)?;
+        // Quantiles are off the hot path: use a grid four times finer than the decision grid.
+        let width = self.panel_width;
+        self.panel_width = 0.25 * width;
         self.build_grid_from_arms();
+        self.panel_width = width;
         self.fill(&single);
         let band = self.arm_bands[0];
         let (mut lo, mut hi) = (band.lo, band.hi);

@@ -1,0 +1,45 @@
+//! Subcommands. Each one parses its arguments into domain types, makes one call into the library
+//! and prints the result; none of them holds a rule of the trial.
+
+mod posterior;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Bayesian adaptive clinical trials: platform and n-of-1 designs.
+#[derive(Debug, Parser)]
+#[command(name = "bayestrial", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check protocol files; exit 0 when all are valid, 1 with the messages when any is not.
+    Validate(validate::ValidateArgs),
+    /// Posterior calculator: summaries, P(best), P(worst) and comparisons with a control.
+    Posterior(posterior::PosteriorArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand and returns the process exit code.
+    pub fn run(self) -> ExitCode {
+        match self.command {
+            Command::Validate(args) => validate::run(&args),
+            Command::Posterior(args) => posterior::run(&args),
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

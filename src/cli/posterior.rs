@@ -1,0 +1,374 @@
+//! `bayestrial posterior`: a posterior calculator for statisticians.
+//!
+//! Arms are given as summary data; the prior is conjugate to the outcome kind. The output is a
+//! readable table, or JSON with `--json`.
+
+use std::process::ExitCode;
+
+use bayestrial::stats::{
+    BetaPrior, Better, ConjugateModel, GammaPrior, Marginal, NigPrior, PosteriorSummary,
+    Quadrature, Shape, StatsError,
+};
+use clap::ValueEnum;
+use serde::Serialize;
+
+/// The default Normal-Inverse-Gamma prior: μ0 = 0, κ0 = 1e-6, α0 = 1e-3, β0 = 1e-3.
+pub const DEFAULT_NIG: [f64; 4] = [0.0, 1e-6, 1e-3, 1e-3];
+/// The default Gamma prior for counts: shape 1e-3, rate 1e-3.
+pub const DEFAULT_GAMMA: [f64; 2] = [1e-3, 1e-3];
+
+/// Outcome kinds accepted by the calculator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutcomeArg {
+    /// `--arm NAME=successes/trials`, Beta prior.
+    Binary,
+    /// `--arm NAME=mean,sd,n` (sample SD), Normal-Inverse-Gamma prior.
+    Continuous,
+    /// `--arm NAME=events/exposure`, Gamma prior.
+    Count,
+}
+
+/// Arguments of `posterior`.
+#[derive(Debug, clap::Args)]
+pub struct PosteriorArgs {
+    /// Outcome kind.
+    #[arg(long, value_enum)]
+    outcome: OutcomeArg,
+    /// One arm: binary `NAME=s/n`, continuous `NAME=mean,sd,n`, count `NAME=events/exposure`.
+    #[arg(long = "arm", required = true)]
+    arms: Vec<String>,
+    /// Beta prior `a,b` for binary outcomes.
+    #[arg(long, default_value = "1,1")]
+    prior_beta: String,
+    /// Normal-Inverse-Gamma prior `mu0,kappa0,alpha0,beta0` (default 0,1e-6,1e-3,1e-3).
+    #[arg(long)]
+    prior_nig: Option<String>,
+    /// Gamma prior `shape,rate` for counts (default 1e-3,1e-3).
+    #[arg(long)]
+    prior_gamma: Option<String>,
+    /// The control arm's name: adds P(better than control) and, with --delta, P(equivalent).
+    #[arg(long)]
+    control: Option<String>,
+    /// Margin δ for the comparisons with the control.
+    #[arg(long, default_value_t = 0.0)]
+    delta: f64,
+    /// Which direction of the parameter is better.
+    #[arg(long, default_value = "higher")]
+    better: Better,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One arm's results.
+#[derive(Debug, Serialize)]
+struct ArmReport {
+    id: String,
+    posterior: Shape,
+    mean: Option<f64>,
+    median: f64,
+    sd: Option<f64>,
+    ci95: [f64; 2],
+    p_best: f64,
+    p_worst: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p_better_than_control: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p_equivalent_to_control: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    outcome: &'static str,
+    better: Better,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control: Option<String>,
+    delta: f64,
+    arms: Vec<ArmReport>,
+}
+
+/// A usage error: what was wrong with which argument.
+#[derive(Debug, thiserror::Error)]
+enum ArgError {
+    #[error("--{flag} {value:?}: {why}")]
+    Bad {
+        flag: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error(transparent)]
+    Stats(#[from] StatsError),
+}
+
+fn numbers(flag: &'static str, text: &str, count: usize, sep: char) -> Result<Vec<f64>, ArgError> {
+    let parts: Result<Vec<f64>, _> = text.split(sep).map(|p| p.trim().parse::<f64>()).collect();
+    match parts {
+        Ok(values) if values.len() == count && values.iter().all(|v| v.is_finite()) => Ok(values),
+        _ => Err(ArgError::Bad {
+            flag,
+            value: text.to_owned(),
+            why: format!("expected {count} finite numbers separated by '{sep}'"),
+        }),
+    }
+}
+
+fn bad(flag: &'static str, value: &str, why: impl Into<String>) -> ArgError {
+    ArgError::Bad {
+        flag,
+        value: value.to_owned(),
+        why: why.into(),
+    }
+}
+
+fn prior_model(args: &PosteriorArgs) -> Result<ConjugateModel, ArgError> {
+    Ok(match args.outcome {
+        OutcomeArg::Binary => {
+            let v = numbers("prior-beta", &args.prior_beta, 2, ',')?;
+            ConjugateModel::beta_binomial(BetaPrior { a: v[0], b: v[1] })?
+        }
+        OutcomeArg::Continuous => {
+            let v = match &args.prior_nig {
+                Some(text) => numbers("prior-nig", text, 4, ',')?,
+                None => DEFAULT_NIG.to_vec(),
+            };
+            ConjugateModel::normal(NigPrior {
+                mu0: v[0],
+                kappa0: v[1],
+                alpha0: v[2],
+                beta0: v[3],
+            })?
+        }
+        OutcomeArg::Count => {
+            let v = match &args.prior_gamma {
+                Some(text) => numbers("prior-gamma", text, 2, ',')?,
+                None => DEFAULT_GAMMA.to_vec(),
+            };
+            ConjugateModel::gamma_poisson(GammaPrior {
+                shape: v[0],
+                rate: v[1],
+            })?
+        }
+    })
+}
+
+fn arm_posterior(
+    outcome: OutcomeArg,
+    prior: ConjugateModel,
+    spec: &str,
+) -> Result<(String, Marginal), ArgError> {
+    let (name, data) = spec
+        .split_once('=')
+        .ok_or_else(|| bad("arm", spec, "expected NAME=DATA"))?;
+    if name.is_empty() {
+        return Err(bad("arm", spec, "the arm needs a name before '='"));
+    }
+    let mut model = prior;
+    match outcome {
+        OutcomeArg::Binary => {
+            let (s, n) = data
+                .split_once('/')
+                .ok_or_else(|| bad("arm", spec, "binary arms are NAME=successes/trials"))?;
+            let s: u64 = s
+                .trim()
+                .parse()
+                .map_err(|_| bad("arm", spec, "successes must be a whole number ≥ 0"))?;
+            let n: u64 = n
+                .trim()
+                .parse()
+                .map_err(|_| bad("arm", spec, "trials must be a whole number ≥ 0"))?;
+            if s > n {
+                return Err(bad("arm", spec, "successes cannot exceed trials"));
+            }
+            model.observe_binomial(s, n)?;
+        }
+        OutcomeArg::Continuous => {
+            let v = numbers("arm", data, 3, ',')
+                .map_err(|_| bad("arm", spec, "continuous arms are NAME=mean,sd,n"))?;
+            if v[1] < 0.0 || v[2] < 0.0 || v[2].fract() != 0.0 {
+                return Err(bad("arm", spec, "sd must be ≥ 0 and n a whole number ≥ 0"));
+            }
+            model.observe_summary(v[2] as u64, v[0], v[1])?;
+        }
+        OutcomeArg::Count => {
+            let (e, t) = data
+                .split_once('/')
+                .ok_or_else(|| bad("arm", spec, "count arms are NAME=events/exposure"))?;
+            let e: u64 = e
+                .trim()
+                .parse()
+                .map_err(|_| bad("arm", spec, "events must be a whole number ≥ 0"))?;
+            let t: f64 = t
+                .trim()
+                .parse()
+                .map_err(|_| bad("arm", spec, "exposure must be a number ≥ 0"))?;
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(bad("arm", spec, "exposure must be a number ≥ 0"));
+            }
+            if t > 0.0 {
+                model.observe(bayestrial::stats::Observation::Count {
+                    events: e,
+                    exposure: t,
+                })?;
+            } else if e > 0 {
+                return Err(bad("arm", spec, "events need a positive exposure"));
+            }
+        }
+    }
+    Ok((name.to_owned(), model.posterior()))
+}
+
+fn report(args: &PosteriorArgs) -> Result<Report, ArgError> {
+    let prior = prior_model(args)?;
+    let mut names = Vec::new();
+    let mut marginals = Vec::new();
+    for spec in &args.arms {
+        let (name, marginal) = arm_posterior(args.outcome, prior, spec)?;
+        if names.contains(&name) {
+            return Err(bad("arm", spec, format!("arm {name:?} is given twice")));
+        }
+        names.push(name);
+        marginals.push(marginal);
+    }
+    if !args.delta.is_finite() || args.delta < 0.0 {
+        return Err(bad(
+            "delta",
+            &args.delta.to_string(),
+            "must be a number ≥ 0",
+        ));
+    }
+    let control = match &args.control {
+        Some(c) => Some(names.iter().position(|n| n == c).ok_or_else(|| {
+            bad(
+                "control",
+                c,
+                format!("not one of the arms: {}", names.join(", ")),
+            )
+        })?),
+        None => None,
+    };
+    let mut quadrature = Quadrature::new();
+    let p_best = quadrature.p_best(&marginals, args.better)?;
+    let p_worst = quadrature.p_worst(&marginals, args.better)?;
+    let mut arms = Vec::new();
+    for (i, (name, marginal)) in names.iter().zip(&marginals).enumerate() {
+        let PosteriorSummary {
+            mean,
+            median,
+            sd,
+            ci95,
+        } = quadrature.summary(marginal)?;
+        let (mut better_than, mut equivalent) = (None, None);
+        if let Some(c) = control.filter(|&c| c != i) {
+            let ctrl = &marginals[c];
+            better_than = Some(match args.better {
+                Better::Higher => quadrature.p_greater(marginal, ctrl, args.delta)?,
+                Better::Lower => quadrature.p_greater(ctrl, marginal, args.delta)?,
+            });
+            if args.delta > 0.0 {
+                equivalent = Some(quadrature.p_within(marginal, ctrl, args.delta)?);
+            }
+        }
+        arms.push(ArmReport {
+            id: name.clone(),
+            posterior: marginal.shape(),
+            mean,
+            median,
+            sd,
+            ci95,
+            p_best: p_best[i],
+            p_worst: p_worst[i],
+            p_better_than_control: better_than,
+            p_equivalent_to_control: equivalent,
+        });
+    }
+    Ok(Report {
+        outcome: match args.outcome {
+            OutcomeArg::Binary => "binary",
+            OutcomeArg::Continuous => "continuous",
+            OutcomeArg::Count => "count",
+        },
+        better: args.better,
+        control: args.control.clone(),
+        delta: args.delta,
+        arms,
+    })
+}
+
+fn describe(shape: Shape) -> String {
+    match shape {
+        Shape::Beta { a, b } => format!("Beta({a}, {b})"),
+        Shape::Gamma { shape, rate } => format!("Gamma({shape}, {rate})"),
+        Shape::StudentT { df, loc, scale } => format!("t{df:.4}({loc:.6}, {scale:.6})"),
+    }
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.4}"))
+}
+
+fn print_table(report: &Report) {
+    let has_control = report.control.is_some();
+    let mut header = format!(
+        "{:<12} {:<28} {:>8} {:>8} {:>8} {:>19} {:>8} {:>8}",
+        "arm", "posterior", "mean", "median", "sd", "95% interval", "P(best)", "P(worst)"
+    );
+    if has_control {
+        header.push_str(&format!(" {:>10}", "P(>ctrl)"));
+        if report.delta > 0.0 {
+            header.push_str(&format!(" {:>10}", "P(equiv)"));
+        }
+    }
+    println!("{header}");
+    for arm in &report.arms {
+        let mut line = format!(
+            "{:<12} {:<28} {:>8} {:>8.4} {:>8} {:>19} {:>8.4} {:>8.4}",
+            arm.id,
+            describe(arm.posterior),
+            optional(arm.mean),
+            arm.median,
+            optional(arm.sd),
+            format!("[{:.4}, {:.4}]", arm.ci95[0], arm.ci95[1]),
+            arm.p_best,
+            arm.p_worst
+        );
+        if has_control {
+            line.push_str(&format!(" {:>10}", optional(arm.p_better_than_control)));
+            if report.delta > 0.0 {
+                line.push_str(&format!(" {:>10}", optional(arm.p_equivalent_to_control)));
+            }
+        }
+        println!("{line}");
+    }
+    let direction = match report.better {
+        Better::Higher => "higher",
+        Better::Lower => "lower",
+    };
+    println!(
+        "\n{direction} is better; P(>ctrl) is P(arm better than control by more than δ = {})",
+        report.delta
+    );
+}
+
+/// Runs the calculator: exit 0, or 2 with a message on bad arguments.
+pub fn run(args: &PosteriorArgs) -> ExitCode {
+    match report(args) {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(error) => {
+                        eprintln!("error: could not encode the report: {error}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print_table(&report);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

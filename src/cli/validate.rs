@@ -1,0 +1,41 @@
+//! `bayestrial validate FILE...`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bayestrial::protocol::Protocol;
+
+/// Arguments of `validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Protocol files (TOML).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// Validates every file; prints one line per valid file and every message for invalid ones.
+pub fn run(args: &ValidateArgs) -> ExitCode {
+    let mut all_valid = true;
+    for file in &args.files {
+        match Protocol::load(file) {
+            Ok(protocol) => println!(
+                "{}: ok ({} design, {} arms)",
+                file.display(),
+                match protocol.trial.design {
+                    bayestrial::protocol::Design::Platform => "platform",
+                    bayestrial::protocol::Design::Nof1 => "n-of-1",
+                },
+                protocol.arms.len()
+            ),
+            Err(errors) => {
+                all_valid = false;
+                eprintln!("{errors}");
+            }
+        }
+    }
+    if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,601 @@
+//! Commands: read the state, validate the input, and return the events that follow from it.
+//!
+//! Every command validates first and only then emits; each emitted event is applied to the
+//! state at once, so later events of the same command see it. On `Err` the state is unchanged.
+
+use tracing::instrument;
+
+use super::allocation::{adaptive_probabilities, block_probabilities, choose};
+use super::events::{
+    AllocationBasis, ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason,
+};
+use super::state::{ArmStatus, TrialState, TrialStatus};
+use super::{EngineError, TrialSeed};
+use crate::protocol::{AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, Protocol};
+use crate::stats::{
+    BetaPrior, ConjugateModel, GammaPrior, Marginal, NigPrior, Observation, Quadrature, MAX_ARMS,
+};
+
+/// A platform amendment: a new arm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewArm {
+    /// Identifier (unique in the trial).
+    pub id: ArmId,
+    /// Display name.
+    pub name: String,
+    /// Prior; `None` uses the protocol's default for the outcome kind (the first arm's prior).
+    pub prior: Option<Prior>,
+    /// Fixed-allocation weight (≥ 1).
+    pub ratio: u32,
+}
+
+/// The engine for one trial: its protocol, its seed and a numerical workspace.
+#[derive(Debug)]
+pub struct Engine<'p> {
+    pub(super) protocol: &'p Protocol,
+    seed: TrialSeed,
+    pub(super) quadrature: Quadrature,
+}
+
+/// The conjugate model for a prior, with no data.
+pub(super) fn model_for(prior: &Prior) -> Result<ConjugateModel, EngineError> {
+    Ok(match *prior {
+        Prior::Beta { a, b } => ConjugateModel::beta_binomial(BetaPrior { a, b })?,
+        Prior::NormalInverseGamma {
+            mu0,
+            kappa0,
+            alpha0,
+            beta0,
+        } => ConjugateModel::normal(NigPrior {
+            mu0,
+            kappa0,
+            alpha0,
+            beta0,
+        })?,
+        Prior::Gamma { shape, rate } => ConjugateModel::gamma_poisson(GammaPrior { shape, rate })?,
+    })
+}
+
+/// The observation a model sees for an outcome value.
+pub(super) fn observation(value: &OutcomeValue) -> Observation {
+    match *value {
+        OutcomeValue::Binary { response } => Observation::Binary(response),
+        OutcomeValue::Continuous { value } => Observation::Continuous(value),
+        OutcomeValue::Count { events, exposure } => Observation::Count { events, exposure },
+    }
+}
+
+impl<'p> Engine<'p> {
+    /// An engine for `protocol` drawing from `seed`.
+    pub fn new(protocol: &'p Protocol, seed: TrialSeed) -> Self {
+        Self {
+            protocol,
+            seed,
+            quadrature: Quadrature::new(),
+        }
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> &'p Protocol {
+        self.protocol
+    }
+
+    /// Appends `body` as the next event, applies it, and records it in `out`.
+    pub(super) fn emit(
+        &self,
+        state: &mut TrialState,
+        body: EventBody,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        let event = Event {
+            seq: state.last_seq + 1,
+            body,
+        };
+        state.apply(&event)?;
+        out.push(event);
+        Ok(())
+    }
+
+    fn require_running(state: &TrialState) -> Result<(), EngineError> {
+        match &state.status {
+            TrialStatus::Running => Ok(()),
+            TrialStatus::NotStarted => {
+                Err(EngineError::Refused("the trial has not started".into()))
+            }
+            TrialStatus::Stopped { .. } => {
+                Err(EngineError::Refused("the trial has stopped".into()))
+            }
+        }
+    }
+
+    /// Starts the trial: commits to the seed and opens the arms that open at the start.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id))]
+    pub fn start(
+        &mut self,
+        state: &mut TrialState,
+        protocol_hash: &str,
+    ) -> Result<Vec<Event>, EngineError> {
+        if state.status != TrialStatus::NotStarted {
+            return Err(EngineError::Refused("the trial has already started".into()));
+        }
+        if self.protocol.trial.design == Design::Nof1 {
+            return Err(EngineError::Refused(
+                "n-of-1 protocols are run per patient by the n-of-1 engine, which is not available yet"
+                    .into(),
+            ));
+        }
+        let mut out = Vec::new();
+        self.emit(
+            state,
+            EventBody::TrialStarted {
+                protocol_hash: protocol_hash.to_owned(),
+                seed_commitment: self.seed.commitment(),
+            },
+            &mut out,
+        )?;
+        self.open_due_arms(state, &mut out)?;
+        Ok(out)
+    }
+
+    fn open_due_arms(
+        &self,
+        state: &mut TrialState,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        let enrolled = state.enrolled();
+        for spec in &self.protocol.arms {
+            let due = spec.opens_at.unwrap_or(0) <= enrolled;
+            let pending = state
+                .arm_index(&spec.id)
+                .is_some_and(|i| state.arms[i].status == ArmStatus::Pending);
+            if due && pending {
+                self.emit(
+                    state,
+                    EventBody::ArmOpened {
+                        arm: spec.id.clone(),
+                        enrolled,
+                    },
+                    out,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Enrols a participant and randomises them.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = subject_id))]
+    pub fn enrol(
+        &mut self,
+        state: &mut TrialState,
+        subject_id: &str,
+    ) -> Result<Vec<Event>, EngineError> {
+        Self::require_running(state)?;
+        if state.enrolled() >= state.max_participants {
+            return Err(EngineError::Refused(format!(
+                "enrolment is complete: {} of {} participants",
+                state.enrolled(),
+                state.max_participants
+            )));
+        }
+        let subject = subject_id.trim();
+        if subject.is_empty() || subject.len() > 64 || subject.chars().any(char::is_control) {
+            return Err(EngineError::Invalid {
+                field: "subject_id",
+                problem: "must be 1 to 64 printable characters".into(),
+            });
+        }
+        if state.participant_index(subject).is_some() {
+            return Err(EngineError::Refused(format!(
+                "subject {subject} is already enrolled"
+            )));
+        }
+        let mut out = Vec::new();
+        self.open_due_arms(state, &mut out)?;
+        let participant = state.enrolled();
+        self.emit(
+            state,
+            EventBody::ParticipantEnrolled {
+                participant,
+                subject_id: subject.to_owned(),
+            },
+            &mut out,
+        )?;
+        let active: Vec<usize> = state.active_arms().collect();
+        if active.is_empty() {
+            return Err(EngineError::Refused("no arm is open".into()));
+        }
+        let adaptive = matches!(
+            self.protocol.allocation.rule,
+            AllocationRule::Thompson { .. }
+        ) && participant >= self.protocol.allocation.burn_in;
+        let mut probabilities = [0.0_f64; MAX_ARMS];
+        let phase = if adaptive {
+            if state.allocation.is_none() {
+                let basis =
+                    if state.looks_done == 0 && participant == self.protocol.allocation.burn_in {
+                        AllocationBasis::BurnInEnded
+                    } else {
+                        AllocationBasis::ArmsChanged
+                    };
+                let body = self.allocation_update(state, basis)?;
+                self.emit(state, body, &mut out)?;
+            }
+            let current = state.allocation.as_deref().unwrap_or(&[]);
+            for (slot, &arm) in active.iter().enumerate() {
+                probabilities[slot] = current.get(arm).copied().unwrap_or(0.0);
+            }
+            RandomisationPhase::Adaptive
+        } else {
+            let ratios: Vec<u32> = active.iter().map(|&a| state.arms[a].ratio).collect();
+            let used: Vec<u32> = active.iter().map(|&a| state.block_counts[a]).collect();
+            block_probabilities(
+                &ratios,
+                &used,
+                state.block_multiple,
+                &mut probabilities[..active.len()],
+            );
+            RandomisationPhase::Block
+        };
+        let seq = state.last_seq + 1;
+        let draw = self.seed.draw(seq);
+        let chosen = active[choose(&probabilities[..active.len()], draw)];
+        let shares = active
+            .iter()
+            .enumerate()
+            .map(|(slot, &arm)| ArmShare {
+                arm: state.arms[arm].id.clone(),
+                probability: probabilities[slot],
+            })
+            .collect();
+        self.emit(
+            state,
+            EventBody::Randomised {
+                participant,
+                arm: state.arms[chosen].id.clone(),
+                probabilities: shares,
+                draw,
+                phase,
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// The exponent on P(best) now.
+    pub(super) fn power(&self, state: &TrialState) -> f64 {
+        match self.protocol.allocation.rule {
+            AllocationRule::Thompson {
+                power: Power::Constant(p),
+                ..
+            } => p,
+            AllocationRule::Thompson {
+                power: Power::HalfInformation,
+                ..
+            } => state.enrolled() as f64 / (2.0 * state.max_participants as f64),
+            AllocationRule::Fixed => 0.0,
+        }
+    }
+
+    /// Computes an allocation update from the current data.
+    pub(super) fn allocation_update(
+        &mut self,
+        state: &TrialState,
+        basis: AllocationBasis,
+    ) -> Result<EventBody, EngineError> {
+        let AllocationRule::Thompson { control: share, .. } = self.protocol.allocation.rule else {
+            return Err(EngineError::Refused(
+                "fixed allocation has no adaptive update".into(),
+            ));
+        };
+        let power = self.power(state);
+        let active: Vec<usize> = state.active_arms().collect();
+        let control = state.control.filter(|c| active.contains(c));
+        let separate_control = control.is_some() && share != crate::protocol::ControlShare::None;
+        let competing: Vec<usize> = active
+            .iter()
+            .copied()
+            .filter(|&a| !(separate_control && Some(a) == control))
+            .collect();
+        let marginals = self.marginals(state, &competing)?;
+        let mut p_best = [0.0_f64; MAX_ARMS];
+        self.quadrature.p_best_into(
+            &marginals,
+            self.protocol.outcome.better,
+            &mut p_best[..competing.len()],
+        )?;
+        let mut probabilities = [0.0_f64; MAX_ARMS];
+        let control_share = adaptive_probabilities(
+            &p_best[..competing.len()],
+            power,
+            separate_control.then_some(share),
+            self.protocol.allocation.min,
+            self.protocol.allocation.max,
+            &mut probabilities[..competing.len()],
+        );
+        let mut shares = Vec::with_capacity(active.len());
+        for &arm in &active {
+            let probability = match competing.iter().position(|&c| c == arm) {
+                Some(slot) => probabilities[slot],
+                None => control_share,
+            };
+            shares.push(ArmShare {
+                arm: state.arms[arm].id.clone(),
+                probability,
+            });
+        }
+        Ok(EventBody::AllocationUpdated {
+            probabilities: shares,
+            power,
+            basis,
+        })
+    }
+
+    /// Posterior marginals of the given arms from all their data.
+    pub(super) fn marginals(
+        &self,
+        state: &TrialState,
+        arms: &[usize],
+    ) -> Result<Vec<Marginal>, EngineError> {
+        let mut models = Vec::with_capacity(arms.len());
+        for &arm in arms {
+            models.push(model_for(&state.arms[arm].prior)?);
+        }
+        for participant in &state.participants {
+            if let (Some(arm), Some(value)) = (participant.arm, participant.outcome.as_ref()) {
+                if let Some(slot) = arms.iter().position(|&a| a == arm) {
+                    models[slot].observe(observation(value))?;
+                }
+            }
+        }
+        Ok(models.iter().map(ConjugateModel::posterior).collect())
+    }
+
+    /// Checks an outcome value against the protocol's kind and range.
+    fn check_outcome(&self, value: &OutcomeValue) -> Result<(), EngineError> {
+        let outcome = &self.protocol.outcome;
+        let invalid = |problem: String| EngineError::Invalid {
+            field: "value",
+            problem,
+        };
+        let numeric = match (*value, outcome.kind) {
+            (OutcomeValue::Binary { .. }, OutcomeKind::Binary) => None,
+            (OutcomeValue::Continuous { value }, OutcomeKind::Continuous) => {
+                if !value.is_finite() {
+                    return Err(invalid(format!("{value} is not a finite number")));
+                }
+                Some(value)
+            }
+            (OutcomeValue::Count { events, exposure }, OutcomeKind::Count) => {
+                if !(exposure.is_finite() && exposure > 0.0) {
+                    return Err(invalid(format!("exposure {exposure} must be positive")));
+                }
+                Some(events as f64)
+            }
+            (_, kind) => {
+                return Err(invalid(format!(
+                    "the outcome {:?} is {kind:?}; this value is of another kind",
+                    outcome.name
+                )))
+            }
+        };
+        if let Some(x) = numeric {
+            if let Some(min) = outcome.min.filter(|&m| x < m) {
+                return Err(invalid(format!("{x} is below the minimum {min}")));
+            }
+            if let Some(max) = outcome.max.filter(|&m| x > m) {
+                return Err(invalid(format!("{x} is above the maximum {max}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn randomised_participant(state: &TrialState, subject_id: &str) -> Result<u32, EngineError> {
+        let index = state
+            .participant_index(subject_id)
+            .ok_or_else(|| EngineError::Refused(format!("subject {subject_id} is not enrolled")))?;
+        if state.participants[index].arm.is_none() {
+            return Err(EngineError::Refused(format!(
+                "subject {subject_id} has not been randomised"
+            )));
+        }
+        Ok(index as u32)
+    }
+
+    /// Records a participant's outcome, then runs every look that has become due.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = subject_id))]
+    pub fn record_outcome(
+        &mut self,
+        state: &mut TrialState,
+        subject_id: &str,
+        value: OutcomeValue,
+    ) -> Result<Vec<Event>, EngineError> {
+        if state.status == TrialStatus::NotStarted {
+            return Err(EngineError::Refused("the trial has not started".into()));
+        }
+        let participant = Self::randomised_participant(state, subject_id)?;
+        if state.participants[participant as usize].outcome.is_some() {
+            return Err(EngineError::Refused(format!(
+                "subject {subject_id} already has an outcome; correct it with a reason instead"
+            )));
+        }
+        self.check_outcome(&value)?;
+        let mut out = Vec::new();
+        self.emit(
+            state,
+            EventBody::OutcomeRecorded { participant, value },
+            &mut out,
+        )?;
+        self.run_due_looks(state, &mut out)?;
+        Ok(out)
+    }
+
+    /// Corrects a participant's outcome; the original stays in the log.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = subject_id))]
+    pub fn correct_outcome(
+        &mut self,
+        state: &mut TrialState,
+        subject_id: &str,
+        value: OutcomeValue,
+        reason: &str,
+    ) -> Result<Vec<Event>, EngineError> {
+        let participant = Self::randomised_participant(state, subject_id)?;
+        let Some(corrects) = state.participants[participant as usize].outcome_seq else {
+            return Err(EngineError::Refused(format!(
+                "subject {subject_id} has no outcome to correct"
+            )));
+        };
+        if reason.trim().is_empty() {
+            return Err(EngineError::Invalid {
+                field: "reason",
+                problem: "a correction needs a reason".into(),
+            });
+        }
+        self.check_outcome(&value)?;
+        let mut out = Vec::new();
+        self.emit(
+            state,
+            EventBody::OutcomeCorrected {
+                participant,
+                corrects,
+                value,
+                reason: reason.trim().to_owned(),
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// Platform amendment: adds an arm, open at once.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, arm = %arm.id))]
+    pub fn add_arm(
+        &mut self,
+        state: &mut TrialState,
+        arm: NewArm,
+    ) -> Result<Vec<Event>, EngineError> {
+        Self::require_running(state)?;
+        if self.protocol.trial.design != Design::Platform {
+            return Err(EngineError::Refused(
+                "only platform trials can add arms".into(),
+            ));
+        }
+        if state.arm_index(&arm.id).is_some() {
+            return Err(EngineError::Invalid {
+                field: "arm.id",
+                problem: format!("an arm {} exists already", arm.id),
+            });
+        }
+        if state.arms.len() >= MAX_ARMS {
+            return Err(EngineError::Refused(format!(
+                "a trial has at most {MAX_ARMS} arms"
+            )));
+        }
+        if arm.ratio == 0 {
+            return Err(EngineError::Invalid {
+                field: "arm.ratio",
+                problem: "must be at least 1".into(),
+            });
+        }
+        let default_prior = self
+            .protocol
+            .arms
+            .iter()
+            .find(|a| !a.control)
+            .map(|a| a.prior);
+        let prior = arm
+            .prior
+            .or(default_prior)
+            .ok_or_else(|| EngineError::Invalid {
+                field: "arm.prior",
+                problem: "no default prior".into(),
+            })?;
+        let family_ok = matches!(
+            (prior, self.protocol.outcome.kind),
+            (Prior::Beta { .. }, OutcomeKind::Binary)
+                | (Prior::NormalInverseGamma { .. }, OutcomeKind::Continuous)
+                | (Prior::Gamma { .. }, OutcomeKind::Count)
+        );
+        if !family_ok {
+            return Err(EngineError::Invalid {
+                field: "arm.prior",
+                problem: "the prior's family does not match the outcome kind".into(),
+            });
+        }
+        model_for(&prior)?;
+        let mut out = Vec::new();
+        let enrolled = state.enrolled();
+        self.emit(
+            state,
+            EventBody::ArmAdded {
+                arm: arm.id.clone(),
+                name: arm.name,
+                prior,
+                ratio: arm.ratio,
+            },
+            &mut out,
+        )?;
+        self.emit(
+            state,
+            EventBody::ArmOpened {
+                arm: arm.id,
+                enrolled,
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// Amendment: changes the maximum number of participants.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, to))]
+    pub fn change_max_participants(
+        &mut self,
+        state: &mut TrialState,
+        to: u32,
+    ) -> Result<Vec<Event>, EngineError> {
+        Self::require_running(state)?;
+        if to == 0 || to < state.enrolled() || to < state.outcomes {
+            return Err(EngineError::Invalid {
+                field: "max_participants",
+                problem: format!(
+                    "{to} must be positive and at least the {} participants already enrolled",
+                    state.enrolled()
+                ),
+            });
+        }
+        let mut out = Vec::new();
+        let from = state.max_participants;
+        self.emit(
+            state,
+            EventBody::MaxParticipantsChanged { from, to },
+            &mut out,
+        )?;
+        self.run_due_looks(state, &mut out)?;
+        Ok(out)
+    }
+
+    /// Closes the trial early.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id))]
+    pub fn close(
+        &mut self,
+        state: &mut TrialState,
+        reason: &str,
+    ) -> Result<Vec<Event>, EngineError> {
+        Self::require_running(state)?;
+        if reason.trim().is_empty() {
+            return Err(EngineError::Invalid {
+                field: "reason",
+                problem: "closing a trial needs a reason".into(),
+            });
+        }
+        let mut out = Vec::new();
+        self.emit(
+            state,
+            EventBody::TrialStopped {
+                reason: StopReason::Closed {
+                    reason: reason.trim().to_owned(),
+                },
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,294 @@
+//! Events: the only record of a trial. The state is a fold over them; commands return them.
+//!
+//! Inputs from outside (a participant enrolled, an outcome recorded or corrected, an amendment,
+//! a closure) and decisions of the engine (randomisation, allocation updates, looks, arm drops,
+//! stops) are all events, so a replay can re-derive every decision from the inputs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ArmId, Prior};
+use crate::stats::Shape;
+
+/// One event with its position in the trial's sequence (1-based, gap-free).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Sequence number: 1 for the first event of the trial.
+    pub seq: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// A recorded outcome value, typed by the outcome kind.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutcomeValue {
+    /// Response (true) or not.
+    Binary {
+        /// Whether the participant responded.
+        response: bool,
+    },
+    /// A measurement.
+    Continuous {
+        /// The measured value.
+        value: f64,
+    },
+    /// Events over an exposure.
+    Count {
+        /// Number of events.
+        events: u64,
+        /// Exposure (time at risk), > 0.
+        exposure: f64,
+    },
+}
+
+/// An arm's probability of allocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmShare {
+    /// The arm.
+    pub arm: ArmId,
+    /// Its probability.
+    pub probability: f64,
+}
+
+/// How a randomisation's probabilities were set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RandomisationPhase {
+    /// Permuted block of fixed ratios (burn-in, or `rule = "fixed"`).
+    Block,
+    /// Response-adaptive probabilities from the last allocation update.
+    Adaptive,
+}
+
+/// Why allocation probabilities were recomputed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationBasis {
+    /// At an interim look.
+    Look,
+    /// The first adaptive randomisation (end of burn-in).
+    BurnInEnded,
+    /// The set of open arms changed since the last update.
+    ArmsChanged,
+}
+
+/// One arm's results at a look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmAnalysis {
+    /// The arm.
+    pub arm: ArmId,
+    /// Participants on the arm with an outcome.
+    pub n: u32,
+    /// Posterior of the arm's parameter from all its data.
+    pub posterior: Shape,
+    /// Posterior mean (absent when undefined).
+    pub mean: Option<f64>,
+    /// P(arm is best among the active arms) — designs without a control.
+    pub p_best: Option<f64>,
+    /// P(arm better than the control) — designs with a control, non-control arms.
+    pub p_better_than_control: Option<f64>,
+    /// P(|θarm − θcontrol| < δ) — with a control and an equivalence rule.
+    pub p_equivalent: Option<f64>,
+    /// P(arm better than control by more than the futility δ) — with a futility rule.
+    pub p_beyond_futility_margin: Option<f64>,
+    /// Control participants with outcomes used in this arm's comparison.
+    pub control_n: Option<u32>,
+}
+
+/// Why an arm stopped receiving participants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Inferiority rule.
+    Inferiority,
+    /// Futility rule.
+    Futility,
+    /// Equivalent to the control.
+    Equivalence,
+    /// The control was replaced by a superior arm.
+    ReplacedAsControl,
+}
+
+/// Why the trial stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum StopReason {
+    /// An arm was declared superior (designs without a control).
+    Superiority {
+        /// The superior arm.
+        arm: ArmId,
+        /// Its P(best).
+        probability: f64,
+        /// The threshold it exceeded.
+        threshold: f64,
+    },
+    /// All active arms were declared equivalent.
+    Equivalence {
+        /// P(max − min < δ).
+        probability: f64,
+        /// The threshold it exceeded.
+        threshold: f64,
+    },
+    /// Only one arm is left.
+    OneArmLeft {
+        /// The remaining arm.
+        arm: ArmId,
+    },
+    /// The final look at the maximum sample size has been done.
+    MaxParticipants,
+    /// Closed by a user.
+    Closed {
+        /// The reason given.
+        reason: String,
+    },
+}
+
+/// Everything that can happen to a trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// The trial started; the seed is committed to by its hash.
+    TrialStarted {
+        /// Hex SHA-256 of the protocol's canonical form.
+        protocol_hash: String,
+        /// Hex SHA-256 of the secret seed.
+        seed_commitment: String,
+    },
+    /// An arm opened (at start, at its `opens_at`, or after an amendment).
+    ArmOpened {
+        /// The arm.
+        arm: ArmId,
+        /// Participants enrolled when it opened.
+        enrolled: u32,
+    },
+    /// A platform amendment added an arm (it opens with the next event).
+    ArmAdded {
+        /// Identifier.
+        arm: ArmId,
+        /// Display name.
+        name: String,
+        /// Its prior.
+        prior: Prior,
+        /// Fixed-allocation weight.
+        ratio: u32,
+    },
+    /// A participant was enrolled (input).
+    ParticipantEnrolled {
+        /// 0-based participant number.
+        participant: u32,
+        /// The subject identifier entered by the coordinator.
+        subject_id: String,
+    },
+    /// Allocation probabilities were recomputed.
+    AllocationUpdated {
+        /// Probabilities of every open arm, summing to 1.
+        probabilities: Vec<ArmShare>,
+        /// The exponent applied to P(best).
+        power: f64,
+        /// Why.
+        basis: AllocationBasis,
+    },
+    /// A participant was randomised.
+    Randomised {
+        /// 0-based participant number.
+        participant: u32,
+        /// The arm assigned.
+        arm: ArmId,
+        /// The probabilities used, one per open arm.
+        probabilities: Vec<ArmShare>,
+        /// The seed-derived uniform draw that chose the arm.
+        draw: f64,
+        /// Block or adaptive.
+        phase: RandomisationPhase,
+    },
+    /// An outcome was recorded (input).
+    OutcomeRecorded {
+        /// 0-based participant number.
+        participant: u32,
+        /// The value.
+        value: OutcomeValue,
+    },
+    /// An outcome was corrected (input); the earlier event stays in the log.
+    OutcomeCorrected {
+        /// 0-based participant number.
+        participant: u32,
+        /// Sequence number of the event holding the value being corrected.
+        corrects: u64,
+        /// The corrected value.
+        value: OutcomeValue,
+        /// Why.
+        reason: String,
+    },
+    /// An interim (or final) analysis.
+    LookPerformed {
+        /// 1-based look number.
+        look: u32,
+        /// Participants with outcomes.
+        outcomes: u32,
+        /// Participants enrolled.
+        enrolled: u32,
+        /// Per-arm results for every active arm.
+        arms: Vec<ArmAnalysis>,
+    },
+    /// An arm was dropped at a look.
+    ArmDropped {
+        /// The arm.
+        arm: ArmId,
+        /// Why.
+        reason: DropReason,
+        /// The probability that triggered the rule.
+        probability: f64,
+        /// The threshold.
+        threshold: f64,
+        /// 1-based look number.
+        look: u32,
+    },
+    /// A superior arm became the new control.
+    ControlChanged {
+        /// The old control.
+        from: ArmId,
+        /// The new control.
+        to: ArmId,
+        /// P(new better than old).
+        probability: f64,
+        /// The superiority threshold.
+        threshold: f64,
+        /// 1-based look number.
+        look: u32,
+    },
+    /// The maximum sample size was amended (input).
+    MaxParticipantsChanged {
+        /// Old maximum.
+        from: u32,
+        /// New maximum.
+        to: u32,
+    },
+    /// The trial stopped.
+    TrialStopped {
+        /// Why.
+        #[serde(flatten)]
+        reason: StopReason,
+    },
+}
+
+impl EventBody {
+    /// The event's kind as a snake_case word (for logs and filters).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TrialStarted { .. } => "trial_started",
+            Self::ArmOpened { .. } => "arm_opened",
+            Self::ArmAdded { .. } => "arm_added",
+            Self::ParticipantEnrolled { .. } => "participant_enrolled",
+            Self::AllocationUpdated { .. } => "allocation_updated",
+            Self::Randomised { .. } => "randomised",
+            Self::OutcomeRecorded { .. } => "outcome_recorded",
+            Self::OutcomeCorrected { .. } => "outcome_corrected",
+            Self::LookPerformed { .. } => "look_performed",
+            Self::ArmDropped { .. } => "arm_dropped",
+            Self::ControlChanged { .. } => "control_changed",
+            Self::MaxParticipantsChanged { .. } => "max_participants_changed",
+            Self::TrialStopped { .. } => "trial_stopped",
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! `TrialState`: a fold over a trial's events. Applying an event is pure and checks that the
+//! event fits the state (sequence, known arms and participants), so a tampered or reordered log
+//! is refused rather than folded into a wrong state.
+
+use serde::Serialize;
+
+use super::events::{ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason};
+use super::EngineError;
+use crate::protocol::{ArmId, Prior, Protocol};
+
+/// Where an arm is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmStatus {
+    /// Declared, not yet open (`opens_at` not reached).
+    Pending,
+    /// Receiving participants.
+    Active,
+    /// Closed to new participants.
+    Dropped,
+}
+
+/// One arm's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmState {
+    /// Identifier.
+    pub id: ArmId,
+    /// Display name.
+    pub name: String,
+    /// Prior.
+    pub prior: Prior,
+    /// Fixed-allocation weight.
+    pub ratio: u32,
+    /// Pending, active or dropped.
+    pub status: ArmStatus,
+    /// Participants enrolled when the arm opened.
+    pub opened_at: Option<u32>,
+    /// Participants enrolled when the arm was dropped.
+    pub closed_at: Option<u32>,
+}
+
+/// One participant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Participant {
+    /// Subject identifier.
+    pub subject_id: String,
+    /// Index of the assigned arm in [`TrialState::arms`].
+    pub arm: Option<usize>,
+    /// Current outcome (after corrections).
+    pub outcome: Option<OutcomeValue>,
+    /// Sequence number of the event that holds the current outcome.
+    pub outcome_seq: Option<u64>,
+}
+
+/// Where the trial is in its life.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TrialStatus {
+    /// Created, not started.
+    NotStarted,
+    /// Enrolling (or waiting for outcomes after the last enrolment).
+    Running,
+    /// Stopped.
+    Stopped {
+        /// Why.
+        #[serde(flatten)]
+        reason: StopReason,
+    },
+}
+
+/// The state of one trial: a fold over its events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrialState {
+    /// Sequence number of the last event applied (0 before any).
+    pub last_seq: u64,
+    /// Life cycle.
+    pub status: TrialStatus,
+    /// Arms in protocol order, then arms added by amendment.
+    pub arms: Vec<ArmState>,
+    /// Index of the current control arm.
+    pub control: Option<usize>,
+    /// Participants in enrolment order.
+    pub participants: Vec<Participant>,
+    /// Participants with an outcome.
+    pub outcomes: u32,
+    /// Looks performed.
+    pub looks_done: u32,
+    /// Look thresholds (outcome counts), including amendments of the maximum.
+    pub looks: Vec<u32>,
+    /// Current maximum number of participants.
+    pub max_participants: u32,
+    /// Probabilities of the last allocation update, by arm index (adaptive phase only).
+    pub allocation: Option<Vec<f64>>,
+    /// Participants per arm in the current permuted block.
+    pub block_counts: Vec<u32>,
+    /// Block size as a multiple of the sum of the open arms' ratios.
+    pub block_multiple: u32,
+}
+
+impl TrialState {
+    /// The state of a trial with no events.
+    pub fn new(protocol: &Protocol) -> Self {
+        let arms: Vec<ArmState> = protocol
+            .arms
+            .iter()
+            .map(|spec| ArmState {
+                id: spec.id.clone(),
+                name: spec.name.clone(),
+                prior: spec.prior,
+                ratio: spec.ratio,
+                status: ArmStatus::Pending,
+                opened_at: None,
+                closed_at: None,
+            })
+            .collect();
+        let block_counts = vec![0; arms.len()];
+        Self {
+            last_seq: 0,
+            status: TrialStatus::NotStarted,
+            control: protocol.arms.iter().position(|arm| arm.control),
+            arms,
+            participants: Vec::new(),
+            outcomes: 0,
+            looks_done: 0,
+            looks: protocol.analysis.looks.clone(),
+            max_participants: protocol.trial.max_participants,
+            allocation: None,
+            block_counts,
+            block_multiple: protocol.allocation.block_multiple.max(1),
+        }
+    }
+
+    /// Folds a whole event list.
+    pub fn fold<'a>(
+        protocol: &Protocol,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<Self, EngineError> {
+        let mut state = Self::new(protocol);
+        for event in events {
+            state.apply(event)?;
+        }
+        Ok(state)
+    }
+
+    /// Participants enrolled.
+    pub fn enrolled(&self) -> u32 {
+        self.participants.len() as u32
+    }
+
+    /// Index of the arm with this id.
+    pub fn arm_index(&self, id: &ArmId) -> Option<usize> {
+        self.arms.iter().position(|arm| &arm.id == id)
+    }
+
+    /// Indices of active arms, in arm order.
+    pub fn active_arms(&self) -> impl Iterator<Item = usize> + '_ {
+        self.arms
+            .iter()
+            .enumerate()
+            .filter(|(_, arm)| arm.status == ArmStatus::Active)
+            .map(|(i, _)| i)
+    }
+
+    /// Whether the trial is running.
+    pub fn is_running(&self) -> bool {
+        self.status == TrialStatus::Running
+    }
+
+    /// Index of the participant with this subject identifier.
+    pub fn participant_index(&self, subject_id: &str) -> Option<usize> {
+        self.participants
+            .iter()
+            .position(|p| p.subject_id == subject_id)
+    }
+
+    fn arm_by_id(&self, seq: u64, id: &ArmId) -> Result<usize, EngineError> {
+        self.arm_index(id).ok_or_else(|| EngineError::Log {
+            seq,
+            problem: format!("unknown arm {id}"),
+        })
+    }
+
+    fn participant(&mut self, seq: u64, index: u32) -> Result<&mut Participant, EngineError> {
+        self.participants
+            .get_mut(index as usize)
+            .ok_or_else(|| EngineError::Log {
+                seq,
+                problem: format!("unknown participant {index}"),
+            })
+    }
+
+    fn reset_block(&mut self) {
+        self.block_counts.iter_mut().for_each(|c| *c = 0);
+    }
+
+    fn arms_changed(&mut self) {
+        self.reset_block();
+        self.allocation = None;
+    }
+
+    /// Applies one event. On error the state is unchanged.
+    pub fn apply(&mut self, event: &Event) -> Result<(), EngineError> {
+        let seq = event.seq;
+        if seq != self.last_seq + 1 {
+            return Err(EngineError::Log {
+                seq,
+                problem: format!("expected sequence number {}", self.last_seq + 1),
+            });
+        }
+        let log = |problem: &str| EngineError::Log {
+            seq,
+            problem: problem.to_owned(),
+        };
+        match &event.body {
+            EventBody::TrialStarted { .. } => {
+                if self.status != TrialStatus::NotStarted {
+                    return Err(log("the trial has already started"));
+                }
+                self.status = TrialStatus::Running;
+            }
+            EventBody::ArmAdded {
+                arm,
+                name,
+                prior,
+                ratio,
+            } => {
+                if self.arm_index(arm).is_some() {
+                    return Err(log("an arm with this id exists already"));
+                }
+                self.arms.push(ArmState {
+                    id: arm.clone(),
+                    name: name.clone(),
+                    prior: *prior,
+                    ratio: *ratio,
+                    status: ArmStatus::Pending,
+                    opened_at: None,
+                    closed_at: None,
+                });
+                self.block_counts.push(0);
+            }
+            EventBody::ArmOpened { arm, enrolled } => {
+                let i = self.arm_by_id(seq, arm)?;
+                if self.arms[i].status != ArmStatus::Pending {
+                    return Err(log("the arm is not pending"));
+                }
+                self.arms[i].status = ArmStatus::Active;
+                self.arms[i].opened_at = Some(*enrolled);
+                self.arms_changed();
+            }
+            EventBody::ParticipantEnrolled {
+                participant,
+                subject_id,
+            } => {
+                if *participant != self.enrolled() {
+                    return Err(log("participant numbers must follow enrolment order"));
+                }
+                if self.participant_index(subject_id).is_some() {
+                    return Err(log("subject already enrolled"));
+                }
+                self.participants.push(Participant {
+                    subject_id: subject_id.clone(),
+                    arm: None,
+                    outcome: None,
+                    outcome_seq: None,
+                });
+            }
+            EventBody::AllocationUpdated { probabilities, .. } => {
+                let mut by_arm = vec![0.0; self.arms.len()];
+                for ArmShare { arm, probability } in probabilities {
+                    let i = self.arm_by_id(seq, arm)?;
+                    by_arm[i] = *probability;
+                }
+                self.allocation = Some(by_arm);
+            }
+            EventBody::Randomised {
+                participant,
+                arm,
+                phase,
+                ..
+            } => {
+                let i = self.arm_by_id(seq, arm)?;
+                if self.arms[i].status != ArmStatus::Active {
+                    return Err(log("randomised to an arm that is not active"));
+                }
+                let p = self.participant(seq, *participant)?;
+                if p.arm.is_some() {
+                    return Err(log("participant already randomised"));
+                }
+                p.arm = Some(i);
+                if *phase == RandomisationPhase::Block {
+                    self.block_counts[i] += 1;
+                    let full = self
+                        .active_arms()
+                        .all(|a| self.block_counts[a] >= self.arms[a].ratio * self.block_multiple);
+                    if full {
+                        self.reset_block();
+                    }
+                }
+            }
+            EventBody::OutcomeRecorded { participant, value } => {
+                let p = self.participant(seq, *participant)?;
+                if p.arm.is_none() {
+                    return Err(log("outcome for a participant who was not randomised"));
+                }
+                if p.outcome.is_some() {
+                    return Err(log("outcome already recorded; a correction is needed"));
+                }
+                p.outcome = Some(*value);
+                p.outcome_seq = Some(seq);
+                self.outcomes += 1;
+            }
+            EventBody::OutcomeCorrected {
+                participant,
+                corrects,
+                value,
+                ..
+            } => {
+                let p = self.participant(seq, *participant)?;
+                if p.outcome_seq != Some(*corrects) {
+                    return Err(log("the correction does not name the current outcome"));
+                }
+                p.outcome = Some(*value);
+                p.outcome_seq = Some(seq);
+            }
+            EventBody::LookPerformed { look, .. } => {
+                if *look != self.looks_done + 1 {
+                    return Err(log("looks must be numbered in order"));
+                }
+                self.looks_done += 1;
+            }
+            EventBody::ArmDropped { arm, .. } => {
+                let i = self.arm_by_id(seq, arm)?;
+                if self.arms[i].status != ArmStatus::Active {
+                    return Err(log("dropping an arm that is not active"));
+                }
+                self.arms[i].status = ArmStatus::Dropped;
+                self.arms[i].closed_at = Some(self.enrolled());
+                if self.control == Some(i) {
+                    self.control = None;
+                }
+                self.arms_changed();
+            }
+            EventBody::ControlChanged { to, .. } => {
+                let i = self.arm_by_id(seq, to)?;
+                self.control = Some(i);
+            }
+            EventBody::MaxParticipantsChanged { to, .. } => {
+                self.max_participants = *to;
+                self.looks = extend_looks(&self.looks, *to);
+            }
+            EventBody::TrialStopped { reason } => {
+                self.status = TrialStatus::Stopped {
+                    reason: reason.clone(),
+                };
+            }
+        }
+        self.last_seq = seq;
+        Ok(())
+    }
+}
+
+/// The look schedule after the maximum changes to `max`: looks below the new maximum are kept,
+/// then looks continue at the last spacing, and the final look is at `max`.
+pub fn extend_looks(looks: &[u32], max: u32) -> Vec<u32> {
+    let mut kept: Vec<u32> = looks.iter().copied().filter(|&l| l < max).collect();
+    let spacing = match kept.as_slice() {
+        [.., a, b] => b - a,
+        [a] => *a,
+        [] => max,
+    }
+    .max(1);
+    while let Some(&last) = kept.last() {
+        if last + spacing >= max {
+            break;
+        }
+        kept.push(last + spacing);
+    }
+    kept.push(max);
+    kept
+}

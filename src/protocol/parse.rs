@@ -1,0 +1,156 @@
+//! Reading a protocol: TOML text → [`Protocol`], or every error found, each with file:line:col.
+//!
+//! Two stages. The TOML reader fills the raw structs of [`super::raw`]; it stops at the first
+//! syntax error, unknown key or wrong value type, and that error is turned into a
+//! [`ProtocolError`] with its position and key path. Then [`super::validate`] checks the meaning
+//! of every value and collects all the errors it finds.
+//!
+//! This module does file I/O in [`Protocol::load`] only; it knows nothing about the engine.
+
+use std::path::Path;
+
+use super::error::{Collector, ProtocolError, ProtocolErrors};
+use super::model::Protocol;
+use super::raw::{key_path_at, Node, RawProtocol};
+use super::validate::validate;
+
+impl Protocol {
+    /// Parses and validates protocol text. `origin` names the text in error messages (usually
+    /// the file path as given).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Protocol, ProtocolErrors> {
+        let raw = read_raw(text, origin)?;
+        let mut collector = Collector::new(text, origin);
+        match validate(raw, &mut collector) {
+            Some(protocol) if !collector.has_errors() => Ok(protocol),
+            _ => Err(collector.finish()),
+        }
+    }
+
+    /// Reads, parses and validates a protocol file; errors name the path as given.
+    pub fn load(path: &Path) -> Result<Protocol, ProtocolErrors> {
+        let origin = path.display().to_string();
+        let text = read_file(path, &origin)?;
+        Self::from_toml(&text, &origin)
+    }
+}
+
+/// Reads a protocol file as UTF-8 text.
+pub(crate) fn read_file(path: &Path, origin: &str) -> Result<String, ProtocolErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ProtocolError::whole_file(origin, format!("cannot read the protocol: {e}")).into()
+    })
+}
+
+/// Runs the TOML reader into the raw structs.
+fn read_raw(text: &str, origin: &str) -> Result<RawProtocol, ProtocolErrors> {
+    toml::from_str::<RawProtocol>(text).map_err(|e| toml_error(text, origin, &e).into())
+}
+
+/// Turns an error of the TOML reader into a [`ProtocolError`]: position from its span (the start
+/// of the file when it has none), key path from the document's shape when the document is
+/// syntactically valid, and the reader's message with serde's "field" called "key".
+pub(crate) fn toml_error(text: &str, origin: &str, error: &toml::de::Error) -> ProtocolError {
+    let span = error.span().unwrap_or(0..0);
+    // The reader gives an empty span only for a key missing from the top level.
+    let top_level = span.is_empty();
+    let key_path = match toml::from_str::<Node>(text) {
+        Ok(root) if !top_level => key_path_at(&root, span.start),
+        _ => String::new(),
+    };
+    let mut message = error.message().trim_end().to_owned();
+    for (serde_word, toml_word) in [
+        ("unknown field", "unknown key"),
+        ("expected i64", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ] {
+        message = message.replace(serde_word, toml_word);
+    }
+    message = match message.strip_prefix("missing field ") {
+        Some(key) if top_level => format!("missing table [{}]", key.trim_matches('`')),
+        Some(key) => format!("missing key {key}"),
+        None => message,
+    };
+    ProtocolError::at(text, origin, span.start, key_path, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match Protocol::from_toml(text, "t.toml") {
+            Ok(_) => String::from("<valid>"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_path_and_the_valid_keys() {
+        let text = "[trial]\nid = \"x\"\ntitel = \"y\"\n";
+        let message = err(text);
+        assert!(
+            message.starts_with("t.toml:3:1: trial.titel: unknown key `titel`"),
+            "{message}"
+        );
+        assert!(message.contains("`title`"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_position() {
+        let message = err("[trial]\nid = \"x\n");
+        assert!(message.starts_with("t.toml:2:"), "{message}");
+    }
+
+    #[test]
+    fn unknown_key_in_an_array_of_tables_has_the_index() {
+        let text = r#"
+[trial]
+id = "x"
+title = "t"
+design = "platform"
+max_participants = 10
+[outcome]
+kind = "binary"
+name = "r"
+[[arm]]
+id = "a"
+[[arm]]
+id = "b"
+colour = "red"
+"#;
+        let message = err(text);
+        assert!(
+            message.starts_with("t.toml:14:1: arm[1].colour: unknown key"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_table_and_wrong_types_say_what_is_expected() {
+        let message = err("# only a comment\n[trial]\nid = \"x\"\n");
+        assert!(
+            message.starts_with("t.toml:2:1: trial: missing key `title`"),
+            "{message}"
+        );
+        let message =
+            err("[trial]\nid = \"x\"\ntitle = \"t\"\ndesign = \"nof1\"\nmax_participants = 5\n");
+        assert_eq!(message, "t.toml:1:1: missing table [outcome]");
+        let message = err("trial = 5\n");
+        assert!(
+            message.contains("trial: invalid type: integer `5`, expected a [trial] table"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_reported_with_its_path() {
+        let e = Protocol::load(Path::new("no/such/file.toml"));
+        let message = e.map(|_| ()).map_err(|e| e.to_string());
+        assert!(
+            matches!(&message, Err(m) if m.starts_with("no/such/file.toml: cannot read")),
+            "{message:?}"
+        );
+    }
+}

@@ -1,0 +1,380 @@
+//! Conjugate models with incremental sufficient statistics.
+//!
+//! Each model holds its prior and the sufficient statistics of the data seen so far; observing an
+//! outcome updates the statistics in O(1), and [`ConjugateModel::posterior`] returns the marginal
+//! posterior of the arm's parameter θ (response rate, mean, or event rate).
+
+use serde::Serialize;
+
+use super::{Marginal, StatsError};
+
+/// Beta(a, b) prior on a response probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BetaPrior {
+    /// Prior successes (first shape), > 0.
+    pub a: f64,
+    /// Prior failures (second shape), > 0.
+    pub b: f64,
+}
+
+/// Normal-Inverse-Gamma prior on (mean μ, variance σ²): μ | σ² ~ N(mu0, σ²/kappa0),
+/// σ² ~ Inverse-Gamma(alpha0, beta0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NigPrior {
+    /// Prior mean.
+    pub mu0: f64,
+    /// Prior pseudo-observations for the mean, > 0.
+    pub kappa0: f64,
+    /// Shape of the variance's Inverse-Gamma, > 0.
+    pub alpha0: f64,
+    /// Scale of the variance's Inverse-Gamma, > 0.
+    pub beta0: f64,
+}
+
+/// Gamma(shape, rate) prior on an event rate per unit exposure.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GammaPrior {
+    /// Prior events (shape), > 0.
+    pub shape: f64,
+    /// Prior exposure (rate), > 0.
+    pub rate: f64,
+}
+
+/// One outcome as the models see it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Observation {
+    /// A binary outcome.
+    Binary(bool),
+    /// A continuous measurement.
+    Continuous(f64),
+    /// `events` over `exposure` units of time at risk.
+    Count {
+        /// Number of events.
+        events: u64,
+        /// Exposure, > 0.
+        exposure: f64,
+    },
+}
+
+/// The posterior parameters of the Normal-Inverse-Gamma model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NigPosterior {
+    /// Posterior mean of μ.
+    pub mu: f64,
+    /// Posterior pseudo-observations.
+    pub kappa: f64,
+    /// Posterior shape.
+    pub alpha: f64,
+    /// Posterior scale.
+    pub beta: f64,
+}
+
+/// A conjugate model for one arm: prior plus sufficient statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum ConjugateModel {
+    /// Beta-Binomial.
+    BetaBinomial {
+        /// The prior.
+        prior: BetaPrior,
+        /// Successes observed.
+        successes: u64,
+        /// Outcomes observed.
+        trials: u64,
+    },
+    /// Normal with unknown variance (Normal-Inverse-Gamma).
+    Normal {
+        /// The prior.
+        prior: NigPrior,
+        /// Outcomes observed.
+        n: u64,
+        /// Running mean (Welford).
+        mean: f64,
+        /// Running sum of squared deviations from the mean (Welford).
+        m2: f64,
+    },
+    /// Gamma-Poisson.
+    GammaPoisson {
+        /// The prior.
+        prior: GammaPrior,
+        /// Outcomes observed.
+        n: u64,
+        /// Events observed.
+        events: u64,
+        /// Exposure observed.
+        exposure: f64,
+    },
+}
+
+fn check_positive(name: &'static str, value: f64) -> Result<(), StatsError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(StatsError::Parameter { name, value })
+    }
+}
+
+impl ConjugateModel {
+    /// A Beta-Binomial model with no data.
+    pub fn beta_binomial(prior: BetaPrior) -> Result<Self, StatsError> {
+        check_positive("a", prior.a)?;
+        check_positive("b", prior.b)?;
+        Ok(Self::BetaBinomial {
+            prior,
+            successes: 0,
+            trials: 0,
+        })
+    }
+
+    /// A Normal-Inverse-Gamma model with no data.
+    pub fn normal(prior: NigPrior) -> Result<Self, StatsError> {
+        if !prior.mu0.is_finite() {
+            return Err(StatsError::Parameter {
+                name: "mu0",
+                value: prior.mu0,
+            });
+        }
+        check_positive("kappa0", prior.kappa0)?;
+        check_positive("alpha0", prior.alpha0)?;
+        check_positive("beta0", prior.beta0)?;
+        Ok(Self::Normal {
+            prior,
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+        })
+    }
+
+    /// A Gamma-Poisson model with no data.
+    pub fn gamma_poisson(prior: GammaPrior) -> Result<Self, StatsError> {
+        check_positive("shape", prior.shape)?;
+        check_positive("rate", prior.rate)?;
+        Ok(Self::GammaPoisson {
+            prior,
+            n: 0,
+            events: 0,
+            exposure: 0.0,
+        })
+    }
+
+    /// Adds one outcome. An observation of the wrong kind, a non-finite value or a non-positive
+    /// exposure is rejected and leaves the model unchanged.
+    pub fn observe(&mut self, observation: Observation) -> Result<(), StatsError> {
+        match (self, observation) {
+            (
+                Self::BetaBinomial {
+                    successes, trials, ..
+                },
+                Observation::Binary(success),
+            ) => {
+                *successes += u64::from(success);
+                *trials += 1;
+            }
+            (Self::Normal { n, mean, m2, .. }, Observation::Continuous(x)) => {
+                if !x.is_finite() {
+                    return Err(StatsError::Observation(
+                        "a continuous outcome must be finite",
+                    ));
+                }
+                *n += 1;
+                let delta = x - *mean;
+                *mean += delta / *n as f64;
+                *m2 += delta * (x - *mean);
+            }
+            (
+                Self::GammaPoisson {
+                    n,
+                    events,
+                    exposure,
+                    ..
+                },
+                Observation::Count {
+                    events: e,
+                    exposure: t,
+                },
+            ) => {
+                if !(t.is_finite() && t > 0.0) {
+                    return Err(StatsError::Observation(
+                        "exposure must be finite and positive",
+                    ));
+                }
+                *n += 1;
+                *events += e;
+                *exposure += t;
+            }
+            _ => {
+                return Err(StatsError::Observation(
+                    "outcome kind does not match the model",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a summary of continuous data: `n` values with this mean and sample SD (divisor n − 1),
+    /// merged exactly as if the values had been observed one by one.
+    pub fn observe_summary(
+        &mut self,
+        n_new: u64,
+        mean_new: f64,
+        sd_new: f64,
+    ) -> Result<(), StatsError> {
+        let Self::Normal { n, mean, m2, .. } = self else {
+            return Err(StatsError::Observation(
+                "a mean/SD summary needs the normal model",
+            ));
+        };
+        if n_new == 0 {
+            return Ok(());
+        }
+        if !(mean_new.is_finite() && sd_new.is_finite() && sd_new >= 0.0) {
+            return Err(StatsError::Observation(
+                "summary mean and SD must be finite, SD ≥ 0",
+            ));
+        }
+        let m2_new = sd_new * sd_new * (n_new as f64 - 1.0);
+        let total = *n + n_new;
+        let delta = mean_new - *mean;
+        *mean += delta * n_new as f64 / total as f64;
+        *m2 += m2_new + delta * delta * (*n as f64) * (n_new as f64) / total as f64;
+        *n = total;
+        Ok(())
+    }
+
+    /// Adds `successes` out of `trials` binary outcomes.
+    pub fn observe_binomial(
+        &mut self,
+        new_successes: u64,
+        new_trials: u64,
+    ) -> Result<(), StatsError> {
+        let Self::BetaBinomial {
+            successes, trials, ..
+        } = self
+        else {
+            return Err(StatsError::Observation(
+                "successes/trials need the beta-binomial model",
+            ));
+        };
+        if new_successes > new_trials {
+            return Err(StatsError::Observation("successes cannot exceed trials"));
+        }
+        *successes += new_successes;
+        *trials += new_trials;
+        Ok(())
+    }
+
+    /// Outcomes observed so far.
+    pub fn observations(&self) -> u64 {
+        match self {
+            Self::BetaBinomial { trials, .. } => *trials,
+            Self::Normal { n, .. } => *n,
+            Self::GammaPoisson { n, .. } => *n,
+        }
+    }
+
+    /// Normal-Inverse-Gamma posterior parameters (normal model only).
+    pub fn nig_posterior(&self) -> Option<NigPosterior> {
+        let Self::Normal { prior, n, mean, m2 } = *self else {
+            return None;
+        };
+        let nf = n as f64;
+        let kappa = prior.kappa0 + nf;
+        let mu = if n == 0 {
+            prior.mu0
+        } else {
+            (prior.kappa0 * prior.mu0 + nf * mean) / kappa
+        };
+        let alpha = prior.alpha0 + 0.5 * nf;
+        let shift = mean - prior.mu0;
+        let beta = prior.beta0
+            + 0.5 * m2
+            + if n == 0 {
+                0.0
+            } else {
+                prior.kappa0 * nf * shift * shift / (2.0 * kappa)
+            };
+        Some(NigPosterior {
+            mu,
+            kappa,
+            alpha,
+            beta,
+        })
+    }
+
+    /// The marginal posterior of θ: Beta for binary, Student-t (of the mean) for continuous,
+    /// Gamma for counts.
+    pub fn posterior(&self) -> Marginal {
+        let marginal = match *self {
+            Self::BetaBinomial {
+                prior,
+                successes,
+                trials,
+            } => Marginal::beta(
+                prior.a + successes as f64,
+                prior.b + (trials - successes) as f64,
+            ),
+            Self::Normal { .. } => match self.nig_posterior() {
+                Some(p) => {
+                    Marginal::student_t(2.0 * p.alpha, p.mu, (p.beta / (p.alpha * p.kappa)).sqrt())
+                }
+                None => Err(StatsError::NoArms),
+            },
+            Self::GammaPoisson {
+                prior,
+                events,
+                exposure,
+                ..
+            } => Marginal::gamma(prior.shape + events as f64, prior.rate + exposure),
+        };
+        // The constructors validated the prior and every update keeps parameters positive and
+        // finite, so this cannot fail; fall back to the prior-free uniform rather than panic.
+        marginal.unwrap_or_else(|_| {
+            Marginal::beta(1.0, 1.0).unwrap_or_else(|_| unreachable!("Beta(1, 1) is valid"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_update_matches_the_textbook_formulas() -> Result<(), StatsError> {
+        let prior = NigPrior {
+            mu0: 1.0,
+            kappa0: 2.0,
+            alpha0: 3.0,
+            beta0: 4.0,
+        };
+        let mut model = ConjugateModel::normal(prior)?;
+        let data = [2.0, 3.5, -1.0, 0.25];
+        for x in data {
+            model.observe(Observation::Continuous(x))?;
+        }
+        let p = model.nig_posterior().ok_or(StatsError::NoArms)?;
+        let n = 4.0;
+        let mean: f64 = data.iter().sum::<f64>() / n;
+        let ss: f64 = data.iter().map(|x| (x - mean).powi(2)).sum();
+        assert!((p.kappa - 6.0).abs() < 1e-12);
+        assert!((p.mu - (2.0 * 1.0 + n * mean) / 6.0).abs() < 1e-12);
+        assert!((p.alpha - 5.0).abs() < 1e-12);
+        let beta = 4.0 + 0.5 * ss + 2.0 * n * (mean - 1.0).powi(2) / (2.0 * 6.0);
+        assert!((p.beta - beta).abs() < 1e-12);
+        // A summary gives the same posterior as the raw values.
+        let sd = (ss / (n - 1.0)).sqrt();
+        let mut summary = ConjugateModel::normal(prior)?;
+        summary.observe_summary(4, mean, sd)?;
+        let q = summary.nig_posterior().ok_or(StatsError::NoArms)?;
+        assert!((q.beta - p.beta).abs() < 1e-12 && (q.mu - p.mu).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_kind_is_rejected_and_changes_nothing() -> Result<(), StatsError> {
+        let mut model = ConjugateModel::beta_binomial(BetaPrior { a: 1.0, b: 1.0 })?;
+        let before = model;
+        assert!(model.observe(Observation::Continuous(1.0)).is_err());
+        assert_eq!(model, before);
+        Ok(())
+    }
+}

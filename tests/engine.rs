@@ -1,0 +1,327 @@
+//! Black-box tests of the trial engine: determinism, folding, replay, allocation and decisions,
+
+#![expect(
+    clippy::expect_used,
+    reason = "a test should fail loudly at the first broken step"
+)]
+//! driven through the public API with the shipped protocols.
+
+use std::path::Path;
+
+use bayestrial::engine::{
+    replay, ArmStatus, Engine, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason,
+    TrialSeed, TrialState, TrialStatus,
+};
+use bayestrial::protocol::Protocol;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn load(name: &str) -> Protocol {
+    match Protocol::load(&Path::new("protocols").join(name)) {
+        Ok(p) => p,
+        Err(e) => panic!("{name} should be valid: {e}"),
+    }
+}
+
+/// Drives a trial: enrol everyone, outcomes arrive `delay` enrolments later from `truth`.
+fn drive(
+    protocol: &Protocol,
+    seed: u64,
+    truth: &dyn Fn(&str) -> f64,
+    delay: usize,
+) -> (Vec<Event>, TrialState) {
+    let mut engine = Engine::new(protocol, TrialSeed::from_u64(seed));
+    let mut state = TrialState::new(protocol);
+    let mut events = engine.start(&mut state, "test-hash").expect("start");
+    let mut outcomes = ChaCha8Rng::seed_from_u64(seed ^ 0xABCD);
+    let mut pending: Vec<String> = Vec::new();
+    let mut next = 0;
+    loop {
+        let can_enrol = state.is_running() && state.enrolled() < state.max_participants;
+        if can_enrol {
+            let subject = format!("S{next:05}");
+            next += 1;
+            events.extend(engine.enrol(&mut state, &subject).expect("enrol"));
+            pending.push(subject);
+        }
+        if pending.len() > delay || (!can_enrol && !pending.is_empty()) {
+            let subject = pending.remove(0);
+            let index = state.participant_index(&subject).expect("known subject");
+            let arm = state.participants[index].arm.expect("randomised");
+            let p = truth(state.arms[arm].id.as_str());
+            let value = OutcomeValue::Binary {
+                response: outcomes.gen::<f64>() < p,
+            };
+            events.extend(
+                engine
+                    .record_outcome(&mut state, &subject, value)
+                    .expect("outcome"),
+            );
+        }
+        if !can_enrol && pending.is_empty() {
+            break;
+        }
+    }
+    (events, state)
+}
+
+#[test]
+fn same_seed_and_inputs_give_identical_events_and_fold_to_the_same_state() {
+    let protocol = load("platform-binary-4arm.toml");
+    let truth = |arm: &str| if arm == "drug-b" { 0.45 } else { 0.25 };
+    let (first, state) = drive(&protocol, 11, &truth, 30);
+    let (second, _) = drive(&protocol, 11, &truth, 30);
+    assert_eq!(first, second);
+    let folded = TrialState::fold(&protocol, &first).expect("fold");
+    assert_eq!(folded, state);
+    let refolded = TrialState::fold(&protocol, &first).expect("fold again");
+    assert_eq!(folded, refolded);
+    let (other, _) = drive(&protocol, 12, &truth, 30);
+    assert_ne!(first, other, "another seed gives another trial");
+    // Sequence numbers are gap-free from 1.
+    assert!(first.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+}
+
+#[test]
+fn replay_rederives_every_event_and_finds_a_changed_allocation() {
+    let protocol = load("platform-binary-4arm.toml");
+    let truth = |arm: &str| if arm == "drug-b" { 0.45 } else { 0.25 };
+    let (events, state) = drive(&protocol, 5, &truth, 20);
+    let replayed = replay(&protocol, TrialSeed::from_u64(5), &events).expect("replay");
+    assert_eq!(replayed, state);
+    // Another seed cannot explain the log.
+    assert!(replay(&protocol, TrialSeed::from_u64(6), &events).is_err());
+    // Change one assignment: replay names that event.
+    let mut tampered = events.clone();
+    let position = tampered
+        .iter()
+        .position(|e| {
+            matches!(
+                &e.body,
+                EventBody::Randomised {
+                    phase: RandomisationPhase::Adaptive,
+                    ..
+                }
+            )
+        })
+        .expect("an adaptive randomisation");
+    if let EventBody::Randomised {
+        arm, probabilities, ..
+    } = &mut tampered[position].body
+    {
+        let other = probabilities
+            .iter()
+            .find(|s| &s.arm != arm)
+            .expect("another arm")
+            .arm
+            .clone();
+        *arm = other;
+    }
+    let mismatch =
+        replay(&protocol, TrialSeed::from_u64(5), &tampered).expect_err("tampering is found");
+    assert_eq!(mismatch.seq, tampered[position].seq);
+}
+
+#[test]
+fn every_randomisation_uses_probabilities_that_sum_to_one_within_bounds() {
+    let protocol = load("platform-binary-4arm.toml");
+    let truth = |arm: &str| if arm == "drug-a" { 0.40 } else { 0.25 };
+    let (events, _) = drive(&protocol, 3, &truth, 25);
+    let mut adaptive = 0;
+    for event in &events {
+        if let EventBody::Randomised {
+            probabilities,
+            draw,
+            phase,
+            ..
+        } = &event.body
+        {
+            let sum: f64 = probabilities.iter().map(|s| s.probability).sum();
+            assert!((sum - 1.0).abs() < 1e-9, "seq {}: {sum}", event.seq);
+            assert!((0.0..1.0).contains(draw));
+            assert_eq!(
+                *draw,
+                TrialSeed::from_u64(3).draw(event.seq),
+                "draw is re-derivable alone"
+            );
+            if *phase == RandomisationPhase::Adaptive {
+                adaptive += 1;
+            }
+        }
+        if let EventBody::AllocationUpdated { probabilities, .. } = &event.body {
+            for share in probabilities.iter().filter(|s| s.arm.as_str() != "soc") {
+                assert!(
+                    share.probability >= 0.05 - 1e-12 && share.probability <= 0.80 + 1e-12,
+                    "{share:?}"
+                );
+            }
+        }
+    }
+    assert!(adaptive > 0);
+}
+
+#[test]
+fn a_clearly_better_arm_wins_without_a_control() {
+    let protocol = load("three-arm-pbest.toml");
+    let truth = |arm: &str| if arm == "phone" { 0.65 } else { 0.20 };
+    let (events, state) = drive(&protocol, 1, &truth, 10);
+    let stopped_for = match &state.status {
+        TrialStatus::Stopped { reason } => reason.clone(),
+        other => panic!("trial should have stopped: {other:?}"),
+    };
+    match stopped_for {
+        StopReason::Superiority {
+            arm,
+            probability,
+            threshold,
+        } => {
+            assert_eq!(arm.as_str(), "phone");
+            assert!(probability > threshold);
+        }
+        StopReason::OneArmLeft { arm } => assert_eq!(arm.as_str(), "phone"),
+        other => panic!("unexpected stop: {other:?}"),
+    }
+    assert!(
+        state.enrolled() < protocol.trial.max_participants,
+        "stopped early"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.body, EventBody::LookPerformed { .. })));
+}
+
+#[test]
+fn an_inferior_arm_is_dropped_against_the_control_and_late_arms_use_concurrent_controls() {
+    let protocol = load("platform-binary-4arm.toml");
+    let truth = |arm: &str| if arm == "drug-a" { 0.05 } else { 0.30 };
+    let (events, state) = drive(&protocol, 2, &truth, 0);
+    let a = state
+        .arm_index(&bayestrial::protocol::ArmId::parse("drug-a").expect("id"))
+        .expect("arm");
+    assert_eq!(state.arms[a].status, ArmStatus::Dropped);
+    assert!(events
+        .iter()
+        .any(|e| matches!(&e.body, EventBody::ArmDropped { arm, .. } if arm.as_str() == "drug-a")));
+    // drug-c opens at 300 enrolled; its comparisons use fewer controls than drug-b's.
+    let mut checked = false;
+    for event in &events {
+        if let EventBody::LookPerformed { arms, .. } = &event.body {
+            let b = arms.iter().find(|x| x.arm.as_str() == "drug-b");
+            let c = arms.iter().find(|x| x.arm.as_str() == "drug-c");
+            if let (Some(b), Some(c)) = (b, c) {
+                assert!(
+                    c.control_n < b.control_n,
+                    "{:?} vs {:?}",
+                    c.control_n,
+                    b.control_n
+                );
+                checked = true;
+            }
+        }
+    }
+    assert!(
+        checked,
+        "a look compared drug-c and drug-b with the control"
+    );
+}
+
+#[test]
+fn burn_in_blocks_are_balanced() {
+    let protocol = load("three-arm-pbest.toml");
+    let truth = |_: &str| 0.3;
+    let (events, _) = drive(&protocol, 9, &truth, 100);
+    let block: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Randomised {
+                arm,
+                phase: RandomisationPhase::Block,
+                ..
+            } => Some(arm.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(block.len(), protocol.allocation.burn_in as usize);
+    for chunk in block.chunks(3) {
+        let mut sorted = chunk.to_vec();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["app", "brief", "phone"],
+            "each block of 3 holds every arm once"
+        );
+    }
+}
+
+#[test]
+fn refused_commands_change_nothing() {
+    let protocol = load("three-arm-pbest.toml");
+    let mut engine = Engine::new(&protocol, TrialSeed::from_u64(1));
+    let mut state = TrialState::new(&protocol);
+    assert!(engine.enrol(&mut state, "S1").is_err(), "not started");
+    engine.start(&mut state, "h").expect("start");
+    engine.enrol(&mut state, "S1").expect("enrol");
+    let before = state.clone();
+    assert!(engine.enrol(&mut state, "S1").is_err(), "duplicate subject");
+    assert!(engine.enrol(&mut state, "  ").is_err(), "blank subject");
+    assert!(
+        engine
+            .record_outcome(&mut state, "S1", OutcomeValue::Continuous { value: 1.0 })
+            .is_err(),
+        "wrong kind"
+    );
+    assert!(
+        engine
+            .record_outcome(&mut state, "S9", OutcomeValue::Binary { response: true })
+            .is_err(),
+        "unknown subject"
+    );
+    assert!(
+        engine
+            .correct_outcome(
+                &mut state,
+                "S1",
+                OutcomeValue::Binary { response: true },
+                "typo"
+            )
+            .is_err(),
+        "nothing to correct"
+    );
+    assert_eq!(state, before);
+    let recorded = engine
+        .record_outcome(&mut state, "S1", OutcomeValue::Binary { response: false })
+        .expect("record");
+    assert!(
+        engine
+            .record_outcome(&mut state, "S1", OutcomeValue::Binary { response: true })
+            .is_err(),
+        "second record needs a correction"
+    );
+    assert!(
+        engine
+            .correct_outcome(
+                &mut state,
+                "S1",
+                OutcomeValue::Binary { response: true },
+                " "
+            )
+            .is_err(),
+        "a correction needs a reason"
+    );
+    let corrected = engine
+        .correct_outcome(
+            &mut state,
+            "S1",
+            OutcomeValue::Binary { response: true },
+            "transcription error",
+        )
+        .expect("correct");
+    match &corrected[0].body {
+        EventBody::OutcomeCorrected { corrects, .. } => assert_eq!(*corrects, recorded[0].seq),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        state.participants[0].outcome,
+        Some(OutcomeValue::Binary { response: true })
+    );
+}

@@ -1,0 +1,102 @@
+//! Every shipped protocol is valid, and every broken protocol fails with the expected message at
+//! the expected place.
+//!
+//! A broken protocol's first line is `# expect: LINE:COL: <part of the message>`; the error
+//! output must contain `{path}:{LINE}:{COL}:` and, on the same line, the message part.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bayestrial::protocol::{LoadedProtocol, Protocol};
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    files.retain(|p| p.extension().is_some_and(|ext| ext == "toml"));
+    files.sort();
+    files
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn shipped_protocols_are_valid_and_have_scenarios_to_simulate() {
+    let files = toml_files(&root().join("protocols"));
+    assert!(
+        files.len() >= 5,
+        "expected at least 5 protocols, found {files:?}"
+    );
+    for path in files {
+        let loaded = match LoadedProtocol::load(&path) {
+            Ok(loaded) => loaded,
+            Err(errors) => panic!("{} is invalid:\n{errors}", path.display()),
+        };
+        let scenarios = &loaded.protocol.scenarios;
+        assert!(
+            scenarios.len() >= 2,
+            "{} needs a null and an alternative scenario",
+            path.display()
+        );
+        for scenario in scenarios {
+            assert_eq!(scenario.truth.len(), loaded.protocol.arms.len());
+        }
+    }
+}
+
+#[test]
+fn broken_protocols_fail_where_their_first_line_says() {
+    let files = toml_files(&root().join("tests/protocols/broken"));
+    assert!(
+        files.len() >= 10,
+        "expected at least 10 broken protocols, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for path in &files {
+        let text = fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let first = text.lines().next().unwrap_or_default();
+        let Some(expect) = first.strip_prefix("# expect: ") else {
+            failures.push(format!(
+                "{}: first line must be `# expect: LINE:COL: text`",
+                path.display()
+            ));
+            continue;
+        };
+        let mut parts = expect.splitn(3, ':');
+        let (Some(line), Some(col), Some(needle)) = (parts.next(), parts.next(), parts.next())
+        else {
+            failures.push(format!(
+                "{}: cannot read the expectation {expect:?}",
+                path.display()
+            ));
+            continue;
+        };
+        let location = format!("{}:{}:{}:", path.display(), line.trim(), col.trim());
+        let needle = needle.trim();
+        match Protocol::load(path) {
+            Ok(_) => failures.push(format!(
+                "{}: loaded, but should fail with {expect:?}",
+                path.display()
+            )),
+            Err(errors) => {
+                let output = errors.to_string();
+                let found = output
+                    .lines()
+                    .any(|l| l.starts_with(&location) && l.contains(needle));
+                if !found {
+                    failures.push(format!(
+                        "{}: expected a line starting {location:?} containing {needle:?}, got:\n{output}",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
