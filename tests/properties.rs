@@ -2,10 +2,6 @@
 //! respect their bounds, P(best) sums to 1, conjugate posteriors do not depend on the order of
 //! outcomes, and folding the same events twice gives the same state.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
 
 use std::path::Path;
 
