@@ -2,7 +2,6 @@
 //! respect their bounds, P(best) sums to 1, conjugate posteriors do not depend on the order of
 //! outcomes, and folding the same events twice gives the same state.
 
-
 use std::path::Path;
 
 use bayestrial::engine::{adaptive_probabilities, Engine, OutcomeValue, TrialSeed, TrialState};

@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use bayestrial::protocol::Prior;
 use bayestrial::stats::{
     BetaPrior, Better, ConjugateModel, GammaPrior, Marginal, NigPrior, PosteriorSummary,
     Quadrature, Shape, StatsError,
@@ -14,8 +15,6 @@ use serde::Serialize;
 
 /// The default Normal-Inverse-Gamma prior: μ0 = 0, κ0 = 1e-6, α0 = 1e-3, β0 = 1e-3.
 pub const DEFAULT_NIG: [f64; 4] = [0.0, 1e-6, 1e-3, 1e-3];
-/// The default Gamma prior for counts: shape 1e-3, rate 1e-3.
-pub const DEFAULT_GAMMA: [f64; 2] = [1e-3, 1e-3];
 
 /// Outcome kinds accepted by the calculator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,7 +42,7 @@ pub struct PosteriorArgs {
     /// Normal-Inverse-Gamma prior `mu0,kappa0,alpha0,beta0` (default 0,1e-6,1e-3,1e-3).
     #[arg(long)]
     prior_nig: Option<String>,
-    /// Gamma prior `shape,rate` for counts (default 1e-3,1e-3).
+    /// Gamma prior `shape,rate` for counts (default: the protocol default, 0.5,0.001).
     #[arg(long)]
     prior_gamma: Option<String>,
     /// The control arm's name: adds P(better than control) and, with --delta, P(equivalent).
@@ -139,9 +138,10 @@ fn prior_model(args: &PosteriorArgs) -> Result<ConjugateModel, ArgError> {
             })?
         }
         OutcomeArg::Count => {
-            let v = match &args.prior_gamma {
-                Some(text) => numbers("prior-gamma", text, 2, ',')?,
-                None => DEFAULT_GAMMA.to_vec(),
+            let v = match (&args.prior_gamma, bayestrial::protocol::DEFAULT_GAMMA) {
+                (Some(text), _) => numbers("prior-gamma", text, 2, ',')?,
+                (None, Prior::Gamma { shape, rate }) => vec![shape, rate],
+                (None, _) => vec![0.5, 0.001],
             };
             ConjugateModel::gamma_poisson(GammaPrior {
                 shape: v[0],

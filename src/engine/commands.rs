@@ -23,7 +23,7 @@ pub struct NewArm {
     pub id: ArmId,
     /// Display name.
     pub name: String,
-    /// Prior; `None` uses the protocol's default for the outcome kind (the first arm's prior).
+    /// Prior; `None` uses the default for the outcome kind (`protocol::default_prior`).
     pub prior: Option<Prior>,
     /// Fixed-allocation weight (≥ 1).
     pub ratio: u32,
