@@ -325,3 +325,26 @@ fn refused_commands_change_nothing() {
         Some(OutcomeValue::Binary { response: true })
     );
 }
+
+#[test]
+fn events_survive_a_json_round_trip_and_still_replay() {
+    let protocol = load("platform-binary-4arm.toml");
+    let truth = |arm: &str| if arm == "drug-b" { 0.45 } else { 0.25 };
+    let (events, state) = drive(&protocol, 21, &truth, 15);
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("encode"))
+        .collect();
+    let decoded: Vec<Event> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("decode"))
+        .collect();
+    assert_eq!(decoded, events);
+    assert!(
+        lines[0].contains(r#""kind":"trial_started""#),
+        "{}",
+        lines[0]
+    );
+    let replayed = replay(&protocol, TrialSeed::from_u64(21), &decoded).expect("replay");
+    assert_eq!(replayed, state);
+}
