@@ -348,3 +348,104 @@ fn events_survive_a_json_round_trip_and_still_replay() {
     let replayed = replay(&protocol, TrialSeed::from_u64(21), &decoded).expect("replay");
     assert_eq!(replayed, state);
 }
+
+fn variant(name: &str, from: &str, to: &str) -> Protocol {
+    let text = std::fs::read_to_string(Path::new("protocols").join(name)).expect("read");
+    assert!(text.contains(from), "{name} has {from}");
+    Protocol::from_toml(&text.replace(from, to), name).expect("variant is valid")
+}
+
+#[test]
+fn all_controls_policy_compares_late_arms_with_every_control() {
+    let protocol = variant(
+        "platform-binary-4arm.toml",
+        r#"controls = "concurrent""#,
+        r#"controls = "all""#,
+    );
+    let truth = |_: &str| 0.3;
+    let (events, _) = drive(&protocol, 4, &truth, 0);
+    let mut checked = false;
+    for event in &events {
+        if let EventBody::LookPerformed { arms, .. } = &event.body {
+            let soc = arms.iter().find(|x| x.arm.as_str() == "soc");
+            let c = arms.iter().find(|x| x.arm.as_str() == "drug-c");
+            if let (Some(soc), Some(c)) = (soc, c) {
+                assert_eq!(c.control_n, Some(soc.n));
+                checked = true;
+            }
+        }
+    }
+    assert!(checked);
+}
+
+#[test]
+fn half_information_power_grows_with_enrolment() {
+    let protocol = variant("three-arm-pbest.toml", "power = 0.5", r#"power = "n/2N""#);
+    let truth = |arm: &str| if arm == "app" { 0.4 } else { 0.3 };
+    let (events, _) = drive(&protocol, 8, &truth, 20);
+    let mut state = TrialState::new(&protocol);
+    let mut powers = Vec::new();
+    for event in &events {
+        if let EventBody::AllocationUpdated { power, .. } = &event.body {
+            let expected = state.enrolled() as f64 / (2.0 * protocol.trial.max_participants as f64);
+            assert!((power - expected).abs() < 1e-15, "{power} vs {expected}");
+            powers.push(*power);
+        }
+        state.apply(event).expect("apply");
+    }
+    assert!(
+        powers.len() >= 2 && powers.windows(2).all(|w| w[0] <= w[1]),
+        "{powers:?}"
+    );
+}
+
+#[test]
+fn amendments_add_an_arm_and_change_the_maximum() {
+    let protocol = load("platform-binary-4arm.toml");
+    let mut engine = Engine::new(&protocol, TrialSeed::from_u64(30));
+    let mut state = TrialState::new(&protocol);
+    let mut events = engine.start(&mut state, "h").expect("start");
+    for i in 0..40 {
+        events.extend(engine.enrol(&mut state, &format!("A{i}")).expect("enrol"));
+    }
+    let new_arm = bayestrial::engine::NewArm {
+        id: bayestrial::protocol::ArmId::parse("drug-d").expect("id"),
+        name: "Drug D".into(),
+        prior: None,
+        ratio: 1,
+    };
+    let duplicate = bayestrial::engine::NewArm {
+        id: bayestrial::protocol::ArmId::parse("drug-a").expect("id"),
+        ..new_arm.clone()
+    };
+    assert!(engine.add_arm(&mut state, duplicate).is_err());
+    events.extend(engine.add_arm(&mut state, new_arm).expect("add arm"));
+    let d = state
+        .arm_index(&bayestrial::protocol::ArmId::parse("drug-d").expect("id"))
+        .expect("added");
+    assert_eq!(state.arms[d].status, ArmStatus::Active);
+    assert_eq!(state.arms[d].opened_at, Some(40));
+    for i in 0..40 {
+        events.extend(engine.enrol(&mut state, &format!("B{i}")).expect("enrol"));
+    }
+    assert!(
+        state.participants.iter().any(|p| p.arm == Some(d)),
+        "the new arm receives participants"
+    );
+    assert!(
+        engine.change_max_participants(&mut state, 10).is_err(),
+        "below enrolment"
+    );
+    events.extend(
+        engine
+            .change_max_participants(&mut state, 1500)
+            .expect("amend"),
+    );
+    assert_eq!(state.max_participants, 1500);
+    assert_eq!(state.looks.last(), Some(&1500));
+    assert!(state.looks.windows(2).all(|w| w[0] < w[1]));
+    events.extend(engine.close(&mut state, "sponsor decision").expect("close"));
+    assert!(engine.enrol(&mut state, "late").is_err());
+    let replayed = replay(&protocol, TrialSeed::from_u64(30), &events).expect("replay amendments");
+    assert_eq!(replayed, state);
+}
