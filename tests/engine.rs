@@ -449,3 +449,65 @@ fn amendments_add_an_arm_and_change_the_maximum() {
     let replayed = replay(&protocol, TrialSeed::from_u64(30), &events).expect("replay amendments");
     assert_eq!(replayed, state);
 }
+
+#[test]
+fn futility_drops_with_per_look_thresholds() {
+    let text = std::fs::read_to_string("protocols/platform-binary-4arm.toml").expect("read");
+    let text = text.replace("inferiority = 0.01\n", "").replace(
+        "futility = { delta = 0.05, below = 0.05 }",
+        "futility = { delta = 0.05, below = [0.02, 0.05] }",
+    );
+    let protocol = Protocol::from_toml(&text, "futility-variant").expect("valid variant");
+    let per_look = [0.02, 0.05];
+    let mut futile = 0;
+    for seed in 0..6 {
+        let truth = |arm: &str| if arm == "drug-a" { 0.15 } else { 0.35 };
+        let (events, _) = drive(&protocol, 100 + seed, &truth, 0);
+        for event in &events {
+            if let EventBody::ArmDropped {
+                arm,
+                reason,
+                probability,
+                threshold,
+                look,
+            } = &event.body
+            {
+                assert_ne!(
+                    *reason,
+                    bayestrial::engine::DropReason::Inferiority,
+                    "inferiority is off"
+                );
+                if *reason == bayestrial::engine::DropReason::Futility {
+                    assert_eq!(*threshold, per_look[(*look as usize - 1).min(1)]);
+                    assert!(probability < threshold);
+                    futile += usize::from(arm.as_str() == "drug-a");
+                }
+            }
+        }
+    }
+    assert!(
+        futile >= 4,
+        "a clearly worse arm is usually dropped for futility ({futile} of 6)"
+    );
+}
+
+#[test]
+fn equal_arms_stop_for_equivalence_without_a_control() {
+    let protocol = variant(
+        "three-arm-pbest.toml",
+        "equivalence = { delta = 0.05, above = 0.90 }",
+        "equivalence = { delta = 0.25, above = 0.90 }",
+    );
+    let truth = |_: &str| 0.3;
+    let (_, state) = drive(&protocol, 12, &truth, 0);
+    match &state.status {
+        TrialStatus::Stopped {
+            reason:
+                StopReason::Equivalence {
+                    probability,
+                    threshold,
+                },
+        } => assert!(probability > threshold),
+        other => panic!("expected an equivalence stop, got {other:?}"),
+    }
+}
