@@ -31,7 +31,7 @@ fn drive(
     delay: usize,
 ) -> (Vec<Event>, TrialState) {
     let mut engine = Engine::new(protocol, TrialSeed::from_u64(seed));
-    let mut state = TrialState::new(protocol);
+    let mut state = TrialState::new(protocol).expect("state");
     let mut events = engine.start(&mut state, "test-hash").expect("start");
     let mut outcomes = ChaCha8Rng::seed_from_u64(seed ^ 0xABCD);
     let mut pending: Vec<String> = Vec::new();
@@ -257,7 +257,7 @@ fn burn_in_blocks_are_balanced() {
 fn refused_commands_change_nothing() {
     let protocol = load("three-arm-pbest.toml");
     let mut engine = Engine::new(&protocol, TrialSeed::from_u64(1));
-    let mut state = TrialState::new(&protocol);
+    let mut state = TrialState::new(&protocol).expect("state");
     assert!(engine.enrol(&mut state, "S1").is_err(), "not started");
     engine.start(&mut state, "h").expect("start");
     engine.enrol(&mut state, "S1").expect("enrol");
@@ -383,7 +383,7 @@ fn half_information_power_grows_with_enrolment() {
     let protocol = variant("three-arm-pbest.toml", "power = 0.5", r#"power = "n/2N""#);
     let truth = |arm: &str| if arm == "app" { 0.4 } else { 0.3 };
     let (events, _) = drive(&protocol, 8, &truth, 20);
-    let mut state = TrialState::new(&protocol);
+    let mut state = TrialState::new(&protocol).expect("state");
     let mut powers = Vec::new();
     for event in &events {
         if let EventBody::AllocationUpdated { power, .. } = &event.body {
@@ -403,7 +403,7 @@ fn half_information_power_grows_with_enrolment() {
 fn amendments_add_an_arm_and_change_the_maximum() {
     let protocol = load("platform-binary-4arm.toml");
     let mut engine = Engine::new(&protocol, TrialSeed::from_u64(30));
-    let mut state = TrialState::new(&protocol);
+    let mut state = TrialState::new(&protocol).expect("state");
     let mut events = engine.start(&mut state, "h").expect("start");
     for i in 0..40 {
         events.extend(engine.enrol(&mut state, &format!("A{i}")).expect("enrol"));

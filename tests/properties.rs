@@ -111,7 +111,7 @@ proptest! {
     fn folding_the_same_events_twice_gives_the_same_state(seed in any::<u64>(), delay in 0_usize..40) {
         let protocol = Protocol::load(Path::new("protocols/three-arm-pbest.toml")).expect("protocol");
         let mut engine = Engine::new(&protocol, TrialSeed::from_u64(seed));
-        let mut state = TrialState::new(&protocol);
+        let mut state = TrialState::new(&protocol).expect("state");
         let mut events = engine.start(&mut state, "hash").expect("start");
         let mut pending = std::collections::VecDeque::new();
         for i in 0..200 {

@@ -1,8 +1,9 @@
 //! Interim analyses: the look that is due, its per-arm results, and the decision rules in the
 //! order inferiority, superiority, equivalence, futility (ARCHITECTURE §4).
 
-use super::commands::{model_for, observation, Engine};
+use super::commands::Engine;
 use super::events::{AllocationBasis, ArmAnalysis, DropReason, Event, EventBody, StopReason};
+use super::state::{model_for, observation};
 use super::state::{TrialState, TrialStatus};
 use super::EngineError;
 use crate::protocol::{AllocationRule, ControlsPolicy};
@@ -51,6 +52,11 @@ impl Engine<'_> {
                 state.arms[arm].closed_at.unwrap_or(u32::MAX),
             ),
         };
+        if from == 0 && until == u32::MAX {
+            // Every control counts: the control's own incremental model.
+            let model = &state.arms[control].model;
+            return Ok((model.posterior(), model.observations() as u32));
+        }
         let mut n = 0;
         for (index, participant) in state.participants.iter().enumerate() {
             let index = index as u32;

@@ -9,12 +9,10 @@ use super::allocation::{adaptive_probabilities, block_probabilities, choose};
 use super::events::{
     AllocationBasis, ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason,
 };
-use super::state::{ArmStatus, TrialState, TrialStatus};
+use super::state::{model_for, ArmStatus, TrialState, TrialStatus};
 use super::{EngineError, TrialSeed};
 use crate::protocol::{AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, Protocol};
-use crate::stats::{
-    BetaPrior, ConjugateModel, GammaPrior, Marginal, NigPrior, Observation, Quadrature, MAX_ARMS,
-};
+use crate::stats::{Marginal, Quadrature, MAX_ARMS};
 
 /// A platform amendment: a new arm.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,34 +33,6 @@ pub struct Engine<'p> {
     pub(super) protocol: &'p Protocol,
     seed: TrialSeed,
     pub(super) quadrature: Quadrature,
-}
-
-/// The conjugate model for a prior, with no data.
-pub(super) fn model_for(prior: &Prior) -> Result<ConjugateModel, EngineError> {
-    Ok(match *prior {
-        Prior::Beta { a, b } => ConjugateModel::beta_binomial(BetaPrior { a, b })?,
-        Prior::NormalInverseGamma {
-            mu0,
-            kappa0,
-            alpha0,
-            beta0,
-        } => ConjugateModel::normal(NigPrior {
-            mu0,
-            kappa0,
-            alpha0,
-            beta0,
-        })?,
-        Prior::Gamma { shape, rate } => ConjugateModel::gamma_poisson(GammaPrior { shape, rate })?,
-    })
-}
-
-/// The observation a model sees for an outcome value.
-pub(super) fn observation(value: &OutcomeValue) -> Observation {
-    match *value {
-        OutcomeValue::Binary { response } => Observation::Binary(response),
-        OutcomeValue::Continuous { value } => Observation::Continuous(value),
-        OutcomeValue::Count { events, exposure } => Observation::Count { events, exposure },
-    }
 }
 
 impl<'p> Engine<'p> {
@@ -336,18 +306,10 @@ impl<'p> Engine<'p> {
         state: &TrialState,
         arms: &[usize],
     ) -> Result<Vec<Marginal>, EngineError> {
-        let mut models = Vec::with_capacity(arms.len());
-        for &arm in arms {
-            models.push(model_for(&state.arms[arm].prior)?);
-        }
-        for participant in &state.participants {
-            if let (Some(arm), Some(value)) = (participant.arm, participant.outcome.as_ref()) {
-                if let Some(slot) = arms.iter().position(|&a| a == arm) {
-                    models[slot].observe(observation(value))?;
-                }
-            }
-        }
-        Ok(models.iter().map(ConjugateModel::posterior).collect())
+        Ok(arms
+            .iter()
+            .map(|&arm| state.arms[arm].model.posterior())
+            .collect())
     }
 
     /// Checks an outcome value against the protocol's kind and range.

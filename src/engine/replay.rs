@@ -18,7 +18,10 @@ pub fn replay(
     events: &[Event],
 ) -> Result<TrialState, ReplayMismatch> {
     let mut engine = Engine::new(protocol, seed);
-    let mut state = TrialState::new(protocol);
+    let mut state = TrialState::new(protocol).map_err(|e| ReplayMismatch {
+        seq: 0,
+        problem: format!("the protocol cannot start a trial: {e}"),
+    })?;
     let mut position = 0;
     while position < events.len() {
         let first_seq = events[position].seq;

@@ -2,11 +2,42 @@
 //! event fits the state (sequence, known arms and participants), so a tampered or reordered log
 //! is refused rather than folded into a wrong state.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::events::{ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason};
 use super::EngineError;
 use crate::protocol::{ArmId, Prior, Protocol};
+use crate::stats::{BetaPrior, ConjugateModel, GammaPrior, NigPrior, Observation};
+
+/// The conjugate model for a prior, with no data.
+pub(super) fn model_for(prior: &Prior) -> Result<ConjugateModel, EngineError> {
+    Ok(match *prior {
+        Prior::Beta { a, b } => ConjugateModel::beta_binomial(BetaPrior { a, b })?,
+        Prior::NormalInverseGamma {
+            mu0,
+            kappa0,
+            alpha0,
+            beta0,
+        } => ConjugateModel::normal(NigPrior {
+            mu0,
+            kappa0,
+            alpha0,
+            beta0,
+        })?,
+        Prior::Gamma { shape, rate } => ConjugateModel::gamma_poisson(GammaPrior { shape, rate })?,
+    })
+}
+
+/// The observation a model sees for an outcome value.
+pub(super) fn observation(value: &OutcomeValue) -> Observation {
+    match *value {
+        OutcomeValue::Binary { response } => Observation::Binary(response),
+        OutcomeValue::Continuous { value } => Observation::Continuous(value),
+        OutcomeValue::Count { events, exposure } => Observation::Count { events, exposure },
+    }
+}
 
 /// Where an arm is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,6 +68,8 @@ pub struct ArmState {
     pub opened_at: Option<u32>,
     /// Participants enrolled when the arm was dropped.
     pub closed_at: Option<u32>,
+    /// The arm's conjugate model with every current outcome (kept incrementally).
+    pub model: ConjugateModel,
 }
 
 /// One participant.
@@ -81,6 +114,8 @@ pub struct TrialState {
     pub control: Option<usize>,
     /// Participants in enrolment order.
     pub participants: Vec<Participant>,
+    /// Participant number by subject identifier.
+    pub subjects: BTreeMap<String, u32>,
     /// Participants with an outcome.
     pub outcomes: u32,
     /// Looks performed.
@@ -98,12 +133,12 @@ pub struct TrialState {
 }
 
 impl TrialState {
-    /// The state of a trial with no events.
-    pub fn new(protocol: &Protocol) -> Self {
-        let arms: Vec<ArmState> = protocol
-            .arms
-            .iter()
-            .map(|spec| ArmState {
+    /// The state of a trial with no events (fails only on a prior the protocol layer would
+    /// have rejected).
+    pub fn new(protocol: &Protocol) -> Result<Self, EngineError> {
+        let mut arms = Vec::with_capacity(protocol.arms.len());
+        for spec in &protocol.arms {
+            arms.push(ArmState {
                 id: spec.id.clone(),
                 name: spec.name.clone(),
                 prior: spec.prior,
@@ -111,15 +146,17 @@ impl TrialState {
                 status: ArmStatus::Pending,
                 opened_at: None,
                 closed_at: None,
-            })
-            .collect();
+                model: model_for(&spec.prior)?,
+            });
+        }
         let block_counts = vec![0; arms.len()];
-        Self {
+        Ok(Self {
             last_seq: 0,
             status: TrialStatus::NotStarted,
             control: protocol.arms.iter().position(|arm| arm.control),
             arms,
             participants: Vec::new(),
+            subjects: BTreeMap::new(),
             outcomes: 0,
             looks_done: 0,
             looks: protocol.analysis.looks.clone(),
@@ -127,7 +164,7 @@ impl TrialState {
             allocation: None,
             block_counts,
             block_multiple: protocol.allocation.block_multiple.max(1),
-        }
+        })
     }
 
     /// Folds a whole event list.
@@ -135,7 +172,7 @@ impl TrialState {
         protocol: &Protocol,
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<Self, EngineError> {
-        let mut state = Self::new(protocol);
+        let mut state = Self::new(protocol)?;
         for event in events {
             state.apply(event)?;
         }
@@ -168,9 +205,7 @@ impl TrialState {
 
     /// Index of the participant with this subject identifier.
     pub fn participant_index(&self, subject_id: &str) -> Option<usize> {
-        self.participants
-            .iter()
-            .position(|p| p.subject_id == subject_id)
+        self.subjects.get(subject_id).map(|&i| i as usize)
     }
 
     fn arm_by_id(&self, seq: u64, id: &ArmId) -> Result<usize, EngineError> {
@@ -187,6 +222,19 @@ impl TrialState {
                 seq,
                 problem: format!("unknown participant {index}"),
             })
+    }
+
+    /// The model of `arm` folded from its participants' current outcomes, in enrolment order.
+    fn model_of(&self, arm: usize) -> Result<ConjugateModel, EngineError> {
+        let mut model = model_for(&self.arms[arm].prior)?;
+        for participant in &self.participants {
+            if let (Some(a), Some(value)) = (participant.arm, &participant.outcome) {
+                if a == arm {
+                    model.observe(observation(value))?;
+                }
+            }
+        }
+        Ok(model)
     }
 
     fn reset_block(&mut self) {
@@ -227,6 +275,7 @@ impl TrialState {
                 if self.arm_index(arm).is_some() {
                     return Err(log("an arm with this id exists already"));
                 }
+                let model = model_for(prior).map_err(|e| log(&format!("invalid prior: {e}")))?;
                 self.arms.push(ArmState {
                     id: arm.clone(),
                     name: name.clone(),
@@ -235,6 +284,7 @@ impl TrialState {
                     status: ArmStatus::Pending,
                     opened_at: None,
                     closed_at: None,
+                    model,
                 });
                 self.block_counts.push(0);
             }
@@ -257,6 +307,7 @@ impl TrialState {
                 if self.participant_index(subject_id).is_some() {
                     return Err(log("subject already enrolled"));
                 }
+                self.subjects.insert(subject_id.clone(), *participant);
                 self.participants.push(Participant {
                     subject_id: subject_id.clone(),
                     arm: None,
@@ -299,14 +350,20 @@ impl TrialState {
             }
             EventBody::OutcomeRecorded { participant, value } => {
                 let p = self.participant(seq, *participant)?;
-                if p.arm.is_none() {
+                let Some(arm) = p.arm else {
                     return Err(log("outcome for a participant who was not randomised"));
-                }
+                };
                 if p.outcome.is_some() {
                     return Err(log("outcome already recorded; a correction is needed"));
                 }
+                let mut model = self.arms[arm].model;
+                model
+                    .observe(observation(value))
+                    .map_err(|e| log(&format!("invalid outcome: {e}")))?;
+                let p = self.participant(seq, *participant)?;
                 p.outcome = Some(*value);
                 p.outcome_seq = Some(seq);
+                self.arms[arm].model = model;
                 self.outcomes += 1;
             }
             EventBody::OutcomeCorrected {
@@ -319,8 +376,21 @@ impl TrialState {
                 if p.outcome_seq != Some(*corrects) {
                     return Err(log("the correction does not name the current outcome"));
                 }
+                let Some(arm) = p.arm else {
+                    return Err(log("correction for a participant who was not randomised"));
+                };
+                let previous = (p.outcome, p.outcome_seq);
                 p.outcome = Some(*value);
                 p.outcome_seq = Some(seq);
+                // Rebuild the arm's model from its current outcomes, in enrolment order.
+                match self.model_of(arm) {
+                    Ok(model) => self.arms[arm].model = model,
+                    Err(e) => {
+                        let p = self.participant(seq, *participant)?;
+                        (p.outcome, p.outcome_seq) = previous;
+                        return Err(log(&format!("invalid outcome: {e}")));
+                    }
+                }
             }
             EventBody::LookPerformed { look, .. } => {
                 if *look != self.looks_done + 1 {

@@ -5,15 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::stats::Better;
 
-/// An arm identifier: 1 to 64 characters of ASCII letters, digits, `-` and `_`.
+/// An arm identifier: 1 to 64 characters of ASCII letters, digits, `-` and `_`. Shared, so that
+/// the many events naming an arm clone it cheaply.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ArmId(String);
+pub struct ArmId(Arc<str>);
 
 impl ArmId {
     /// Parses an arm identifier, explaining what is wrong when it is not one.
@@ -29,7 +31,7 @@ impl ArmId {
                 "arm id {text:?} may only contain ASCII letters, digits, '-' and '_'"
             ));
         }
-        Ok(Self(text.to_owned()))
+        Ok(Self(Arc::from(text)))
     }
 
     /// The identifier as text.
@@ -47,7 +49,7 @@ impl TryFrom<String> for ArmId {
 
 impl From<ArmId> for String {
     fn from(value: ArmId) -> Self {
-        value.0
+        value.0.to_string()
     }
 }
 
