@@ -31,7 +31,7 @@ impl Engine<'_> {
             if state.outcomes < threshold {
                 break;
             }
-            self.look(state, out)?;
+            self.look(state, out, false)?;
         }
         Ok(())
     }
@@ -118,11 +118,25 @@ impl Engine<'_> {
         self.emit(state, EventBody::TrialStopped { reason }, out)
     }
 
+    /// The final look, run now whatever the outcome count; the trial stops after it.
+    pub(super) fn final_look(
+        &mut self,
+        state: &mut TrialState,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        self.look(state, out, true)
+    }
+
     /// One look: analysis, decisions, and the allocation update that follows.
-    fn look(&mut self, state: &mut TrialState, out: &mut Vec<Event>) -> Result<(), EngineError> {
+    fn look(
+        &mut self,
+        state: &mut TrialState,
+        out: &mut Vec<Event>,
+        force_final: bool,
+    ) -> Result<(), EngineError> {
         let look_index = state.looks_done as usize;
         let look = state.looks_done + 1;
-        let is_final = look_index + 1 == state.looks.len();
+        let is_final = force_final || look_index + 1 >= state.looks.len();
         let active: Vec<usize> = state.active_arms().collect();
         let mut counts = [0_u32; MAX_ARMS];
         for participant in &state.participants {

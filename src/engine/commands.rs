@@ -133,12 +133,24 @@ impl<'p> Engine<'p> {
     }
 
     /// Enrols a participant and randomises them.
-    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = subject_id))]
     pub fn enrol(
         &mut self,
         state: &mut TrialState,
         subject_id: &str,
     ) -> Result<Vec<Event>, EngineError> {
+        let mut out = Vec::new();
+        self.enrol_into(state, subject_id, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Engine::enrol`], appending the events to `out` (which the simulator reuses).
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = subject_id))]
+    pub fn enrol_into(
+        &mut self,
+        state: &mut TrialState,
+        subject_id: &str,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
         Self::require_running(state)?;
         if state.enrolled() >= state.max_participants {
             return Err(EngineError::Refused(format!(
@@ -159,8 +171,7 @@ impl<'p> Engine<'p> {
                 "subject {subject} is already enrolled"
             )));
         }
-        let mut out = Vec::new();
-        self.open_due_arms(state, &mut out)?;
+        self.open_due_arms(state, out)?;
         let participant = state.enrolled();
         self.emit(
             state,
@@ -168,7 +179,7 @@ impl<'p> Engine<'p> {
                 participant,
                 subject_id: subject.to_owned(),
             },
-            &mut out,
+            out,
         )?;
         let active: Vec<usize> = state.active_arms().collect();
         if active.is_empty() {
@@ -188,7 +199,7 @@ impl<'p> Engine<'p> {
                         AllocationBasis::ArmsChanged
                     };
                 let body = self.allocation_update(state, basis)?;
-                self.emit(state, body, &mut out)?;
+                self.emit(state, body, out)?;
             }
             let current = state.allocation.as_deref().unwrap_or(&[]);
             for (slot, &arm) in active.iter().enumerate() {
@@ -226,9 +237,9 @@ impl<'p> Engine<'p> {
                 draw,
                 phase,
             },
-            &mut out,
+            out,
         )?;
-        Ok(out)
+        Ok(())
     }
 
     /// The exponent on P(best) now.
@@ -364,31 +375,76 @@ impl<'p> Engine<'p> {
     }
 
     /// Records a participant's outcome, then runs every look that has become due.
-    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = subject_id))]
     pub fn record_outcome(
         &mut self,
         state: &mut TrialState,
         subject_id: &str,
         value: OutcomeValue,
     ) -> Result<Vec<Event>, EngineError> {
+        let participant = Self::randomised_participant(state, subject_id)?;
+        let mut out = Vec::new();
+        self.record_outcome_into(state, participant, value, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Engine::record_outcome`] by participant number, appending the events to `out`.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, participant))]
+    pub fn record_outcome_into(
+        &mut self,
+        state: &mut TrialState,
+        participant: u32,
+        value: OutcomeValue,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
         if state.status == TrialStatus::NotStarted {
             return Err(EngineError::Refused("the trial has not started".into()));
         }
-        let participant = Self::randomised_participant(state, subject_id)?;
-        if state.participants[participant as usize].outcome.is_some() {
+        let Some(record) = state.participants.get(participant as usize) else {
             return Err(EngineError::Refused(format!(
-                "subject {subject_id} already has an outcome; correct it with a reason instead"
+                "no participant {participant}"
+            )));
+        };
+        if record.arm.is_none() {
+            return Err(EngineError::Refused(format!(
+                "subject {} has not been randomised",
+                record.subject_id
+            )));
+        }
+        if record.outcome.is_some() {
+            return Err(EngineError::Refused(format!(
+                "subject {} already has an outcome; correct it with a reason instead",
+                record.subject_id
             )));
         }
         self.check_outcome(&value)?;
-        let mut out = Vec::new();
         self.emit(
             state,
             EventBody::OutcomeRecorded { participant, value },
-            &mut out,
+            out,
         )?;
-        self.run_due_looks(state, &mut out)?;
-        Ok(out)
+        self.run_due_looks(state, out)
+    }
+
+    /// Final analysis when no more outcomes will come: once enrolment is complete, runs the last
+    /// look on the outcomes at hand (even below the final look's count) and stops the trial.
+    /// The simulator calls it when every outcome has arrived or dropped out; the live service when
+    /// the coordinator declares data collection complete.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id))]
+    pub fn conclude_into(
+        &mut self,
+        state: &mut TrialState,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        Self::require_running(state)?;
+        if state.enrolled() < state.max_participants {
+            return Err(EngineError::Refused(format!(
+                "enrolment is not complete: {} of {} participants",
+                state.enrolled(),
+                state.max_participants
+            )));
+        }
+        self.emit(state, EventBody::DataCollectionClosed, out)?;
+        self.final_look(state, out)
     }
 
     /// Corrects a participant's outcome; the original stays in the log.

@@ -257,6 +257,8 @@ pub enum EventBody {
         /// 1-based look number.
         look: u32,
     },
+    /// Data collection is complete: no more outcomes will come (input); the final look follows.
+    DataCollectionClosed,
     /// The maximum sample size was amended (input).
     MaxParticipantsChanged {
         /// Old maximum.
@@ -287,6 +289,7 @@ impl EventBody {
             Self::LookPerformed { .. } => "look_performed",
             Self::ArmDropped { .. } => "arm_dropped",
             Self::ControlChanged { .. } => "control_changed",
+            Self::DataCollectionClosed => "data_collection_closed",
             Self::MaxParticipantsChanged { .. } => "max_participants_changed",
             Self::TrialStopped { .. } => "trial_stopped",
         }

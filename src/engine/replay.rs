@@ -76,6 +76,7 @@ fn is_input(body: &EventBody) -> bool {
             | EventBody::OutcomeCorrected { .. }
             | EventBody::ArmAdded { .. }
             | EventBody::MaxParticipantsChanged { .. }
+            | EventBody::DataCollectionClosed
             | EventBody::TrialStopped {
                 reason: StopReason::Closed { .. }
             }
@@ -126,6 +127,10 @@ fn run(
             },
         ),
         EventBody::MaxParticipantsChanged { to, .. } => engine.change_max_participants(state, *to),
+        EventBody::DataCollectionClosed => {
+            let mut out = Vec::new();
+            engine.conclude_into(state, &mut out).map(|()| out)
+        }
         EventBody::TrialStopped {
             reason: StopReason::Closed { reason },
         } => engine.close(state, reason),

@@ -414,6 +414,11 @@ impl TrialState {
                 let i = self.arm_by_id(seq, to)?;
                 self.control = Some(i);
             }
+            EventBody::DataCollectionClosed => {
+                if self.enrolled() < self.max_participants {
+                    return Err(log("data collection closed before enrolment was complete"));
+                }
+            }
             EventBody::MaxParticipantsChanged { to, .. } => {
                 self.max_participants = *to;
                 self.looks = extend_looks(&self.looks, *to);
