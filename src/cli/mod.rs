@@ -2,6 +2,7 @@
 //! and prints the result; none of them holds a rule of the trial.
 
 mod posterior;
+mod simulate;
 mod validate;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Posterior calculator: summaries, P(best), P(worst) and comparisons with a control.
     Posterior(posterior::PosteriorArgs),
+    /// Simulate a protocol in one scenario: operating characteristics with MC standard errors.
+    Simulate(simulate::SimulateArgs),
 }
 
 impl Cli {
@@ -30,6 +33,7 @@ impl Cli {
         match self.command {
             Command::Validate(args) => validate::run(&args),
             Command::Posterior(args) => posterior::run(&args),
+            Command::Simulate(args) => simulate::run(&args),
         }
     }
 }

@@ -45,6 +45,12 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// Switches to another trial's seed, keeping the numerical workspace (the simulator runs
+    /// many trials on one engine per thread).
+    pub fn reseed(&mut self, seed: TrialSeed) {
+        self.seed = seed;
+    }
+
     /// The protocol.
     pub fn protocol(&self) -> &'p Protocol {
         self.protocol

@@ -1,0 +1,211 @@
+//! `bayestrial simulate`: operating characteristics of a protocol in one scenario.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bayestrial::protocol::{ArmId, LoadedProtocol};
+use bayestrial::sim::{simulate, Selection, SimScenario, SimulationPlan, SimulationReport};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Selection rules on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SelectionArg {
+    /// The remaining arm with the best posterior mean.
+    BestRemaining,
+    /// The control if it is still active.
+    ControlIfAvailable,
+    /// No arm unless one was declared superior.
+    None,
+}
+
+impl From<SelectionArg> for Selection {
+    fn from(value: SelectionArg) -> Self {
+        match value {
+            SelectionArg::BestRemaining => Self::BestRemaining,
+            SelectionArg::ControlIfAvailable => Self::ControlIfAvailable,
+            SelectionArg::None => Self::None,
+        }
+    }
+}
+
+/// Arguments of `simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Protocol file (TOML).
+    pub file: PathBuf,
+    /// Scenario name from the protocol's `[[scenario]]` tables.
+    #[arg(long)]
+    pub scenario: String,
+    /// Number of simulated trials.
+    #[arg(long, default_value_t = 1000)]
+    pub reps: u64,
+    /// Simulation seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Override a true value: `ARM=VALUE` (repeatable).
+    #[arg(long = "truth", value_parser = parse_truth)]
+    pub truth: Vec<(ArmId, f64)>,
+    /// Selection rule when no arm is declared superior.
+    #[arg(long, value_enum, default_value = "best-remaining")]
+    pub selection: SelectionArg,
+    /// Write the report as JSON to this file (`-` for standard output).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Parses `ARM=VALUE`.
+pub fn parse_truth(text: &str) -> Result<(ArmId, f64), String> {
+    let (arm, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected ARM=VALUE"))?;
+    let arm = ArmId::parse(arm.trim())?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: the value must be a number"))?;
+    Ok((arm, value))
+}
+
+/// A progress bar on stderr when it is a terminal; hidden otherwise.
+pub fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} trials ({eta} left)") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Loads the protocol and builds the plan; errors are messages for the user.
+pub fn plan(args: &SimulateArgs) -> Result<(LoadedProtocol, SimulationPlan), String> {
+    let loaded = LoadedProtocol::load(&args.file).map_err(|e| e.to_string())?;
+    let scenario = SimScenario::from_protocol(&loaded.protocol, &args.scenario, &args.truth)
+        .map_err(|e| format!("{}: {e}", args.file.display()))?;
+    if args.reps == 0 {
+        return Err("--reps must be at least 1".into());
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    Ok((
+        loaded,
+        SimulationPlan {
+            scenario,
+            reps: args.reps,
+            seed: args.seed,
+            threads,
+            selection: args.selection.into(),
+        },
+    ))
+}
+
+fn print_summary(report: &SimulationReport) {
+    let m = &report.metrics;
+    println!(
+        "{} — scenario {:?}, {} trials, seed {}",
+        report.protocol_id, report.scenario, report.reps, report.seed
+    );
+    let row = |name: &str, p: f64, se: f64| println!("  {name:<28} {p:>8.4}  (MCSE {se:.4})");
+    row("P(conclusive)", m.prob_conclusive, m.mcse.prob_conclusive);
+    row(
+        "P(superiority)",
+        m.prob_superiority,
+        m.mcse.prob_superiority,
+    );
+    row(
+        "P(equivalence)",
+        m.prob_equivalence,
+        m.mcse.prob_equivalence,
+    );
+    row("P(futility)", m.prob_futility, m.mcse.prob_futility);
+    row("P(max sample size)", m.prob_max, m.mcse.prob_max);
+    println!(
+        "  sample size: mean {:.1} (MCSE {:.1}), SD {:.1}, quartiles {:.0} / {:.0} / {:.0}",
+        m.sample_size.mean,
+        m.mcse.sample_size_mean,
+        m.sample_size.sd,
+        m.sample_size.p25,
+        m.sample_size.p50,
+        m.sample_size.p75
+    );
+    println!(
+        "  {:<12} {:>8} {:>10} {:>10} {:>10} {:>8}",
+        "arm", "truth", "P(super.)", "P(select)", "allocated", "RMSE"
+    );
+    for (arm, truth) in &report.truth {
+        println!(
+            "  {:<12} {:>8.4} {:>10.4} {:>10.4} {:>10.4} {:>8.4}",
+            arm,
+            truth,
+            m.prob_superior_arm.get(arm).copied().unwrap_or(0.0),
+            m.prob_select.get(arm).copied().unwrap_or(0.0),
+            m.allocation.get(arm).copied().unwrap_or(0.0),
+            m.rmse.get(arm).copied().unwrap_or(f64::NAN)
+        );
+    }
+    println!(
+        "  {:<12} {:>8} {:>10} {:>10.4}",
+        "none",
+        "",
+        "",
+        m.prob_select.get("none").copied().unwrap_or(0.0)
+    );
+    if let Some(idp) = m.ideal_design_percentage {
+        println!("  ideal design percentage: {idp:.1}");
+    }
+}
+
+/// Writes JSON to a file, or to standard output for `-`.
+pub fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| format!("encoding JSON: {e}"))?;
+    if path.as_os_str() == "-" {
+        println!("{text}");
+        Ok(())
+    } else {
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Runs the simulation: exit 0, 1 on a failed run, 2 on bad input.
+pub fn run(args: &SimulateArgs) -> ExitCode {
+    let (loaded, plan) = match plan(args) {
+        Ok(x) => x,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = progress_bar(plan.reps);
+    let result = simulate(&loaded.protocol, &loaded.hash.to_hex(), &plan, &|| {
+        bar.inc(1)
+    });
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(path) = &args.json {
+        if let Err(message) = write_json(path, &report) {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+        if path.as_os_str() == "-" {
+            return ExitCode::SUCCESS;
+        }
+    }
+    print_summary(&report);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,369 @@
+//! One simulated trial: synthetic participants arrive, the engine randomises them, outcomes
+//! arrive after their delay, and the engine runs its looks. No rule of the trial lives here.
+//!
+//! Common random numbers: each participant's arrival gap, outcome, dropout and delay come from
+//! four uniforms drawn in a fixed order from the replicate's own stream, and the outcome is the
+//! inverse CDF of the assigned arm at that uniform, so two designs run on the same replicate see
+//! the same participants.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::scenario::SimScenario;
+use super::SimError;
+use crate::engine::{
+    DropReason, Engine, Event, EventBody, OutcomeValue, StopReason, TrialSeed, TrialState,
+    TrialStatus,
+};
+use crate::protocol::{DelaySpec, OutcomeKind, Protocol};
+use crate::stats::Better;
+
+/// How a simulated trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conclusion {
+    /// An arm was declared superior (or was the last arm left without a control).
+    Superiority,
+    /// Arms were declared equivalent.
+    Equivalence,
+    /// Every experimental arm was dropped against the control.
+    Futility,
+    /// The maximum sample size (or the end of data collection) was reached without a decision.
+    Max,
+}
+
+/// Which arm a simulated trial selects when no arm is declared superior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The remaining arm with the best posterior mean.
+    BestRemaining,
+    /// The control, if it is still active.
+    ControlIfAvailable,
+    /// None.
+    None,
+}
+
+/// What one simulated trial produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialOutcome {
+    /// How it ended.
+    pub conclusion: Conclusion,
+    /// The arm declared superior (protocol arm index).
+    pub superior: Option<usize>,
+    /// The active arm with the best final posterior mean.
+    pub best_remaining: Option<usize>,
+    /// The control, if still active at the end.
+    pub control_left: Option<usize>,
+    /// Participants enrolled.
+    pub enrolled: u32,
+    /// Responses (binary) or events (count) among outcomes collected.
+    pub events: u64,
+    /// Looks performed.
+    pub looks: u32,
+    /// Participants randomised to each arm.
+    pub allocated: Vec<u32>,
+    /// Final posterior mean of each arm (NaN when undefined).
+    pub posterior_mean: Vec<f64>,
+    /// Allocation probabilities set at each look (per arm; 0 for closed arms).
+    pub allocation_by_look: Vec<Vec<f64>>,
+}
+
+/// A pending outcome, ordered by arrival time then participant.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    time: f64,
+    participant: u32,
+    value: OutcomeValue,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+        other
+            .time
+            .total_cmp(&self.time)
+            .then(other.participant.cmp(&self.participant))
+    }
+}
+
+fn derive(seed: u64, rep: u64, purpose: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(seed.to_le_bytes());
+    hasher.update(rep.to_le_bytes());
+    hasher.update(purpose);
+    hasher.finalize().into()
+}
+
+/// The engine seed of replicate `rep` of a simulation seeded `seed`.
+pub fn trial_seed(seed: u64, rep: u64) -> TrialSeed {
+    TrialSeed::from_bytes(derive(seed, rep, b"trial"))
+}
+
+/// Reusable per-thread buffers.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    events: Vec<Event>,
+    pending: BinaryHeap<Pending>,
+    subject: String,
+}
+
+fn outcome_value(kind: OutcomeKind, truth: f64, sd: f64, u: f64) -> OutcomeValue {
+    match kind {
+        OutcomeKind::Binary => OutcomeValue::Binary {
+            response: u < truth,
+        },
+        OutcomeKind::Continuous => {
+            let z = Normal::new(0.0, 1.0)
+                .map(|n| n.inverse_cdf(u.clamp(1e-300, 1.0 - 1e-16)))
+                .unwrap_or(0.0);
+            OutcomeValue::Continuous {
+                value: truth + sd * z,
+            }
+        }
+        OutcomeKind::Count => {
+            // Poisson(truth) by inversion of the CDF at u.
+            let mut k = 0_u64;
+            let mut term = (-truth).exp();
+            let mut cumulative = term;
+            while u > cumulative && k < 10_000 {
+                k += 1;
+                term *= truth / k as f64;
+                cumulative += term;
+            }
+            OutcomeValue::Count {
+                events: k,
+                exposure: 1.0,
+            }
+        }
+    }
+}
+
+fn delay_weeks(delay: DelaySpec, u: f64) -> f64 {
+    match delay {
+        DelaySpec::Fixed(weeks) => weeks,
+        DelaySpec::Exponential(mean) => -mean * (1.0 - u).ln(),
+        DelaySpec::Uniform(lo, hi) => lo + (hi - lo) * u,
+    }
+}
+
+/// Runs replicate `rep` of `scenario` on `engine` (reseeded here).
+pub fn simulate_trial(
+    engine: &mut Engine<'_>,
+    workspace: &mut Workspace,
+    scenario: &SimScenario,
+    seed: u64,
+    rep: u64,
+) -> Result<TrialOutcome, SimError> {
+    let protocol: &Protocol = engine.protocol();
+    engine.reseed(trial_seed(seed, rep));
+    let mut rng = ChaCha8Rng::from_seed(derive(seed, rep, b"participants"));
+    let mut state = TrialState::new(protocol)?;
+    let arms = protocol.arms.len();
+    let kind = protocol.outcome.kind;
+    let sd = scenario.sd.unwrap_or(1.0);
+    let rate = scenario.accrual_per_week;
+    workspace.events.clear();
+    workspace.pending.clear();
+    workspace
+        .events
+        .extend(engine.start(&mut state, "simulation")?);
+    let mut allocation_by_look: Vec<Vec<f64>> = Vec::new();
+    let mut promoted = false;
+    let mut last_drop: Option<DropReason> = None;
+    let mut events_total = 0_u64;
+    let mut next_arrival = -(1.0 - rng.gen::<f64>()).ln() / rate;
+    loop {
+        let enrolling = state.is_running() && state.enrolled() < state.max_participants;
+        let next_outcome = workspace.pending.peek().map(|p| p.time);
+        let arrival_first = enrolling && next_outcome.is_none_or(|t| next_arrival <= t);
+        workspace.events.clear();
+        if arrival_first {
+            let participant = state.enrolled();
+            workspace.subject.clear();
+            workspace.subject.push('P');
+            workspace
+                .subject
+                .push_str(itoa(participant, &mut [0u8; 10]));
+            let (u_outcome, u_dropout, u_delay, u_gap) = (
+                rng.gen::<f64>(),
+                rng.gen::<f64>(),
+                rng.gen::<f64>(),
+                rng.gen::<f64>(),
+            );
+            engine.enrol_into(&mut state, &workspace.subject, &mut workspace.events)?;
+            let arm = state.participants[participant as usize]
+                .arm
+                .ok_or(SimError::Internal("a participant was not randomised"))?;
+            if u_dropout >= scenario.dropout {
+                workspace.pending.push(Pending {
+                    time: next_arrival + delay_weeks(scenario.delay, u_delay),
+                    participant,
+                    value: outcome_value(kind, scenario.truth[arm], sd, u_outcome),
+                });
+            }
+            next_arrival += -(1.0 - u_gap).ln() / rate;
+        } else if let Some(next) = workspace.pending.pop() {
+            match next.value {
+                OutcomeValue::Binary { response } => events_total += u64::from(response),
+                OutcomeValue::Count { events, .. } => events_total += events,
+                OutcomeValue::Continuous { .. } => {}
+            }
+            if state.is_running() {
+                engine.record_outcome_into(
+                    &mut state,
+                    next.participant,
+                    next.value,
+                    &mut workspace.events,
+                )?;
+            }
+        } else {
+            if state.is_running() {
+                engine.conclude_into(&mut state, &mut workspace.events)?;
+            }
+        }
+        for event in &workspace.events {
+            match &event.body {
+                EventBody::AllocationUpdated {
+                    probabilities,
+                    basis,
+                    ..
+                } if *basis == crate::engine::AllocationBasis::Look => {
+                    let mut row = vec![0.0; arms];
+                    for share in probabilities {
+                        if let Some(i) = state.arm_index(&share.arm) {
+                            if i < arms {
+                                row[i] = share.probability;
+                            }
+                        }
+                    }
+                    allocation_by_look.push(row);
+                }
+                EventBody::ControlChanged { .. } => promoted = true,
+                EventBody::ArmDropped { reason, .. } => last_drop = Some(*reason),
+                _ => {}
+            }
+        }
+        if !state.is_running() {
+            break;
+        }
+    }
+    let has_control = protocol.control().is_some();
+    let (conclusion, superior) = match &state.status {
+        TrialStatus::Stopped { reason } => match reason {
+            StopReason::Superiority { arm, .. } => (Conclusion::Superiority, state.arm_index(arm)),
+            StopReason::Equivalence { .. } => (Conclusion::Equivalence, None),
+            StopReason::OneArmLeft { arm } => {
+                let index = state.arm_index(arm);
+                if !has_control || promoted {
+                    (Conclusion::Superiority, index)
+                } else if last_drop == Some(DropReason::Equivalence) {
+                    (Conclusion::Equivalence, None)
+                } else {
+                    (Conclusion::Futility, None)
+                }
+            }
+            StopReason::MaxParticipants | StopReason::Closed { .. } => {
+                if has_control && promoted {
+                    (Conclusion::Superiority, state.control)
+                } else {
+                    (Conclusion::Max, None)
+                }
+            }
+        },
+        _ => (Conclusion::Max, None),
+    };
+    let mut allocated = vec![0_u32; arms];
+    for participant in &state.participants {
+        if let Some(arm) = participant.arm.filter(|&a| a < arms) {
+            allocated[arm] += 1;
+        }
+    }
+    let posterior_mean: Vec<f64> = state
+        .arms
+        .iter()
+        .take(arms)
+        .map(|a| a.model.posterior().mean().unwrap_or(f64::NAN))
+        .collect();
+    Ok(TrialOutcome {
+        conclusion,
+        superior,
+        best_remaining: None,
+        control_left: None,
+        enrolled: state.enrolled(),
+        events: events_total,
+        looks: state.looks_done,
+        allocated,
+        posterior_mean,
+        allocation_by_look,
+    }
+    .with_selection(&state, protocol.outcome.better))
+}
+
+impl TrialOutcome {
+    fn with_selection(mut self, state: &TrialState, better: Better) -> Self {
+        self.best_remaining = best_remaining(state, &self.posterior_mean, better);
+        self.control_left = state
+            .control
+            .filter(|&c| state.arms[c].status == crate::engine::ArmStatus::Active);
+        self
+    }
+
+    /// The arm selected under `rule`.
+    pub fn selection(&self, rule: Selection) -> Option<usize> {
+        if self.superior.is_some() {
+            return self.superior;
+        }
+        match rule {
+            Selection::None => None,
+            Selection::ControlIfAvailable => self.control_left,
+            Selection::BestRemaining => self.best_remaining,
+        }
+    }
+}
+
+fn best_remaining(state: &TrialState, means: &[f64], better: Better) -> Option<usize> {
+    state
+        .active_arms()
+        .filter(|&a| a < means.len() && means[a].is_finite())
+        .reduce(|best, a| {
+            let improves = match better {
+                Better::Higher => means[a] > means[best],
+                Better::Lower => means[a] < means[best],
+            };
+            if improves {
+                a
+            } else {
+                best
+            }
+        })
+}
+
+/// Formats a number into `buffer` without allocating.
+fn itoa(mut value: u32, buffer: &mut [u8; 10]) -> &str {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buffer[start..]).unwrap_or("0")
+}
