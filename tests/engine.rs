@@ -194,34 +194,36 @@ fn a_clearly_better_arm_wins_without_a_control() {
 fn an_inferior_arm_is_dropped_against_the_control_and_late_arms_use_concurrent_controls() {
     let protocol = load("platform-binary-4arm.toml");
     let truth = |arm: &str| if arm == "drug-a" { 0.05 } else { 0.30 };
-    let (events, state) = drive(&protocol, 2, &truth, 0);
-    let a = state
-        .arm_index(&bayestrial::protocol::ArmId::parse("drug-a").expect("id"))
-        .expect("arm");
-    assert_eq!(state.arms[a].status, ArmStatus::Dropped);
-    assert!(events
-        .iter()
-        .any(|e| matches!(&e.body, EventBody::ArmDropped { arm, .. } if arm.as_str() == "drug-a")));
-    // drug-c opens at 300 enrolled; its comparisons use fewer controls than drug-b's.
-    let mut checked = false;
-    for event in &events {
-        if let EventBody::LookPerformed { arms, .. } = &event.body {
-            let b = arms.iter().find(|x| x.arm.as_str() == "drug-b");
-            let c = arms.iter().find(|x| x.arm.as_str() == "drug-c");
-            if let (Some(b), Some(c)) = (b, c) {
-                assert!(
-                    c.control_n < b.control_n,
-                    "{:?} vs {:?}",
-                    c.control_n,
-                    b.control_n
-                );
-                checked = true;
+    let mut checked = 0;
+    for seed in 2..8 {
+        let (events, state) = drive(&protocol, seed, &truth, 0);
+        let a = state
+            .arm_index(&bayestrial::protocol::ArmId::parse("drug-a").expect("id"))
+            .expect("arm");
+        assert_eq!(state.arms[a].status, ArmStatus::Dropped, "seed {seed}");
+        assert!(events.iter().any(
+            |e| matches!(&e.body, EventBody::ArmDropped { arm, .. } if arm.as_str() == "drug-a")
+        ));
+        // drug-c opens at 300 enrolled; its comparisons use fewer controls than drug-b's.
+        for event in &events {
+            if let EventBody::LookPerformed { arms, .. } = &event.body {
+                let b = arms.iter().find(|x| x.arm.as_str() == "drug-b");
+                let c = arms.iter().find(|x| x.arm.as_str() == "drug-c");
+                if let (Some(b), Some(c)) = (b, c) {
+                    assert!(
+                        c.control_n < b.control_n,
+                        "{:?} vs {:?}",
+                        c.control_n,
+                        b.control_n
+                    );
+                    checked += 1;
+                }
             }
         }
     }
     assert!(
-        checked,
-        "a look compared drug-c and drug-b with the control"
+        checked > 0,
+        "some look compared drug-c and drug-b with the control"
     );
 }
 

@@ -5,6 +5,9 @@
 
 use crate::protocol::ControlShare;
 
+/// Bisection steps for the clamping multiplier λ: the bracket shrinks below f64 resolution.
+const BISECTIONS: usize = 80;
+
 /// Probabilities of the next assignment within the current permuted block: each open arm's
 /// remaining slots over all remaining slots (sampling without replacement from the block).
 pub fn block_probabilities(ratios: &[u32], used: &[u32], multiple: u32, out: &mut [f64]) {
@@ -53,7 +56,7 @@ pub fn clamp_probabilities(p: &mut [f64], min: f64, max: f64, total: f64) {
         p.iter_mut().for_each(|x| *x = total / nf);
         return;
     }
-    for _ in 0..200 {
+    for _ in 0..BISECTIONS {
         let mid = 0.5 * (lo + hi);
         if mass(mid) < total {
             lo = mid;

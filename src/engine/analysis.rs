@@ -150,12 +150,7 @@ impl Engine<'_> {
         let mut analyses = Vec::with_capacity(active.len());
         match control {
             None => {
-                let mut p_best = vec![0.0; active.len()];
-                self.quadrature.p_best_into(
-                    &marginals,
-                    self.protocol.outcome.better,
-                    &mut p_best,
-                )?;
+                let p_best = self.p_best(&marginals)?;
                 for (slot, &arm) in active.iter().enumerate() {
                     analyses.push(ArmAnalysis {
                         arm: state.arms[arm].id.clone(),
@@ -249,7 +244,6 @@ impl Engine<'_> {
         look_index: usize,
     ) -> Result<(), EngineError> {
         let look = look_index as u32 + 1;
-        let better = self.protocol.outcome.better;
         let decision = self.protocol.decision.clone();
         // Inferiority: drop every arm below the threshold, recompute, repeat until none.
         if let Some(threshold) = decision.inferiority.as_ref().map(|t| t.at(look_index)) {
@@ -259,7 +253,7 @@ impl Engine<'_> {
                     break;
                 }
                 let marginals = self.marginals(state, &active)?;
-                let p_best = self.quadrature.p_best(&marginals, better)?;
+                let p_best = self.p_best(&marginals)?;
                 let below: Vec<(usize, f64)> = active
                     .iter()
                     .zip(&p_best)
@@ -290,7 +284,7 @@ impl Engine<'_> {
         }
         let marginals = self.marginals(state, &active)?;
         if let Some(threshold) = decision.superiority.as_ref().map(|t| t.at(look_index)) {
-            let p_best = self.quadrature.p_best(&marginals, better)?;
+            let p_best = self.p_best(&marginals)?;
             let best = (0..active.len()).fold(0, |b, i| if p_best[i] > p_best[b] { i } else { b });
             if p_best[best] > threshold {
                 let arm = state.arms[active[best]].id.clone();

@@ -6,6 +6,7 @@
 use tracing::instrument;
 
 use super::allocation::{adaptive_probabilities, block_probabilities, choose};
+use super::draw::DrawCache;
 use super::events::{
     AllocationBasis, ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason,
 };
@@ -32,7 +33,11 @@ pub struct NewArm {
 pub struct Engine<'p> {
     pub(super) protocol: &'p Protocol,
     seed: TrialSeed,
+    draws: DrawCache,
     pub(super) quadrature: Quadrature,
+    /// The last P(best) computed and the marginals it was computed from: a look, its decision
+    /// rules and the allocation update that follows ask for the same value several times.
+    p_best_cache: Option<(Vec<Marginal>, Vec<f64>)>,
 }
 
 impl<'p> Engine<'p> {
@@ -40,14 +45,17 @@ impl<'p> Engine<'p> {
     pub fn new(protocol: &'p Protocol, seed: TrialSeed) -> Self {
         Self {
             protocol,
+            draws: DrawCache::new(&seed),
             seed,
             quadrature: Quadrature::new(),
+            p_best_cache: None,
         }
     }
 
     /// Switches to another trial's seed, keeping the numerical workspace (the simulator runs
     /// many trials on one engine per thread).
     pub fn reseed(&mut self, seed: TrialSeed) {
+        self.draws = DrawCache::new(&seed);
         self.seed = seed;
     }
 
@@ -183,11 +191,17 @@ impl<'p> Engine<'p> {
             state,
             EventBody::ParticipantEnrolled {
                 participant,
-                subject_id: subject.to_owned(),
+                subject_id: std::sync::Arc::from(subject),
             },
             out,
         )?;
-        let active: Vec<usize> = state.active_arms().collect();
+        let mut open = [0_usize; MAX_ARMS];
+        let mut count = 0;
+        for arm in state.active_arms() {
+            open[count] = arm;
+            count += 1;
+        }
+        let active = &open[..count];
         if active.is_empty() {
             return Err(EngineError::Refused("no arm is open".into()));
         }
@@ -213,18 +227,21 @@ impl<'p> Engine<'p> {
             }
             RandomisationPhase::Adaptive
         } else {
-            let ratios: Vec<u32> = active.iter().map(|&a| state.arms[a].ratio).collect();
-            let used: Vec<u32> = active.iter().map(|&a| state.block_counts[a]).collect();
+            let (mut ratios, mut used) = ([0_u32; MAX_ARMS], [0_u32; MAX_ARMS]);
+            for (slot, &arm) in active.iter().enumerate() {
+                ratios[slot] = state.arms[arm].ratio;
+                used[slot] = state.block_counts[arm];
+            }
             block_probabilities(
-                &ratios,
-                &used,
+                &ratios[..count],
+                &used[..count],
                 state.block_multiple,
                 &mut probabilities[..active.len()],
             );
             RandomisationPhase::Block
         };
         let seq = state.last_seq + 1;
-        let draw = self.seed.draw(seq);
+        let draw = self.draws.draw(seq);
         let chosen = active[choose(&probabilities[..active.len()], draw)];
         let shares = active
             .iter()
@@ -246,6 +263,21 @@ impl<'p> Engine<'p> {
             out,
         )?;
         Ok(())
+    }
+
+    /// P(best) of `marginals` in the outcome's better direction (cached: a pure function of its
+    /// arguments, so a repeated question gets the stored answer).
+    pub(super) fn p_best(&mut self, marginals: &[Marginal]) -> Result<Vec<f64>, EngineError> {
+        if let Some((key, value)) = &self.p_best_cache {
+            if key.as_slice() == marginals {
+                return Ok(value.clone());
+            }
+        }
+        let mut p_best = vec![0.0; marginals.len()];
+        self.quadrature
+            .p_best_into(marginals, self.protocol.outcome.better, &mut p_best)?;
+        self.p_best_cache = Some((marginals.to_vec(), p_best.clone()));
+        Ok(p_best)
     }
 
     /// The exponent on P(best) now.
@@ -284,12 +316,7 @@ impl<'p> Engine<'p> {
             .filter(|&a| !(separate_control && Some(a) == control))
             .collect();
         let marginals = self.marginals(state, &competing)?;
-        let mut p_best = [0.0_f64; MAX_ARMS];
-        self.quadrature.p_best_into(
-            &marginals,
-            self.protocol.outcome.better,
-            &mut p_best[..competing.len()],
-        )?;
+        let p_best = self.p_best(&marginals)?;
         let mut probabilities = [0.0_f64; MAX_ARMS];
         let control_share = adaptive_probabilities(
             &p_best[..competing.len()],

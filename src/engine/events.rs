@@ -4,6 +4,8 @@
 //! a closure) and decisions of the engine (randomisation, allocation updates, looks, arm drops,
 //! stops) are all events, so a replay can re-derive every decision from the inputs.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ArmId, Prior};
@@ -178,7 +180,7 @@ pub enum EventBody {
         /// 0-based participant number.
         participant: u32,
         /// The subject identifier entered by the coordinator.
-        subject_id: String,
+        subject_id: Arc<str>,
     },
     /// Allocation probabilities were recomputed.
     AllocationUpdated {

@@ -16,7 +16,7 @@ mod state;
 
 pub use allocation::{adaptive_probabilities, block_probabilities, choose, clamp_probabilities};
 pub use commands::{Engine, NewArm};
-pub use draw::TrialSeed;
+pub use draw::{DrawCache, TrialSeed};
 pub use events::{
     AllocationBasis, ArmAnalysis, ArmShare, DropReason, Event, EventBody, OutcomeValue,
     RandomisationPhase, StopReason,

@@ -83,7 +83,7 @@ fn is_input(body: &EventBody) -> bool {
     )
 }
 
-fn subject(state: &TrialState, participant: u32) -> Result<String, EngineError> {
+fn subject(state: &TrialState, participant: u32) -> Result<std::sync::Arc<str>, EngineError> {
     state
         .participants
         .get(participant as usize)

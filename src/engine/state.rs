@@ -2,14 +2,18 @@
 //! event fits the state (sequence, known arms and participants), so a tampered or reordered log
 //! is refused rather than folded into a wrong state.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::events::{ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason};
 use super::EngineError;
 use crate::protocol::{ArmId, Prior, Protocol};
 use crate::stats::{BetaPrior, ConjugateModel, GammaPrior, NigPrior, Observation};
+
+/// Participants reserved for up front (the maximum sample size, up to this many).
+const RESERVED: usize = 4096;
 
 /// The conjugate model for a prior, with no data.
 pub(super) fn model_for(prior: &Prior) -> Result<ConjugateModel, EngineError> {
@@ -76,7 +80,7 @@ pub struct ArmState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Participant {
     /// Subject identifier.
-    pub subject_id: String,
+    pub subject_id: Arc<str>,
     /// Index of the assigned arm in [`TrialState::arms`].
     pub arm: Option<usize>,
     /// Current outcome (after corrections).
@@ -114,8 +118,9 @@ pub struct TrialState {
     pub control: Option<usize>,
     /// Participants in enrolment order.
     pub participants: Vec<Participant>,
-    /// Participant number by subject identifier.
-    pub subjects: BTreeMap<String, u32>,
+    /// Participant number by subject identifier (an index: not part of the serialised state).
+    #[serde(skip)]
+    pub subjects: FxHashMap<Arc<str>, u32>,
     /// Participants with an outcome.
     pub outcomes: u32,
     /// Looks performed.
@@ -155,8 +160,10 @@ impl TrialState {
             status: TrialStatus::NotStarted,
             control: protocol.arms.iter().position(|arm| arm.control),
             arms,
-            participants: Vec::new(),
-            subjects: BTreeMap::new(),
+            participants: Vec::with_capacity(
+                RESERVED.min(protocol.trial.max_participants as usize),
+            ),
+            subjects: FxHashMap::default(),
             outcomes: 0,
             looks_done: 0,
             looks: protocol.analysis.looks.clone(),

@@ -13,9 +13,22 @@ use crate::stats::Better;
 
 /// An arm identifier: 1 to 64 characters of ASCII letters, digits, `-` and `_`. Shared, so that
 /// the many events naming an arm clone it cheaply.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ArmId(Arc<str>);
+
+impl std::hash::Hash for ArmId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for ArmId {
+    fn eq(&self, other: &Self) -> bool {
+        // Clones of one id share their text: compare the pointer before the bytes.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl ArmId {
     /// Parses an arm identifier, explaining what is wrong when it is not one.
