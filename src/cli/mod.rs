@@ -1,6 +1,7 @@
 //! Subcommands. Each one parses its arguments into domain types, makes one call into the library
 //! and prints the result; none of them holds a rule of the trial.
 
+mod calibrate;
 mod posterior;
 mod simulate;
 mod validate;
@@ -25,6 +26,8 @@ enum Command {
     Posterior(posterior::PosteriorArgs),
     /// Simulate a protocol in one scenario: operating characteristics with MC standard errors.
     Simulate(simulate::SimulateArgs),
+    /// Calibrate the symmetric superiority/inferiority threshold to a target P(superiority).
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 impl Cli {
@@ -34,6 +37,7 @@ impl Cli {
             Command::Validate(args) => validate::run(&args),
             Command::Posterior(args) => posterior::run(&args),
             Command::Simulate(args) => simulate::run(&args),
+            Command::Calibrate(args) => calibrate::run(&args),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! `bayestrial simulate`: operating characteristics of a protocol in one scenario.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bayestrial::protocol::{ArmId, LoadedProtocol};
-use bayestrial::sim::{simulate, Selection, SimScenario, SimulationPlan, SimulationReport};
+use bayestrial::protocol::{ArmId, LoadedProtocol, Protocol};
+use bayestrial::sim::{
+    render_html, simulate, Selection, SimScenario, SimulationPlan, SimulationReport,
+};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -56,6 +58,9 @@ pub struct SimulateArgs {
     /// Write the report as JSON to this file (`-` for standard output).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (tables and SVG charts) to this file.
+    #[arg(long, value_name = "OUT.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// Parses `ARM=VALUE`.
@@ -176,6 +181,12 @@ pub fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<(), S
     }
 }
 
+/// Renders the HTML report and writes it to `path`.
+fn write_report(path: &Path, protocol: &Protocol, report: &SimulationReport) -> Result<(), String> {
+    let html = render_html(protocol, report).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Runs the simulation: exit 0, 1 on a failed run, 2 on bad input.
 pub fn run(args: &SimulateArgs) -> ExitCode {
     let (loaded, plan) = match plan(args) {
@@ -197,6 +208,12 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(path) = &args.report {
+        if let Err(message) = write_report(path, &loaded.protocol, &report) {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    }
     if let Some(path) = &args.json {
         if let Err(message) = write_json(path, &report) {
             eprintln!("error: {message}");

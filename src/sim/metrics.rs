@@ -68,6 +68,71 @@ impl Spread {
     }
 }
 
+/// Bins of a histogram of a per-trial count (participants enrolled), as shares of the trials.
+///
+/// The bin width is the smallest 1, 2 or 5 times a power of ten with which the range of the
+/// values fits in [`SizeHistogram::TARGET_BINS`] bins; lower edges are multiples of the width
+/// (so there may be one bin more), and the bins depend only on the values, not on their order.
+/// Bin k covers `[start + k·width, start + (k+1)·width)`; empty bins between the smallest and
+/// the largest value are kept (share 0), so the bins are contiguous.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SizeHistogram {
+    /// Width of every bin.
+    pub bin_width: u32,
+    /// `(lower edge, share of trials)` per bin, in increasing order of the edge.
+    pub bins: Vec<(u32, f64)>,
+}
+
+impl SizeHistogram {
+    /// The number of bins the width is chosen for.
+    pub const TARGET_BINS: u32 = 20;
+
+    /// The histogram of `values`, each counted with weight 1/`values.len()`.
+    pub fn of(values: &[u32]) -> Self {
+        let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else {
+            return Self {
+                bin_width: 1,
+                bins: Vec::new(),
+            };
+        };
+        let range = u64::from(hi - lo) + 1;
+        let raw = range.div_ceil(u64::from(Self::TARGET_BINS));
+        let mut width = 1u64;
+        'nice: loop {
+            for step in [1, 2, 5] {
+                if width * step >= raw {
+                    width *= step;
+                    break 'nice;
+                }
+            }
+            width *= 10;
+        }
+        let start = u64::from(lo) / width * width;
+        let count = (u64::from(hi) - start) / width + 1;
+        let mut counts = vec![0u64; usize::try_from(count).unwrap_or(0)];
+        for &v in values {
+            let k = (u64::from(v) - start) / width;
+            if let Some(c) = usize::try_from(k).ok().and_then(|k| counts.get_mut(k)) {
+                *c += 1;
+            }
+        }
+        let total = values.len() as f64;
+        // `width` ≤ the next nice number above (u32::MAX + 1) / 20, and edges ≤ `hi`: both fit.
+        let bin_width = u32::try_from(width).unwrap_or(u32::MAX);
+        Self {
+            bin_width,
+            bins: counts
+                .into_iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    let edge = start + k as u64 * width;
+                    (u32::try_from(edge).unwrap_or(u32::MAX), c as f64 / total)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Monte Carlo standard errors, with the same keys as the probabilities.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mcse {
@@ -110,6 +175,8 @@ pub struct Metrics {
     pub allocation: BTreeMap<String, f64>,
     /// Participants enrolled.
     pub sample_size: Spread,
+    /// Histogram of participants enrolled (about 20 bins).
+    pub sample_size_histogram: SizeHistogram,
     /// Responses (binary) or events (count) collected; zero for continuous outcomes.
     pub events: Spread,
     /// P(the trial ended after exactly k looks), by k.
@@ -196,6 +263,8 @@ impl Metrics {
                     .count(),
             ),
         );
+        let sample_size_histogram =
+            SizeHistogram::of(&trials.iter().map(|t| t.enrolled).collect::<Vec<_>>());
         let mut sizes: Vec<f64> = trials.iter().map(|t| f64::from(t.enrolled)).collect();
         let sample_size = Spread::of(&mut sizes);
         let mut events: Vec<f64> = trials.iter().map(|t| t.events as f64).collect();
@@ -276,6 +345,7 @@ impl Metrics {
             prob_select,
             allocation,
             sample_size,
+            sample_size_histogram,
             events,
             stopping_look,
             rmse,
@@ -284,5 +354,38 @@ impl Metrics {
             allocation_by_look,
             mcse,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SizeHistogram;
+
+    #[test]
+    fn histogram_bins_are_nice_contiguous_and_sum_to_one() {
+        let values: Vec<u32> = (0..200).map(|i| 90 + (i * 37) % 361).collect();
+        let h = SizeHistogram::of(&values);
+        assert_eq!(h.bin_width, 20); // range 361 → raw 19 → 20
+        assert_eq!(h.bins.first().map(|b| b.0), Some(80));
+        assert!(h.bins.len() <= SizeHistogram::TARGET_BINS as usize + 1);
+        for pair in h.bins.windows(2) {
+            assert_eq!(pair[1].0 - pair[0].0, h.bin_width);
+        }
+        let total: f64 = h.bins.iter().map(|b| b.1).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+        let mut reversed = values.clone();
+        reversed.reverse();
+        assert_eq!(SizeHistogram::of(&reversed), h);
+    }
+
+    #[test]
+    fn histogram_of_equal_or_no_values() {
+        let h = SizeHistogram::of(&[450, 450, 450]);
+        assert_eq!(h.bin_width, 1);
+        assert_eq!(h.bins, vec![(450, 1.0)]);
+        assert!(SizeHistogram::of(&[]).bins.is_empty());
+        let wide = SizeHistogram::of(&[0, u32::MAX]);
+        assert!(wide.bins.len() <= 21);
+        assert_eq!(wide.bins.last().map(|b| b.1), Some(0.5));
     }
 }

@@ -5,11 +5,15 @@
 //! copy of any rule. Replicate r uses seeds derived from (simulation seed, r) only, and results
 //! are aggregated in replicate order, so the output is identical with any number of threads.
 
+mod calibrate;
 mod metrics;
+mod report;
 mod scenario;
 mod trial;
 
-pub use metrics::{Mcse, Metrics, Spread};
+pub use calibrate::{calibrate, Calibration, CalibrationError, Probe};
+pub use metrics::{Mcse, Metrics, SizeHistogram, Spread};
+pub use report::render_html;
 pub use scenario::SimScenario;
 pub use trial::{simulate_trial, trial_seed, Conclusion, Selection, TrialOutcome, Workspace};
 
@@ -47,6 +51,9 @@ pub enum SimError {
     /// An invariant of the simulator failed.
     #[error("internal: {0}")]
     Internal(&'static str),
+    /// The HTML report could not be rendered.
+    #[error("report: {0}")]
+    Report(String),
 }
 
 /// What to simulate.

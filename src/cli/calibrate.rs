@@ -1,0 +1,193 @@
+//! `bayestrial calibrate`: the symmetric superiority/inferiority threshold that holds
+//! P(superiority) in one scenario at a target, and optionally a copy of the protocol with it.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bayestrial::protocol::{ArmId, LoadedProtocol};
+use bayestrial::sim::{calibrate, Calibration, Selection, SimScenario, SimulationPlan};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::simulate::{parse_truth, write_json};
+
+/// Arguments of `calibrate`.
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// Protocol file (TOML).
+    pub file: PathBuf,
+    /// Scenario name from the protocol's `[[scenario]]` tables (usually the null scenario).
+    #[arg(long)]
+    pub scenario: String,
+    /// Largest acceptable P(superiority) in the scenario (type I error in a null scenario).
+    #[arg(long, default_value_t = 0.05)]
+    pub target: f64,
+    /// Simulated trials per evaluated threshold (the same trials every time).
+    #[arg(long, default_value_t = 1000)]
+    pub reps: u64,
+    /// Simulation seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (default: all cores). The result does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Override a true value: `ARM=VALUE` (repeatable).
+    #[arg(long = "truth", value_parser = parse_truth)]
+    pub truth: Vec<(ArmId, f64)>,
+    /// Write a copy of the protocol with the calibrated thresholds to this file (comments and
+    /// formatting kept; validated before it is written).
+    #[arg(long)]
+    pub write: Option<PathBuf>,
+    /// Write the result as JSON to this file (`-` for standard output).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Loads the protocol and builds the plan; errors are messages for the user.
+fn plan(args: &CalibrateArgs) -> Result<(LoadedProtocol, SimulationPlan), String> {
+    let loaded = LoadedProtocol::load(&args.file).map_err(|e| e.to_string())?;
+    let scenario = SimScenario::from_protocol(&loaded.protocol, &args.scenario, &args.truth)
+        .map_err(|e| format!("{}: {e}", args.file.display()))?;
+    if args.reps == 0 {
+        return Err("--reps must be at least 1".into());
+    }
+    if !(0.0..1.0).contains(&args.target) {
+        return Err(format!(
+            "--target {} must be a probability in [0, 1)",
+            args.target
+        ));
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    Ok((
+        loaded,
+        SimulationPlan {
+            scenario,
+            reps: args.reps,
+            seed: args.seed,
+            threads,
+            selection: Selection::BestRemaining,
+        },
+    ))
+}
+
+/// A counter of simulated trials on stderr when it is a terminal; hidden otherwise.
+fn progress_counter() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} trials simulated ({elapsed})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Writes `text` to `path` atomically: a temporary file in the same directory, flushed to disk,
+/// then renamed over `path`, so `path` is never left half-written.
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{shown}: not a file name"))?
+        .to_string_lossy();
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    written.map_err(|e| {
+        // Best effort: the temporary file may not exist if creating it failed.
+        let _ = std::fs::remove_file(&temporary);
+        format!("{shown}: {e}")
+    })
+}
+
+fn print_summary(protocol_id: &str, c: &Calibration) {
+    println!(
+        "{protocol_id} — scenario {:?}, target P(superiority) ≤ {}, {} trials, seed {}",
+        c.scenario, c.target, c.reps, c.seed
+    );
+    println!(
+        "  superiority threshold        {:>8}  (inferiority {})",
+        c.threshold, c.inferiority
+    );
+    println!(
+        "  P(superiority)               {:>8.4}  (MCSE {:.4})",
+        c.achieved, c.mcse
+    );
+    match &c.below {
+        Some(below) => println!(
+            "  just below: threshold {} gives P(superiority) {:.4} > {}",
+            below.threshold, below.achieved, c.target
+        ),
+        None => println!(
+            "  the smallest admissible threshold ({}) already meets the target",
+            c.lower
+        ),
+    }
+    println!(
+        "  {} thresholds evaluated in [{}, {}]",
+        c.evaluations, c.lower, c.upper
+    );
+}
+
+/// Runs the calibration: exit 0, 1 when it fails (including a target no threshold reaches), 2
+/// on bad input.
+pub fn run(args: &CalibrateArgs) -> ExitCode {
+    let (loaded, plan) = match plan(args) {
+        Ok(x) => x,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = progress_counter();
+    let result = calibrate(&loaded.protocol, &plan, args.target, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let calibration = match result {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("error: {}: {error}", args.file.display());
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(out) = &args.write {
+        let written = calibration
+            .rewrite_toml(&loaded.source, &out.display().to_string())
+            .map_err(|e| e.to_string())
+            .and_then(|text| write_atomically(out, &text));
+        if let Err(message) = written {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(path) = &args.json {
+        if let Err(message) = write_json(path, &calibration) {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+        if path.as_os_str() == "-" {
+            return ExitCode::SUCCESS;
+        }
+    }
+    print_summary(&loaded.protocol.trial.id, &calibration);
+    if let Some(out) = &args.write {
+        println!("  wrote {}", out.display());
+    }
+    ExitCode::SUCCESS
+}
