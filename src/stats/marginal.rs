@@ -166,6 +166,23 @@ impl Marginal {
         }
     }
 
+    /// −d²/dz² of the log-density of z at `z` (the inverse local variance); `scale` is the
+    /// Laplace scale, used as the step of the numerical derivative for Student-t.
+    pub(crate) fn curvature_z(&self, transform: Transform, z: f64, scale: f64) -> f64 {
+        match self.0 {
+            Shape::Beta { a, b } => {
+                let p = 1.0 / (1.0 + (-z).exp());
+                (a + b) * p * (1.0 - p)
+            }
+            Shape::Gamma { rate, .. } => rate * z.exp(),
+            Shape::StudentT { .. } => {
+                let h = 1e-3 * scale;
+                let f = |x: f64| self.ln_density_z(transform.features(x));
+                -(f(z + h) - 2.0 * f(z) + f(z - h)) / (h * h)
+            }
+        }
+    }
+
     /// A point near the mode on the working scale, and the local standard deviation there.
     pub(crate) fn centre_and_scale(&self, transform: Transform) -> (f64, f64) {
         match (self.0, transform) {

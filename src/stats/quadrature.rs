@@ -27,13 +27,32 @@ const NP: usize = GAUSS_POINTS;
 /// Bisection steps refining a band edge (to 2^-6 of the last step out).
 const BAND_BISECTIONS: usize = 4;
 
-/// The region of the working scale where one arm (or a shifted copy) has mass.
+/// The region of the working scale where one arm has mass, split at its mode, with the
+/// local standard deviation that sets the panel width on each side.
 #[derive(Debug, Clone, Copy)]
 struct Band {
     lo: f64,
+    centre: f64,
     hi: f64,
-    scale: f64,
+    left: f64,
+    right: f64,
 }
+
+impl Band {
+    /// The local scale of this band over [from, to], if the band covers it.
+    fn scale_over(&self, from: f64, to: f64) -> Option<f64> {
+        if self.lo <= from && to <= self.centre {
+            Some(self.left)
+        } else if self.centre <= from && to <= self.hi {
+            Some(self.right)
+        } else {
+            None
+        }
+    }
+}
+
+/// Log-density drop (nats) at which the local scale of each side of a band is probed.
+const SCALE_PROBE_DROP: f64 = 20.0;
 
 /// One panel of the grid: [left, left + 2·half].
 #[derive(Debug, Clone, Copy)]
@@ -404,10 +423,24 @@ impl Quadrature {
             }
             centre + direction * outer * scale
         };
+        let (lo, hi) = (edge(-1.0), edge(1.0));
+        // Where the density is still relevant, the curvature may exceed the mode's (the Gamma's
+        // right tail on the log scale, a Beta's side towards 1/2 on the logit scale): probe it.
+        let probe = (2.0 * SCALE_PROBE_DROP).sqrt() * scale;
+        let local = |z: f64| {
+            let curvature = arm.curvature_z(transform, z.clamp(lo, hi), scale);
+            if curvature.is_finite() && curvature > 0.0 {
+                scale.min(1.0 / curvature.sqrt())
+            } else {
+                scale
+            }
+        };
         Band {
-            lo: edge(-1.0),
-            hi: edge(1.0),
-            scale,
+            lo,
+            centre: centre.clamp(lo, hi),
+            hi,
+            left: local(centre - probe),
+            right: local(centre + probe),
         }
     }
 
@@ -432,7 +465,7 @@ impl Quadrature {
                     (l.min(b.lo), h.max(b.hi))
                 }),
         };
-        let count = ((band.hi - band.lo) / (0.5 * self.panel_width * band.scale))
+        let count = ((band.hi - band.lo) / (0.5 * self.panel_width * band.left.min(band.right)))
             .ceil()
             .max(1.0) as usize;
         let step = (band.hi - band.lo) / count as f64;
@@ -455,6 +488,7 @@ impl Quadrature {
         self.cuts.clear();
         for band in &self.arm_bands {
             self.cuts.push(band.lo);
+            self.cuts.push(band.centre);
             self.cuts.push(band.hi);
         }
         self.cuts.extend_from_slice(&self.extra_cuts);
@@ -466,8 +500,7 @@ impl Quadrature {
             let narrowest = self
                 .arm_bands
                 .iter()
-                .filter(|b| b.lo <= from && b.hi >= to)
-                .map(|b| b.scale)
+                .filter_map(|b| b.scale_over(from, to))
                 .fold(f64::INFINITY, f64::min);
             let count = if narrowest.is_finite() {
                 ((to - from) / (self.panel_width * narrowest))
