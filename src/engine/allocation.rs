@@ -38,6 +38,9 @@ pub fn clamp_probabilities(p: &mut [f64], min: f64, max: f64, total: f64) {
         p.iter_mut().for_each(|x| *x = total / nf);
         return;
     }
+    if p.iter().all(|&x| x >= min && x <= max) {
+        return; // nothing to clamp
+    }
     let mut raw = [0.0_f64; crate::stats::MAX_ARMS];
     raw[..n].copy_from_slice(p);
     if raw[..n].iter().all(|&r| r <= 0.0) {

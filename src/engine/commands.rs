@@ -127,6 +127,15 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
         let enrolled = state.enrolled();
+        // Protocol arms come first in the state, in protocol order.
+        if !state
+            .arms
+            .iter()
+            .take(self.protocol.arms.len())
+            .any(|arm| arm.status == ArmStatus::Pending)
+        {
+            return Ok(());
+        }
         for spec in &self.protocol.arms {
             let due = spec.opens_at.unwrap_or(0) <= enrolled;
             let pending = state

@@ -163,7 +163,10 @@ impl TrialState {
             participants: Vec::with_capacity(
                 RESERVED.min(protocol.trial.max_participants as usize),
             ),
-            subjects: FxHashMap::default(),
+            subjects: FxHashMap::with_capacity_and_hasher(
+                RESERVED.min(protocol.trial.max_participants as usize),
+                Default::default(),
+            ),
             outcomes: 0,
             looks_done: 0,
             looks: protocol.analysis.looks.clone(),

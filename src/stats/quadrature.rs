@@ -17,7 +17,7 @@ use super::{Better, StatsError};
 /// Gauss–Legendre points per panel.
 const GAUSS_POINTS: usize = 8;
 /// Log-density drop (nats) below the peak that bounds an arm's band.
-pub const TAIL_DROP: f64 = 34.0;
+pub const TAIL_DROP: f64 = 30.0;
 /// Panel width in units of the smallest local standard deviation covering the panel.
 pub const PANEL_WIDTH: f64 = 2.0;
 /// The largest number of arms one evaluation accepts.
