@@ -219,6 +219,7 @@ impl<'p> Engine<'p> {
             AllocationRule::Thompson { .. }
         ) && participant >= self.protocol.allocation.burn_in;
         let mut probabilities = [0.0_f64; MAX_ARMS];
+        let mut shared = None;
         let phase = if adaptive {
             if state.allocation.is_none() {
                 let basis =
@@ -230,10 +231,18 @@ impl<'p> Engine<'p> {
                 let body = self.allocation_update(state, basis)?;
                 self.emit(state, body, out)?;
             }
-            let current = state.allocation.as_deref().unwrap_or(&[]);
-            for (slot, &arm) in active.iter().enumerate() {
-                probabilities[slot] = current.get(arm).copied().unwrap_or(0.0);
+            let current = state.allocation.clone().ok_or_else(|| {
+                EngineError::Refused("no allocation probabilities are in force".into())
+            })?;
+            if current.len() != count {
+                return Err(EngineError::Refused(
+                    "the allocation probabilities do not match the open arms".into(),
+                ));
             }
+            for (slot, share) in current.iter().enumerate() {
+                probabilities[slot] = share.probability;
+            }
+            shared = Some(current);
             RandomisationPhase::Adaptive
         } else {
             let (mut ratios, mut used) = ([0_u32; MAX_ARMS], [0_u32; MAX_ARMS]);
@@ -252,14 +261,18 @@ impl<'p> Engine<'p> {
         let seq = state.last_seq + 1;
         let draw = self.draws.draw(seq);
         let chosen = active[choose(&probabilities[..active.len()], draw)];
-        let shares = active
-            .iter()
-            .enumerate()
-            .map(|(slot, &arm)| ArmShare {
-                arm: state.arms[arm].id.clone(),
-                probability: probabilities[slot],
-            })
-            .collect();
+        // Between looks the shares of the allocation update are shared, not copied.
+        let shares = match shared {
+            Some(shares) => shares,
+            None => active
+                .iter()
+                .enumerate()
+                .map(|(slot, &arm)| ArmShare {
+                    arm: state.arms[arm].id.clone(),
+                    probability: probabilities[slot],
+                })
+                .collect(),
+        };
         self.emit(
             state,
             EventBody::Randomised {
@@ -347,7 +360,7 @@ impl<'p> Engine<'p> {
             });
         }
         Ok(EventBody::AllocationUpdated {
-            probabilities: shares,
+            probabilities: shares.into(),
             power,
             basis,
         })

@@ -185,7 +185,7 @@ pub enum EventBody {
     /// Allocation probabilities were recomputed.
     AllocationUpdated {
         /// Probabilities of every open arm, summing to 1.
-        probabilities: Vec<ArmShare>,
+        probabilities: Arc<[ArmShare]>,
         /// The exponent applied to P(best).
         power: f64,
         /// Why.
@@ -198,7 +198,7 @@ pub enum EventBody {
         /// The arm assigned.
         arm: ArmId,
         /// The probabilities used, one per open arm.
-        probabilities: Vec<ArmShare>,
+        probabilities: Arc<[ArmShare]>,
         /// The seed-derived uniform draw that chose the arm.
         draw: f64,
         /// Block or adaptive.

@@ -129,8 +129,9 @@ pub struct TrialState {
     pub looks: Vec<u32>,
     /// Current maximum number of participants.
     pub max_participants: u32,
-    /// Probabilities of the last allocation update, by arm index (adaptive phase only).
-    pub allocation: Option<Vec<f64>>,
+    /// The last allocation update's probabilities, one per active arm in arm order (adaptive
+    /// phase; cleared when the set of active arms changes).
+    pub allocation: Option<Arc<[ArmShare]>>,
     /// Participants per arm in the current permuted block.
     pub block_counts: Vec<u32>,
     /// Block size as a multiple of the sum of the open arms' ratios.
@@ -326,12 +327,21 @@ impl TrialState {
                 });
             }
             EventBody::AllocationUpdated { probabilities, .. } => {
-                let mut by_arm = vec![0.0; self.arms.len()];
-                for ArmShare { arm, probability } in probabilities {
-                    let i = self.arm_by_id(seq, arm)?;
-                    by_arm[i] = *probability;
+                let listed_in_order = {
+                    let mut active = self.active_arms();
+                    probabilities.iter().all(|share| {
+                        matches!(
+                            (active.next(), self.arm_index(&share.arm)),
+                            (Some(a), Some(b)) if a == b
+                        )
+                    }) && active.next().is_none()
+                };
+                if !listed_in_order {
+                    return Err(log(
+                        "allocation probabilities must list every active arm, in arm order",
+                    ));
                 }
-                self.allocation = Some(by_arm);
+                self.allocation = Some(Arc::clone(probabilities));
             }
             EventBody::Randomised {
                 participant,

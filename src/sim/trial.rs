@@ -245,7 +245,7 @@ pub fn simulate_trial(
                     ..
                 } if *basis == crate::engine::AllocationBasis::Look => {
                     let mut row = vec![0.0; arms];
-                    for share in probabilities {
+                    for share in probabilities.iter() {
                         if let Some(i) = state.arm_index(&share.arm) {
                             if i < arms {
                                 row[i] = share.probability;
