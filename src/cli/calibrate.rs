@@ -57,12 +57,7 @@ fn plan(args: &CalibrateArgs) -> Result<(LoadedProtocol, SimulationPlan), String
             args.target
         ));
     }
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        return Err("--threads must be at least 1".into());
-    }
+    let threads = super::simulate::worker_threads(args.threads)?;
     Ok((
         loaded,
         SimulationPlan {

@@ -88,6 +88,16 @@ pub fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
+/// `--threads`, defaulting to every core; 0 is refused.
+pub fn worker_threads(requested: Option<usize>) -> Result<usize, String> {
+    let threads =
+        requested.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    Ok(threads)
+}
+
 /// Loads the protocol and builds the plan; errors are messages for the user.
 pub fn plan(args: &SimulateArgs) -> Result<(LoadedProtocol, SimulationPlan), String> {
     let loaded = LoadedProtocol::load(&args.file).map_err(|e| e.to_string())?;
@@ -96,12 +106,7 @@ pub fn plan(args: &SimulateArgs) -> Result<(LoadedProtocol, SimulationPlan), Str
     if args.reps == 0 {
         return Err("--reps must be at least 1".into());
     }
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        return Err("--threads must be at least 1".into());
-    }
+    let threads = worker_threads(args.threads)?;
     Ok((
         loaded,
         SimulationPlan {
