@@ -178,6 +178,23 @@ impl TrialState {
         })
     }
 
+    /// Makes this the state of a new trial of `protocol`, keeping the memory of the participant
+    /// list and the subject index (the simulator runs many trials on one state).
+    pub fn reset(&mut self, protocol: &Protocol) -> Result<(), EngineError> {
+        let mut participants = std::mem::take(&mut self.participants);
+        let mut subjects = std::mem::take(&mut self.subjects);
+        participants.clear();
+        subjects.clear();
+        *self = Self::new(protocol)?;
+        if participants.capacity() > self.participants.capacity() {
+            self.participants = participants;
+        }
+        if subjects.capacity() > self.subjects.capacity() {
+            self.subjects = subjects;
+        }
+        Ok(())
+    }
+
     /// Folds a whole event list.
     pub fn fold<'a>(
         protocol: &Protocol,
@@ -315,10 +332,14 @@ impl TrialState {
                 if *participant != self.enrolled() {
                     return Err(log("participant numbers must follow enrolment order"));
                 }
-                if self.participant_index(subject_id).is_some() {
-                    return Err(log("subject already enrolled"));
+                match self.subjects.entry(subject_id.clone()) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        return Err(log("subject already enrolled"));
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(*participant);
+                    }
                 }
-                self.subjects.insert(subject_id.clone(), *participant);
                 self.participants.push(Participant {
                     subject_id: subject_id.clone(),
                     arm: None,

@@ -121,6 +121,7 @@ pub struct Workspace {
     events: Vec<Event>,
     pending: BinaryHeap<Pending>,
     subject: String,
+    state: Option<TrialState>,
 }
 
 fn outcome_value(kind: OutcomeKind, truth: f64, sd: f64, u: f64) -> OutcomeValue {
@@ -173,7 +174,13 @@ pub fn simulate_trial(
     let protocol: &Protocol = engine.protocol();
     engine.reseed(trial_seed(seed, rep));
     let mut rng = ChaCha8Rng::from_seed(derive(seed, rep, b"participants"));
-    let mut state = TrialState::new(protocol)?;
+    let mut state = match workspace.state.take() {
+        Some(mut state) => {
+            state.reset(protocol)?;
+            state
+        }
+        None => TrialState::new(protocol)?,
+    };
     let arms = protocol.arms.len();
     let kind = protocol.outcome.kind;
     let sd = scenario.sd.unwrap_or(1.0);
@@ -300,7 +307,7 @@ pub fn simulate_trial(
         .take(arms)
         .map(|a| a.model.posterior().mean().unwrap_or(f64::NAN))
         .collect();
-    Ok(TrialOutcome {
+    let outcome = TrialOutcome {
         conclusion,
         superior,
         best_remaining: None,
@@ -312,7 +319,9 @@ pub fn simulate_trial(
         posterior_mean,
         allocation_by_look,
     }
-    .with_selection(&state, protocol.outcome.better))
+    .with_selection(&state, protocol.outcome.better);
+    workspace.state = Some(state);
+    Ok(outcome)
 }
 
 impl TrialOutcome {
