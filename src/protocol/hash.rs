@@ -163,8 +163,9 @@ fn write_float(out: &mut String, x: f64) {
     } else if x.is_infinite() {
         write_string(out, if x > 0.0 { "inf" } else { "-inf" });
     } else {
-        // serde_json writes finite floats in shortest round-trip form (ryu), always with a
-        // decimal point or an exponent.
+        // serde_json writes finite floats in shortest round-trip form, always with a decimal
+        // point or an exponent. Its exponent spelling has changed between versions (1e16 vs
+        // 1e+16), so Cargo.lock pins it; hashes of protocols with floats ≥ 1e16 depend on it.
         match serde_json::to_string(&x) {
             Ok(text) => out.push_str(&text),
             Err(_) => write_string(out, &x.to_string()),

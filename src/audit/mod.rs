@@ -1,0 +1,99 @@
+//! The audit layer: the canonical JSON encoding, the hash chain of audit records, the server's
+//! signed checkpoints, and the offline verification of both.
+//!
+//! Every change to a trial (and, on the system chain, to users, roles, logins and exports) becomes
+//! an [`AuditRecord`] whose hash covers its predecessor's hash, so removing, reordering or editing
+//! any record is detected by [`verify_chain`]; a [`Checkpoint`] signed with the server's Ed25519
+//! key pins the head of a chain at a point in time, so a chain rewritten after the checkpoint and
+//! re-hashed from the edit onwards, or cut after it, is detected by [`verify_checkpoints`]. The
+//! exact bytes hashed and signed are documented on [`canonical_json`], [`AuditRecord`] and
+//! [`Checkpoint`], and in `METHODS.md` §8.
+//!
+//! This layer is pure so that `bayestrial audit verify` can run offline on an export, without a
+//! database: it must not read the clock (times come in as [`UtcTimestamp`] arguments), own or
+//! seed a random number generator (key generation takes the caller's RNG), touch files, the
+//! network or a database, or import `web`, `store` or `sim`. Of the layers above it, it imports
+//! only the [`crate::engine`] event types.
+
+mod canonical;
+mod chain;
+mod checkpoint;
+mod time;
+
+pub use canonical::{canonical, canonical_json};
+pub use chain::{
+    verify_chain, Attribution, AuditRecord, BreakKind, ChainBreak, ChainHead, ChainId, Hash,
+};
+pub use checkpoint::{
+    verify_checkpoints, Checkpoint, CheckpointBreak, CheckpointProblem, PublicKey, Purpose,
+    ServerKey, Signature,
+};
+pub use time::UtcTimestamp;
+
+/// Everything that can go wrong in the audit layer.
+///
+/// Verification findings ([`ChainBreak`], [`CheckpointBreak`]) are their own types, because a
+/// verifier reports them as results; they convert into this enum for callers that treat a broken
+/// chain as an error of the operation at hand.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuditError {
+    /// A value holds a NaN or an infinity, which JSON cannot represent.
+    #[error("{path}: NaN and infinite numbers have no canonical JSON encoding")]
+    NonFinite {
+        /// Where in the value, as `$.field[index]…`.
+        path: String,
+    },
+    /// A value could not be turned into JSON at all.
+    #[error("cannot encode as JSON: {0}")]
+    Encode(String),
+    /// An input is invalid.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// Which input.
+        field: &'static str,
+        /// What is wrong and what would be valid.
+        problem: String,
+    },
+    /// The previous record given belongs to another chain.
+    #[error("the previous record is on chain {found}, not on {expected}")]
+    ChainMismatch {
+        /// The chain being appended to.
+        expected: ChainId,
+        /// The chain of the record given as previous.
+        found: ChainId,
+    },
+    /// An engine event's sequence number is not the next one of the chain.
+    #[error("event {found} cannot be record {expected} of the chain: on a trial chain the record's sequence number is the event's")]
+    SeqMismatch {
+        /// The chain's next sequence number.
+        expected: u64,
+        /// The event's.
+        found: u64,
+    },
+    /// A record's payload is not the event it claims to be.
+    #[error("record {seq}: {problem}")]
+    Payload {
+        /// The record's sequence number.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A chain failed verification.
+    #[error(transparent)]
+    Chain(Box<ChainBreak>),
+    /// A checkpoint failed verification.
+    #[error(transparent)]
+    Checkpoint(Box<CheckpointBreak>),
+}
+
+impl From<ChainBreak> for AuditError {
+    fn from(broken: ChainBreak) -> Self {
+        Self::Chain(Box::new(broken))
+    }
+}
+
+impl From<CheckpointBreak> for AuditError {
+    fn from(broken: CheckpointBreak) -> Self {
+        Self::Checkpoint(Box::new(broken))
+    }
+}
