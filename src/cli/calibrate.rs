@@ -5,35 +5,21 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bayestrial::protocol::{ArmId, LoadedProtocol};
-use bayestrial::sim::{calibrate, Calibration, Selection, SimScenario, SimulationPlan};
+use bayestrial::protocol::LoadedProtocol;
+use bayestrial::sim::{calibrate, Calibration, Selection, SimulationPlan};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::simulate::{parse_truth, write_json};
+use super::simulate::{write_json, RunArgs};
 
 /// Arguments of `calibrate`.
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
-    /// Protocol file (TOML).
-    pub file: PathBuf,
-    /// Scenario name from the protocol's `[[scenario]]` tables (usually the null scenario).
-    #[arg(long)]
-    pub scenario: String,
+    /// Protocol, scenario (usually the null scenario) and replicates per evaluated threshold.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Largest acceptable P(superiority) in the scenario (type I error in a null scenario).
     #[arg(long, default_value_t = 0.05)]
     pub target: f64,
-    /// Simulated trials per evaluated threshold (the same trials every time).
-    #[arg(long, default_value_t = 1000)]
-    pub reps: u64,
-    /// Simulation seed.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Worker threads (default: all cores). The result does not depend on it.
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Override a true value: `ARM=VALUE` (repeatable).
-    #[arg(long = "truth", value_parser = parse_truth)]
-    pub truth: Vec<(ArmId, f64)>,
     /// Write a copy of the protocol with the calibrated thresholds to this file (comments and
     /// formatting kept; validated before it is written).
     #[arg(long)]
@@ -45,29 +31,13 @@ pub struct CalibrateArgs {
 
 /// Loads the protocol and builds the plan; errors are messages for the user.
 fn plan(args: &CalibrateArgs) -> Result<(LoadedProtocol, SimulationPlan), String> {
-    let loaded = LoadedProtocol::load(&args.file).map_err(|e| e.to_string())?;
-    let scenario = SimScenario::from_protocol(&loaded.protocol, &args.scenario, &args.truth)
-        .map_err(|e| format!("{}: {e}", args.file.display()))?;
-    if args.reps == 0 {
-        return Err("--reps must be at least 1".into());
-    }
     if !(0.0..1.0).contains(&args.target) {
         return Err(format!(
             "--target {} must be a probability in [0, 1)",
             args.target
         ));
     }
-    let threads = super::simulate::worker_threads(args.threads)?;
-    Ok((
-        loaded,
-        SimulationPlan {
-            scenario,
-            reps: args.reps,
-            seed: args.seed,
-            threads,
-            selection: Selection::BestRemaining,
-        },
-    ))
+    super::simulate::plan(&args.run, Selection::BestRemaining)
 }
 
 /// A counter of simulated trials on stderr when it is a terminal; hidden otherwise.
@@ -157,7 +127,7 @@ pub fn run(args: &CalibrateArgs) -> ExitCode {
     let calibration = match result {
         Ok(c) => c,
         Err(error) => {
-            eprintln!("error: {}: {error}", args.file.display());
+            eprintln!("error: {}: {error}", args.run.file.display());
             return ExitCode::from(1);
         }
     };

@@ -32,15 +32,15 @@ impl From<SelectionArg> for Selection {
     }
 }
 
-/// Arguments of `simulate`.
+/// What to simulate: the arguments `simulate` and `calibrate` share.
 #[derive(Debug, clap::Args)]
-pub struct SimulateArgs {
+pub struct RunArgs {
     /// Protocol file (TOML).
     pub file: PathBuf,
     /// Scenario name from the protocol's `[[scenario]]` tables.
     #[arg(long)]
     pub scenario: String,
-    /// Number of simulated trials.
+    /// Number of simulated trials (for calibrate: per evaluated threshold, the same every time).
     #[arg(long, default_value_t = 1000)]
     pub reps: u64,
     /// Simulation seed.
@@ -52,6 +52,14 @@ pub struct SimulateArgs {
     /// Override a true value: `ARM=VALUE` (repeatable).
     #[arg(long = "truth", value_parser = parse_truth)]
     pub truth: Vec<(ArmId, f64)>,
+}
+
+/// Arguments of `simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Protocol, scenario and replicates.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Selection rule when no arm is declared superior.
     #[arg(long, value_enum, default_value = "best-remaining")]
     pub selection: SelectionArg,
@@ -99,22 +107,25 @@ pub fn worker_threads(requested: Option<usize>) -> Result<usize, String> {
 }
 
 /// Loads the protocol and builds the plan; errors are messages for the user.
-pub fn plan(args: &SimulateArgs) -> Result<(LoadedProtocol, SimulationPlan), String> {
-    let loaded = LoadedProtocol::load(&args.file).map_err(|e| e.to_string())?;
-    let scenario = SimScenario::from_protocol(&loaded.protocol, &args.scenario, &args.truth)
-        .map_err(|e| format!("{}: {e}", args.file.display()))?;
-    if args.reps == 0 {
+pub fn plan(
+    run: &RunArgs,
+    selection: Selection,
+) -> Result<(LoadedProtocol, SimulationPlan), String> {
+    let loaded = LoadedProtocol::load(&run.file).map_err(|e| e.to_string())?;
+    let scenario = SimScenario::from_protocol(&loaded.protocol, &run.scenario, &run.truth)
+        .map_err(|e| format!("{}: {e}", run.file.display()))?;
+    if run.reps == 0 {
         return Err("--reps must be at least 1".into());
     }
-    let threads = worker_threads(args.threads)?;
+    let threads = worker_threads(run.threads)?;
     Ok((
         loaded,
         SimulationPlan {
             scenario,
-            reps: args.reps,
-            seed: args.seed,
+            reps: run.reps,
+            seed: run.seed,
             threads,
-            selection: args.selection.into(),
+            selection,
         },
     ))
 }
@@ -194,7 +205,7 @@ fn write_report(path: &Path, protocol: &Protocol, report: &SimulationReport) -> 
 
 /// Runs the simulation: exit 0, 1 on a failed run, 2 on bad input.
 pub fn run(args: &SimulateArgs) -> ExitCode {
-    let (loaded, plan) = match plan(args) {
+    let (loaded, plan) = match plan(&args.run, args.selection.into()) {
         Ok(x) => x,
         Err(message) => {
             eprintln!("error: {message}");

@@ -17,6 +17,16 @@ struct Verdict {
     look: u32,
 }
 
+impl Verdict {
+    fn new(probability: f64, threshold: f64, look: u32) -> Self {
+        Self {
+            probability,
+            threshold,
+            look,
+        }
+    }
+}
+
 impl Engine<'_> {
     /// Runs every look whose outcome count has been reached, while the trial runs.
     pub(super) fn run_due_looks(
@@ -269,11 +279,7 @@ impl Engine<'_> {
                         out,
                         arm,
                         DropReason::Inferiority,
-                        Verdict {
-                            probability: p,
-                            threshold,
-                            look,
-                        },
+                        Verdict::new(p, threshold, look),
                     )?;
                 }
             }
@@ -338,11 +344,7 @@ impl Engine<'_> {
                             out,
                             arm,
                             DropReason::Inferiority,
-                            Verdict {
-                                probability: p,
-                                threshold,
-                                look,
-                            },
+                            Verdict::new(p, threshold, look),
                         )?;
                     }
                 }
@@ -410,11 +412,7 @@ impl Engine<'_> {
                         out,
                         arm,
                         DropReason::Equivalence,
-                        Verdict {
-                            probability: p,
-                            threshold,
-                            look,
-                        },
+                        Verdict::new(p, threshold, look),
                     )?;
                 }
             }
@@ -435,11 +433,7 @@ impl Engine<'_> {
                         out,
                         arm,
                         DropReason::Futility,
-                        Verdict {
-                            probability: p,
-                            threshold,
-                            look,
-                        },
+                        Verdict::new(p, threshold, look),
                     )?;
                 }
             }
