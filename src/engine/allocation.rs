@@ -125,10 +125,10 @@ pub fn adaptive_probabilities(
 
 /// The arm chosen by the uniform draw `u`: the first arm whose cumulative probability exceeds u
 /// (the last arm with positive probability if rounding leaves u above the total).
-pub fn choose(probabilities: &[f64], u: f64) -> usize {
+pub fn choose(probabilities: impl IntoIterator<Item = f64>, u: f64) -> usize {
     let mut cumulative = 0.0;
     let mut last_positive = 0;
-    for (i, &p) in probabilities.iter().enumerate() {
+    for (i, p) in probabilities.into_iter().enumerate() {
         if p > 0.0 {
             last_positive = i;
             cumulative += p;
@@ -184,10 +184,10 @@ mod tests {
     #[test]
     fn choose_follows_the_cumulative_sum() {
         let p = [0.2, 0.0, 0.5, 0.3];
-        assert_eq!(choose(&p, 0.0), 0);
-        assert_eq!(choose(&p, 0.2), 2);
-        assert_eq!(choose(&p, 0.69), 2);
-        assert_eq!(choose(&p, 0.7), 3);
-        assert_eq!(choose(&p, 0.999_999_999_999), 3);
+        assert_eq!(choose(p, 0.0), 0);
+        assert_eq!(choose(p, 0.2), 2);
+        assert_eq!(choose(p, 0.69), 2);
+        assert_eq!(choose(p, 0.7), 3);
+        assert_eq!(choose(p, 0.999_999_999_999), 3);
     }
 }

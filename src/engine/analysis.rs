@@ -7,7 +7,7 @@ use super::state::{model_for, observation};
 use super::state::{TrialState, TrialStatus};
 use super::EngineError;
 use crate::protocol::{AllocationRule, ControlsPolicy};
-use crate::stats::{Better, Marginal, MAX_ARMS};
+use crate::stats::{Better, Marginal};
 
 /// The probability behind a decision, its threshold and the look it was taken at.
 #[derive(Debug, Clone, Copy)]
@@ -148,12 +148,9 @@ impl Engine<'_> {
         let look = state.looks_done + 1;
         let is_final = force_final || look_index + 1 >= state.looks.len();
         let active: Vec<usize> = state.active_arms().collect();
-        let mut counts = [0_u32; MAX_ARMS];
-        for participant in &state.participants {
-            if let (Some(arm), Some(_)) = (participant.arm, participant.outcome) {
-                counts[arm] += 1;
-            }
-        }
+        // Each arm's model has seen exactly the outcomes of its participants (a correction
+        // replaces one, so the count is unchanged).
+        let count = |arm: usize| state.arms[arm].model.observations() as u32;
         let marginals = self.marginals(state, &active)?;
         let decision = self.protocol.decision.clone();
         let control = state.control.filter(|c| active.contains(c));
@@ -164,7 +161,7 @@ impl Engine<'_> {
                 for (slot, &arm) in active.iter().enumerate() {
                     analyses.push(ArmAnalysis {
                         arm: state.arms[arm].id.clone(),
-                        n: counts[arm],
+                        n: count(arm),
                         posterior: marginals[slot].shape(),
                         mean: marginals[slot].mean(),
                         p_best: Some(p_best[slot]),
@@ -179,7 +176,7 @@ impl Engine<'_> {
                 for (slot, &arm) in active.iter().enumerate() {
                     let mut analysis = ArmAnalysis {
                         arm: state.arms[arm].id.clone(),
-                        n: counts[arm],
+                        n: count(arm),
                         posterior: marginals[slot].shape(),
                         mean: marginals[slot].mean(),
                         p_best: None,

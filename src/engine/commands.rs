@@ -3,6 +3,8 @@
 //! Every command validates first and only then emits; each emitted event is applied to the
 //! state at once, so later events of the same command see it. On `Err` the state is unchanged.
 
+use std::sync::Arc;
+
 use tracing::instrument;
 
 use super::allocation::{adaptive_probabilities, block_probabilities, choose};
@@ -166,12 +168,24 @@ impl<'p> Engine<'p> {
         Ok(out)
     }
 
-    /// [`Engine::enrol`], appending the events to `out` (which the simulator reuses).
-    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = subject_id))]
+    /// [`Engine::enrol`], appending the events to `out`.
     pub fn enrol_into(
         &mut self,
         state: &mut TrialState,
         subject_id: &str,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        self.enrol_subject_into(state, &Arc::from(subject_id.trim()), out)
+    }
+
+    /// [`Engine::enrol`] for a subject identifier the caller already holds shared (the
+    /// simulator keeps one per participant number, so enrolment allocates nothing). The
+    /// identifier is used as given: it must already be trimmed.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id, subject = %subject_id))]
+    pub fn enrol_subject_into(
+        &mut self,
+        state: &mut TrialState,
+        subject_id: &Arc<str>,
         out: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
         Self::require_running(state)?;
@@ -182,8 +196,12 @@ impl<'p> Engine<'p> {
                 state.max_participants
             )));
         }
-        let subject = subject_id.trim();
-        if subject.is_empty() || subject.len() > 64 || subject.chars().any(char::is_control) {
+        let subject: &str = subject_id;
+        if subject.is_empty()
+            || subject.len() > 64
+            || subject.trim() != subject
+            || subject.chars().any(char::is_control)
+        {
             return Err(EngineError::Invalid {
                 field: "subject_id",
                 problem: "must be 1 to 64 printable characters".into(),
@@ -196,31 +214,23 @@ impl<'p> Engine<'p> {
         }
         self.open_due_arms(state, out)?;
         let participant = state.enrolled();
-        self.emit(
-            state,
-            EventBody::ParticipantEnrolled {
-                participant,
-                subject_id: std::sync::Arc::from(subject),
-            },
-            out,
-        )?;
-        let mut open = [0_usize; MAX_ARMS];
-        let mut count = 0;
-        for arm in state.active_arms() {
-            open[count] = arm;
-            count += 1;
-        }
-        let active = &open[..count];
-        if active.is_empty() {
+        let active_count = state.active_arms().count();
+        if active_count == 0 {
             return Err(EngineError::Refused("no arm is open".into()));
         }
         let adaptive = matches!(
             self.protocol.allocation.rule,
             AllocationRule::Thompson { .. }
         ) && participant >= self.protocol.allocation.burn_in;
-        let mut probabilities = [0.0_f64; MAX_ARMS];
-        let mut shared = None;
-        let phase = if adaptive {
+        self.emit(
+            state,
+            EventBody::ParticipantEnrolled {
+                participant,
+                subject_id: Arc::clone(subject_id),
+            },
+            out,
+        )?;
+        let (chosen, shares, draw, phase) = if adaptive {
             if state.allocation.is_none() {
                 let basis =
                     if state.looks_done == 0 && participant == self.protocol.allocation.burn_in {
@@ -231,47 +241,49 @@ impl<'p> Engine<'p> {
                 let body = self.allocation_update(state, basis)?;
                 self.emit(state, body, out)?;
             }
+            // Between looks the shares of the allocation update are shared, not copied.
             let current = state.allocation.clone().ok_or_else(|| {
                 EngineError::Refused("no allocation probabilities are in force".into())
             })?;
-            if current.len() != count {
+            if current.len() != active_count {
                 return Err(EngineError::Refused(
                     "the allocation probabilities do not match the open arms".into(),
                 ));
             }
-            for (slot, share) in current.iter().enumerate() {
-                probabilities[slot] = share.probability;
-            }
-            shared = Some(current);
-            RandomisationPhase::Adaptive
+            let draw = self.draws.draw(state.last_seq + 1);
+            let slot = choose(current.iter().map(|share| share.probability), draw);
+            let chosen = state.active_arms().nth(slot).ok_or_else(|| {
+                EngineError::Refused(
+                    "the allocation probabilities do not match the open arms".into(),
+                )
+            })?;
+            (chosen, current, draw, RandomisationPhase::Adaptive)
         } else {
+            let mut active = [0_usize; MAX_ARMS];
             let (mut ratios, mut used) = ([0_u32; MAX_ARMS], [0_u32; MAX_ARMS]);
-            for (slot, &arm) in active.iter().enumerate() {
+            for (slot, arm) in state.active_arms().enumerate() {
+                active[slot] = arm;
                 ratios[slot] = state.arms[arm].ratio;
                 used[slot] = state.block_counts[arm];
             }
+            let mut probabilities = [0.0_f64; MAX_ARMS];
             block_probabilities(
-                &ratios[..count],
-                &used[..count],
+                &ratios[..active_count],
+                &used[..active_count],
                 state.block_multiple,
-                &mut probabilities[..active.len()],
+                &mut probabilities[..active_count],
             );
-            RandomisationPhase::Block
-        };
-        let seq = state.last_seq + 1;
-        let draw = self.draws.draw(seq);
-        let chosen = active[choose(&probabilities[..active.len()], draw)];
-        // Between looks the shares of the allocation update are shared, not copied.
-        let shares = match shared {
-            Some(shares) => shares,
-            None => active
+            let draw = self.draws.draw(state.last_seq + 1);
+            let chosen = active[choose(probabilities[..active_count].iter().copied(), draw)];
+            let shares: Arc<[ArmShare]> = active[..active_count]
                 .iter()
-                .enumerate()
-                .map(|(slot, &arm)| ArmShare {
+                .zip(&probabilities)
+                .map(|(&arm, &probability)| ArmShare {
                     arm: state.arms[arm].id.clone(),
-                    probability: probabilities[slot],
+                    probability,
                 })
-                .collect(),
+                .collect();
+            (chosen, shares, draw, RandomisationPhase::Block)
         };
         self.emit(
             state,

@@ -142,6 +142,22 @@ impl TrialState {
     /// The state of a trial with no events (fails only on a prior the protocol layer would
     /// have rejected).
     pub fn new(protocol: &Protocol) -> Result<Self, EngineError> {
+        let reserved = RESERVED.min(protocol.trial.max_participants as usize);
+        Self::with_buffers(
+            protocol,
+            Vec::with_capacity(reserved),
+            FxHashMap::with_capacity_and_hasher(reserved, Default::default()),
+        )
+    }
+
+    /// A state for `protocol` that reuses the (emptied) participant list and subject index.
+    fn with_buffers(
+        protocol: &Protocol,
+        mut participants: Vec<Participant>,
+        mut subjects: FxHashMap<Arc<str>, u32>,
+    ) -> Result<Self, EngineError> {
+        participants.clear();
+        subjects.clear();
         let mut arms = Vec::with_capacity(protocol.arms.len());
         for spec in &protocol.arms {
             arms.push(ArmState {
@@ -161,13 +177,8 @@ impl TrialState {
             status: TrialStatus::NotStarted,
             control: protocol.arms.iter().position(|arm| arm.control),
             arms,
-            participants: Vec::with_capacity(
-                RESERVED.min(protocol.trial.max_participants as usize),
-            ),
-            subjects: FxHashMap::with_capacity_and_hasher(
-                RESERVED.min(protocol.trial.max_participants as usize),
-                Default::default(),
-            ),
+            participants,
+            subjects,
             outcomes: 0,
             looks_done: 0,
             looks: protocol.analysis.looks.clone(),
@@ -181,17 +192,9 @@ impl TrialState {
     /// Makes this the state of a new trial of `protocol`, keeping the memory of the participant
     /// list and the subject index (the simulator runs many trials on one state).
     pub fn reset(&mut self, protocol: &Protocol) -> Result<(), EngineError> {
-        let mut participants = std::mem::take(&mut self.participants);
-        let mut subjects = std::mem::take(&mut self.subjects);
-        participants.clear();
-        subjects.clear();
-        *self = Self::new(protocol)?;
-        if participants.capacity() > self.participants.capacity() {
-            self.participants = participants;
-        }
-        if subjects.capacity() > self.subjects.capacity() {
-            self.subjects = subjects;
-        }
+        let participants = std::mem::take(&mut self.participants);
+        let subjects = std::mem::take(&mut self.subjects);
+        *self = Self::with_buffers(protocol, participants, subjects)?;
         Ok(())
     }
 
@@ -214,7 +217,11 @@ impl TrialState {
 
     /// Index of the arm with this id.
     pub fn arm_index(&self, id: &ArmId) -> Option<usize> {
-        self.arms.iter().position(|arm| &arm.id == id)
+        // Ids taken from this state share its text: try the pointers before the bytes.
+        self.arms
+            .iter()
+            .position(|arm| arm.id.shares_text(id))
+            .or_else(|| self.arms.iter().position(|arm| &arm.id == id))
     }
 
     /// Indices of active arms, in arm order.

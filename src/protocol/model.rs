@@ -31,6 +31,12 @@ impl PartialEq for ArmId {
 }
 
 impl ArmId {
+    /// Whether both are clones of one id (the same text in memory): a fast test that is
+    /// true only for equal ids, and may be false for equal ids parsed separately.
+    pub fn shares_text(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Parses an arm identifier, explaining what is wrong when it is not one.
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.is_empty() || text.len() > 64 {

@@ -8,6 +8,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -120,7 +121,8 @@ pub fn trial_seed(seed: u64, rep: u64) -> TrialSeed {
 pub struct Workspace {
     events: Vec<Event>,
     pending: BinaryHeap<Pending>,
-    subject: String,
+    /// Subject identifiers `P0`, `P1`, … made once per thread and shared with every trial.
+    subjects: Vec<Arc<str>>,
     state: Option<TrialState>,
 }
 
@@ -202,18 +204,21 @@ pub fn simulate_trial(
         workspace.events.clear();
         if arrival_first {
             let participant = state.enrolled();
-            workspace.subject.clear();
-            workspace.subject.push('P');
-            workspace
-                .subject
-                .push_str(itoa(participant, &mut [0u8; 10]));
+            while workspace.subjects.len() <= participant as usize {
+                let next = workspace.subjects.len();
+                workspace.subjects.push(Arc::from(format!("P{next}")));
+            }
             let (u_outcome, u_dropout, u_delay, u_gap) = (
                 rng.gen::<f64>(),
                 rng.gen::<f64>(),
                 rng.gen::<f64>(),
                 rng.gen::<f64>(),
             );
-            engine.enrol_into(&mut state, &workspace.subject, &mut workspace.events)?;
+            engine.enrol_subject_into(
+                &mut state,
+                &workspace.subjects[participant as usize],
+                &mut workspace.events,
+            )?;
             let arm = state.participants[participant as usize]
                 .arm
                 .ok_or(SimError::Internal("a participant was not randomised"))?;
@@ -361,18 +366,4 @@ fn best_remaining(state: &TrialState, means: &[f64], better: Better) -> Option<u
                 best
             }
         })
-}
-
-/// Formats a number into `buffer` without allocating.
-fn itoa(mut value: u32, buffer: &mut [u8; 10]) -> &str {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buffer[start..]).unwrap_or("0")
 }

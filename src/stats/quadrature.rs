@@ -21,13 +21,14 @@ pub const TAIL_DROP: f64 = 30.0;
 /// Panel width in units of the smallest local standard deviation covering the panel.
 pub const PANEL_WIDTH: f64 = 2.0;
 /// Panel width multiplier for P(best) and P(worst), which evaluate no CDF between nodes.
-const EXTREME_WIDTH_FACTOR: f64 = 1.25;
+const EXTREME_WIDTH_FACTOR: f64 = 1.4;
 /// The largest number of arms one evaluation accepts.
 pub const MAX_ARMS: usize = 64;
 
 const NP: usize = GAUSS_POINTS;
-/// Bisection steps refining a band edge (to 2^-6 of the last step out).
-const BAND_BISECTIONS: usize = 4;
+/// Bisection steps refining a band edge (to an eighth of the last step out; the edge errs
+/// outwards, so the band only grows).
+const BAND_BISECTIONS: usize = 3;
 
 /// The region of the working scale where one arm has mass, split at its mode, with the
 /// local standard deviation that sets the panel width on each side.
