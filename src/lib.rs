@@ -11,5 +11,7 @@
 pub mod audit;
 pub mod engine;
 pub mod protocol;
+pub mod service;
 pub mod sim;
 pub mod stats;
+pub mod store;

@@ -32,6 +32,11 @@ impl UtcTimestamp {
         Ok(Self(text.to_owned()))
     }
 
+    /// 1970-01-01T00:00:00Z.
+    pub fn epoch() -> Self {
+        Self("1970-01-01T00:00:00Z".to_owned())
+    }
+
     /// The timestamp's text.
     pub fn as_str(&self) -> &str {
         &self.0

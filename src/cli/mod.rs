@@ -2,6 +2,7 @@
 //! and prints the result; none of them holds a rule of the trial.
 
 mod calibrate;
+mod live;
 mod posterior;
 mod simulate;
 mod validate;
@@ -28,6 +29,19 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Calibrate the symmetric superiority/inferiority threshold to a target P(superiority).
     Calibrate(calibrate::CalibrateArgs),
+    /// Create the database if needed and apply pending migrations.
+    Migrate(live::MigrateArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(live::UserCommand),
+    /// Verify the audit trail.
+    #[command(subcommand)]
+    Audit(live::AuditCommand),
+    /// Replay stored trials through the engine and compare every derived event.
+    Replay(live::ReplayArgs),
+    /// Benchmarks of the live service.
+    #[command(subcommand)]
+    Bench(live::BenchCommand),
 }
 
 impl Cli {
@@ -38,6 +52,11 @@ impl Cli {
             Command::Posterior(args) => posterior::run(&args),
             Command::Simulate(args) => simulate::run(&args),
             Command::Calibrate(args) => calibrate::run(&args),
+            Command::Migrate(args) => live::migrate(&args),
+            Command::User(command) => live::user(&command),
+            Command::Audit(command) => live::audit(&command),
+            Command::Replay(args) => live::replay(&args),
+            Command::Bench(command) => live::bench(&command),
         }
     }
 }

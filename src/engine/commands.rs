@@ -189,6 +189,11 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
         Self::require_running(state)?;
+        if state.enrolment_paused {
+            return Err(EngineError::Refused(
+                "enrolment is paused; resume it before enrolling".into(),
+            ));
+        }
         if state.enrolled() >= state.max_participants {
             return Err(EngineError::Refused(format!(
                 "enrolment is complete: {} of {} participants",
@@ -681,6 +686,46 @@ impl<'p> Engine<'p> {
             },
             &mut out,
         )?;
+        Ok(out)
+    }
+
+    /// Pauses enrolment (outcomes are still recorded and looks still run).
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id))]
+    pub fn pause(
+        &mut self,
+        state: &mut TrialState,
+        reason: &str,
+    ) -> Result<Vec<Event>, EngineError> {
+        Self::require_running(state)?;
+        if state.enrolment_paused {
+            return Err(EngineError::Refused("enrolment is already paused".into()));
+        }
+        if reason.trim().is_empty() {
+            return Err(EngineError::Invalid {
+                field: "reason",
+                problem: "pausing enrolment needs a reason".into(),
+            });
+        }
+        let mut out = Vec::new();
+        self.emit(
+            state,
+            EventBody::EnrolmentPaused {
+                reason: reason.trim().to_owned(),
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// Resumes a paused enrolment.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id))]
+    pub fn resume(&mut self, state: &mut TrialState) -> Result<Vec<Event>, EngineError> {
+        Self::require_running(state)?;
+        if !state.enrolment_paused {
+            return Err(EngineError::Refused("enrolment is not paused".into()));
+        }
+        let mut out = Vec::new();
+        self.emit(state, EventBody::EnrolmentResumed, &mut out)?;
         Ok(out)
     }
 }

@@ -261,6 +261,13 @@ pub enum EventBody {
     },
     /// Data collection is complete: no more outcomes will come (input); the final look follows.
     DataCollectionClosed,
+    /// Enrolment was paused (input): no one is enrolled until it resumes; outcomes still count.
+    EnrolmentPaused {
+        /// Why.
+        reason: String,
+    },
+    /// Enrolment resumed after a pause (input).
+    EnrolmentResumed,
     /// The maximum sample size was amended (input).
     MaxParticipantsChanged {
         /// Old maximum.
@@ -292,6 +299,8 @@ impl EventBody {
             Self::ArmDropped { .. } => "arm_dropped",
             Self::ControlChanged { .. } => "control_changed",
             Self::DataCollectionClosed => "data_collection_closed",
+            Self::EnrolmentPaused { .. } => "enrolment_paused",
+            Self::EnrolmentResumed => "enrolment_resumed",
             Self::MaxParticipantsChanged { .. } => "max_participants_changed",
             Self::TrialStopped { .. } => "trial_stopped",
         }

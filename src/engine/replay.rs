@@ -77,6 +77,8 @@ fn is_input(body: &EventBody) -> bool {
             | EventBody::ArmAdded { .. }
             | EventBody::MaxParticipantsChanged { .. }
             | EventBody::DataCollectionClosed
+            | EventBody::EnrolmentPaused { .. }
+            | EventBody::EnrolmentResumed
             | EventBody::TrialStopped {
                 reason: StopReason::Closed { .. }
             }
@@ -134,6 +136,8 @@ fn run(
         EventBody::TrialStopped {
             reason: StopReason::Closed { reason },
         } => engine.close(state, reason),
+        EventBody::EnrolmentPaused { reason } => engine.pause(state, reason),
+        EventBody::EnrolmentResumed => engine.resume(state),
         other => Err(EngineError::Refused(format!(
             "{} is not an input",
             other.kind()

@@ -136,6 +136,8 @@ pub struct TrialState {
     pub block_counts: Vec<u32>,
     /// Block size as a multiple of the sum of the open arms' ratios.
     pub block_multiple: u32,
+    /// Whether enrolment is paused.
+    pub enrolment_paused: bool,
 }
 
 impl TrialState {
@@ -186,6 +188,7 @@ impl TrialState {
             allocation: None,
             block_counts,
             block_multiple: protocol.allocation.block_multiple.max(1),
+            enrolment_paused: false,
         })
     }
 
@@ -466,6 +469,18 @@ impl TrialState {
                 if self.enrolled() < self.max_participants {
                     return Err(log("data collection closed before enrolment was complete"));
                 }
+            }
+            EventBody::EnrolmentPaused { .. } => {
+                if self.status != TrialStatus::Running || self.enrolment_paused {
+                    return Err(log("enrolment can only be paused while the trial runs"));
+                }
+                self.enrolment_paused = true;
+            }
+            EventBody::EnrolmentResumed => {
+                if !self.enrolment_paused {
+                    return Err(log("enrolment is not paused"));
+                }
+                self.enrolment_paused = false;
             }
             EventBody::MaxParticipantsChanged { to, .. } => {
                 self.max_participants = *to;

@@ -1,0 +1,17 @@
+DROP TABLE outbox;
+DROP TABLE idempotency_keys;
+DROP TABLE trial_status;
+DROP TABLE arm_status;
+DROP TABLE looks;
+DROP TABLE outcomes;
+DROP TABLE assignments;
+DROP TABLE participants;
+DROP TABLE checkpoints;
+DROP TABLE audit_events;
+DROP TABLE signatures;
+DROP TABLE protocol_versions;
+DROP TABLE trials;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+DROP TABLE user_roles;
+DROP TABLE users;

@@ -1,0 +1,373 @@
+//! The live trial: each command is one database transaction that takes the trial's write lock,
+//! brings the trial's state up to the stored head, runs the engine, chains the new events into
+//! the audit trail, updates the read projections, queues notifications and commits
+//! (ARCHITECTURE §3). Only after the commit is an answer returned.
+//!
+//! The service joins `engine`, `store` and `audit`; it holds no trial rule of its own (the
+//! engine decides) and renders nothing (that is `web`). Clock, randomness and storage are
+//! injected through [`ServiceConfig`].
+
+mod bench;
+pub mod clock;
+mod error;
+mod trial;
+mod users;
+mod verify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tracing::instrument;
+
+pub use bench::{bench_randomise, BenchReport};
+pub use clock::{Clock, Randomness, SteppingClock, SystemClock};
+pub use error::ServiceError;
+pub use trial::{Amendment, Assignment, Meaning, OutcomeReceipt, TrialSummary};
+pub use users::{Actor, NewUser, Password, Role, Username};
+pub use verify::{ChainProblem, ReplayProblem, VerifyReport};
+
+use crate::audit::{Attribution, AuditRecord, ChainId, Hash, PublicKey, ServerKey};
+use crate::engine::TrialState;
+use crate::protocol::LoadedProtocol;
+use crate::store::{self, AuditRow, DatabaseUrl, DbConn, DbPool, UserRow, WriteLock};
+
+/// The file in the data directory that holds the server's Ed25519 signing key (hex).
+pub const SERVER_KEY_FILE: &str = "server-key.hex";
+
+/// Everything the service is built from: no globals.
+pub struct ServiceConfig {
+    /// The database.
+    pub database: DatabaseUrl,
+    /// Where the server key lives (and, by default, the SQLite file and the outbox).
+    pub data_dir: PathBuf,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Secret seeds, salts and keys.
+    pub randomness: Randomness,
+}
+
+impl ServiceConfig {
+    /// The defaults for `database`: the system clock, the operating system's randomness, the
+    /// data directory next to an SQLite file (or `./data`), 8 connections.
+    pub fn new(database: DatabaseUrl) -> Self {
+        let data_dir = store::data_dir_of(&database, Path::new("./data"));
+        Self {
+            database,
+            data_dir,
+            pool_size: 8,
+            clock: Arc::new(SystemClock),
+            randomness: Randomness::Os,
+        }
+    }
+}
+
+/// A trial's state as of a stored head, kept between commands.
+#[derive(Clone)]
+struct CachedTrial {
+    protocol: Arc<LoadedProtocol>,
+    seed: crate::engine::TrialSeed,
+    state: TrialState,
+    head: Option<AuditRecord>,
+}
+
+/// The live-trial service.
+pub struct Service {
+    pool: DbPool,
+    clock: Arc<dyn Clock>,
+    randomness: Randomness,
+    key: ServerKey,
+    database: DatabaseUrl,
+    cache: Mutex<HashMap<String, CachedTrial>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Service({})", self.database.display_target())
+    }
+}
+
+impl Service {
+    /// Connects (creating and migrating the database when needed) and loads the server key,
+    /// generating it on first start.
+    pub fn open(config: ServiceConfig) -> Result<Self, ServiceError> {
+        let pool = store::open_pool(&config.database, config.pool_size)?;
+        let key = load_or_create_key(&config.data_dir, &config.randomness)?;
+        Ok(Self {
+            pool,
+            clock: config.clock,
+            randomness: config.randomness,
+            key,
+            database: config.database,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The public key that verifies this server's checkpoints.
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    /// The database this service uses.
+    pub fn database(&self) -> &DatabaseUrl {
+        &self.database
+    }
+
+    fn conn(&self) -> Result<store::PooledConn, ServiceError> {
+        self.pool
+            .get()
+            .map_err(|e| ServiceError::Store(store::StoreError::Pool(e.to_string())))
+    }
+
+    fn attribution(&self, actor: &Actor, reason: Option<&str>) -> Attribution {
+        Attribution {
+            actor: actor.username.clone(),
+            role: actor.role.as_str().to_owned(),
+            recorded_at: self.clock.now(),
+            reason: reason.map(|r| r.trim().to_owned()),
+        }
+    }
+
+    /// Appends one record to the system chain (the caller holds the system lock).
+    fn append_system<P: Serialize + ?Sized>(
+        &self,
+        conn: &mut DbConn,
+        kind: &str,
+        payload: &P,
+        by: &Attribution,
+    ) -> Result<AuditRecord, ServiceError> {
+        let chain = ChainId::system();
+        let head = AuditRow::head(conn, &chain.to_string())?
+            .map(record_from_row)
+            .transpose()?;
+        let record = AuditRecord::append(head.as_ref(), chain, kind, payload, by)?;
+        AuditRow::append(conn, &[row_from_record(&record)])?;
+        Ok(record)
+    }
+
+    /// Adds a user account (admin, or the server's command line). Recorded on the system chain.
+    #[instrument(skip_all, fields(username = %user.username.as_str(), role = %user.role))]
+    pub fn add_user(&self, actor: &Actor, user: &NewUser) -> Result<(), ServiceError> {
+        actor.require(&[Role::Admin], "add users")?;
+        user.validate()?;
+        let hash = user.password.hash(&self.randomness.bytes32())?;
+        let by = self.attribution(actor, None);
+        let mut conn = self.conn()?;
+        store::write_transaction(&mut conn, WriteLock::System, |conn| {
+            if UserRow::find(conn, user.username.as_str())?.is_some() {
+                return Err(ServiceError::Conflict(format!(
+                    "user {} exists already",
+                    user.username.as_str()
+                )));
+            }
+            let row = UserRow {
+                username: user.username.as_str().to_owned(),
+                printed_name: user.printed_name.trim().to_owned(),
+                email: user.email.trim().to_owned(),
+                password_hash: hash.clone(),
+                active: true,
+                created_at: by.recorded_at.as_str().to_owned(),
+            };
+            UserRow::insert(conn, &row, user.role.as_str())?;
+            self.append_system(
+                conn,
+                "user_added",
+                &serde_json::json!({
+                    "username": row.username,
+                    "role": user.role.as_str(),
+                    "printed_name": row.printed_name,
+                    "email": row.email,
+                }),
+                &by,
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Checks a user name and password and returns the actor in `role` (or the user's first
+    /// role). Every attempt, failed ones too, is recorded on the system chain.
+    #[instrument(skip_all, fields(username = %username))]
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+        role: Option<Role>,
+    ) -> Result<Actor, ServiceError> {
+        let mut conn = self.conn()?;
+        let user = UserRow::find(&mut conn, username)?;
+        let roles = match &user {
+            Some(user) => UserRow::roles(&mut conn, &user.username)?,
+            None => Vec::new(),
+        };
+        let verdict = match &user {
+            Some(user) if user.active && users::password_matches(password, &user.password_hash) => {
+                let chosen = match role {
+                    Some(role) if roles.iter().any(|r| r == role.as_str()) => Ok(role),
+                    Some(role) => Err(format!("{username} does not hold the role {role}")),
+                    None => roles
+                        .first()
+                        .ok_or_else(|| format!("{username} holds no role"))
+                        .and_then(|r| r.parse::<Role>().map_err(|e| e.to_string())),
+                };
+                chosen
+            }
+            _ => Err("wrong user name or password".to_owned()),
+        };
+        let (kind, actor_name, role_name) = match &verdict {
+            Ok(role) => ("login", username.to_owned(), role.as_str().to_owned()),
+            Err(_) => ("login_failed", printable(username), "none".to_owned()),
+        };
+        let by = Attribution {
+            actor: actor_name,
+            role: role_name,
+            recorded_at: self.clock.now(),
+            reason: None,
+        };
+        store::write_transaction(&mut conn, WriteLock::System, |conn| {
+            let detail = verdict.as_ref().err().cloned();
+            self.append_system(conn, kind, &serde_json::json!({ "failure": detail }), &by)
+                .map(|_| ())
+        })?;
+        match verdict {
+            Ok(role) => Ok(Actor {
+                username: username.to_owned(),
+                role,
+            }),
+            Err(problem) => Err(ServiceError::Unauthorized(problem)),
+        }
+    }
+
+    /// Checks `password` for `actor` again (electronic signatures, amendments). A wrong password
+    /// is recorded on the system chain, in its own transaction, before the error is returned.
+    fn reauthenticate(
+        &self,
+        actor: &Actor,
+        password: &str,
+        purpose: &str,
+    ) -> Result<UserRow, ServiceError> {
+        let mut conn = self.conn()?;
+        let user = UserRow::find(&mut conn, &actor.username)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no user {}", actor.username)))?;
+        if user.active && users::password_matches(password, &user.password_hash) {
+            return Ok(user);
+        }
+        let by = self.attribution(actor, None);
+        store::write_transaction(&mut conn, WriteLock::System, |conn| {
+            self.append_system(
+                conn,
+                "signature_failed",
+                &serde_json::json!({ "purpose": purpose, "failure": "wrong password" }),
+                &by,
+            )
+            .map(|_| ())
+        })?;
+        Err(ServiceError::Unauthorized(format!(
+            "wrong password: {purpose} needs the signer's own password"
+        )))
+    }
+}
+
+/// A user name as given, made safe to record (a failed login may carry anything).
+fn printable(text: &str) -> String {
+    let cleaned: String = text
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    if cleaned.trim().is_empty() {
+        "(blank)".to_owned()
+    } else {
+        cleaned.trim().to_owned()
+    }
+}
+
+fn load_or_create_key(dir: &Path, randomness: &Randomness) -> Result<ServerKey, ServiceError> {
+    let path = dir.join(SERVER_KEY_FILE);
+    let io = |source| {
+        ServiceError::Store(store::StoreError::Io {
+            path: path.clone(),
+            source,
+        })
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => ServerKey::from_hex(text.trim()).map_err(|e| {
+            ServiceError::Integrity(format!("{}: not a server key: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            let key = ServerKey::from_bytes(&randomness.bytes32());
+            write_private(&path, &key.to_hex()).map_err(io)?;
+            tracing::info!(path = %path.display(), "generated the server's signing key");
+            Ok(key)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Writes a file readable by its owner only, without replacing one that exists.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// An audit record as a row.
+pub(crate) fn row_from_record(record: &AuditRecord) -> AuditRow {
+    AuditRow {
+        chain: record.chain.to_string(),
+        seq: record.seq as i64,
+        kind: record.kind.clone(),
+        payload: record.payload.clone(),
+        actor: record.actor.clone(),
+        role: record.role.clone(),
+        recorded_at: record.recorded_at.as_str().to_owned(),
+        reason: record.reason.clone(),
+        prev_hash: record.prev_hash.to_hex(),
+        hash: record.hash.to_hex(),
+    }
+}
+
+/// A stored row as an audit record (untrusted until its chain verifies).
+pub(crate) fn record_from_row(row: AuditRow) -> Result<AuditRecord, ServiceError> {
+    let at = |field: &str, problem: String| {
+        ServiceError::Integrity(format!(
+            "{} record {}: {field}: {problem}",
+            row.chain, row.seq
+        ))
+    };
+    Ok(AuditRecord {
+        chain: row
+            .chain
+            .parse::<ChainId>()
+            .map_err(|e| at("chain", e.to_string()))?,
+        seq: u64::try_from(row.seq).map_err(|e| at("seq", e.to_string()))?,
+        kind: row.kind.clone(),
+        payload: row.payload.clone(),
+        actor: row.actor.clone(),
+        role: row.role.clone(),
+        recorded_at: crate::audit::UtcTimestamp::parse(&row.recorded_at)
+            .map_err(|e| at("recorded_at", e.to_string()))?,
+        reason: row.reason.clone(),
+        prev_hash: row
+            .prev_hash
+            .parse::<Hash>()
+            .map_err(|e| at("prev_hash", e.to_string()))?,
+        hash: row
+            .hash
+            .parse::<Hash>()
+            .map_err(|e| at("hash", e.to_string()))?,
+    })
+}

@@ -1,0 +1,261 @@
+//! Verification of what is stored: every chain's hashes, every checkpoint's signature and head,
+//! and a replay of every trial through the engine. Reads only; names the first bad record.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{record_from_row, Service, ServiceError};
+use crate::audit::{
+    verify_chain, verify_checkpoints, AuditRecord, ChainId, Checkpoint, Purpose, UtcTimestamp,
+};
+use crate::engine::{replay, Event, EventBody, TrialSeed};
+use crate::protocol::LoadedProtocol;
+use crate::store::{AuditRow, CheckpointRow, DbConn, ProtocolVersionRow, TrialRow};
+
+/// The first thing wrong in a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainProblem {
+    /// The chain (`system` or `trial:<id>`).
+    pub chain: String,
+    /// The record (or checkpoint) sequence number.
+    pub seq: u64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} seq {}: {}", self.chain, self.seq, self.problem)
+    }
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Chains checked.
+    pub chains: usize,
+    /// Records checked.
+    pub records: usize,
+    /// Checkpoints checked.
+    pub checkpoints: usize,
+    /// The first problem, if any.
+    pub problem: Option<ChainProblem>,
+}
+
+/// The first replay mismatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplayProblem {
+    /// Trial.
+    pub trial: String,
+    /// The first event that differs.
+    pub seq: u64,
+    /// How.
+    pub problem: String,
+}
+
+impl fmt::Display for ReplayProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "trial {} event {}: {}",
+            self.trial, self.seq, self.problem
+        )
+    }
+}
+
+/// A stored checkpoint row parsed, or the problem with it.
+fn checkpoint_from_row(row: &CheckpointRow) -> Result<Checkpoint, String> {
+    let purpose = match row.purpose.as_str() {
+        "look" => Purpose::Look,
+        "export" => Purpose::Export,
+        "manual" => Purpose::Manual,
+        other => return Err(format!("unknown purpose {other:?}")),
+    };
+    Ok(Checkpoint {
+        chain: row.chain.parse::<ChainId>().map_err(|e| e.to_string())?,
+        seq: u64::try_from(row.seq).map_err(|e| e.to_string())?,
+        head_hash: row
+            .head_hash
+            .parse()
+            .map_err(|e: crate::audit::AuditError| e.to_string())?,
+        signed_at: UtcTimestamp::parse(&row.signed_at).map_err(|e| e.to_string())?,
+        purpose,
+        public_key: row
+            .public_key
+            .parse()
+            .map_err(|e: crate::audit::AuditError| e.to_string())?,
+        signature: row
+            .signature
+            .parse()
+            .map_err(|e: crate::audit::AuditError| e.to_string())?,
+    })
+}
+
+fn chain_records(
+    conn: &mut DbConn,
+    chain: &str,
+) -> Result<Result<Vec<AuditRecord>, ChainProblem>, ServiceError> {
+    let mut records = Vec::new();
+    for row in AuditRow::after(conn, chain, 0)? {
+        let seq = u64::try_from(row.seq).unwrap_or(0);
+        match record_from_row(row) {
+            Ok(record) => records.push(record),
+            Err(e) => {
+                return Ok(Err(ChainProblem {
+                    chain: chain.to_owned(),
+                    seq,
+                    problem: e.to_string(),
+                }))
+            }
+        }
+    }
+    Ok(Ok(records))
+}
+
+impl Service {
+    /// Verifies every chain (or one trial's) and its checkpoints against this server's key.
+    pub fn verify(&self, trial: Option<&str>) -> Result<VerifyReport, ServiceError> {
+        let mut conn = self.conn()?;
+        let chains: Vec<String> = match trial {
+            Some(id) => {
+                TrialRow::find(&mut conn, id)?
+                    .ok_or_else(|| ServiceError::NotFound(format!("no trial {id}")))?;
+                vec![ChainId::trial(id)?.to_string()]
+            }
+            None => {
+                let mut chains = AuditRow::chains(&mut conn)?;
+                for id in TrialRow::ids(&mut conn)? {
+                    let chain = ChainId::trial(&id)?.to_string();
+                    if !chains.contains(&chain) {
+                        chains.push(chain);
+                    }
+                }
+                chains
+            }
+        };
+        let trusted = self.public_key();
+        let mut report = VerifyReport {
+            chains: chains.len(),
+            records: 0,
+            checkpoints: 0,
+            problem: None,
+        };
+        for chain in &chains {
+            let records = match chain_records(&mut conn, chain)? {
+                Ok(records) => records,
+                Err(problem) => {
+                    report.problem = Some(problem);
+                    return Ok(report);
+                }
+            };
+            report.records += records.len();
+            if let Err(broken) = verify_chain(&records) {
+                report.problem = Some(ChainProblem {
+                    chain: chain.clone(),
+                    seq: broken.seq,
+                    problem: broken.problem.to_string(),
+                });
+                return Ok(report);
+            }
+            let mut checkpoints = Vec::new();
+            for row in CheckpointRow::of_chain(&mut conn, chain)? {
+                match checkpoint_from_row(&row) {
+                    Ok(checkpoint) => checkpoints.push(checkpoint),
+                    Err(problem) => {
+                        report.problem = Some(ChainProblem {
+                            chain: chain.clone(),
+                            seq: u64::try_from(row.seq).unwrap_or(0),
+                            problem: format!("checkpoint: {problem}"),
+                        });
+                        return Ok(report);
+                    }
+                }
+            }
+            report.checkpoints += checkpoints.len();
+            if let Err(broken) = verify_checkpoints(&records, &checkpoints, &trusted) {
+                report.problem = Some(ChainProblem {
+                    chain: chain.clone(),
+                    seq: broken.seq,
+                    problem: format!("checkpoint signed {}: {}", broken.signed_at, broken.problem),
+                });
+                return Ok(report);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Replays every trial (or one) through the engine from its stored inputs and its revealed
+    /// seed, checking the seed against its commitment and every derived event against the log.
+    /// Returns the number of events replayed per trial.
+    pub fn replay(
+        &self,
+        trial: Option<&str>,
+    ) -> Result<Result<Vec<(String, usize)>, ReplayProblem>, ServiceError> {
+        let mut conn = self.conn()?;
+        let ids = match trial {
+            Some(id) => vec![id.to_owned()],
+            None => TrialRow::ids(&mut conn)?,
+        };
+        let mut replayed = Vec::new();
+        for id in ids {
+            let trial = TrialRow::find(&mut conn, &id)?
+                .ok_or_else(|| ServiceError::NotFound(format!("no trial {id}")))?;
+            let problem = |seq: u64, problem: String| ReplayProblem {
+                trial: id.clone(),
+                seq,
+                problem,
+            };
+            let version = ProtocolVersionRow::find(&mut conn, &id, 1)?.ok_or_else(|| {
+                ServiceError::Integrity(format!("trial {id} has no protocol version 1"))
+            })?;
+            let loaded =
+                LoadedProtocol::from_toml(&version.source, &format!("trial {id} version 1"))?;
+            if loaded.hash.to_hex() != version.hash {
+                return Ok(Err(problem(
+                    0,
+                    "protocol version 1 does not have its stored hash".into(),
+                )));
+            }
+            let seed = match TrialSeed::from_hex(&trial.seed_hex) {
+                Ok(seed) => seed,
+                Err(e) => return Ok(Err(problem(0, format!("seed: {e}")))),
+            };
+            if seed.commitment() != trial.seed_commitment {
+                return Ok(Err(problem(
+                    0,
+                    "the seed does not match its commitment".into(),
+                )));
+            }
+            let chain = ChainId::trial(&id)?.to_string();
+            let mut events: Vec<Event> = Vec::new();
+            for row in AuditRow::after(&mut conn, &chain, 0)? {
+                let seq = u64::try_from(row.seq).unwrap_or(0);
+                match record_from_row(row).and_then(|r| r.to_event().map_err(ServiceError::from)) {
+                    Ok(event) => events.push(event),
+                    Err(e) => return Ok(Err(problem(seq, e.to_string()))),
+                }
+            }
+            if let Some(Event {
+                seq,
+                body:
+                    EventBody::TrialStarted {
+                        seed_commitment, ..
+                    },
+            }) = events.first()
+            {
+                if *seed_commitment != trial.seed_commitment {
+                    return Ok(Err(problem(
+                        *seq,
+                        "the logged seed commitment is not the trial's".into(),
+                    )));
+                }
+            }
+            if let Err(mismatch) = replay(&loaded.protocol, seed, &events) {
+                return Ok(Err(problem(mismatch.seq, mismatch.problem)));
+            }
+            replayed.push((id, events.len()));
+        }
+        Ok(Ok(replayed))
+    }
+}
