@@ -54,6 +54,27 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// An engine that reuses a numerical workspace from an earlier engine (the live service
+    /// keeps one per trial, so a command allocates no quadrature buffers).
+    pub fn with_quadrature(
+        protocol: &'p Protocol,
+        seed: TrialSeed,
+        quadrature: Quadrature,
+    ) -> Self {
+        Self {
+            protocol,
+            draws: DrawCache::new(&seed),
+            seed,
+            quadrature,
+            p_best_cache: None,
+        }
+    }
+
+    /// The numerical workspace, for [`Engine::with_quadrature`].
+    pub fn into_quadrature(self) -> Quadrature {
+        self.quadrature
+    }
+
     /// Switches to another trial's seed, keeping the numerical workspace (the simulator runs
     /// many trials on one engine per thread).
     pub fn reseed(&mut self, seed: TrialSeed) {

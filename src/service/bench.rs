@@ -159,7 +159,7 @@ pub fn bench_randomise(
     };
     let report = service.verify(Some(&trial_id))?;
     let mut conn = connect(service.database())?;
-    let raw_n = participants.clamp(200, 2000);
+    let raw_n = participants.clamp(200, 20_000);
     let raw = store::raw_commit_baseline(&mut conn, raw_n)?;
     Ok(BenchReport {
         backend: service.database().backend(),

@@ -66,8 +66,9 @@ impl ServiceConfig {
 }
 
 /// A trial's state as of a stored head, kept between commands.
-#[derive(Clone)]
 struct CachedTrial {
+    /// The engine's numerical workspace, reused by the next command.
+    quadrature: Option<crate::stats::Quadrature>,
     protocol: Arc<LoadedProtocol>,
     seed: crate::engine::TrialSeed,
     state: TrialState,

@@ -15,9 +15,9 @@ use crate::engine::{
 };
 use crate::protocol::{ArmId, Design, LoadedProtocol};
 use crate::store::{
-    self, AssignmentRow, AuditRow, CheckpointRow, DbConn, IdempotencyKey, LookRow, NewOutboxRow,
-    OutboxRow, OutcomeRow, ParticipantRow, Projections, ProtocolVersionRow, SignatureRow, TrialRow,
-    UserRow, WriteLock,
+    self, AuditRow, CheckpointRow, DbConn, IdempotencyKey, LookRow, NewOutboxRow, OutboxRow,
+    OutcomeRow, ParticipantRow, Projections, ProtocolVersionRow, SignatureRow, TrialRow, UserRow,
+    WriteLock,
 };
 
 /// What an electronic signature means (21 CFR 11.50(a)(3)).
@@ -217,7 +217,7 @@ impl Service {
             self.append_system(conn, "trial_created", &summary, &by)?;
             let state = TrialState::new(&loaded.protocol)?;
             Projections {
-                trial_status: Some((status_text(&state), 0, 0, 0)),
+                trial_status: Some((status_text(&state), 0)),
                 ..Projections::default()
             }
             .write(conn, &id)?;
@@ -565,6 +565,7 @@ impl Service {
         let seed = TrialSeed::from_hex(&trial.seed_hex)
             .map_err(|e| ServiceError::Integrity(format!("trial {} seed: {e}", trial.id)))?;
         let mut cached = CachedTrial {
+            quadrature: None,
             state: TrialState::new(&protocol.protocol)?,
             protocol: Arc::new(protocol),
             seed,
@@ -593,7 +594,13 @@ impl Service {
                 .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
             let mut cached = self.load_trial(conn, &trial)?;
             let protocol = Arc::clone(&cached.protocol);
-            let mut engine = Engine::new(&protocol.protocol, cached.seed);
+            let mut engine = match cached.quadrature.take() {
+                Some(quadrature) => {
+                    Engine::with_quadrature(&protocol.protocol, cached.seed, quadrature)
+                }
+                None => Engine::new(&protocol.protocol, cached.seed),
+            };
+            let status_before = status_text(&cached.state);
             let (events, value) = {
                 let mut context = Command {
                     conn,
@@ -604,13 +611,22 @@ impl Service {
                 };
                 command(&mut context)?
             };
+            cached.quadrature = Some(engine.into_quadrature());
             if events.is_empty() {
                 return Ok((value, cached));
             }
             let records = AuditRecord::from_events(cached.head.as_ref(), &chain, &events, &by)?;
             let rows: Vec<AuditRow> = records.iter().map(row_from_record).collect();
             AuditRow::append(conn, &rows)?;
-            project(trial_id, &events, &cached.state, &by, &records)?.write(conn, trial_id)?;
+            project(
+                trial_id,
+                &events,
+                &cached.state,
+                &by,
+                &records,
+                &status_before,
+            )?
+            .write(conn, trial_id)?;
             let last = records.last().cloned();
             if let Some(head) = &last {
                 if events
@@ -674,8 +690,10 @@ fn project(
     state: &TrialState,
     by: &crate::audit::Attribution,
     records: &[AuditRecord],
+    status_before: &str,
 ) -> Result<Projections, ServiceError> {
     let mut rows = Projections::default();
+    let mut enrolled: Option<(u32, String)> = None;
     let at = by.recorded_at.as_str();
     for event in events {
         let seq = event.seq as i64;
@@ -683,27 +701,34 @@ fn project(
             EventBody::ParticipantEnrolled {
                 participant,
                 subject_id,
-            } => rows.participants.push(ParticipantRow {
-                trial_id: trial_id.to_owned(),
-                participant: *participant as i32,
-                subject_id: subject_id.to_string(),
-                enrolled_by: by.actor.clone(),
-                enrolled_at: at.to_owned(),
-            }),
+            } => enrolled = Some((*participant, subject_id.to_string())),
             EventBody::Randomised {
                 participant,
                 arm,
                 probabilities,
                 draw,
                 ..
-            } => rows.assignments.push(AssignmentRow {
-                trial_id: trial_id.to_owned(),
-                participant: *participant as i32,
-                arm: arm.to_string(),
-                seq,
-                draw: *draw,
-                probabilities: json(probabilities)?,
-            }),
+            } => {
+                let subject_id = match enrolled.take() {
+                    Some((p, subject)) if p == *participant => subject,
+                    _ => {
+                        return Err(ServiceError::Integrity(format!(
+                            "participant {participant} randomised without enrolment"
+                        )))
+                    }
+                };
+                rows.participants.push(ParticipantRow {
+                    trial_id: trial_id.to_owned(),
+                    participant: *participant as i32,
+                    subject_id,
+                    arm: arm.to_string(),
+                    seq,
+                    draw: *draw,
+                    probabilities: json(probabilities)?,
+                    enrolled_by: by.actor.clone(),
+                    enrolled_at: at.to_owned(),
+                })
+            }
             EventBody::OutcomeRecorded { participant, value } => rows.outcomes.push(OutcomeRow {
                 trial_id: trial_id.to_owned(),
                 seq,
@@ -758,13 +783,10 @@ fn project(
             _ => {}
         }
     }
-    let head = records.last().map_or(0, |r| r.seq as i64);
-    rows.trial_status = Some((
-        status_text(state),
-        head,
-        state.enrolled() as i32,
-        state.outcomes as i32,
-    ));
+    let status = status_text(state);
+    if status != status_before {
+        rows.trial_status = Some((status, records.last().map_or(0, |r| r.seq as i64)));
+    }
     Ok(rows)
 }
 

@@ -54,12 +54,14 @@ impl FromStr for Role {
             "coordinator" => Self::Coordinator,
             "dmc" => Self::Dmc,
             "regulator" => Self::Regulator,
-            other => return Err(ServiceError::Invalid {
-                field: "role",
-                problem: format!(
+            other => {
+                return Err(ServiceError::Invalid {
+                    field: "role",
+                    problem: format!(
                     "{other:?} is not a role: admin, statistician, coordinator, dmc or regulator"
                 ),
-            }),
+                })
+            }
         })
     }
 }

@@ -6,6 +6,18 @@
 //! `BEGIN IMMEDIATE` versus a row lock, migrations) live here, each in one `match` on the
 //! connection. It must not import `service` or `web`.
 
+/// Runs `$body` on the backend's own connection, bound to `$c`: the statement is then prepared
+/// and cached by that backend's connection (the multi-backend wrapper re-prepares it on every
+/// call), which the per-command hot path needs.
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConn::Sqlite($c) => $body,
+            $crate::store::DbConn::Postgres($c) => $body,
+        }
+    };
+}
+
 /// Private, so that the items diesel's derive generates need no docs of their own.
 mod connection {
     use diesel::{PgConnection, SqliteConnection};
@@ -223,6 +235,8 @@ pub fn open_pool(url: &DatabaseUrl, size: u32) -> Result<DbPool, StoreError> {
     Pool::builder()
         .max_size(size.max(1))
         .connection_timeout(Duration::from_secs(60))
+        // A broken connection fails its query, which rolls back; no ping before every use.
+        .test_on_check_out(false)
         .connection_customizer(Box::new(SqlitePragmas))
         .build(ConnectionManager::<DbConn>::new(url.connection_string()))
         .map_err(|e| StoreError::Pool(e.to_string()))

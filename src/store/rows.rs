@@ -105,11 +105,13 @@ impl TrialRow {
 
     /// The trial `id`, if it exists.
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<TrialRow>> {
-        Ok(trials::table
+        // `load` rather than `first`: SQLite re-prepares a statement whose LIMIT is a bound
+        // parameter on every execution; a primary-key lookup needs no LIMIT.
+        Ok(per_backend!(conn, |c| trials::table
             .find(id)
             .select(TrialRow::as_select())
-            .first(conn)
-            .optional()?)
+            .load(c))?
+        .pop())
     }
 
     /// Every trial id, in order.
@@ -242,21 +244,28 @@ impl AuditRow {
     pub fn append(conn: &mut DbConn, rows: &[AuditRow]) -> Result<()> {
         // One statement per row: the multi-backend connection has no batch insert.
         for row in rows {
-            diesel::insert_into(audit_events::table)
+            per_backend!(&mut *conn, |c| diesel::insert_into(audit_events::table)
                 .values(row)
-                .execute(conn)?;
+                .execute(c))?;
         }
         Ok(())
     }
 
     /// The last record of `chain`.
     pub fn head(conn: &mut DbConn, chain: &str) -> Result<Option<AuditRow>> {
-        Ok(audit_events::table
+        // MAX then a primary-key lookup, without a LIMIT parameter (see `TrialRow::find`).
+        let last: Option<i64> = per_backend!(&mut *conn, |c| audit_events::table
             .filter(audit_events::chain.eq(chain))
-            .order(audit_events::seq.desc())
+            .select(diesel::dsl::max(audit_events::seq))
+            .get_result(c))?;
+        let Some(seq) = last else {
+            return Ok(None);
+        };
+        Ok(per_backend!(conn, |c| audit_events::table
+            .find((chain, seq))
             .select(Self::as_select())
-            .first(conn)
-            .optional()?)
+            .load(c))?
+        .pop())
     }
 
     /// The records of `chain` after `seq`, in order.
@@ -318,7 +327,7 @@ impl CheckpointRow {
     }
 }
 
-/// Projection: a participant.
+/// Projection: a participant and their assignment.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = participants)]
 pub struct ParticipantRow {
@@ -328,20 +337,6 @@ pub struct ParticipantRow {
     pub participant: i32,
     /// Subject identifier.
     pub subject_id: String,
-    /// Who enrolled them.
-    pub enrolled_by: String,
-    /// When.
-    pub enrolled_at: String,
-}
-
-/// Projection: a randomisation.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = assignments)]
-pub struct AssignmentRow {
-    /// Trial.
-    pub trial_id: String,
-    /// Participant number.
-    pub participant: i32,
     /// Arm id.
     pub arm: String,
     /// Seq of the `randomised` event.
@@ -350,6 +345,10 @@ pub struct AssignmentRow {
     pub draw: f64,
     /// The probabilities in force (JSON).
     pub probabilities: String,
+    /// Who enrolled them.
+    pub enrolled_by: String,
+    /// When.
+    pub enrolled_at: String,
 }
 
 /// Projection: an outcome or a correction.
@@ -395,18 +394,16 @@ pub struct LookRow {
 /// Projection rows appended by one command.
 #[derive(Debug, Default)]
 pub struct Projections {
-    /// New participants.
+    /// New participants with their assignments.
     pub participants: Vec<ParticipantRow>,
-    /// New assignments.
-    pub assignments: Vec<AssignmentRow>,
     /// New outcomes and corrections.
     pub outcomes: Vec<OutcomeRow>,
     /// New looks.
     pub looks: Vec<LookRow>,
     /// Arm status changes: (arm, status, seq).
     pub arm_status: Vec<(String, String, i64)>,
-    /// The trial's status after the command: (status, head seq, enrolled, outcomes).
-    pub trial_status: Option<(String, i64, i32, i32)>,
+    /// The trial's new status, when the command changed it: (status, seq).
+    pub trial_status: Option<(String, i64)>,
 }
 
 impl Projections {
@@ -414,11 +411,6 @@ impl Projections {
     pub fn write(&self, conn: &mut DbConn, trial_id: &str) -> Result<()> {
         for row in &self.participants {
             diesel::insert_into(participants::table)
-                .values(row)
-                .execute(conn)?;
-        }
-        for row in &self.assignments {
-            diesel::insert_into(assignments::table)
                 .values(row)
                 .execute(conn)?;
         }
@@ -450,13 +442,11 @@ impl Projections {
                     .execute(conn)?;
             }
         }
-        if let Some((status, head, enrolled, outcomes)) = &self.trial_status {
+        if let Some((status, seq)) = &self.trial_status {
             let updated = diesel::update(trial_status::table.find(trial_id))
                 .set((
                     trial_status::status.eq(status),
-                    trial_status::head_seq.eq(head),
-                    trial_status::enrolled.eq(enrolled),
-                    trial_status::outcomes.eq(outcomes),
+                    trial_status::changed_at.eq(seq),
                 ))
                 .execute(conn)?;
             if updated == 0 {
@@ -464,9 +454,7 @@ impl Projections {
                     .values((
                         trial_status::trial_id.eq(trial_id),
                         trial_status::status.eq(status),
-                        trial_status::head_seq.eq(head),
-                        trial_status::enrolled.eq(enrolled),
-                        trial_status::outcomes.eq(outcomes),
+                        trial_status::changed_at.eq(seq),
                     ))
                     .execute(conn)?;
             }
@@ -498,11 +486,11 @@ pub struct IdempotencyKey;
 impl IdempotencyKey {
     /// The response stored for (`trial_id`, `key`), if any.
     pub fn find(conn: &mut DbConn, trial_id: &str, key: &str) -> Result<Option<String>> {
-        Ok(idempotency_keys::table
+        Ok(per_backend!(conn, |c| idempotency_keys::table
             .find((trial_id, key))
             .select(idempotency_keys::response)
-            .first(conn)
-            .optional()?)
+            .load(c))?
+        .pop())
     }
 
     /// Stores the response for (`trial_id`, `key`).
@@ -513,14 +501,14 @@ impl IdempotencyKey {
         response: &str,
         at: &str,
     ) -> Result<()> {
-        diesel::insert_into(idempotency_keys::table)
+        per_backend!(conn, |c| diesel::insert_into(idempotency_keys::table)
             .values((
                 idempotency_keys::trial_id.eq(trial_id),
                 idempotency_keys::key.eq(key),
                 idempotency_keys::response.eq(response),
                 idempotency_keys::created_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(c))?;
         Ok(())
     }
 }

@@ -108,19 +108,12 @@ diesel::table! {
         trial_id -> Text,
         participant -> Integer,
         subject_id -> Text,
-        enrolled_by -> Text,
-        enrolled_at -> Text,
-    }
-}
-
-diesel::table! {
-    assignments (trial_id, participant) {
-        trial_id -> Text,
-        participant -> Integer,
         arm -> Text,
         seq -> BigInt,
         draw -> Double,
         probabilities -> Text,
+        enrolled_by -> Text,
+        enrolled_at -> Text,
     }
 }
 
@@ -161,9 +154,7 @@ diesel::table! {
     trial_status (trial_id) {
         trial_id -> Text,
         status -> Text,
-        head_seq -> BigInt,
-        enrolled -> Integer,
-        outcomes -> Integer,
+        changed_at -> BigInt,
     }
 }
 
@@ -199,7 +190,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     checkpoints,
     participants,
-    assignments,
     outcomes,
     looks,
     arm_status,

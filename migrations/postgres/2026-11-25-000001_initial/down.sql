@@ -4,7 +4,6 @@ DROP TABLE trial_status;
 DROP TABLE arm_status;
 DROP TABLE looks;
 DROP TABLE outcomes;
-DROP TABLE assignments;
 DROP TABLE participants;
 DROP TABLE checkpoints;
 DROP TABLE audit_events;

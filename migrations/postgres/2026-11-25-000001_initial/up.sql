@@ -91,23 +91,18 @@ CREATE TABLE checkpoints (
 );
 
 -- Read projections, rebuilt from the events in the same transaction that appends them.
+-- A participant and their assignment, written by the one command that enrols and randomises.
+-- Subject ids are unique per trial by the engine's rule (under the trial's write lock).
 CREATE TABLE participants (
-    trial_id    TEXT NOT NULL REFERENCES trials (id),
-    participant INTEGER NOT NULL,
-    subject_id  TEXT NOT NULL,
-    enrolled_by TEXT NOT NULL,
-    enrolled_at TEXT NOT NULL,
-    PRIMARY KEY (trial_id, participant),
-    UNIQUE (trial_id, subject_id)
-);
-
-CREATE TABLE assignments (
     trial_id      TEXT NOT NULL REFERENCES trials (id),
     participant   INTEGER NOT NULL,
+    subject_id    TEXT NOT NULL,
     arm           TEXT NOT NULL,
     seq           BIGINT NOT NULL,
     draw          DOUBLE PRECISION NOT NULL,
     probabilities TEXT NOT NULL,
+    enrolled_by   TEXT NOT NULL,
+    enrolled_at   TEXT NOT NULL,
     PRIMARY KEY (trial_id, participant)
 );
 
@@ -144,9 +139,7 @@ CREATE TABLE arm_status (
 CREATE TABLE trial_status (
     trial_id   TEXT PRIMARY KEY NOT NULL REFERENCES trials (id),
     status     TEXT NOT NULL,
-    head_seq   BIGINT NOT NULL,
-    enrolled   INTEGER NOT NULL,
-    outcomes   INTEGER NOT NULL
+    changed_at BIGINT NOT NULL
 );
 
 -- A retried enrolment returns the first answer.

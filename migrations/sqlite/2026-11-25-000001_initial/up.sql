@@ -1,4 +1,6 @@
 -- bayestrial schema, SQLite. Timestamps are UTC RFC 3339 text; JSON is text.
+-- Tables with a text or composite primary key are WITHOUT ROWID: each is its primary-key
+-- B-tree, so an insert writes one tree instead of a table and an index.
 
 CREATE TABLE users (
     username      TEXT PRIMARY KEY NOT NULL,
@@ -7,13 +9,13 @@ CREATE TABLE users (
     password_hash TEXT NOT NULL,
     active        BOOLEAN NOT NULL DEFAULT TRUE,
     created_at    TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE user_roles (
     username TEXT NOT NULL REFERENCES users (username),
     role     TEXT NOT NULL CHECK (role IN ('admin', 'statistician', 'coordinator', 'dmc', 'regulator')),
     PRIMARY KEY (username, role)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE sessions (
     token_hash TEXT PRIMARY KEY NOT NULL,
@@ -21,7 +23,7 @@ CREATE TABLE sessions (
     csrf_token TEXT NOT NULL,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE api_tokens (
     token_hash TEXT PRIMARY KEY NOT NULL,
@@ -29,7 +31,7 @@ CREATE TABLE api_tokens (
     label      TEXT NOT NULL,
     created_at TEXT NOT NULL,
     revoked_at TEXT
-);
+) WITHOUT ROWID;
 
 CREATE TABLE trials (
     id              TEXT PRIMARY KEY NOT NULL,
@@ -40,7 +42,7 @@ CREATE TABLE trials (
     current_version INTEGER NOT NULL,
     created_by      TEXT NOT NULL REFERENCES users (username),
     created_at      TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE protocol_versions (
     trial_id   TEXT NOT NULL REFERENCES trials (id),
@@ -51,7 +53,7 @@ CREATE TABLE protocol_versions (
     created_by TEXT NOT NULL REFERENCES users (username),
     created_at TEXT NOT NULL,
     PRIMARY KEY (trial_id, version)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE signatures (
     system_seq    BIGINT PRIMARY KEY NOT NULL,
@@ -77,7 +79,7 @@ CREATE TABLE audit_events (
     prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL,
     PRIMARY KEY (chain, seq)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE checkpoints (
     chain      TEXT NOT NULL,
@@ -88,28 +90,23 @@ CREATE TABLE checkpoints (
     public_key TEXT NOT NULL,
     signature  TEXT NOT NULL,
     PRIMARY KEY (chain, seq, purpose)
-);
+) WITHOUT ROWID;
 
 -- Read projections, rebuilt from the events in the same transaction that appends them.
+-- A participant and their assignment, written by the one command that enrols and randomises.
+-- Subject ids are unique per trial by the engine's rule (under the trial's write lock).
 CREATE TABLE participants (
-    trial_id    TEXT NOT NULL REFERENCES trials (id),
-    participant INTEGER NOT NULL,
-    subject_id  TEXT NOT NULL,
-    enrolled_by TEXT NOT NULL,
-    enrolled_at TEXT NOT NULL,
-    PRIMARY KEY (trial_id, participant),
-    UNIQUE (trial_id, subject_id)
-);
-
-CREATE TABLE assignments (
     trial_id      TEXT NOT NULL REFERENCES trials (id),
     participant   INTEGER NOT NULL,
+    subject_id    TEXT NOT NULL,
     arm           TEXT NOT NULL,
     seq           BIGINT NOT NULL,
     draw          DOUBLE PRECISION NOT NULL,
     probabilities TEXT NOT NULL,
+    enrolled_by   TEXT NOT NULL,
+    enrolled_at   TEXT NOT NULL,
     PRIMARY KEY (trial_id, participant)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE outcomes (
     trial_id    TEXT NOT NULL REFERENCES trials (id),
@@ -121,7 +118,7 @@ CREATE TABLE outcomes (
     recorded_by TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (trial_id, seq)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE looks (
     trial_id TEXT NOT NULL REFERENCES trials (id),
@@ -131,7 +128,7 @@ CREATE TABLE looks (
     enrolled INTEGER NOT NULL,
     analysis TEXT NOT NULL,
     PRIMARY KEY (trial_id, look)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE arm_status (
     trial_id   TEXT NOT NULL REFERENCES trials (id),
@@ -139,15 +136,13 @@ CREATE TABLE arm_status (
     status     TEXT NOT NULL,
     changed_at BIGINT NOT NULL,
     PRIMARY KEY (trial_id, arm)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE trial_status (
     trial_id   TEXT PRIMARY KEY NOT NULL REFERENCES trials (id),
     status     TEXT NOT NULL,
-    head_seq   BIGINT NOT NULL,
-    enrolled   INTEGER NOT NULL,
-    outcomes   INTEGER NOT NULL
-);
+    changed_at BIGINT NOT NULL
+) WITHOUT ROWID;
 
 -- A retried enrolment returns the first answer.
 CREATE TABLE idempotency_keys (
@@ -156,7 +151,7 @@ CREATE TABLE idempotency_keys (
     response   TEXT NOT NULL,
     created_at TEXT NOT NULL,
     PRIMARY KEY (trial_id, key)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE outbox (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
