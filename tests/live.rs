@@ -648,3 +648,70 @@ fn audit_verify_and_replay_commands_report_by_exit_code() {
     assert_eq!(bad.status.code(), Some(1), "{text}");
     assert!(text.contains("trial:CLI seq 8"), "{text}");
 }
+
+#[test]
+fn outcome_values_are_checked_for_range_and_connection_errors_name_the_backend() {
+    let backend = Backend::sqlite();
+    let service = backend.service();
+    let stat = user(&service, "stat", Role::Statistician);
+    let coord = user(&service, "coord", Role::Coordinator);
+    let source = std::fs::read_to_string("protocols/continuous-2arm.toml").expect("protocol");
+    let trial = service
+        .create_trial(&stat, &source, "protocols/continuous-2arm.toml")
+        .expect("created")
+        .id;
+    service
+        .sign(&stat, &trial, Meaning::Approval, PASSWORD)
+        .expect("approved");
+    service.start(&stat, &trial).expect("started");
+    service
+        .enrol(&coord, &trial, "P-1", None)
+        .expect("enrolled");
+    let before = head_seq(&service, &trial);
+    for bad in [f64::NAN, 401.0, -400.5] {
+        let refused = service.record_outcome(
+            &coord,
+            &trial,
+            "P-1",
+            OutcomeValue::Continuous { value: bad },
+            None,
+        );
+        assert!(
+            matches!(refused, Err(ServiceError::Invalid { field: "value", .. })),
+            "{bad}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        head_seq(&service, &trial),
+        before,
+        "refused values append nothing"
+    );
+    service
+        .record_outcome(
+            &coord,
+            &trial,
+            "P-1",
+            OutcomeValue::Continuous { value: 35.0 },
+            None,
+        )
+        .expect("in range");
+
+    // A connection error says which backend failed and why.
+    let run = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_bayestrial"))
+            .args(["migrate", "--database-url", url])
+            .output()
+            .expect("runs")
+    };
+    let postgres = run("postgres://nobody@127.0.0.1:1/none");
+    assert_eq!(postgres.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&postgres.stderr);
+    assert!(
+        message.contains("PostgreSQL") && message.contains("127.0.0.1"),
+        "{message}"
+    );
+    let sqlite = run("/proc/no-such-dir/x.db");
+    let message = String::from_utf8_lossy(&sqlite.stderr);
+    assert_eq!(sqlite.status.code(), Some(2), "{message}");
+    assert!(message.contains("/proc/no-such-dir"), "{message}");
+}

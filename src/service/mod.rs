@@ -67,6 +67,8 @@ impl ServiceConfig {
 
 /// A trial's state as of a stored head, kept between commands.
 struct CachedTrial {
+    /// The trial's row (read again after an amendment changes it).
+    trial: Option<crate::store::TrialRow>,
     /// The engine's numerical workspace, reused by the next command.
     quadrature: Option<crate::stats::Quadrature>,
     protocol: Arc<LoadedProtocol>,

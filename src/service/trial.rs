@@ -516,9 +516,8 @@ impl Service {
     /// The trial's current state, folded from its stored events.
     pub fn trial_state(&self, trial_id: &str) -> Result<TrialState, ServiceError> {
         let mut conn = self.conn()?;
-        let trial = TrialRow::find(&mut conn, trial_id)?
-            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
-        let cached = self.load_trial(&mut conn, &trial)?;
+        let (trial, mut cached) = self.load_trial(&mut conn, trial_id)?;
+        cached.trial = Some(trial);
         let state = cached.state.clone();
         self.keep(trial_id, cached);
         Ok(state)
@@ -532,39 +531,54 @@ impl Service {
 
     /// The trial's state at the stored head: the cached state when its head is the stored one,
     /// the cached state plus the records appended since (another process), or a full fold.
-    fn load_trial(&self, conn: &mut DbConn, trial: &TrialRow) -> Result<CachedTrial, ServiceError> {
-        let chain = chain_of(&trial.id)?.to_string();
-        let head = AuditRow::head(conn, &chain)?;
-        let cached = self.cache.lock().ok().and_then(|mut c| c.remove(&trial.id));
+    fn load_trial(
+        &self,
+        conn: &mut DbConn,
+        trial_id: &str,
+    ) -> Result<(TrialRow, CachedTrial), ServiceError> {
+        let chain = chain_of(trial_id)?.to_string();
+        // Records are append-only under the trial's lock: the same last seq is the same head.
+        let last = AuditRow::last_seq(conn, &chain)?;
+        let cached = self.cache.lock().ok().and_then(|mut c| c.remove(trial_id));
         if let Some(mut cached) = cached {
             let cached_seq = cached.head.as_ref().map_or(0, |h| h.seq as i64);
-            let cached_hash = cached.head.as_ref().map(|h| h.hash.to_hex());
-            match &head {
-                Some(row) if row.seq == cached_seq && Some(&row.hash) == cached_hash.as_ref() => {
-                    return Ok(cached)
+            let usable = if last == cached_seq {
+                true
+            } else if last > cached_seq {
+                // Another process appended: fold what it added, if it follows our head.
+                let newer = AuditRow::after(conn, &chain, cached_seq)?;
+                let cached_hash = cached.head.as_ref().map(|h| h.hash.to_hex());
+                let joins = newer.first().is_some_and(|first| {
+                    Some(&first.prev_hash) == cached_hash.as_ref() || cached_seq == 0
+                });
+                if joins {
+                    fold_rows(&mut cached, newer)?;
+                    cached.trial = None;
                 }
-                None if cached_seq == 0 => return Ok(cached),
-                Some(row) if row.seq > cached_seq => {
-                    let newer = AuditRow::after(conn, &chain, cached_seq)?;
-                    let joins = newer.first().is_some_and(|first| {
-                        Some(&first.prev_hash) == cached_hash.as_ref() || cached_seq == 0
-                    });
-                    if joins {
-                        fold_rows(&mut cached, newer)?;
-                        return Ok(cached);
-                    }
-                }
-                _ => {}
+                joins
+            } else {
+                false
+            };
+            if usable {
+                let trial = match cached.trial.take() {
+                    Some(trial) => trial,
+                    None => TrialRow::find(conn, trial_id)?
+                        .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?,
+                };
+                return Ok((trial, cached));
             }
         }
-        let version = ProtocolVersionRow::find(conn, &trial.id, 1)?.ok_or_else(|| {
-            ServiceError::Integrity(format!("trial {} has no protocol version 1", trial.id))
+        let trial = TrialRow::find(conn, trial_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+        let version = ProtocolVersionRow::find(conn, trial_id, 1)?.ok_or_else(|| {
+            ServiceError::Integrity(format!("trial {trial_id} has no protocol version 1"))
         })?;
         let protocol =
-            LoadedProtocol::from_toml(&version.source, &format!("trial {} version 1", trial.id))?;
+            LoadedProtocol::from_toml(&version.source, &format!("trial {trial_id} version 1"))?;
         let seed = TrialSeed::from_hex(&trial.seed_hex)
-            .map_err(|e| ServiceError::Integrity(format!("trial {} seed: {e}", trial.id)))?;
+            .map_err(|e| ServiceError::Integrity(format!("trial {trial_id} seed: {e}")))?;
         let mut cached = CachedTrial {
+            trial: None,
             quadrature: None,
             state: TrialState::new(&protocol.protocol)?,
             protocol: Arc::new(protocol),
@@ -573,7 +587,7 @@ impl Service {
         };
         let rows = AuditRow::after(conn, &chain, 0)?;
         fold_rows(&mut cached, rows)?;
-        Ok(cached)
+        Ok((trial, cached))
     }
 
     /// Runs one trial command: lock, load, command, chain, project, checkpoint, notify, commit.
@@ -590,9 +604,7 @@ impl Service {
         let chain = chain_of(trial_id)?;
         let mut conn = self.conn()?;
         let outcome = store::write_transaction(&mut conn, lock, |conn| {
-            let trial = TrialRow::find(conn, trial_id)?
-                .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
-            let mut cached = self.load_trial(conn, &trial)?;
+            let (trial, mut cached) = self.load_trial(conn, trial_id)?;
             let protocol = Arc::clone(&cached.protocol);
             let mut engine = match cached.quadrature.take() {
                 Some(quadrature) => {
@@ -612,6 +624,14 @@ impl Service {
                 command(&mut context)?
             };
             cached.quadrature = Some(engine.into_quadrature());
+            // An amendment changes the trial's row; read it again next time.
+            let amended = events.iter().any(|e| {
+                matches!(
+                    e.body,
+                    EventBody::ArmAdded { .. } | EventBody::MaxParticipantsChanged { .. }
+                )
+            });
+            cached.trial = (!amended).then_some(trial.clone());
             if events.is_empty() {
                 return Ok((value, cached));
             }

@@ -268,6 +268,15 @@ impl AuditRow {
         .pop())
     }
 
+    /// The sequence number of the last record of `chain` (0 when it has none).
+    pub fn last_seq(conn: &mut DbConn, chain: &str) -> Result<i64> {
+        let last: Option<i64> = per_backend!(conn, |c| audit_events::table
+            .filter(audit_events::chain.eq(chain))
+            .select(diesel::dsl::max(audit_events::seq))
+            .get_result(c))?;
+        Ok(last.unwrap_or(0))
+    }
+
     /// The records of `chain` after `seq`, in order.
     pub fn after(conn: &mut DbConn, chain: &str, seq: i64) -> Result<Vec<AuditRow>> {
         Ok(audit_events::table
