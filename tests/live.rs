@@ -713,5 +713,8 @@ fn outcome_values_are_checked_for_range_and_connection_errors_name_the_backend()
     let sqlite = run("/proc/no-such-dir/x.db");
     let message = String::from_utf8_lossy(&sqlite.stderr);
     assert_eq!(sqlite.status.code(), Some(2), "{message}");
-    assert!(message.contains("/proc/no-such-dir"), "{message}");
+    assert!(
+        message.contains("SQLite") && message.contains("/proc/no-such-dir"),
+        "{message}"
+    );
 }

@@ -35,10 +35,15 @@ impl DatabaseArgs {
 }
 
 fn fail(error: &ServiceError) -> ExitCode {
-    eprintln!("error: {error}");
+    let message = error.to_string();
+    eprintln!("error: {message}");
+    // The whole cause chain, without repeating what a message already says.
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
         source = cause.source();
     }
     ExitCode::from(2)

@@ -91,6 +91,15 @@ pub enum StoreError {
     /// A query failed.
     #[error("database: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The directory of an SQLite file cannot be created.
+    #[error("cannot create the directory {path} for the SQLite database: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A file system operation around the database failed.
     #[error("{path}: {source}")]
     Io {
@@ -181,7 +190,7 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConn, StoreError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                std::fs::create_dir_all(parent).map_err(|source| StoreError::DataDir {
                     path: parent.to_owned(),
                     source,
                 })?;
