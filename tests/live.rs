@@ -368,6 +368,38 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
         assert!(state.looks_done >= 2, "looks ran as outcomes arrived");
         let report = service.verify(Some("T1")).expect("verify");
         assert!(report.checkpoints >= 2, "a signed checkpoint at every look");
+        // Notifications were queued with the events, to the statistician (and the coordinator
+        // for start, pauses and the stop).
+        let outbox = service.outbox(Some("T1")).expect("outbox");
+        let subjects: Vec<&str> = outbox.iter().map(|m| m.subject.as_str()).collect();
+        for expected in [
+            "trial started",
+            "look 1 performed",
+            "enrolment paused",
+            "trial stopped",
+        ] {
+            assert!(
+                subjects.iter().any(|s| s.contains(expected)),
+                "{expected}: {subjects:?}"
+            );
+        }
+        assert!(
+            outbox.iter().all(|m| !m.body.contains("p_best")),
+            "no results in e-mail"
+        );
+        // Logins, failed ones too, are on the system chain.
+        let records = service.verify(None).expect("verify").records;
+        assert!(matches!(
+            service.login("stat", "wrong password!!", None),
+            Err(ServiceError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            service.login("nobody", PASSWORD, None),
+            Err(ServiceError::Unauthorized(_))
+        ));
+        let actor = service.login("coord", PASSWORD, None).expect("login");
+        assert_eq!(actor.role, Role::Coordinator);
+        assert_eq!(service.verify(None).expect("verify").records, records + 3);
         assert_verified(&service, backend.name());
     }
 }

@@ -190,6 +190,15 @@ impl Service {
         })
     }
 
+    /// E-mail queued for `trial_id` (every trial when `None`), oldest first.
+    pub fn outbox(
+        &self,
+        trial_id: Option<&str>,
+    ) -> Result<Vec<crate::store::OutboxRow>, ServiceError> {
+        let mut conn = self.conn()?;
+        Ok(crate::store::OutboxRow::list(&mut conn, trial_id)?)
+    }
+
     /// Checks a user name and password and returns the actor in `role` (or the user's first
     /// role). Every attempt, failed ones too, is recorded on the system chain.
     #[instrument(skip_all, fields(username = %username))]
