@@ -5,8 +5,13 @@
 //! - [`stats`]: numerics only (conjugate models, decision probabilities by quadrature);
 //! - [`protocol`]: TOML protocols into a validated [`protocol::Protocol`];
 //! - [`engine`]: events, the trial state as a fold over events, allocation and decision rules;
+//! - [`sim`]: Monte Carlo of the engine, metrics, calibration, reports;
 //! - [`audit`]: canonical JSON, the hash chain of audit records, signed checkpoints and their
-//!   offline verification (imports [`engine`] event types only).
+//!   offline verification (imports [`engine`] event types only);
+//! - [`store`]: diesel rows and queries over SQLite and PostgreSQL (knows rows, not rules; imports
+//!   nothing of ours);
+//! - [`service`]: the live trial, joining [`engine`], [`store`] and [`audit`]: one transaction
+//!   per command.
 
 pub mod audit;
 pub mod engine;
