@@ -144,19 +144,23 @@ impl<'p> Engine<'p> {
         Ok(out)
     }
 
+    /// Whether a protocol arm has yet to open (protocol arms come first in the state, in
+    /// protocol order).
+    fn arms_pending(&self, state: &TrialState) -> bool {
+        state
+            .arms
+            .iter()
+            .take(self.protocol.arms.len())
+            .any(|arm| arm.status == ArmStatus::Pending)
+    }
+
     fn open_due_arms(
         &self,
         state: &mut TrialState,
         out: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
         let enrolled = state.enrolled();
-        // Protocol arms come first in the state, in protocol order.
-        if !state
-            .arms
-            .iter()
-            .take(self.protocol.arms.len())
-            .any(|arm| arm.status == ArmStatus::Pending)
-        {
+        if !self.arms_pending(state) {
             return Ok(());
         }
         for spec in &self.protocol.arms {
@@ -233,10 +237,13 @@ impl<'p> Engine<'p> {
                 problem: "must be 1 to 64 printable characters".into(),
             });
         }
-        if state.participant_index(subject).is_some() {
-            return Err(EngineError::Refused(format!(
-                "subject {subject} is already enrolled"
-            )));
+        let already = || EngineError::Refused(format!("subject {subject} is already enrolled"));
+        // When an arm may open first, a duplicate must be refused before anything is emitted;
+        // otherwise the enrolment event is the first, and applying it refuses a duplicate
+        // without changing the state (one subject-index lookup instead of two).
+        let arms_pending = self.arms_pending(state);
+        if arms_pending && state.participant_index(subject).is_some() {
+            return Err(already());
         }
         self.open_due_arms(state, out)?;
         let participant = state.enrolled();
@@ -248,14 +255,21 @@ impl<'p> Engine<'p> {
             self.protocol.allocation.rule,
             AllocationRule::Thompson { .. }
         ) && participant >= self.protocol.allocation.burn_in;
-        self.emit(
+        let enrolled = self.emit(
             state,
             EventBody::ParticipantEnrolled {
                 participant,
                 subject_id: Arc::clone(subject_id),
             },
             out,
-        )?;
+        );
+        if let Err(error) = enrolled {
+            return Err(if state.participant_index(subject).is_some() {
+                already()
+            } else {
+                error
+            });
+        }
         let (chosen, shares, draw, phase) = if adaptive {
             if state.allocation.is_none() {
                 let basis =

@@ -21,7 +21,7 @@ pub const TAIL_DROP: f64 = 30.0;
 /// Panel width in units of the smallest local standard deviation covering the panel.
 pub const PANEL_WIDTH: f64 = 2.0;
 /// Panel width multiplier for P(best) and P(worst), which evaluate no CDF between nodes.
-const EXTREME_WIDTH_FACTOR: f64 = 1.4;
+const EXTREME_WIDTH_FACTOR: f64 = 1.5;
 /// The largest number of arms one evaluation accepts.
 pub const MAX_ARMS: usize = 64;
 
