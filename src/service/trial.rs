@@ -334,6 +334,13 @@ impl Service {
                     let first: Assignment = serde_json::from_str(&response).map_err(|e| {
                         ServiceError::Integrity(format!("stored answer for key {key}: {e}"))
                     })?;
+                    if first.subject_id != subject_id.trim() {
+                        return Err(ServiceError::Conflict(format!(
+                            "idempotency key {key} was used for subject {}, not {}",
+                            first.subject_id,
+                            subject_id.trim()
+                        )));
+                    }
                     return Ok((Vec::new(), first));
                 }
             }
@@ -516,8 +523,9 @@ impl Service {
     /// The trial's current state, folded from its stored events.
     pub fn trial_state(&self, trial_id: &str) -> Result<TrialState, ServiceError> {
         let mut conn = self.conn()?;
-        let (trial, mut cached) = self.load_trial(&mut conn, trial_id)?;
-        cached.trial = Some(trial);
+        // Read without the trial's lock: keep the state, but not the trial row, for commands.
+        let (_, mut cached) = self.load_trial(&mut conn, trial_id)?;
+        cached.trial = None;
         let state = cached.state.clone();
         self.keep(trial_id, cached);
         Ok(state)

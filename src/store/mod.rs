@@ -313,11 +313,16 @@ where
         .map_err(|e| E::from(StoreError::Query(e)))
         .and_then(|()| work(conn));
     match outcome {
-        Ok(value) => {
-            conn.batch_execute("COMMIT")
-                .map_err(|e| E::from(StoreError::Query(e)))?;
-            Ok(value)
-        }
+        Ok(value) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(error) => {
+                // A failed COMMIT can leave the transaction open (and SQLite's write lock held).
+                if let Err(rollback) = conn.batch_execute("ROLLBACK") {
+                    tracing::error!(%rollback, "rollback after a failed commit failed");
+                }
+                Err(E::from(StoreError::Query(error)))
+            }
+        },
         Err(error) => {
             if let Err(rollback) = conn.batch_execute("ROLLBACK") {
                 tracing::error!(%rollback, "rollback failed");
