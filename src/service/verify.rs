@@ -142,6 +142,8 @@ impl Service {
             problem: None,
         };
         for chain in &chains {
+            // Checkpoints first: one signed while we read cannot point past the records read.
+            let checkpoint_rows = CheckpointRow::of_chain(&mut conn, chain)?;
             let records = match chain_records(&mut conn, chain)? {
                 Ok(records) => records,
                 Err(problem) => {
@@ -159,7 +161,7 @@ impl Service {
                 return Ok(report);
             }
             let mut checkpoints = Vec::new();
-            for row in CheckpointRow::of_chain(&mut conn, chain)? {
+            for row in checkpoint_rows {
                 match checkpoint_from_row(&row) {
                     Ok(checkpoint) => checkpoints.push(checkpoint),
                     Err(problem) => {
@@ -240,7 +242,8 @@ impl Service {
                 seq,
                 body:
                     EventBody::TrialStarted {
-                        seed_commitment, ..
+                        seed_commitment,
+                        protocol_hash,
                     },
             }) = events.first()
             {
@@ -250,7 +253,14 @@ impl Service {
                         "the logged seed commitment is not the trial's".into(),
                     )));
                 }
+                if *protocol_hash != version.hash {
+                    return Ok(Err(problem(
+                        *seq,
+                        "the trial started on another protocol than its version 1".into(),
+                    )));
+                }
             }
+
             if let Err(mismatch) = replay(&loaded.protocol, seed, &events) {
                 return Ok(Err(problem(mismatch.seq, mismatch.problem)));
             }
