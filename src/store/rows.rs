@@ -470,23 +470,6 @@ impl Projections {
         }
         Ok(())
     }
-
-    /// Participants enrolled in `trial_id` (count).
-    pub fn participant_count(conn: &mut DbConn, trial_id: &str) -> Result<i64> {
-        Ok(participants::table
-            .filter(participants::trial_id.eq(trial_id))
-            .count()
-            .get_result(conn)?)
-    }
-
-    /// The subject ids enrolled in `trial_id`, in enrolment order.
-    pub fn subject_ids(conn: &mut DbConn, trial_id: &str) -> Result<Vec<String>> {
-        Ok(participants::table
-            .filter(participants::trial_id.eq(trial_id))
-            .order(participants::participant)
-            .select(participants::subject_id)
-            .load(conn)?)
-    }
 }
 
 /// The stored answer to an idempotent request.
