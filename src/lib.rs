@@ -15,8 +15,10 @@
 
 pub mod audit;
 pub mod engine;
+pub mod notify;
 pub mod protocol;
 pub mod service;
 pub mod sim;
 pub mod stats;
 pub mod store;
+pub mod web;

@@ -369,12 +369,12 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
         let report = service.verify(Some("T1")).expect("verify");
         assert!(report.checkpoints >= 2, "a signed checkpoint at every look");
         // Notifications were queued with the events, to the statistician (and the coordinator
-        // for start, pauses and the stop).
+        // for start, pauses and the stop); a look without a decision sends nothing.
         let outbox = service.outbox(Some("T1")).expect("outbox");
         let subjects: Vec<&str> = outbox.iter().map(|m| m.subject.as_str()).collect();
         for expected in [
+            "awaits approval",
             "trial started",
-            "look 1 performed",
             "enrolment paused",
             "trial stopped",
         ] {
@@ -383,6 +383,10 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
                 "{expected}: {subjects:?}"
             );
         }
+        assert!(
+            subjects.iter().all(|s| !s.contains("performed")),
+            "{subjects:?}"
+        );
         assert!(
             outbox.iter().all(|m| !m.body.contains("p_best")),
             "no results in e-mail"

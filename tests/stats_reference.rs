@@ -305,3 +305,24 @@ fn conjugate_updates_match_the_reference() {
         }
     }
 }
+
+#[test]
+fn densities_match_the_reference() {
+    let text =
+        std::fs::read_to_string("tests/reference/density_cases.json").expect("reference file");
+    let cases: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(&text).expect("reference JSON");
+    assert!(cases.len() >= 20);
+    for case in &cases {
+        let family = case["family"].as_str().expect("family");
+        let m = marginal(family, case);
+        let x = number(case, "x");
+        let want = number(case, "density");
+        let got = m.density(x);
+        // Relative error: densities span many orders of magnitude.
+        assert!(
+            ((got - want) / want).abs() < 1e-11,
+            "{family} {case:?}: density {got} vs reference {want}"
+        );
+    }
+}

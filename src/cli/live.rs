@@ -17,14 +17,14 @@ use bayestrial::store::{self, DatabaseUrl};
 pub struct DatabaseArgs {
     /// `postgres://…`, `sqlite://PATH` or a file path.
     #[arg(long, env = "BAYESTRIAL_DATABASE_URL", default_value = store::DEFAULT_DATABASE)]
-    database_url: String,
+    pub(super) database_url: String,
     /// Where the server key lives (default: the SQLite file's directory, or ./data).
     #[arg(long, env = "BAYESTRIAL_DATA_DIR")]
-    data_dir: Option<std::path::PathBuf>,
+    pub(super) data_dir: Option<std::path::PathBuf>,
 }
 
 impl DatabaseArgs {
-    fn open(&self) -> Result<Service, ServiceError> {
+    pub(super) fn open(&self) -> Result<Service, ServiceError> {
         let url = DatabaseUrl::parse(&self.database_url)?;
         let mut config = ServiceConfig::new(url);
         if let Some(dir) = &self.data_dir {
@@ -34,7 +34,7 @@ impl DatabaseArgs {
     }
 }
 
-fn fail(error: &ServiceError) -> ExitCode {
+pub(super) fn fail(error: &ServiceError) -> ExitCode {
     let message = error.to_string();
     eprintln!("error: {message}");
     // The whole cause chain, without repeating what a message already says.

@@ -4,6 +4,7 @@
 mod calibrate;
 mod live;
 mod posterior;
+mod serve;
 mod simulate;
 mod validate;
 
@@ -21,6 +22,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the web app: pages, JSON API and the e-mail sender. On first start it creates the
+    /// database, an admin account (its password printed once) and the demo trials.
+    Serve(serve::ServeArgs),
     /// Check protocol files; exit 0 when all are valid, 1 with the messages when any is not.
     Validate(validate::ValidateArgs),
     /// Posterior calculator: summaries, P(best), P(worst) and comparisons with a control.
@@ -48,6 +52,7 @@ impl Cli {
     /// Runs the chosen subcommand and returns the process exit code.
     pub fn run(self) -> ExitCode {
         match self.command {
+            Command::Serve(args) => serve::run(&args),
             Command::Validate(args) => validate::run(&args),
             Command::Posterior(args) => posterior::run(&args),
             Command::Simulate(args) => simulate::run(&args),

@@ -111,6 +111,9 @@ pub struct TrialSpec {
     pub design: Design,
     /// The trial stops when this many participants have been enrolled.
     pub max_participants: u32,
+    /// Coordinators see a kit code instead of the arm (the assignment is concealed from the
+    /// site; statisticians and the DMC see the arm).
+    pub blinded: bool,
 }
 
 /// The `[outcome]` table.

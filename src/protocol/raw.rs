@@ -42,6 +42,7 @@ pub(crate) struct RawTrial {
     pub title: S<String>,
     pub design: S<String>,
     pub max_participants: S<i64>,
+    pub blinded: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

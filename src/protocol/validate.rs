@@ -275,6 +275,7 @@ fn trial(c: &mut Collector<'_>, raw: &S<RawTrial>) -> Option<TrialSpec> {
         title: title?,
         design: design?,
         max_participants: max_participants?,
+        blinded: raw.blinded.as_ref().is_some_and(|b| *b.get_ref()),
     })
 }
 

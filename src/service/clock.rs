@@ -50,6 +50,12 @@ impl Clock for SteppingClock {
     }
 }
 
+/// `at` moved by `seconds` (session expiry, throttling windows), as UTC RFC 3339 text.
+pub fn shifted(at: &UtcTimestamp, seconds: i64) -> UtcTimestamp {
+    let parsed = OffsetDateTime::parse(at.as_str(), &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    timestamp(parsed + time::Duration::seconds(seconds))
+}
+
 fn timestamp(at: OffsetDateTime) -> UtcTimestamp {
     let at = at
         .replace_nanosecond(at.millisecond() as u32 * 1_000_000)

@@ -15,6 +15,9 @@ pub enum ServiceError {
     /// Wrong user name or password.
     #[error("{0}")]
     Unauthorized(String),
+    /// Too many failed logins for this user name: try again later.
+    #[error("{0}")]
+    Throttled(String),
     /// The actor's role may not do this.
     #[error("{0}")]
     Forbidden(String),

@@ -7,12 +7,15 @@
 //! engine decides) and renders nothing (that is `web`). Clock, randomness and storage are
 //! injected through [`ServiceConfig`].
 
+mod access;
 mod bench;
 pub mod clock;
 mod error;
+mod outbox;
 mod trial;
 mod users;
 mod verify;
+mod views;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,12 +24,21 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tracing::instrument;
 
+pub use access::{
+    ApiToken, NewSession, SessionActor, LOCKOUT_FAILURES, LOCKOUT_SECONDS, SESSION_SECONDS,
+};
 pub use bench::{bench_randomise, BenchReport};
 pub use clock::{Clock, Randomness, SteppingClock, SystemClock};
 pub use error::ServiceError;
+pub use outbox::spawn_outbox_worker;
 pub use trial::{Amendment, Assignment, Meaning, OutcomeReceipt, TrialSummary};
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyReport};
+pub use views::{
+    kit_code, outcome_text, parse_outcome_text, AllocationPoint, ArmPosterior, ArmView,
+    AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
+    SignatureView, TimelineEntry, TrialListing, TrialResults, TrialView, VersionView,
+};
 
 use crate::audit::{Attribution, AuditRecord, ChainId, Hash, PublicKey, ServerKey};
 use crate::engine::TrialState;
@@ -85,6 +97,13 @@ pub struct Service {
     key: ServerKey,
     database: DatabaseUrl,
     cache: Mutex<HashMap<String, CachedTrial>>,
+    /// Writers of this process queue here before `BEGIN IMMEDIATE` on SQLite, which allows
+    /// one writer at a time anyway: waiting on a mutex wakes the next writer at once, where
+    /// SQLite's busy handler would sleep and poll (tens of milliseconds under load).
+    sqlite_writer: Arc<Mutex<()>>,
+    /// On PostgreSQL, one turn per trial for this process's commands on it (see
+    /// [`Service::command_turn`]).
+    trial_turns: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -106,6 +125,8 @@ impl Service {
             key,
             database: config.database,
             cache: Mutex::new(HashMap::new()),
+            sqlite_writer: Arc::new(Mutex::new(())),
+            trial_turns: Mutex::new(HashMap::new()),
         })
     }
 
@@ -123,6 +144,43 @@ impl Service {
         self.pool
             .get()
             .map_err(|e| ServiceError::Store(store::StoreError::Pool(e.to_string())))
+    }
+
+    /// The lock a trial command holds from before its transaction until its state is cached:
+    /// SQLite's single writer lock of this process, or the trial's own on PostgreSQL (other
+    /// trials go on in parallel; other processes are kept out by the row lock).
+    fn command_turn(&self, trial_id: &str) -> Arc<Mutex<()>> {
+        match self.database {
+            DatabaseUrl::Sqlite(_) => Arc::clone(&self.sqlite_writer),
+            _ => {
+                let mut turns = self
+                    .trial_turns
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Arc::clone(turns.entry(trial_id.to_owned()).or_default())
+            }
+        }
+    }
+
+    /// [`store::write_transaction`], queued behind this process's other SQLite writers.
+    fn write_transaction<T, E>(
+        &self,
+        conn: &mut DbConn,
+        lock: WriteLock<'_>,
+        work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<store::StoreError>,
+    {
+        let _queued = match self.database {
+            DatabaseUrl::Sqlite(_) => Some(
+                self.sqlite_writer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+            _ => None,
+        };
+        store::write_transaction(conn, lock, work)
     }
 
     fn attribution(&self, actor: &Actor, reason: Option<&str>) -> Attribution {
@@ -159,7 +217,7 @@ impl Service {
         let hash = user.password.hash(&self.randomness.bytes32())?;
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
-        store::write_transaction(&mut conn, WriteLock::System, |conn| {
+        self.write_transaction(&mut conn, WriteLock::System, |conn| {
             if UserRow::find(conn, user.username.as_str())?.is_some() {
                 return Err(ServiceError::Conflict(format!(
                     "user {} exists already",
@@ -199,59 +257,6 @@ impl Service {
         Ok(crate::store::OutboxRow::list(&mut conn, trial_id)?)
     }
 
-    /// Checks a user name and password and returns the actor in `role` (or the user's first
-    /// role). Every attempt, failed ones too, is recorded on the system chain.
-    #[instrument(skip_all, fields(username = %username))]
-    pub fn login(
-        &self,
-        username: &str,
-        password: &str,
-        role: Option<Role>,
-    ) -> Result<Actor, ServiceError> {
-        let mut conn = self.conn()?;
-        let user = UserRow::find(&mut conn, username)?;
-        let roles = match &user {
-            Some(user) => UserRow::roles(&mut conn, &user.username)?,
-            None => Vec::new(),
-        };
-        let verdict = match &user {
-            Some(user) if user.active && users::password_matches(password, &user.password_hash) => {
-                let chosen = match role {
-                    Some(role) if roles.iter().any(|r| r == role.as_str()) => Ok(role),
-                    Some(role) => Err(format!("{username} does not hold the role {role}")),
-                    None => roles
-                        .first()
-                        .ok_or_else(|| format!("{username} holds no role"))
-                        .and_then(|r| r.parse::<Role>().map_err(|e| e.to_string())),
-                };
-                chosen
-            }
-            _ => Err("wrong user name or password".to_owned()),
-        };
-        let (kind, actor_name, role_name) = match &verdict {
-            Ok(role) => ("login", username.to_owned(), role.as_str().to_owned()),
-            Err(_) => ("login_failed", printable(username), "none".to_owned()),
-        };
-        let by = Attribution {
-            actor: actor_name,
-            role: role_name,
-            recorded_at: self.clock.now(),
-            reason: None,
-        };
-        store::write_transaction(&mut conn, WriteLock::System, |conn| {
-            let detail = verdict.as_ref().err().cloned();
-            self.append_system(conn, kind, &serde_json::json!({ "failure": detail }), &by)
-                .map(|_| ())
-        })?;
-        match verdict {
-            Ok(role) => Ok(Actor {
-                username: username.to_owned(),
-                role,
-            }),
-            Err(problem) => Err(ServiceError::Unauthorized(problem)),
-        }
-    }
-
     /// Checks `password` for `actor` again (electronic signatures, amendments). A wrong password
     /// is recorded on the system chain, in its own transaction, before the error is returned.
     fn reauthenticate(
@@ -267,7 +272,7 @@ impl Service {
             return Ok(user);
         }
         let by = self.attribution(actor, None);
-        store::write_transaction(&mut conn, WriteLock::System, |conn| {
+        self.write_transaction(&mut conn, WriteLock::System, |conn| {
             self.append_system(
                 conn,
                 "signature_failed",

@@ -15,9 +15,8 @@ use crate::engine::{
 };
 use crate::protocol::{ArmId, Design, LoadedProtocol};
 use crate::store::{
-    self, AuditRow, CheckpointRow, DbConn, IdempotencyKey, LookRow, NewOutboxRow, OutboxRow,
-    OutcomeRow, ParticipantRow, Projections, ProtocolVersionRow, SignatureRow, TrialRow, UserRow,
-    WriteLock,
+    AuditRow, CheckpointRow, DbConn, IdempotencyKey, LookRow, NewOutboxRow, OutboxRow, OutcomeRow,
+    ParticipantRow, Projections, ProtocolVersionRow, SignatureRow, TrialRow, UserRow, WriteLock,
 };
 
 /// What an electronic signature means (21 CFR 11.50(a)(3)).
@@ -118,11 +117,11 @@ pub struct TrialSummary {
     pub seed_commitment: String,
 }
 
-fn chain_of(trial_id: &str) -> Result<ChainId, ServiceError> {
+pub(super) fn chain_of(trial_id: &str) -> Result<ChainId, ServiceError> {
     Ok(ChainId::trial(trial_id)?)
 }
 
-fn status_text(state: &TrialState) -> String {
+pub(super) fn status_text(state: &TrialState) -> String {
     match &state.status {
         TrialStatus::NotStarted => "not_started".into(),
         TrialStatus::Running if state.enrolment_paused => "paused".into(),
@@ -172,6 +171,27 @@ impl Service {
         origin: &str,
     ) -> Result<TrialSummary, ServiceError> {
         actor.require(&[Role::Statistician], "create trials")?;
+        self.insert_trial(actor, source, origin)
+    }
+
+    /// Loads a demo protocol as a draft trial on first start, attributed to `admin` (the
+    /// account created at first start); the system chain records it like any creation.
+    pub fn load_demo_trial(
+        &self,
+        admin: &Actor,
+        source: &str,
+        origin: &str,
+    ) -> Result<TrialSummary, ServiceError> {
+        admin.require(&[Role::Admin], "load demo protocols")?;
+        self.insert_trial(admin, source, origin)
+    }
+
+    fn insert_trial(
+        &self,
+        actor: &Actor,
+        source: &str,
+        origin: &str,
+    ) -> Result<TrialSummary, ServiceError> {
         let loaded = LoadedProtocol::from_toml(source, origin)?;
         if loaded.protocol.trial.design == Design::Nof1 {
             return Err(ServiceError::Conflict(
@@ -188,7 +208,7 @@ impl Service {
         };
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
-        store::write_transaction(&mut conn, WriteLock::System, |conn| {
+        self.write_transaction(&mut conn, WriteLock::System, |conn| {
             if TrialRow::find(conn, &id)?.is_some() {
                 return Err(ServiceError::Conflict(format!("trial {id} exists already")));
             }
@@ -221,6 +241,23 @@ impl Service {
                 ..Projections::default()
             }
             .write(conn, &id)?;
+            let subject = format!("[{id}] protocol version 1 awaits approval");
+            let messages: Vec<NewOutboxRow> = UserRow::emails_with_roles(conn, &["statistician"])?
+                .into_iter()
+                .map(|recipient| NewOutboxRow {
+                    trial_id: Some(id.clone()),
+                    recipient,
+                    subject: subject.clone(),
+                    body: format!(
+                        "{subject}.\n\nCreated by {} at {} (protocol hash {}).\nA statistician's approval signature is needed before the trial can start.\n",
+                        by.actor,
+                        by.recorded_at.as_str(),
+                        summary.protocol_hash
+                    ),
+                    created_at: by.recorded_at.as_str().to_owned(),
+                })
+                .collect();
+            OutboxRow::queue(conn, &messages)?;
             Ok(())
         })?;
         Ok(summary)
@@ -244,7 +281,7 @@ impl Service {
         let user = self.reauthenticate(actor, password, "an electronic signature")?;
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
-        store::write_transaction(&mut conn, WriteLock::System, |conn| {
+        self.write_transaction(&mut conn, WriteLock::System, |conn| {
             let trial = TrialRow::find(conn, trial_id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
             self.signature(conn, &trial, trial.current_version, meaning, &user, &by)
@@ -531,7 +568,7 @@ impl Service {
         Ok(state)
     }
 
-    fn keep(&self, trial_id: &str, cached: CachedTrial) {
+    pub(super) fn keep(&self, trial_id: &str, cached: CachedTrial) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(trial_id.to_owned(), cached);
         }
@@ -539,7 +576,7 @@ impl Service {
 
     /// The trial's state at the stored head: the cached state when its head is the stored one,
     /// the cached state plus the records appended since (another process), or a full fold.
-    fn load_trial(
+    pub(super) fn load_trial(
         &self,
         conn: &mut DbConn,
         trial_id: &str,
@@ -611,7 +648,14 @@ impl Service {
         let by = self.attribution(actor, reason);
         let chain = chain_of(trial_id)?;
         let mut conn = self.conn()?;
-        let outcome = store::write_transaction(&mut conn, lock, |conn| {
+        // This process's commands on the trial take turns from before the transaction until
+        // the cache holds the committed state, so the next one finds it there instead of
+        // folding the whole chain again.
+        let turn = self.command_turn(trial_id);
+        let _turn = turn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let outcome = crate::store::write_transaction(&mut conn, lock, |conn| {
             let (trial, mut cached) = self.load_trial(conn, trial_id)?;
             let protocol = Arc::clone(&cached.protocol);
             let mut engine = match cached.quadrature.take() {
@@ -822,9 +866,10 @@ fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, ServiceError> {
     serde_json::to_string(value).map_err(|e| ServiceError::Integrity(e.to_string()))
 }
 
-/// E-mails queued in the same transaction: looks, drops, stops and pauses go to the trial's
-/// statisticians and DMC members; stops and pauses also to coordinators. No message carries
-/// arm-level results.
+/// E-mails queued in the same transaction: a look's decisions (an arm dropped, an arm declared
+/// superior, the trial stopped) go to the statisticians and DMC members; starts, stops, pauses
+/// and resumptions also to coordinators. A look without a decision sends nothing. No message
+/// carries arm-level results.
 fn notifications(
     conn: &mut DbConn,
     trial_id: &str,
@@ -835,12 +880,12 @@ fn notifications(
     for event in events {
         let (subject, everyone) = match &event.body {
             EventBody::TrialStarted { .. } => (format!("[{trial_id}] trial started"), true),
-            EventBody::LookPerformed { look, outcomes, .. } => (
-                format!("[{trial_id}] look {look} performed at {outcomes} outcomes"),
-                false,
-            ),
             EventBody::ArmDropped { arm, look, .. } => (
                 format!("[{trial_id}] arm {arm} closed at look {look}"),
+                false,
+            ),
+            EventBody::ControlChanged { to, look, .. } => (
+                format!("[{trial_id}] arm {to} declared superior to the control at look {look}"),
                 false,
             ),
             EventBody::EnrolmentPaused { .. } => (format!("[{trial_id}] enrolment paused"), true),

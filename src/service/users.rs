@@ -27,6 +27,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order of ARCHITECTURE §8.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Statistician,
+        Role::Coordinator,
+        Role::Dmc,
+        Role::Regulator,
+    ];
+
     /// The role's name as stored.
     pub fn as_str(self) -> &'static str {
         match self {

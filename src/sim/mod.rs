@@ -13,7 +13,7 @@ mod trial;
 
 pub use calibrate::{calibrate, Calibration, CalibrationError, Probe};
 pub use metrics::{Mcse, Metrics, SizeHistogram, Spread};
-pub use report::render_html;
+pub use report::{render_html, PALETTE};
 pub use scenario::SimScenario;
 pub use trial::{simulate_trial, trial_seed, Conclusion, Selection, TrialOutcome, Workspace};
 

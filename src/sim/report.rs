@@ -30,7 +30,7 @@ use crate::stats::Better;
 const CHART_SIZE: (u32, u32) = (720, 360);
 
 /// Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
-const PALETTE: [RGBColor; 7] = [
+pub const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),

@@ -120,6 +120,36 @@ impl Marginal {
         }
     }
 
+    /// The density of θ at `theta` (0 outside the support): the curve drawn on the unblinded
+    /// dashboard (formulas in `METHODS.md`, "Posterior densities").
+    pub fn density(&self, theta: f64) -> f64 {
+        use statrs::function::gamma::ln_gamma;
+        match self.0 {
+            Shape::Beta { a, b } => {
+                if !(theta > 0.0 && theta < 1.0) {
+                    return 0.0;
+                }
+                let ln_beta = ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b);
+                ((a - 1.0) * theta.ln() + (b - 1.0) * (-theta).ln_1p() - ln_beta).exp()
+            }
+            Shape::Gamma { shape, rate } => {
+                if theta <= 0.0 {
+                    return 0.0;
+                }
+                (shape * rate.ln() - ln_gamma(shape) + (shape - 1.0) * theta.ln() - rate * theta)
+                    .exp()
+            }
+            Shape::StudentT { df, loc, scale } => {
+                let z = (theta - loc) / scale;
+                let ln_c = ln_gamma((df + 1.0) / 2.0)
+                    - ln_gamma(df / 2.0)
+                    - 0.5 * (df * std::f64::consts::PI).ln()
+                    - scale.ln();
+                (ln_c - (df + 1.0) / 2.0 * (z * z / df).ln_1p()).exp()
+            }
+        }
+    }
+
     /// The working-scale transform for a set of arms of this family.
     pub(crate) fn transform_for(arms: &[Marginal]) -> Result<Transform, StatsError> {
         let first = arms.first().ok_or(StatsError::NoArms)?;

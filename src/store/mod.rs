@@ -31,6 +31,8 @@ mod connection {
         Postgres(PgConnection),
     }
 }
+mod access;
+mod reads;
 mod rows;
 #[expect(
     missing_docs,
@@ -46,7 +48,9 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub use access::{ApiTokenRow, LoginFailures, SessionRow, UserListing};
 pub use connection::DbConn;
+pub use reads::{arm_statuses, AuditQuery, AuditSort};
 pub use rows::*;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

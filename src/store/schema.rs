@@ -25,6 +25,7 @@ diesel::table! {
         csrf_token -> Text,
         created_at -> Text,
         expires_at -> Text,
+        role -> Text,
     }
 }
 
@@ -35,6 +36,7 @@ diesel::table! {
         label -> Text,
         created_at -> Text,
         revoked_at -> Nullable<Text>,
+        role -> Text,
     }
 }
 
@@ -179,7 +181,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        username -> Text,
+        failed_at -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    login_failures,
     users,
     user_roles,
     sessions,

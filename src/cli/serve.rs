@@ -1,0 +1,178 @@
+//! `bayestrial serve`: opens the service, sets up a first start (admin account, demo trials),
+//! starts the outbox sender and serves the web app until the process is stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bayestrial::notify::{Mailer, SmtpSettings};
+use bayestrial::service::{
+    spawn_outbox_worker, Actor, NewUser, Password, Role, Service, ServiceError, Username,
+};
+use bayestrial::store::{self, DatabaseUrl};
+use bayestrial::web::{self, AppState, SimulationJobs};
+
+use super::live::{fail, DatabaseArgs};
+
+/// `bayestrial serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: any free port; the address is printed).
+    #[arg(long, env = "BAYESTRIAL_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Folder of protocols loaded as draft trials on first start.
+    #[arg(long, default_value = "protocols")]
+    protocols: PathBuf,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// SMTP server for notifications (default: `.eml` files in DATA_DIR/outbox).
+    #[arg(long, env = "BAYESTRIAL_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// SMTP port.
+    #[arg(long, env = "BAYESTRIAL_SMTP_PORT", default_value_t = 25)]
+    smtp_port: u16,
+    /// SMTP user name (AUTH), if the server needs one.
+    #[arg(long, env = "BAYESTRIAL_SMTP_USER")]
+    smtp_user: Option<String>,
+    /// SMTP password (AUTH); prefer the environment variable.
+    #[arg(long, env = "BAYESTRIAL_SMTP_PASSWORD", hide_env_values = true)]
+    smtp_password: Option<String>,
+    /// Sender address of notifications.
+    #[arg(
+        long,
+        env = "BAYESTRIAL_MAIL_FROM",
+        default_value = "bayestrial@bayestrial.localhost"
+    )]
+    mail_from: String,
+    /// How often the outbox sender looks for new e-mail, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    outbox_interval_ms: u64,
+}
+
+fn mailer(args: &ServeArgs, data_dir: &Path) -> Result<Mailer, String> {
+    match &args.smtp_host {
+        Some(host) => Mailer::smtp(
+            &args.mail_from,
+            SmtpSettings {
+                host: host.clone(),
+                port: args.smtp_port,
+                credentials: args.smtp_user.clone().zip(args.smtp_password.clone()),
+            },
+        ),
+        None => Mailer::file(&args.mail_from, data_dir.join("outbox")),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Creates the admin account and loads the demo protocols, on a database without users.
+fn first_start(service: &Service, protocols: &Path) -> Result<(), ServiceError> {
+    if service.has_users()? {
+        return Ok(());
+    }
+    let password = service.new_token()[..24].to_owned();
+    service.add_user(
+        &Actor::command_line(),
+        &NewUser {
+            username: Username::parse("admin")?,
+            printed_name: "Administrator".into(),
+            email: "admin@bayestrial.localhost".into(),
+            role: Role::Admin,
+            password: Password::new(&password)?,
+        },
+    )?;
+    println!(
+        "bayestrial: admin login created: user \"admin\", password \"{password}\" (printed once)"
+    );
+    let admin = Actor {
+        username: "admin".into(),
+        role: Role::Admin,
+    };
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(protocols) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(error) => {
+            eprintln!(
+                "bayestrial: no demo trials: cannot read {}: {error}",
+                protocols.display()
+            );
+            return Ok(());
+        }
+    };
+    files.sort();
+    for path in files {
+        let origin = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!("bayestrial: demo protocol {origin} skipped: {error}");
+                continue;
+            }
+        };
+        match service.load_demo_trial(&admin, &text, &origin) {
+            Ok(summary) => println!(
+                "bayestrial: demo trial {} loaded as a draft from {origin}",
+                summary.id
+            ),
+            Err(error) => eprintln!("bayestrial: demo protocol {origin} skipped: {error}"),
+        }
+    }
+    Ok(())
+}
+
+/// Runs the server.
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let service = match args.database.open() {
+        Ok(service) => Arc::new(service),
+        Err(error) => return fail(&error),
+    };
+    if let Err(error) = first_start(&service, &args.protocols) {
+        return fail(&error);
+    }
+    let data_dir = match &args.database.data_dir {
+        Some(dir) => dir.clone(),
+        None => match DatabaseUrl::parse(&args.database.database_url) {
+            Ok(url) => store::data_dir_of(&url, Path::new("./data")),
+            Err(error) => return fail(&error.into()),
+        },
+    };
+    let mailer = match mailer(args, &data_dir) {
+        Ok(mailer) => mailer,
+        Err(problem) => {
+            eprintln!("error: e-mail: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("bayestrial: e-mail goes to {}", mailer.describe());
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(error) = spawn_outbox_worker(
+        Arc::clone(&service),
+        mailer,
+        Duration::from_millis(args.outbox_interval_ms.max(50)),
+        Arc::clone(&stop),
+    ) {
+        eprintln!("error: cannot start the outbox sender: {error}");
+        return ExitCode::from(2);
+    }
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let state = AppState {
+        service,
+        jobs: Arc::new(SimulationJobs::default()),
+    };
+    match web::serve(state, &args.bind, workers) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: cannot serve on {}: {error}", args.bind);
+            ExitCode::from(2)
+        }
+    }
+}

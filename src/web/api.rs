@@ -1,0 +1,347 @@
+//! The JSON API: the same actions as the pages, authenticated by `Authorization: Bearer`
+//! tokens (no cookies, so no CSRF), described by the OpenAPI 3 document at
+//! `/api/openapi.json`. Errors are `{"error": kind, "detail": message}` with a 4xx status.
+
+use std::sync::Arc;
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use super::auth::Bearer;
+use super::error::{ApiError, WebError};
+use super::AppState;
+use crate::service::{Meaning, Role, Service, ServiceError};
+
+type Json = Result<HttpResponse, ApiError>;
+
+async fn call<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+    T: Send + 'static,
+{
+    let service = Arc::clone(&state.service);
+    Ok(web::block(move || f(&service)).await??)
+}
+
+/// `POST /api/session` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionRequest {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The role to act in (default: the user's first role).
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// `POST /api/session` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Bearer token for `Authorization: Bearer`.
+    pub token: String,
+    /// User name.
+    pub username: String,
+    /// Role the token acts in.
+    pub role: String,
+}
+
+/// An error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable kind: `unauthorized`, `forbidden`, `not_found`, `invalid`,
+    /// `invalid_protocol`, `conflict`, `too_many_attempts`, `bad_request`, `internal`.
+    pub error: String,
+    /// What is wrong, in words.
+    pub detail: String,
+}
+
+/// Logs in and returns an API token. Every attempt is recorded on the system chain; repeated
+/// failures lock the user name for a while (429).
+#[utoipa::path(post, path = "/api/session", request_body = SessionRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/api/session")]
+async fn create_session_api(state: web::Data<AppState>, body: web::Json<SessionRequest>) -> Json {
+    let body = body.into_inner();
+    let role = body
+        .role
+        .as_deref()
+        .map(str::parse::<Role>)
+        .transpose()
+        .map_err(WebError::from)?;
+    let token = call(&state, move |s| {
+        s.issue_api_token(&body.username, &body.password, role, "api session")
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(SessionResponse {
+        token: token.token,
+        username: token.actor.username,
+        role: token.actor.role.to_string(),
+    }))
+}
+
+/// Revokes the token used for this request.
+#[utoipa::path(delete, path = "/api/session", responses((status = 204), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[delete("/api/session")]
+async fn delete_session_api(state: web::Data<AppState>, who: Bearer) -> Json {
+    call(&state, move |s| s.revoke_api_token(&who.token)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every trial with its status.
+#[utoipa::path(get, path = "/api/trials", responses((status = 200, body = Object)), security(("bearer" = [])))]
+#[get("/api/trials")]
+async fn list_trials_api(state: web::Data<AppState>, who: Bearer) -> Json {
+    let trials = call(&state, move |s| s.trials(&who.actor)).await?;
+    Ok(HttpResponse::Ok().json(trials))
+}
+
+/// `POST /api/trials` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewTrialRequest {
+    /// The protocol's TOML text.
+    pub protocol: String,
+}
+
+/// Creates a draft trial from protocol text (statistician). Validation errors come back as
+/// 422 with every error's line and column.
+#[utoipa::path(post, path = "/api/trials", request_body = NewTrialRequest,
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[post("/api/trials")]
+async fn create_trial_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    body: web::Json<NewTrialRequest>,
+) -> Json {
+    let source = body.into_inner().protocol;
+    let summary = call(&state, move |s| s.create_trial(&who.actor, &source, "api")).await?;
+    Ok(HttpResponse::Created().json(summary))
+}
+
+/// A trial: status, arms, counts and looks, filtered by role. Statisticians and the DMC also
+/// get the unblinded results (and the view is recorded).
+#[utoipa::path(get, path = "/api/trials/{id}", params(("id" = String, Path, description = "trial id")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[get("/api/trials/{id}")]
+async fn get_trial_api(state: web::Data<AppState>, who: Bearer, path: web::Path<String>) -> Json {
+    let id = path.into_inner();
+    let view = call(&state, move |s| {
+        let unblinded = who.actor.role.sees_results();
+        s.trial_view(&who.actor, &id, unblinded)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /api/trials/{id}/signatures` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignatureRequest {
+    /// The signer's password, entered again (21 CFR 11.200).
+    pub password: String,
+    /// `authorship`, `approval` or `review`.
+    pub meaning: String,
+}
+
+/// Signs the trial's current protocol version.
+#[utoipa::path(post, path = "/api/trials/{id}/signatures", request_body = SignatureRequest,
+    params(("id" = String, Path, description = "trial id")),
+    responses((status = 201, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[post("/api/trials/{id}/signatures")]
+async fn sign_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<String>,
+    body: web::Json<SignatureRequest>,
+) -> Json {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let meaning: Meaning = body.meaning.parse().map_err(WebError::from)?;
+    let seq = call(&state, move |s| {
+        s.sign(&who.actor, &id, meaning, &body.password)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "system_seq": seq })))
+}
+
+/// Starts the trial (statistician; the current version must be approved).
+#[utoipa::path(post, path = "/api/trials/{id}/start", params(("id" = String, Path, description = "trial id")),
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+#[post("/api/trials/{id}/start")]
+async fn start_api(state: web::Data<AppState>, who: Bearer, path: web::Path<String>) -> Json {
+    let id = path.into_inner();
+    let trial = id.clone();
+    call(&state, move |s| s.start(&who.actor, &trial)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "status": "running" })))
+}
+
+/// `POST /api/trials/{id}/participants` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EnrolRequest {
+    /// Subject identifier.
+    pub subject_id: String,
+    /// A key unique to this enrolment: a retry with the same key returns the first answer.
+    pub idempotency_key: String,
+}
+
+/// Enrols and randomises a participant (coordinator). The answer has the arm, or on a blinded
+/// trial a kit code instead.
+#[utoipa::path(post, path = "/api/trials/{id}/participants", request_body = EnrolRequest,
+    params(("id" = String, Path, description = "trial id")),
+    responses((status = 201, body = Object), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[post("/api/trials/{id}/participants")]
+async fn enrol_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<String>,
+    body: web::Json<EnrolRequest>,
+) -> Json {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let shown = call(&state, move |s| {
+        let assignment = s.enrol(
+            &who.actor,
+            &id,
+            &body.subject_id,
+            Some(&body.idempotency_key),
+        )?;
+        s.assignment_view(&who.actor, &assignment)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(shown))
+}
+
+/// A trial's participants (coordinators; statisticians and the DMC).
+#[utoipa::path(get, path = "/api/trials/{id}/participants", params(("id" = String, Path, description = "trial id")),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[get("/api/trials/{id}/participants")]
+async fn participants_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<String>,
+) -> Json {
+    let id = path.into_inner();
+    let list = call(&state, move |s| s.participants(&who.actor, &id)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// `POST …/outcomes` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OutcomeRequest {
+    /// Binary: `true`/`false` or `1`/`0`; continuous: a number; count: `EVENTS` or
+    /// `"EVENTS/EXPOSURE"`.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// Needed to correct an outcome already recorded.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Records (or, with a reason, corrects) a participant's outcome (coordinator). Looks that
+/// become due run in the same transaction.
+#[utoipa::path(post, path = "/api/trials/{id}/participants/{subject_id}/outcomes", request_body = OutcomeRequest,
+    params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
+    responses((status = 201, body = Object), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[post("/api/trials/{id}/participants/{subject_id}/outcomes")]
+async fn record_outcome_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<(String, String)>,
+    body: web::Json<OutcomeRequest>,
+) -> Json {
+    let (id, subject) = path.into_inner();
+    let body = body.into_inner();
+    let text = match &body.value {
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => {
+            return Err(WebError::Service(ServiceError::Invalid {
+                field: "value",
+                problem: format!("{other} is not a boolean, number or string"),
+            })
+            .into())
+        }
+    };
+    let receipt = call(&state, move |s| {
+        let value = s.parse_outcome(&id, &text)?;
+        s.record_outcome(&who.actor, &id, &subject, value, body.reason.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(receipt))
+}
+
+/// `?after=SEQ`.
+#[derive(Debug, Deserialize)]
+struct After {
+    #[serde(default)]
+    after: i64,
+}
+
+/// The trial's audit records after `after` (roles that read the audit trail; for roles that
+/// do not see results, comparative payloads of running trials are sealed).
+#[utoipa::path(get, path = "/api/trials/{id}/events", params(("id" = String, Path, description = "trial id"),
+    ("after" = Option<i64>, Query, description = "only records with a larger seq")),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[get("/api/trials/{id}/events")]
+async fn events_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<String>,
+    query: web::Query<After>,
+) -> Json {
+    let id = path.into_inner();
+    let after = query.after;
+    let entries = call(&state, move |s| s.trial_events(&who.actor, &id, after)).await?;
+    Ok(HttpResponse::Ok().json(entries))
+}
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "bayestrial API", description = "Run Bayesian adaptive trials: enrol, randomise, record outcomes, read results by role."),
+    paths(create_session_api, delete_session_api, list_trials_api, create_trial_api, get_trial_api, sign_api, start_api, enrol_api, participants_api, record_outcome_api, events_api),
+    components(schemas(SessionRequest, SessionResponse, ErrorBody, NewTrialRequest, SignatureRequest, EnrolRequest, OutcomeRequest)),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+#[get("/api/openapi.json")]
+async fn openapi_api() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// Registers the API.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(openapi_api)
+        .service(create_session_api)
+        .service(delete_session_api)
+        .service(list_trials_api)
+        .service(create_trial_api)
+        .service(events_api)
+        .service(participants_api)
+        .service(record_outcome_api)
+        .service(enrol_api)
+        .service(sign_api)
+        .service(start_api)
+        .service(get_trial_api);
+}

@@ -1,0 +1,153 @@
+//! The web layer's one error type and the one place that maps errors to HTTP.
+//!
+//! Policy: every error becomes a 4xx with a message the user can act on (what and where), or a
+//! 500 whose cause is logged with its whole `source()` chain and never shown. Pages get an HTML
+//! error page; the JSON API gets `{"error": kind, "detail": message}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::service::ServiceError;
+
+/// Errors of a web request.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// From the service.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A form without the session's CSRF token, or with another one.
+    #[error("the form's security token is missing or out of date: reload the page and try again")]
+    Csrf,
+    /// Not logged in (pages redirect to the login page instead).
+    #[error("log in first")]
+    LoginRequired,
+    /// A request that does not parse (which field and why).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such page.
+    #[error("{0}")]
+    NotFound(String),
+    /// A blocking task failed (panicked or was cancelled).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<actix_web::error::BlockingError> for WebError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl WebError {
+    /// The status and the machine-readable kind.
+    pub fn status_and_kind(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Service(error) => match error {
+                ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                ServiceError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+                ServiceError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+                ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+                ServiceError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+                ServiceError::Protocol(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_protocol"),
+                ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                ServiceError::Store(_) | ServiceError::Audit(_) | ServiceError::Integrity(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
+            },
+            Self::Csrf => (StatusCode::FORBIDDEN, "csrf"),
+            Self::LoginRequired => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// What the user is told: the message for a 4xx; a generic sentence for a 500 (whose
+    /// cause chain is logged here).
+    pub fn public_detail(&self) -> String {
+        let (status, _) = self.status_and_kind();
+        if status.is_server_error() {
+            let mut chain = self.to_string();
+            let mut source = std::error::Error::source(self);
+            while let Some(cause) = source {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            tracing::error!(error = %chain, "request failed");
+            "the server could not complete this request; the error has been logged".to_owned()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// The HTML error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    detail: &'a str,
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_kind().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, _) = self.status_and_kind();
+        if matches!(self, Self::LoginRequired) {
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", "/login"))
+                .finish();
+        }
+        let detail = self.public_detail();
+        let page = ErrorPage {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("Error"),
+            detail: &detail,
+        };
+        match page.render() {
+            Ok(html) => HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .body(html),
+            Err(_) => HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(detail),
+        }
+    }
+}
+
+/// A [`WebError`] answered as JSON (the API).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub WebError);
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        Self(WebError::Service(error))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status_and_kind().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, kind) = self.0.status_and_kind();
+        HttpResponse::build(status).json(serde_json::json!({
+            "error": kind,
+            "detail": self.0.public_detail(),
+        }))
+    }
+}

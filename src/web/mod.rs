@@ -1,0 +1,151 @@
+//! The web app (actix-web): server-rendered pages for coordinators, statisticians, the DMC,
+//! regulators and admins, and the JSON API with its OpenAPI document.
+//!
+//! What it must not do: compute statistics or write SQL. Handlers extract and check the
+//! request (session or token, role, CSRF), make one service call on the blocking pool
+//! (`web::block`), and render. Blinding is decided by the service, not here.
+
+pub mod api;
+pub mod auth;
+pub mod charts;
+pub mod error;
+pub mod jobs;
+pub mod pages;
+
+use std::sync::Arc;
+
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{get, web, App, HttpResponse, HttpServer};
+
+use crate::service::Service;
+use error::{ApiError, WebError};
+pub use jobs::SimulationJobs;
+
+/// What every handler shares: explicit state, no globals.
+pub struct AppState {
+    /// The live-trial service.
+    pub service: Arc<Service>,
+    /// Simulation jobs started from the browser.
+    pub jobs: Arc<SimulationJobs>,
+}
+
+/// Percent-encodes a value for a URL path segment or query value.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+const CSS: &str = include_str!("../../static/app.css");
+const JS: &str = include_str!("../../static/app.js");
+
+#[get("/static/app.css")]
+async fn css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "max-age=3600"))
+        .body(CSS)
+}
+
+#[get("/static/app.js")]
+async fn js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "max-age=3600"))
+        .body(JS)
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::Result<HttpResponse> {
+    let what = format!("no page {}", req.path());
+    if req.path().starts_with("/api/") {
+        Err(ApiError(WebError::NotFound(what)).into())
+    } else {
+        Err(WebError::NotFound(what).into())
+    }
+}
+
+/// Registers pages, the API, static files and the request-body error handlers.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .app_data(
+            web::JsonConfig::default()
+                .limit(1 << 20)
+                .error_handler(|e, _| {
+                    ApiError(WebError::BadRequest(format!("request body: {e}"))).into()
+                }),
+        )
+        .app_data(
+            web::FormConfig::default()
+                .limit(1 << 20)
+                .error_handler(|e, _| WebError::BadRequest(format!("form: {e}")).into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|e, req| {
+            if req.path().starts_with("/api/") {
+                ApiError(WebError::BadRequest(format!("query: {e}"))).into()
+            } else {
+                WebError::BadRequest(format!("query: {e}")).into()
+            }
+        }))
+        .app_data(web::PathConfig::default().error_handler(|e, req| {
+            if req.path().starts_with("/api/") {
+                ApiError(WebError::BadRequest(format!("path: {e}"))).into()
+            } else {
+                WebError::BadRequest(format!("path: {e}")).into()
+            }
+        }))
+        .service(css)
+        .service(js)
+        .configure(api::routes)
+        .configure(pages::routes)
+        .default_service(web::to(not_found));
+}
+
+/// Headers on every response: no sniffing, no framing, nothing loaded from elsewhere.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ))
+}
+
+/// Serves the app on `bind` until the process is stopped; prints the address it listens on
+/// (`bind` may end in `:0`).
+pub fn serve(state: AppState, bind: &str, workers: usize) -> std::io::Result<()> {
+    let state = web::Data::new(state);
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(security_headers())
+                .app_data(state.clone())
+                .configure(configure)
+        })
+        .workers(workers.max(1))
+        .bind(bind)?;
+        for address in server.addrs() {
+            println!("bayestrial: listening on http://{address}");
+        }
+        server.run().await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(path_segment("S-001_a.b~"), "S-001_a.b~");
+        assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
+    }
+}

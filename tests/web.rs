@@ -1,0 +1,1201 @@
+//! The web app as a black box: each test starts the real `bayestrial serve` on a free port, on
+//! a fresh SQLite file (and, when `BAYESTRIAL_TEST_POSTGRES` names a server, the matrix and
+//! blinding tests again on a fresh PostgreSQL database), and talks HTTP to it: the
+//! authorization matrix, CSRF, blinding (checked by parsing the responses), the JSON API's
+//! errors, login throttling, the protocol editor, and e-mail to a real SMTP server when
+//! `BAYESTRIAL_TEST_SMTP` is set.
+
+#![expect(clippy::expect_used, reason = "tests fail loudly")]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A binary platform trial with a control; looks every `every` outcomes.
+fn protocol(id: &str, blinded: bool, every: u32) -> String {
+    format!(
+        r#"[trial]
+id = "{id}"
+title = "Web test trial"
+design = "platform"
+max_participants = 200
+blinded = {blinded}
+
+[outcome]
+kind = "binary"
+name = "Response"
+better = "higher"
+
+[[arm]]
+id = "control"
+control = true
+[[arm]]
+id = "a"
+[[arm]]
+id = "b"
+
+[allocation]
+rule = "thompson"
+power = 0.5
+control = "sqrt-k"
+min = 0.05
+
+[analysis]
+looks = {{ first = {every}, every = {every} }}
+
+[decision]
+superiority = 0.999
+inferiority = 0.001
+
+[[scenario]]
+name = "null"
+truth = {{ control = 0.3, a = 0.3, b = 0.3 }}
+accrual_per_week = 10
+"#
+    )
+}
+
+/// A fresh database: an SQLite file, or a PostgreSQL database dropped afterwards.
+struct Database {
+    url: String,
+    dir: tempfile::TempDir,
+    dropper: Option<(String, String)>,
+}
+
+impl Database {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        Self {
+            url: dir.path().join("web.db").display().to_string(),
+            dir,
+            dropper: None,
+        }
+    }
+
+    fn postgres() -> Option<Self> {
+        let base = std::env::var("BAYESTRIAL_TEST_POSTGRES").ok()?;
+        let name = format!("btweb_{}_{}", std::process::id(), nanos());
+        PgConnection::establish(&base)
+            .expect("PostgreSQL server")
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        let (prefix, _) = base.rsplit_once('/').expect("URL names a database");
+        Some(Self {
+            url: format!("{prefix}/{name}"),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            dropper: Some((base, name)),
+        })
+    }
+
+    fn all() -> Vec<Self> {
+        let mut all = vec![Self::sqlite()];
+        all.extend(Self::postgres());
+        all
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((base, name)) = &self.dropper {
+            if let Ok(mut conn) = PgConnection::establish(base) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// The server process.
+struct Server {
+    child: Child,
+    base: String,
+    admin_password: String,
+    /// Kept so the database lives (and is dropped) with the server.
+    _db: Database,
+}
+
+impl Server {
+    fn start(db: Database, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bayestrial"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(["--database-url", &db.url])
+            .arg("--data-dir")
+            .arg(db.dir.path())
+            // No demo trials: the data directory holds no protocol files.
+            .arg("--protocols")
+            .arg(db.dir.path())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut password, mut base) = (None, None);
+        while base.is_none() {
+            let line = lines
+                .next()
+                .expect("the server printed its address")
+                .expect("stdout line");
+            if let Some(rest) = line.split("password \"").nth(1) {
+                password = rest.split('"').next().map(str::to_owned);
+            }
+            if let Some(address) = line.strip_prefix("bayestrial: listening on ") {
+                base = Some(address.trim().to_owned());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            base: base.expect("address"),
+            admin_password: password.expect("the admin password was printed"),
+            _db: db,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    location: String,
+    cookies: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(60))
+        .build()
+}
+
+fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(other) => panic!("HTTP transport error: {other}"),
+    };
+    let status = response.status();
+    let location = response.header("Location").unwrap_or_default().to_owned();
+    let cookies = response
+        .all("Set-Cookie")
+        .iter()
+        .filter_map(|c| {
+            let pair = c.split(';').next()?;
+            let (k, v) = pair.split_once('=')?;
+            Some((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect();
+    let body = response.into_string().unwrap_or_default();
+    Reply {
+        status,
+        location,
+        cookies,
+        body,
+    }
+}
+
+/// A browser: cookies and the current session's CSRF token.
+struct Browser<'a> {
+    server: &'a Server,
+    agent: ureq::Agent,
+    cookies: HashMap<String, String>,
+    csrf: String,
+}
+
+fn hidden_csrf(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    Some(html[at..].split('"').next()?.to_owned())
+}
+
+impl<'a> Browser<'a> {
+    fn anonymous(server: &'a Server) -> Self {
+        Self {
+            server,
+            agent: agent(),
+            cookies: HashMap::new(),
+            csrf: String::new(),
+        }
+    }
+
+    fn login(server: &'a Server, username: &str, password: &str) -> Self {
+        let mut browser = Self::anonymous(server);
+        let form = browser.get("/login");
+        let token = hidden_csrf(&form.body).expect("login form has a CSRF token");
+        let done = browser.post(
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", &token),
+            ],
+        );
+        assert_eq!(done.status, 303, "{username} logs in: {}", done.body);
+        let page = browser.get("/trials");
+        assert_eq!(page.status, 200);
+        browser.csrf = hidden_csrf(&page.body).expect("pages carry the session's CSRF token");
+        browser
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, reply: Reply) -> Reply {
+        for (k, v) in &reply.cookies {
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.clone(), v.clone());
+            }
+        }
+        reply
+    }
+
+    fn get(&mut self, path: &str) -> Reply {
+        let request = self
+            .agent
+            .get(&self.server.url(path))
+            .set("Cookie", &self.cookie_header());
+        let answer = reply(request.call());
+        self.keep(answer)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let request = self
+            .agent
+            .post(&self.server.url(path))
+            .set("Cookie", &self.cookie_header());
+        let answer = reply(request.send_form(form));
+        self.keep(answer)
+    }
+
+    /// Posts a form with the session's CSRF token added.
+    fn submit(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let csrf = self.csrf.clone();
+        let mut all = form.to_vec();
+        all.push(("csrf", &csrf));
+        self.post(path, &all)
+    }
+
+    fn multipart(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let boundary = "----bayestrialtestboundary";
+        let mut body = String::new();
+        for (name, value) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let request = self
+            .agent
+            .post(&self.server.url(path))
+            .set("Cookie", &self.cookie_header())
+            .set(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            );
+        let answer = reply(request.send_string(&body));
+        self.keep(answer)
+    }
+}
+
+/// A JSON API client.
+struct Api<'a> {
+    server: &'a Server,
+    agent: ureq::Agent,
+    token: String,
+}
+
+impl<'a> Api<'a> {
+    fn login(server: &'a Server, username: &str, password: &str) -> Self {
+        let agent = agent();
+        let answer = reply(
+            agent
+                .post(&server.url("/api/session"))
+                .send_json(json!({ "username": username, "password": password })),
+        );
+        assert_eq!(answer.status, 200, "{username}: {}", answer.body);
+        let token = answer.json()["token"].as_str().expect("token").to_owned();
+        Self {
+            server,
+            agent,
+            token,
+        }
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        reply(
+            self.agent
+                .get(&self.server.url(path))
+                .set("Authorization", &format!("Bearer {}", self.token))
+                .call(),
+        )
+    }
+
+    fn post(&self, path: &str, body: Value) -> Reply {
+        reply(
+            self.agent
+                .post(&self.server.url(path))
+                .set("Authorization", &format!("Bearer {}", self.token))
+                .send_json(body),
+        )
+    }
+}
+
+const ROLES: [&str; 5] = ["admin", "statistician", "coordinator", "dmc", "regulator"];
+
+fn user_of(role: &str) -> String {
+    format!("{role}1")
+}
+
+/// Creates one user per role (through the admin's page).
+fn users(server: &Server) {
+    let mut admin = Browser::login(server, "admin", &server.admin_password);
+    for role in ROLES {
+        let name = user_of(role);
+        let email = format!("{name}@example.org");
+        let done = admin.submit(
+            "/admin/users",
+            &[
+                ("username", &name),
+                ("name", &format!("Test {role}")),
+                ("email", &email),
+                ("role", role),
+                ("password", PASSWORD),
+            ],
+        );
+        assert_eq!(done.status, 303, "add {name}: {}", done.body);
+    }
+}
+
+/// Creates, approves and starts a trial through the API; returns its id.
+fn started_trial(server: &Server, id: &str, blinded: bool, every: u32) -> String {
+    let stat = Api::login(server, &user_of("statistician"), PASSWORD);
+    let created = stat.post(
+        "/api/trials",
+        json!({ "protocol": protocol(id, blinded, every) }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let signed = stat.post(
+        &format!("/api/trials/{id}/signatures"),
+        json!({ "password": PASSWORD, "meaning": "approval" }),
+    );
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    let started = stat.post(&format!("/api/trials/{id}/start"), json!({}));
+    assert_eq!(started.status, 200, "{}", started.body);
+    id.to_owned()
+}
+
+/// Enrols `n` participants (`prefix-NNN`) and records an outcome for each: arm `b` fails,
+/// the others respond.
+fn run_participants(server: &Server, trial: &str, prefix: &str, n: u32) -> Vec<Value> {
+    let coord = Api::login(server, &user_of("coordinator"), PASSWORD);
+    let mut answers = Vec::new();
+    for i in 0..n {
+        let subject = format!("{prefix}-{i:03}");
+        let enrolled = coord.post(
+            &format!("/api/trials/{trial}/participants"),
+            json!({ "subject_id": subject, "idempotency_key": format!("key-{subject}") }),
+        );
+        assert_eq!(enrolled.status, 201, "{}", enrolled.body);
+        let answer = enrolled.json();
+        let fails = answer["arm"].as_str() == Some("b");
+        let recorded = coord.post(
+            &format!("/api/trials/{trial}/participants/{subject}/outcomes"),
+            json!({ "value": if fails { 0 } else { 1 } }),
+        );
+        assert!(
+            recorded.status == 201 || recorded.status == 409,
+            "{}",
+            recorded.body
+        );
+        answers.push(answer);
+    }
+    answers
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// Passes authentication and authorization (any status but 401, 403 or a login redirect).
+    Allowed,
+    /// 403.
+    Forbidden,
+    /// Anonymous: pages redirect to /login (303), the API answers 401.
+    Login,
+}
+
+fn check(route: &str, who: &str, got: &Reply, expect: Expect) {
+    let ok = match expect {
+        Expect::Allowed => {
+            got.status != 401 && got.status != 403 && got.location != "/login" && got.status < 500
+        }
+        Expect::Forbidden => got.status == 403,
+        Expect::Login => (got.status == 303 && got.location == "/login") || got.status == 401,
+    };
+    assert!(
+        ok,
+        "{route} as {who}: expected {expect:?}, got {} (location {:?}): {}",
+        got.status,
+        got.location,
+        &got.body.chars().take(300).collect::<String>()
+    );
+}
+
+#[test]
+fn every_route_answers_every_role_as_the_architecture_says() {
+    for db in Database::all() {
+        let server = Server::start(db, &[]);
+        users(&server);
+        let trial = started_trial(&server, "MATRIX", true, 10);
+        run_participants(&server, &trial, "M", 3);
+        let mut browsers: Vec<(String, Browser<'_>)> = ROLES
+            .iter()
+            .map(|role| {
+                (
+                    role.to_string(),
+                    Browser::login(&server, &user_of(role), PASSWORD),
+                )
+            })
+            .collect();
+        let apis: Vec<(String, Api<'_>)> = ROLES
+            .iter()
+            .map(|role| {
+                (
+                    role.to_string(),
+                    Api::login(&server, &user_of(role), PASSWORD),
+                )
+            })
+            .collect();
+        let mut anonymous = Browser::anonymous(&server);
+        let all: &[&str] = &ROLES;
+        let audit: &[&str] = &["admin", "statistician", "dmc", "regulator"];
+        let people: &[&str] = &["coordinator", "statistician", "dmc"];
+        // Pages read with GET: (path, roles allowed).
+        let pages: Vec<(String, &[&str])> = vec![
+            ("/trials".into(), all),
+            ("/account".into(), all),
+            (format!("/trials/{trial}"), all),
+            ("/trials/new".into(), &["statistician"]),
+            (
+                format!("/trials/{trial}/dashboard"),
+                &["statistician", "dmc"],
+            ),
+            (format!("/trials/{trial}/enrol"), &["coordinator"]),
+            (format!("/trials/{trial}/participants"), people),
+            (format!("/trials/{trial}/participants/M-000"), people),
+            ("/audit".into(), audit),
+            (
+                format!("/trials/{trial}/export.jsonl"),
+                &["statistician", "dmc"],
+            ),
+            ("/admin/users".into(), &["admin"]),
+        ];
+        for (path, allowed) in &pages {
+            for (role, browser) in browsers.iter_mut() {
+                let got = browser.get(path);
+                let expect = if allowed.contains(&role.as_str()) {
+                    Expect::Allowed
+                } else if *path == format!("/trials/{trial}/export.jsonl")
+                    && audit.contains(&role.as_str())
+                {
+                    // Blinded audit roles may export once the trial has stopped: 409 now.
+                    assert_eq!(got.status, 409, "{path} as {role}: {}", got.body);
+                    continue;
+                } else {
+                    Expect::Forbidden
+                };
+                check(path, role, &got, expect);
+            }
+            check(path, "anonymous", &anonymous.get(path), Expect::Login);
+        }
+        // Forms: (path, fields, roles allowed). Allowed roles send input that the service then
+        // refuses or accepts harmlessly; the point is that they get past the role check.
+        type Form<'f> = (String, Vec<(&'f str, &'f str)>, &'f [&'f str]);
+        let forms: Vec<Form<'_>> = vec![
+            (
+                format!("/trials/{trial}/sign"),
+                vec![("password", PASSWORD), ("meaning", "review")],
+                &["statistician", "dmc"],
+            ),
+            (format!("/trials/{trial}/start"), vec![], &["statistician"]),
+            (
+                format!("/trials/{trial}/pause"),
+                vec![("reason", "")],
+                &["statistician"],
+            ),
+            (format!("/trials/{trial}/resume"), vec![], &["statistician"]),
+            (
+                format!("/trials/{trial}/amend"),
+                vec![
+                    ("arm_id", "c"),
+                    ("arm_name", "C"),
+                    ("password", PASSWORD),
+                    ("reason", "matrix"),
+                ],
+                &["statistician"],
+            ),
+            (
+                format!("/trials/{trial}/simulations"),
+                vec![("scenario", "null"), ("reps", "2"), ("seed", "1")],
+                &["statistician"],
+            ),
+            (
+                format!("/trials/{trial}/participants"),
+                vec![("subject_id", "M-000"), ("eligible", "yes")],
+                &["coordinator"],
+            ),
+            (
+                format!("/trials/{trial}/participants/M-000/outcome"),
+                vec![("value", "1")],
+                &["coordinator"],
+            ),
+            ("/audit/verify".into(), vec![], audit),
+            (
+                "/admin/users".into(),
+                vec![
+                    ("username", "x"),
+                    ("name", "X"),
+                    ("email", "bad"),
+                    ("role", "dmc"),
+                    ("password", "short"),
+                ],
+                &["admin"],
+            ),
+            (
+                "/admin/users/dmc1/roles".into(),
+                vec![("role", "dmc"), ("change", "grant")],
+                &["admin"],
+            ),
+            (
+                "/admin/users/nobody/active".into(),
+                vec![("active", "true")],
+                &["admin"],
+            ),
+        ];
+        for (path, fields, allowed) in &forms {
+            for (role, browser) in browsers.iter_mut() {
+                let got = browser.submit(path, fields);
+                let expect = if allowed.contains(&role.as_str()) {
+                    Expect::Allowed
+                } else {
+                    Expect::Forbidden
+                };
+                check(path, role, &got, expect);
+            }
+            check(
+                path,
+                "anonymous",
+                &anonymous.post(path, fields),
+                Expect::Login,
+            );
+        }
+        // The protocol editor (multipart).
+        for (role, browser) in browsers.iter_mut() {
+            let csrf = browser.csrf.clone();
+            let got = browser.multipart(
+                "/trials",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "validate"),
+                    ("protocol", &protocol("EDIT", false, 10)),
+                ],
+            );
+            let expect = if role == "statistician" {
+                Expect::Allowed
+            } else {
+                Expect::Forbidden
+            };
+            check("POST /trials", role, &got, expect);
+        }
+        // The JSON API: (method, path, body, roles allowed).
+        let api: Vec<(&str, String, Value, &[&str])> = vec![
+            ("GET", "/api/trials".into(), Value::Null, all),
+            ("GET", format!("/api/trials/{trial}"), Value::Null, all),
+            (
+                "GET",
+                format!("/api/trials/{trial}/events?after=0"),
+                Value::Null,
+                audit,
+            ),
+            (
+                "GET",
+                format!("/api/trials/{trial}/participants"),
+                Value::Null,
+                people,
+            ),
+            (
+                "POST",
+                "/api/trials".into(),
+                json!({ "protocol": "not toml" }),
+                &["statistician"],
+            ),
+            (
+                "POST",
+                format!("/api/trials/{trial}/signatures"),
+                json!({ "password": PASSWORD, "meaning": "review" }),
+                &["statistician", "dmc"],
+            ),
+            (
+                "POST",
+                format!("/api/trials/{trial}/start"),
+                json!({}),
+                &["statistician"],
+            ),
+            (
+                "POST",
+                format!("/api/trials/{trial}/participants"),
+                json!({ "subject_id": "M-001", "idempotency_key": "key-M-001" }),
+                &["coordinator"],
+            ),
+            (
+                "POST",
+                format!("/api/trials/{trial}/participants/M-001/outcomes"),
+                json!({ "value": 1 }),
+                &["coordinator"],
+            ),
+        ];
+        for (method, path, body, allowed) in &api {
+            for (role, client) in &apis {
+                let got = if *method == "GET" {
+                    client.get(path)
+                } else {
+                    client.post(path, body.clone())
+                };
+                let expect = if allowed.contains(&role.as_str()) {
+                    Expect::Allowed
+                } else {
+                    Expect::Forbidden
+                };
+                check(&format!("{method} {path}"), role, &got, expect);
+                if got.status >= 400 {
+                    let error = got.json();
+                    assert!(
+                        error["error"].is_string() && error["detail"].is_string(),
+                        "{method} {path} as {role}: errors are {{error, detail}}: {}",
+                        got.body
+                    );
+                }
+            }
+            let anon = reply(if *method == "GET" {
+                agent().get(&server.url(path)).call()
+            } else {
+                agent().post(&server.url(path)).send_json(body.clone())
+            });
+            assert_eq!(anon.status, 401, "{method} {path} anonymous: {}", anon.body);
+            assert_eq!(anon.json()["error"], "unauthorized");
+        }
+        // The chain still verifies after all of that.
+        let mut regulator = Browser::login(&server, &user_of("regulator"), PASSWORD);
+        let verified = regulator.submit("/audit/verify", &[]);
+        assert!(
+            verified.body.contains("All chains verified"),
+            "{}",
+            verified.body
+        );
+    }
+}
+
+#[test]
+fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
+    let server = Server::start(Database::sqlite(), &[]);
+    users(&server);
+    let stat = Api::login(&server, &user_of("statistician"), PASSWORD);
+    let created = stat.post(
+        "/api/trials",
+        json!({ "protocol": protocol("CSRF", false, 10) }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let signed = stat.post(
+        "/api/trials/CSRF/signatures",
+        json!({ "password": PASSWORD, "meaning": "approval" }),
+    );
+    assert_eq!(signed.status, 201);
+    let mut browser = Browser::login(&server, &user_of("statistician"), PASSWORD);
+    let missing = browser.post("/trials/CSRF/start", &[]);
+    assert_eq!(missing.status, 403, "{}", missing.body);
+    let wrong = browser.post("/trials/CSRF/start", &[("csrf", "0123456789abcdef")]);
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    assert_eq!(stat.get("/api/trials/CSRF").json()["status"], "draft");
+    // The login form's double-submit token too.
+    let mut anonymous = Browser::anonymous(&server);
+    let login = anonymous.post(
+        "/login",
+        &[
+            ("username", "statistician1"),
+            ("password", PASSWORD),
+            ("csrf", "forged"),
+        ],
+    );
+    assert_eq!(login.status, 403);
+    // With the right token it works.
+    let started = browser.submit("/trials/CSRF/start", &[]);
+    assert_eq!(started.status, 303, "{}", started.body);
+    assert_eq!(stat.get("/api/trials/CSRF").json()["status"], "running");
+}
+
+/// Keys that carry arm-level results or allocation probabilities.
+const UNBLINDED_KEYS: &[&str] = &[
+    "results",
+    "posteriors",
+    "probabilities",
+    "probability",
+    "p_best",
+    "p_better_than_control",
+    "p_equivalent",
+    "posterior",
+    "allocation",
+    "draw",
+    "mean",
+];
+
+fn unblinded_keys(value: &Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if UNBLINDED_KEYS.contains(&key.as_str()) && !inner.is_null() {
+                    found.push(format!("{path}.{key}"));
+                }
+                unblinded_keys(inner, &format!("{path}.{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                unblinded_keys(item, &format!("{path}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn assert_blind(what: &str, value: &Value) {
+    let mut found = Vec::new();
+    unblinded_keys(value, "", &mut found);
+    assert!(found.is_empty(), "{what} carries results: {found:?}");
+}
+
+#[test]
+fn blinded_roles_never_receive_arm_level_results_or_allocation_probabilities() {
+    for db in Database::all() {
+        let server = Server::start(db, &[]);
+        users(&server);
+        let trial = started_trial(&server, "BLIND", true, 10);
+        let answers = run_participants(&server, &trial, "B", 24);
+        // The coordinator's enrolment answers on a blinded trial: a kit code, no arm.
+        for answer in &answers {
+            assert_blind("enrolment answer", answer);
+            assert!(answer.get("arm").is_none(), "{answer}");
+            assert!(
+                answer["kit"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("KIT-")),
+                "{answer}"
+            );
+        }
+        let stat = Api::login(&server, &user_of("statistician"), PASSWORD);
+        let unblinded = stat.get("/api/trials/BLIND").json();
+        assert!(
+            unblinded["results"]["looks"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty()),
+            "looks ran and the statistician sees them: {unblinded}"
+        );
+        let mut found = Vec::new();
+        unblinded_keys(&unblinded, "", &mut found);
+        assert!(
+            !found.is_empty(),
+            "the check can see results when they are there"
+        );
+        for role in ["coordinator", "admin", "regulator"] {
+            let api = Api::login(&server, &user_of(role), PASSWORD);
+            let view = api.get("/api/trials/BLIND");
+            assert_eq!(view.status, 200);
+            assert_blind(&format!("GET /api/trials/BLIND as {role}"), &view.json());
+            let list = api.get("/api/trials");
+            assert_blind(&format!("GET /api/trials as {role}"), &list.json());
+            let participants = api.get("/api/trials/BLIND/participants");
+            if participants.status == 200 {
+                let list = participants.json();
+                assert_blind(&format!("participants as {role}"), &list);
+                for p in list.as_array().expect("list") {
+                    assert!(p.get("arm").is_none(), "{role} sees an arm: {p}");
+                }
+            }
+            let events = api.get("/api/trials/BLIND/events?after=0");
+            if events.status == 200 {
+                for record in events.json().as_array().expect("records") {
+                    let payload: Value =
+                        serde_json::from_str(record["payload"].as_str().expect("payload text"))
+                            .unwrap_or(Value::Null);
+                    assert_blind(&format!("event {} as {role}", record["seq"]), &payload);
+                }
+            }
+        }
+        // The coordinator's pages.
+        let mut coordinator = Browser::login(&server, &user_of("coordinator"), PASSWORD);
+        for path in [
+            "/trials",
+            "/trials/BLIND",
+            "/trials/BLIND/participants",
+            "/trials/BLIND/participants/B-000",
+            "/trials/BLIND/enrol",
+        ] {
+            let page = coordinator.get(path);
+            assert_eq!(page.status, 200, "{path}");
+            let text = page.body.to_lowercase();
+            for word in ["p(best)", "probabilit", "posterior", "than control"] {
+                assert!(!text.contains(word), "{path} shows {word:?}");
+            }
+            // The trial page lists the protocol's arms (the design); pages about participants
+            // must not say which arm anyone is on.
+            if path.contains("participants") || path.contains("enrol") {
+                for arm in [
+                    "<td>control",
+                    "<td>a<",
+                    "<td>b<",
+                    "<strong>control<",
+                    "<strong>b<",
+                ] {
+                    assert!(!page.body.contains(arm), "{path} shows an arm: {arm}");
+                }
+                assert!(
+                    page.body.contains("KIT-") || path.ends_with("enrol"),
+                    "{path}"
+                );
+            }
+        }
+        // The statistician's dashboard shows them, and the view is recorded.
+        let mut statistician = Browser::login(&server, &user_of("statistician"), PASSWORD);
+        let dashboard = statistician.get("/trials/BLIND/dashboard");
+        assert_eq!(dashboard.status, 200);
+        assert!(dashboard.body.contains("P(better than control)"));
+        assert!(dashboard.body.contains("<svg"), "charts are inline SVG");
+        let views = Api::login(&server, &user_of("dmc"), PASSWORD)
+            .get("/api/trials/BLIND")
+            .json();
+        assert!(views["results"].is_object());
+    }
+}
+
+#[test]
+fn the_api_answers_errors_as_json_with_the_right_status() {
+    let server = Server::start(Database::sqlite(), &[]);
+    users(&server);
+    let stat = Api::login(&server, &user_of("statistician"), PASSWORD);
+    let missing = stat.get("/api/trials/NOPE");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"], "not_found");
+    let unknown = stat.get("/api/nothing-here");
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["error"], "not_found");
+    let bad_json = reply(
+        agent()
+            .post(&server.url("/api/trials"))
+            .set("Authorization", &format!("Bearer {}", stat.token))
+            .set("Content-Type", "application/json")
+            .send_string("{not json"),
+    );
+    assert_eq!(bad_json.status, 400);
+    assert_eq!(bad_json.json()["error"], "bad_request");
+    let invalid = stat.post(
+        "/api/trials",
+        json!({ "protocol": "[trial]\nid = \"X\"\ntitle = \"t\"\ndesign = \"platform\"\nmax_participants = 0\n" }),
+    );
+    assert_eq!(invalid.status, 422);
+    let detail = invalid.json()["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    assert!(detail.contains("api:"), "the error says where: {detail}");
+    let wrong = reply(
+        agent()
+            .post(&server.url("/api/session"))
+            .send_json(json!({ "username": "statistician1", "password": "not the password" })),
+    );
+    assert_eq!(wrong.status, 401);
+    let document = reply(agent().get(&server.url("/api/openapi.json")).call()).json();
+    assert!(document["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with('3')));
+    for path in [
+        "/api/session",
+        "/api/trials",
+        "/api/trials/{id}/signatures",
+        "/api/trials/{id}/start",
+        "/api/trials/{id}/participants",
+        "/api/trials/{id}/participants/{subject_id}/outcomes",
+        "/api/trials/{id}",
+        "/api/trials/{id}/events",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "OpenAPI documents {path}"
+        );
+    }
+}
+
+#[test]
+fn repeated_failed_logins_lock_the_user_name() {
+    let server = Server::start(Database::sqlite(), &[]);
+    users(&server);
+    let attempt = |password: &str| {
+        reply(
+            agent()
+                .post(&server.url("/api/session"))
+                .send_json(json!({ "username": "coordinator1", "password": password })),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong password!!").status, 401);
+    }
+    let locked = attempt(PASSWORD);
+    assert_eq!(locked.status, 429, "{}", locked.body);
+    assert!(locked.json()["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("too many")));
+    // Another user is not affected.
+    assert_eq!(
+        reply(
+            agent()
+                .post(&server.url("/api/session"))
+                .send_json(json!({ "username": "dmc1", "password": PASSWORD })),
+        )
+        .status,
+        200
+    );
+    // Every attempt is on the system chain.
+    let mut regulator = Browser::login(&server, &user_of("regulator"), PASSWORD);
+    let failures = regulator.get("/audit?chain=system&kind=login_failed");
+    assert!(
+        failures.body.contains("6 records match"),
+        "{}",
+        failures.body
+    );
+}
+
+#[test]
+fn the_protocol_editor_shows_errors_at_their_lines_and_creates_valid_trials() {
+    let server = Server::start(Database::sqlite(), &[]);
+    users(&server);
+    let mut stat = Browser::login(&server, &user_of("statistician"), PASSWORD);
+    let csrf = stat.csrf.clone();
+    let broken =
+        protocol("EDIT", false, 10).replace("max_participants = 200", "max_participants = -3");
+    let answer = stat.multipart(
+        "/trials",
+        &[
+            ("csrf", &csrf),
+            ("action", "validate"),
+            ("protocol", &broken),
+        ],
+    );
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert!(answer.body.contains("validation-errors"));
+    assert!(
+        answer.body.contains("line 5:"),
+        "errors name their line: {}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("id=\"L5\""),
+        "the line is marked in the listing"
+    );
+    let valid = stat.multipart(
+        "/trials",
+        &[
+            ("csrf", &csrf),
+            ("action", "validate"),
+            ("protocol", &protocol("EDIT", false, 10)),
+        ],
+    );
+    assert_eq!(valid.status, 200);
+    assert!(valid.body.contains("validation-ok"));
+    let created = stat.multipart(
+        "/trials",
+        &[
+            ("csrf", &csrf),
+            ("action", "create"),
+            ("protocol", &protocol("EDIT", false, 10)),
+        ],
+    );
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.location, "/trials/EDIT");
+    let page = stat.get("/trials/EDIT");
+    assert!(page.body.contains("not yet approved"));
+    // Simulation as a background job with its report.
+    let job = stat.submit(
+        "/trials/EDIT/simulations",
+        &[("scenario", "null"), ("reps", "40"), ("seed", "7")],
+    );
+    assert_eq!(job.status, 303, "{}", job.body);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = stat.get(&job.location);
+        if status.body.contains("simulation-done") {
+            break;
+        }
+        assert!(!status.body.contains("failed"), "{}", status.body);
+        assert!(Instant::now() < deadline, "the simulation finishes");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let report = stat.get(&format!("{}/report", job.location));
+    assert_eq!(report.status, 200);
+    assert!(report.body.contains("<svg"), "the report has its charts");
+}
+
+/// A real SMTP server on loopback (Python's aiosmtpd; `.ci/run` installs it).
+struct SmtpCapture {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpCapture {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut child = Command::new("python3")
+            .arg("tests/smtp/capture.py")
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 tests/smtp/capture.py starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the SMTP server prints its port");
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Self { child, port, dir }
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        let mut all: Vec<_> = std::fs::read_dir(self.dir.path())
+            .expect("capture dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        all.sort();
+        all.iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect()
+    }
+}
+
+impl Drop for SmtpCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_decision_at_a_look_is_mailed_to_statisticians_and_the_dmc_over_smtp() {
+    if std::env::var_os("BAYESTRIAL_TEST_SMTP").is_none() {
+        eprintln!("skipped: set BAYESTRIAL_TEST_SMTP=1 (with python3 and aiosmtpd) to run");
+        return;
+    }
+    let smtp = SmtpCapture::start();
+    let port = smtp.port.to_string();
+    let server = Server::start(
+        Database::sqlite(),
+        &[
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+            "--mail-from",
+            "trials@example.org",
+            "--outbox-interval-ms",
+            "100",
+        ],
+    );
+    users(&server);
+    let trial = started_trial(&server, "SMTP", false, 30);
+    // Arm b never responds, the others always do: b is dropped for inferiority at look 1.
+    run_participants(&server, &trial, "S", 30);
+    let subject = "[SMTP] arm b closed at look 1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let received = loop {
+        let matching: Vec<Value> = smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m["subject"] == subject)
+            .collect();
+        if matching.len() >= 2 {
+            break matching;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no e-mail {subject:?} arrived; received: {:?}",
+            smtp.messages()
+                .iter()
+                .map(|m| m["subject"].clone())
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut recipients: Vec<String> = received
+        .iter()
+        .flat_map(|m| m["rcpt_tos"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        ["dmc1@example.org", "statistician1@example.org"]
+    );
+    for message in &received {
+        assert_eq!(message["mail_from"], "trials@example.org");
+        let text = message["data"].as_str().unwrap_or_default();
+        assert!(!text.contains("p_better"), "no results in e-mail");
+    }
+    // Start, approval request and the like went out too; none of them to the wrong people.
+    assert!(smtp
+        .messages()
+        .iter()
+        .any(|m| m["subject"] == "[SMTP] trial started"));
+}
