@@ -76,6 +76,14 @@ fn line_chart(lines: Lines<'_>) -> String {
                 .draw_series(LineSeries::new(points.iter().copied(), style))?
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            // Few points (looks): mark them, so a series with one point shows too.
+            if points.len() <= 40 {
+                chart.draw_series(
+                    points
+                        .iter()
+                        .map(|&p| Circle::new(p, 3, colour(i).filled())),
+                )?;
+            }
         }
         chart
             .configure_series_labels()

@@ -1,0 +1,186 @@
+//! The audit trail browser, verification with the signed checkpoints, and the JSON Lines export.
+
+use super::{call, html, Chrome, CsrfForm, Page};
+use crate::service::{AuditPage, ServiceError, VerifyReport};
+use crate::store::{AuditQuery, AuditSort, CheckpointRow};
+use crate::web::auth::LoggedIn;
+use crate::web::AppState;
+use actix_web::{get, post, web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+struct AuditParams {
+    #[serde(default)]
+    trial: String,
+    #[serde(default)]
+    chain: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    order: String,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+/// Rows per page of the audit browser.
+const AUDIT_PAGE: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditBrowser {
+    chrome: Chrome,
+    page: AuditPage,
+    chain: String,
+    kind: String,
+    actor: String,
+    from: String,
+    to: String,
+    sort: String,
+    order: String,
+    number: i64,
+    pages: i64,
+    query: String,
+    trial: String,
+}
+
+fn some(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+#[get("/audit")]
+pub(super) async fn audit_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    params: web::Query<AuditParams>,
+) -> Page {
+    let params = params.into_inner();
+    let chain = some(&params.chain).or_else(|| some(&params.trial).map(|t| format!("trial:{t}")));
+    let sort = match params.sort.as_str() {
+        "chain" => AuditSort::Chain,
+        "kind" => AuditSort::Kind,
+        "actor" => AuditSort::Actor,
+        _ => AuditSort::RecordedAt,
+    };
+    let number = params.page.unwrap_or(1).max(1);
+    let query = AuditQuery {
+        chain: chain.clone(),
+        kind: some(&params.kind),
+        actor: some(&params.actor),
+        from: some(&params.from),
+        to: some(&params.to),
+        sort,
+        descending: params.order != "asc",
+        offset: (number - 1) * AUDIT_PAGE,
+        limit: AUDIT_PAGE,
+    };
+    let actor = user.actor.clone();
+    let page = call(&state, move |s| s.audit_page(&actor, &query)).await?;
+    let pages = ((page.total + AUDIT_PAGE - 1) / AUDIT_PAGE).max(1);
+    let chain = chain.unwrap_or_default();
+    let filters: Vec<(&str, &str)> = [
+        ("chain", chain.as_str()),
+        ("kind", params.kind.as_str()),
+        ("actor", params.actor.as_str()),
+        ("from", params.from.as_str()),
+        ("to", params.to.as_str()),
+        ("sort", params.sort.as_str()),
+        ("order", params.order.as_str()),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    let query = serde_urlencoded_pairs(&filters);
+    html(&AuditBrowser {
+        chrome: Chrome::of(&user),
+        page,
+        trial: chain.strip_prefix("trial:").unwrap_or_default().to_owned(),
+        chain,
+        kind: params.kind,
+        actor: params.actor,
+        from: params.from,
+        to: params.to,
+        sort: params.sort,
+        order: params.order,
+        number,
+        pages,
+        query,
+    })
+}
+
+fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::web::path_segment(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+struct VerifyPage {
+    chrome: Chrome,
+    report: VerifyReport,
+    checkpoints: Vec<CheckpointRow>,
+    public_key: String,
+}
+
+#[post("/audit/verify")]
+pub(super) async fn verify_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    form: web::Form<CsrfForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    if !user.actor.role.reads_audit() {
+        return Err(ServiceError::Forbidden(format!(
+            "the {} role may not verify the audit trail",
+            user.actor.role
+        ))
+        .into());
+    }
+    let actor = user.actor.clone();
+    let (report, checkpoints, public_key) = call(&state, move |s| {
+        Ok((
+            s.verify(None)?,
+            s.checkpoints(&actor)?,
+            s.public_key().to_hex(),
+        ))
+    })
+    .await?;
+    html(&VerifyPage {
+        chrome: Chrome::of(&user),
+        report,
+        checkpoints,
+        public_key,
+    })
+}
+
+#[get("/trials/{id}/export.jsonl")]
+pub(super) async fn export_jsonl_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<String>,
+) -> Page {
+    let id = path.into_inner();
+    let (actor, trial) = (user.actor.clone(), id.clone());
+    let body = call(&state, move |s| s.export_jsonl(&actor, &trial)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/jsonl; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"{}-audit.jsonl\"",
+                id.replace('"', "")
+            ),
+        ))
+        .body(body))
+}

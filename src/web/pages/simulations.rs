@@ -1,0 +1,124 @@
+//! Simulation jobs started from a trial's page, their progress and their reports.
+
+use super::{call, html, see_other, Chrome, Page};
+use crate::service::{Role, ServiceError};
+use crate::web::auth::LoggedIn;
+use crate::web::error::WebError;
+use crate::web::jobs::{Job, JobRequest, JobState};
+use crate::web::AppState;
+use actix_web::{get, post, web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+struct SimulateForm {
+    #[serde(default)]
+    csrf: String,
+    scenario: String,
+    reps: String,
+    seed: String,
+}
+
+#[post("/trials/{id}/simulations")]
+pub(super) async fn simulate_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<String>,
+    form: web::Form<SimulateForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(&[Role::Statistician], "simulate protocols")?;
+    let id = path.into_inner();
+    let form = form.into_inner();
+    let number = |field: &'static str, text: &str| {
+        text.trim().parse::<u64>().map_err(|_| {
+            WebError::Service(ServiceError::Invalid {
+                field,
+                problem: format!("{text:?} is not a whole number"),
+            })
+        })
+    };
+    let reps = number("reps", &form.reps)?;
+    let seed = number("seed", &form.seed)?;
+    let (actor, trial) = (user.actor.clone(), id.clone());
+    let (protocol, version) = call(&state, move |s| s.current_protocol(&actor, &trial)).await?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let job = state
+        .jobs
+        .start(
+            protocol,
+            JobRequest {
+                trial_id: id.clone(),
+                version,
+                scenario: form.scenario,
+                reps,
+                seed,
+                started_by: user.actor.username.clone(),
+            },
+            threads,
+        )
+        .map_err(WebError::BadRequest)?;
+    Ok(see_other(&format!("/trials/{id}/simulations/{}", job.id)))
+}
+
+#[derive(Template)]
+#[template(path = "simulation.html")]
+struct SimulationPage {
+    chrome: Chrome,
+    job: Arc<Job>,
+    percent: u64,
+    running: bool,
+    summary: Option<String>,
+    failure: Option<String>,
+}
+
+fn job_of(state: &AppState, trial: &str, job: u64) -> Result<Arc<Job>, WebError> {
+    state
+        .jobs
+        .get(job)
+        .filter(|j| j.trial_id == trial)
+        .ok_or_else(|| WebError::NotFound(format!("no simulation {job} of trial {trial}")))
+}
+
+#[get("/trials/{id}/simulations/{job}")]
+pub(super) async fn simulation_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<(String, u64)>,
+) -> Page {
+    user.require(&[Role::Statistician], "simulate protocols")?;
+    let (id, number) = path.into_inner();
+    let job = job_of(&state, &id, number)?;
+    let (running, summary, failure) = match job.state() {
+        JobState::Running => (true, None, None),
+        JobState::Finished { summary, .. } => (false, Some(summary), None),
+        JobState::Failed(problem) => (false, None, Some(problem)),
+    };
+    html(&SimulationPage {
+        chrome: Chrome::of(&user),
+        percent: job.percent(),
+        job,
+        running,
+        summary,
+        failure,
+    })
+}
+
+#[get("/trials/{id}/simulations/{job}/report")]
+pub(super) async fn simulation_report_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<(String, u64)>,
+) -> Page {
+    user.require(&[Role::Statistician], "simulate protocols")?;
+    let (id, number) = path.into_inner();
+    match job_of(&state, &id, number)?.state() {
+        JobState::Finished { html, .. } => Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html)),
+        _ => Err(WebError::NotFound(format!(
+            "simulation {number} has no report (yet)"
+        ))),
+    }
+}
