@@ -1,15 +1,22 @@
-//! Numerics only: conjugate posteriors and the decision probabilities computed from them.
+//! Numerics only: conjugate posteriors and the decision probabilities computed from them, and the
+//! n-of-1 analyses ([`nof1`]: one patient's effects, the hierarchical model of a series).
 //!
 //! Nothing here knows about trials, protocols, events, files or the web. Every formula is written
 //! down in `METHODS.md` with its reference.
 
 mod conjugate;
 mod marginal;
+pub mod nof1;
 mod quadrature;
 mod summary;
 
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
 pub use marginal::{Marginal, Shape};
+pub use nof1::{
+    analyse_patient, pool_series, EffectOptions, EffectPosterior, EmpiricalBayes, Nof1Observation,
+    Nof1Prior, PatientEffect, PopulationEffect, SeriesOptions, SeriesPosterior, ShrunkenEffect,
+    TComponent, TauSummary,
+};
 pub use quadrature::{Quadrature, MAX_ARMS, PANEL_WIDTH, TAIL_DROP};
 pub use summary::PosteriorSummary;
 
@@ -60,6 +67,42 @@ pub enum StatsError {
     /// An observation the model cannot take.
     #[error("invalid observation: {0}")]
     Observation(&'static str),
+    /// An n-of-1 analysis needs at least two treatments to contrast.
+    #[error("{got} treatments given; a contrast needs at least 2")]
+    Treatments {
+        /// Treatments given.
+        got: usize,
+    },
+    /// An observation names a treatment beyond the number of treatments.
+    #[error("treatment index {index} is out of range for {treatments} treatments")]
+    TreatmentIndex {
+        /// The index given.
+        index: usize,
+        /// The number of treatments.
+        treatments: usize,
+    },
+    /// A treatment without observations, which the flat prior cannot take.
+    #[error("treatment {treatment} has no observations; the flat prior needs at least one per treatment")]
+    Unobserved {
+        /// The treatment's index.
+        treatment: usize,
+    },
+    /// Too few observations for the model.
+    #[error(
+        "{got} observations; the flat prior needs at least {needed} (more than the treatments)"
+    )]
+    TooFewObservations {
+        /// Observations given.
+        got: usize,
+        /// Observations needed.
+        needed: usize,
+    },
+    /// Two observations on the same day, which AR(1) errors in days cannot order.
+    #[error("two observations on day {day}; with AR(1) errors each day may hold one (average them first)")]
+    SameDay {
+        /// The day.
+        day: u32,
+    },
     /// The output slice has the wrong length.
     #[error("output has {got} slots for {expected} arms")]
     OutputLength {
