@@ -8,6 +8,8 @@
 //! - [`sim`]: Monte Carlo of the engine, metrics, calibration, reports;
 //! - [`audit`]: canonical JSON, the hash chain of audit records, signed checkpoints and their
 //!   offline verification (imports [`engine`] event types only);
+//! - [`export`]: CDISC ODM, JSON Lines, CSV and the regulatory package of one trial, and their
+//!   offline verification and replay (imports [`audit`], [`engine`], [`protocol`]);
 //! - [`store`]: diesel rows and queries over SQLite and PostgreSQL (knows rows, not rules; imports
 //!   nothing of ours);
 //! - [`service`]: the live trial, joining [`engine`], [`store`] and [`audit`]: one transaction
@@ -15,6 +17,7 @@
 
 pub mod audit;
 pub mod engine;
+pub mod export;
 pub mod notify;
 pub mod protocol;
 pub mod service;

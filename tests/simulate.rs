@@ -1,5 +1,6 @@
 //! The simulator against known answers: exact type I error of a single-look design,
-//! determinism across thread counts, the direction of tempering, and every shipped protocol.
+//! determinism across thread counts, the direction of tempering, and every scenario of every
+//! shipped protocol (platform and n-of-1).
 
 #![expect(
     clippy::expect_used,
@@ -9,7 +10,10 @@
 use std::path::Path;
 
 use bayestrial::protocol::{LoadedProtocol, Protocol};
-use bayestrial::sim::{simulate, Selection, SimScenario, SimulationPlan, SimulationReport};
+use bayestrial::sim::{
+    simulate, simulate_scenario, ScenarioReport, Selection, SimScenario, SimulationPlan,
+    SimulationReport,
+};
 use bayestrial::stats::{Marginal, Quadrature};
 
 const TWO_ARM_FINAL_LOOK: &str = r#"
@@ -135,8 +139,8 @@ fn full_thompson_power_allocates_more_to_the_best_arm_than_tempered() {
 }
 
 #[test]
-fn every_shipped_platform_protocol_simulates_every_scenario() {
-    let mut ran = 0;
+fn every_shipped_protocol_simulates_every_scenario() {
+    let (mut platform, mut nof1) = (0, 0);
     for entry in std::fs::read_dir("protocols").expect("protocols/") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "toml") {
@@ -157,26 +161,32 @@ fn every_shipped_platform_protocol_simulates_every_scenario() {
                 threads: 1,
                 selection: Selection::BestRemaining,
             };
-            let result = simulate(&protocol, "hash", &plan, &|| {});
-            match protocol.trial.design {
-                bayestrial::protocol::Design::Platform => {
-                    let report = result.expect("platform protocols simulate");
+            let what = format!("{} scenario {}", path.display(), scenario.name);
+            match simulate_scenario(&protocol, "hash", &plan, &|| {}).expect(&what) {
+                ScenarioReport::Platform(report) => {
                     let m = &report.metrics;
                     let total =
                         m.prob_superiority + m.prob_equivalence + m.prob_futility + m.prob_max;
-                    assert!((total - 1.0).abs() < 1e-12);
+                    assert!((total - 1.0).abs() < 1e-12, "{what}");
                     let select: f64 = m.prob_select.values().sum();
-                    assert!((select - 1.0).abs() < 1e-12);
-                    ran += 1;
+                    assert!((select - 1.0).abs() < 1e-12, "{what}");
+                    platform += 1;
                 }
-                bayestrial::protocol::Design::Nof1 => {
-                    let message = result
-                        .expect_err("n-of-1 simulation is not available yet")
-                        .to_string();
-                    assert!(message.contains("n-of-1"), "{message}");
+                ScenarioReport::Nof1(report) => {
+                    let m = &report.nof1;
+                    let total =
+                        m.prob_benefit + m.prob_equivalence + m.prob_completed + m.prob_withdrawn;
+                    assert!((total - 1.0).abs() < 1e-12, "{what}");
+                    assert_eq!(
+                        m.patients,
+                        10 * u64::from(protocol.trial.max_participants),
+                        "{what}"
+                    );
+                    nof1 += 1;
                 }
             }
         }
     }
-    assert!(ran >= 8, "{ran} scenarios ran");
+    assert!(platform >= 8, "{platform} platform scenarios ran");
+    assert!(nof1 >= 2, "{nof1} n-of-1 scenarios ran");
 }

@@ -486,6 +486,13 @@ fn every_route_answers_every_role_as_the_architecture_says() {
         users(&server);
         let trial = started_trial(&server, "MATRIX", true, 10);
         run_participants(&server, &trial, "M", 3);
+        let nof1 = started_nof1(&server, "MATRIX-N1");
+        let enrolled = Api::login(&server, &user_of("coordinator"), PASSWORD).post(
+            &format!("/api/trials/{nof1}/participants"),
+            json!({ "subject_id": "N-000", "idempotency_key": "key-N-000",
+                    "start_date": "2026-11-02" }),
+        );
+        assert_eq!(enrolled.status, 201, "{}", enrolled.body);
         let mut browsers: Vec<(String, Browser<'_>)> = ROLES
             .iter()
             .map(|role| {
@@ -527,6 +534,15 @@ fn every_route_answers_every_role_as_the_architecture_says() {
                 &["statistician", "dmc"],
             ),
             ("/admin/users".into(), &["admin"]),
+            // n-of-1: the patient's calendar, their report, the pooled series.
+            (format!("/trials/{nof1}/enrol"), &["coordinator"]),
+            (format!("/trials/{nof1}/participants/N-000"), people),
+            (format!("/trials/{nof1}/participants/N-000/report"), people),
+            (format!("/trials/{nof1}/series"), &["statistician", "dmc"]),
+            (
+                format!("/trials/{nof1}/dashboard"),
+                &["statistician", "dmc"],
+            ),
         ];
         for (path, allowed) in &pages {
             for (role, browser) in browsers.iter_mut() {
@@ -585,6 +601,20 @@ fn every_route_answers_every_role_as_the_architecture_says() {
             (
                 format!("/trials/{trial}/participants/M-000/outcome"),
                 vec![("value", "1")],
+                &["coordinator"],
+            ),
+            (
+                format!("/trials/{nof1}/participants"),
+                vec![
+                    ("subject_id", "N-001"),
+                    ("eligible", "yes"),
+                    ("start_date", "2026-11-02"),
+                ],
+                &["coordinator"],
+            ),
+            (
+                format!("/trials/{nof1}/participants/N-000/measurements"),
+                vec![("day", "4"), ("value", "5")],
                 &["coordinator"],
             ),
             ("/audit/verify".into(), vec![], audit),
@@ -689,6 +719,24 @@ fn every_route_answers_every_role_as_the_architecture_says() {
                 "POST",
                 format!("/api/trials/{trial}/participants/M-001/outcomes"),
                 json!({ "value": 1 }),
+                &["coordinator"],
+            ),
+            (
+                "GET",
+                format!("/api/trials/{nof1}/participants/N-000/report"),
+                Value::Null,
+                people,
+            ),
+            (
+                "GET",
+                format!("/api/trials/{nof1}/series"),
+                Value::Null,
+                &["statistician", "dmc"],
+            ),
+            (
+                "POST",
+                format!("/api/trials/{nof1}/participants/N-000/measurements"),
+                json!({ "day": 5, "value": 5 }),
                 &["coordinator"],
             ),
         ];
@@ -1198,4 +1246,482 @@ fn a_decision_at_a_look_is_mailed_to_statisticians_and_the_dmc_over_smtp() {
         .messages()
         .iter()
         .any(|m| m["subject"] == "[SMTP] trial started"));
+}
+
+/// An n-of-1 series: 5 patients, daily measurements, 7-day periods, 3 cycles, early stopping
+/// after 2 cycles.
+fn nof1_protocol(id: &str) -> String {
+    format!(
+        r#"[trial]
+id = "{id}"
+title = "n-of-1 series through the API"
+design = "nof1"
+max_participants = 5
+
+[outcome]
+kind = "continuous"
+name = "Pain"
+better = "lower"
+min = 0
+max = 10
+
+[prior]
+normal_inverse_gamma = {{ mu0 = 5.0, kappa0 = 0.01, alpha0 = 1.0, beta0 = 1.0 }}
+
+[nof1]
+treatments = ["a", "b"]
+cycles = 3
+period_days = 7
+washout_days = 2
+run_in_days = 3
+measurements_per_period = 7
+sequence = "pairs"
+mcid = 1.0
+stop_benefit = 0.95
+min_cycles = 2
+"#
+    )
+}
+
+#[test]
+fn an_nof1_series_runs_through_the_api_stops_a_patient_early_and_pools_the_series() {
+    let db = Database::sqlite();
+    let (url, dir) = (db.url.clone(), db.dir.path().to_owned());
+    let server = Server::start(db, &[]);
+    users(&server);
+    let stat = Api::login(&server, &user_of("statistician"), PASSWORD);
+    let created = stat.post(
+        "/api/trials",
+        json!({ "protocol": nof1_protocol("NOF1-API") }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let signed = stat.post(
+        "/api/trials/NOF1-API/signatures",
+        json!({ "password": PASSWORD, "meaning": "approval" }),
+    );
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    let started = stat.post("/api/trials/NOF1-API/start", json!({}));
+    assert_eq!(started.status, 200, "{}", started.body);
+
+    let coord = Api::login(&server, &user_of("coordinator"), PASSWORD);
+    let mut early = Vec::new();
+    for patient in 0..5_u32 {
+        let subject = format!("NP-{patient}");
+        let enrolled = coord.post(
+            "/api/trials/NOF1-API/participants",
+            json!({ "subject_id": subject, "idempotency_key": format!("k-{subject}"),
+                    "start_date": "2026-11-02" }),
+        );
+        assert_eq!(enrolled.status, 201, "{}", enrolled.body);
+        let report = coord.get(&format!(
+            "/api/trials/NOF1-API/participants/{subject}/report"
+        ));
+        assert_eq!(report.status, 200, "{}", report.body);
+        let report = report.json();
+        assert_eq!(report["periods"].as_array().map(Vec::len), Some(6));
+        assert_eq!(
+            report["periods"][0]["dates"][0], "2026-11-05",
+            "after 3 run-in days"
+        );
+        // A run-in measurement is kept but not analysed.
+        let run_in = coord.post(
+            &format!("/api/trials/NOF1-API/participants/{subject}/measurements"),
+            json!({ "date": "2026-11-03", "value": 9.5 }),
+        );
+        assert_eq!(run_in.status, 201, "{}", run_in.body);
+        // b lowers pain by 3 points for the first four patients; the fifth responds to neither.
+        let effect = if patient == 4 { 0.0 } else { 3.0 };
+        let mut finished = Value::Null;
+        'periods: for period in report["periods"].as_array().expect("periods") {
+            let treatment = period["treatment"].as_str().expect("assigned");
+            for planned in period["planned"].as_array().expect("planned days") {
+                let day = planned["day"].as_u64().expect("day");
+                let noise = 0.8 * ((day as f64) * 1.7 + f64::from(patient)).sin();
+                let base = if treatment == "b" { 6.0 - effect } else { 6.0 };
+                let value = ((base + noise) * 100.0).round() / 100.0;
+                let recorded = coord.post(
+                    &format!("/api/trials/NOF1-API/participants/{subject}/measurements"),
+                    json!({ "day": day, "value": value }),
+                );
+                assert_eq!(recorded.status, 201, "{}", recorded.body);
+                let receipt = recorded.json();
+                if !receipt["finished"].is_null() {
+                    finished = receipt["finished"].clone();
+                    break 'periods;
+                }
+            }
+        }
+        assert!(!finished.is_null(), "{subject}'s trial ended");
+        let report = coord
+            .get(&format!(
+                "/api/trials/NOF1-API/participants/{subject}/report"
+            ))
+            .json();
+        let analysed: usize = report["effects"][0]["n"]
+            .as_array()
+            .expect("n")
+            .iter()
+            .map(|n| n.as_u64().unwrap_or(0) as usize)
+            .sum();
+        let in_periods = report["measurements"]
+            .as_array()
+            .expect("measurements")
+            .iter()
+            .filter(|m| m["analysed"] == true)
+            .count();
+        assert_eq!(analysed, in_periods, "run-in days are not analysed");
+        assert!(report["sentence"]
+            .as_str()
+            .is_some_and(|s| s.contains("% probability that")));
+        assert!(!report["curve"].as_array().expect("curve").is_empty());
+        if finished["cause"] == "benefit" && report["cycles_looked"].as_u64() < Some(3) {
+            early.push(subject.clone());
+        }
+    }
+    assert!(!early.is_empty(), "a patient stops early by the rule");
+    eprintln!("stopped early for benefit: {early:?}");
+
+    // Pooled results: statisticians and the DMC, not coordinators.
+    let series = stat.get("/api/trials/NOF1-API/series");
+    assert_eq!(series.status, 200, "{}", series.body);
+    let series = series.json();
+    assert_eq!(series["patients"], 5);
+    assert!(series["mean"].as_f64().expect("mean") < -1.0, "{series}");
+    assert_eq!(series["shrunken"].as_array().map(Vec::len), Some(5));
+    assert!(series["tau_mean"].as_f64().expect("tau") > 0.0);
+    assert_eq!(coord.get("/api/trials/NOF1-API/series").status, 403);
+    eprintln!(
+        "series: {} patients, population mean {:.3} [{:.3}, {:.3}], tau mean {:.3}, EB tau {:.3}",
+        series["patients"],
+        series["mean"].as_f64().unwrap_or(f64::NAN),
+        series["ci95"][0].as_f64().unwrap_or(f64::NAN),
+        series["ci95"][1].as_f64().unwrap_or(f64::NAN),
+        series["tau_mean"].as_f64().unwrap_or(f64::NAN),
+        series["eb_tau"].as_f64().unwrap_or(f64::NAN)
+    );
+    let trial = stat.get("/api/trials/NOF1-API").json();
+    assert_eq!(trial["status"], "stopped", "{trial}");
+
+    // Everything is on the chain, and the chain verifies and replays.
+    let events = stat.get("/api/trials/NOF1-API/events").json();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for kind in [
+        "participant_enrolled",
+        "nof1_cycle_assigned",
+        "measurement_recorded",
+        "patient_look_performed",
+        "patient_finished",
+        "series_look_performed",
+        "trial_stopped",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} is on the chain");
+    }
+    // The server is idle; the CLI reads the same SQLite file (WAL) beside it.
+    for args in [&["audit", "verify"][..], &["replay"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bayestrial"))
+            .args(args)
+            .args(["--database-url", &url])
+            .env("BAYESTRIAL_DATA_DIR", &dir)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// Creates, approves and starts an n-of-1 trial ([`nof1_protocol`]) through the API.
+fn started_nof1(server: &Server, id: &str) -> String {
+    let stat = Api::login(server, &user_of("statistician"), PASSWORD);
+    let created = stat.post("/api/trials", json!({ "protocol": nof1_protocol(id) }));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let signed = stat.post(
+        &format!("/api/trials/{id}/signatures"),
+        json!({ "password": PASSWORD, "meaning": "approval" }),
+    );
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    let started = stat.post(&format!("/api/trials/{id}/start"), json!({}));
+    assert_eq!(started.status, 200, "{}", started.body);
+    id.to_owned()
+}
+
+#[test]
+fn the_measurement_form_without_the_sessions_csrf_token_is_refused_and_records_nothing() {
+    let server = Server::start(Database::sqlite(), &[]);
+    users(&server);
+    started_nof1(&server, "NOF1-CSRF");
+    let api = Api::login(&server, &user_of("coordinator"), PASSWORD);
+    let enrolled = api.post(
+        "/api/trials/NOF1-CSRF/participants",
+        json!({ "subject_id": "C-1", "idempotency_key": "key-C-1", "start_date": "2026-11-02" }),
+    );
+    assert_eq!(enrolled.status, 201, "{}", enrolled.body);
+    let mut coord = Browser::login(&server, &user_of("coordinator"), PASSWORD);
+    let path = "/trials/NOF1-CSRF/participants/C-1/measurements";
+    let missing = coord.post(path, &[("day", "4"), ("value", "5")]);
+    assert_eq!(missing.status, 403, "{}", missing.body);
+    let wrong = coord.post(
+        path,
+        &[("day", "4"), ("value", "5"), ("csrf", "0123456789abcdef")],
+    );
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let measurements = |api: &Api<'_>| {
+        api.get("/api/trials/NOF1-CSRF/participants/C-1/report")
+            .json()["measurements"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(measurements(&api), 0, "nothing was recorded");
+    let recorded = coord.submit(path, &[("day", "4"), ("value", "5")]);
+    assert_eq!(recorded.status, 303, "{}", recorded.body);
+    assert_eq!(measurements(&api), 1);
+}
+
+/// Enrols a patient through the API and records their planned measurements until their trial
+/// ends.
+fn measure_until_the_end(api: &Api<'_>, trial: &str, subject: &str) {
+    let enrolled = api.post(
+        &format!("/api/trials/{trial}/participants"),
+        json!({ "subject_id": subject, "idempotency_key": format!("key-{subject}"),
+                "start_date": "2026-11-02" }),
+    );
+    assert_eq!(enrolled.status, 201, "{}", enrolled.body);
+    let plan = api
+        .get(&format!(
+            "/api/trials/{trial}/participants/{subject}/report"
+        ))
+        .json();
+    for period in plan["periods"].as_array().expect("periods") {
+        let treatment = period["treatment"].as_str().expect("assigned");
+        for planned in period["planned"].as_array().expect("planned") {
+            let day = planned["day"].as_u64().expect("day");
+            let recorded = api.post(
+                &format!("/api/trials/{trial}/participants/{subject}/measurements"),
+                json!({ "day": day, "value": pain(treatment, day).parse::<f64>().expect("number") }),
+            );
+            assert_eq!(recorded.status, 201, "{}", recorded.body);
+            if !recorded.json()["finished"].is_null() {
+                return;
+            }
+        }
+    }
+    panic!("{subject}'s trial did not end");
+}
+
+/// The value of a patient's measurement in the browser test: treatment b lowers pain by 3.
+fn pain(treatment: &str, day: u64) -> String {
+    let noise = 0.8 * ((day as f64) * 1.7).sin();
+    let base = if treatment == "b" { 3.0 } else { 6.0 };
+    format!("{:.2}", base + noise)
+}
+
+#[test]
+fn an_nof1_patient_is_enrolled_measured_and_reported_through_the_pages() {
+    let server = Server::start(Database::sqlite(), &[]);
+    users(&server);
+    started_nof1(&server, "NOF1-WEB");
+    let api = Api::login(&server, &user_of("coordinator"), PASSWORD);
+    let mut coord = Browser::login(&server, &user_of("coordinator"), PASSWORD);
+
+    // Enrolment takes the date of study day 1 and answers with the patient's calendar.
+    let form = coord.get("/trials/NOF1-WEB/enrol");
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("name=\"start_date\""), "{}", form.body);
+    let enrolled = coord.submit(
+        "/trials/NOF1-WEB/participants",
+        &[
+            ("subject_id", "W-1"),
+            ("eligible", "yes"),
+            ("start_date", "2026-11-02"),
+        ],
+    );
+    assert_eq!(enrolled.status, 303, "{}", enrolled.body);
+    let page_path = "/trials/NOF1-WEB/participants/W-1";
+    assert_eq!(enrolled.location, page_path);
+    let page = coord.get(page_path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    for part in [
+        "id=\"calendar\"",
+        "2026-11-05 to 2026-11-11",
+        "id=\"today\"",
+        "id=\"measurement\"",
+        "0 of 7",
+        "/trials/NOF1-WEB/participants/W-1/report",
+    ] {
+        assert!(
+            page.body.contains(part),
+            "{part} on the page: {}",
+            page.body
+        );
+    }
+    assert!(
+        !page.body.contains("id=\"correction\""),
+        "nothing to correct yet"
+    );
+
+    // Before any look the report says so, and draws the measurements only.
+    let report_path = "/trials/NOF1-WEB/participants/W-1/report";
+    let report = coord.get(report_path);
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert!(report.body.contains("id=\"no-effect\""), "{}", report.body);
+    assert_eq!(report.body.matches("<svg").count(), 1);
+
+    // A run-in measurement, by date: kept, not analysed.
+    let measure = "/trials/NOF1-WEB/participants/W-1/measurements";
+    let run_in = coord.submit(measure, &[("date", "2026-11-03"), ("value", "9.5")]);
+    assert_eq!(run_in.status, 303, "{}", run_in.body);
+    assert!(
+        run_in.location.starts_with(&format!("{page_path}?saved=")),
+        "{}",
+        run_in.location
+    );
+    let page = coord.get(&run_in.location);
+    assert!(page.body.contains("id=\"saved\""), "{}", page.body);
+    assert!(page.body.contains("no: run-in"), "{}", page.body);
+
+    // Cycle 1 (periods 1 and 2): period 1 by study day, period 2 by date.
+    let plan = api
+        .get("/api/trials/NOF1-WEB/participants/W-1/report")
+        .json();
+    let periods = plan["periods"].as_array().expect("periods").clone();
+    assert_eq!(periods.len(), 6);
+    let mut last = String::new();
+    for (i, period) in periods.iter().take(2).enumerate() {
+        let treatment = period["treatment"].as_str().expect("assigned");
+        for planned in period["planned"].as_array().expect("planned") {
+            let day = planned["day"].as_u64().expect("day");
+            let value = pain(treatment, day);
+            let day_text = day.to_string();
+            let date = planned["date"].as_str().expect("date");
+            let when = if i == 0 {
+                ("day", day_text.as_str())
+            } else {
+                ("date", date)
+            };
+            let done = coord.submit(measure, &[when, ("value", &value)]);
+            assert_eq!(done.status, 303, "day {day}: {}", done.body);
+            last = done.location;
+        }
+    }
+    assert!(last.ends_with("&look=1"), "cycle 1's look ran: {last}");
+    let page = coord.get(&last);
+    assert!(page.body.contains("Cycle 1 is complete"), "{}", page.body);
+    assert!(page.body.contains("7 of 7"), "{}", page.body);
+    assert!(page.body.contains("id=\"correction\""), "{}", page.body);
+
+    // The report: two charts and the sentence.
+    let report = coord.get(report_path);
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert_eq!(report.body.matches("<svg").count(), 2, "{}", report.body);
+    assert!(report.body.contains("id=\"sentence\""), "{}", report.body);
+    assert!(
+        report.body.contains("% probability that"),
+        "{}",
+        report.body
+    );
+    assert!(report.body.contains("id=\"effects\""), "{}", report.body);
+
+    // A correction needs a reason; with one, the new value replaces the old.
+    let first = plan["periods"][0]["planned"][0]["day"]
+        .as_u64()
+        .expect("day");
+    let current = api
+        .get("/api/trials/NOF1-WEB/participants/W-1/report")
+        .json();
+    let seq = current["measurements"]
+        .as_array()
+        .expect("measurements")
+        .iter()
+        .find(|m| m["day"].as_u64() == Some(first))
+        .and_then(|m| m["seq"].as_u64())
+        .expect("the first period's first measurement");
+    let seq = seq.to_string();
+    let refused = coord.submit(
+        measure,
+        &[("corrects", &seq), ("value", "5.55"), ("reason", "")],
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let corrected = coord.submit(
+        measure,
+        &[
+            ("corrects", &seq),
+            ("value", "5.55"),
+            ("reason", "transcription error"),
+        ],
+    );
+    assert_eq!(corrected.status, 303, "{}", corrected.body);
+    let page = coord.get(&corrected.location);
+    assert!(page.body.contains(">5.55<"), "{}", page.body);
+
+    // The clinician's view: the same report; the pooled series is not there yet.
+    let mut stat = Browser::login(&server, &user_of("statistician"), PASSWORD);
+    let report = stat.get(report_path);
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert!(report.body.contains("id=\"sentence\""));
+    let trial = stat.get("/trials/NOF1-WEB");
+    assert!(trial.body.contains("id=\"series-link\""), "{}", trial.body);
+    let dashboard = stat.get("/trials/NOF1-WEB/dashboard");
+    assert_eq!(dashboard.status, 303, "{}", dashboard.body);
+    assert_eq!(dashboard.location, "/trials/NOF1-WEB/series");
+    let series = stat.get("/trials/NOF1-WEB/series");
+    assert_eq!(series.status, 200, "{}", series.body);
+    assert!(series.body.contains("id=\"no-series\""), "{}", series.body);
+
+    // The remaining cycles through the form until the patient's trial ends.
+    let mut ended = false;
+    'periods: for period in periods.iter().skip(2) {
+        let treatment = period["treatment"].as_str().expect("assigned");
+        for planned in period["planned"].as_array().expect("planned") {
+            let day = planned["day"].as_u64().expect("day").to_string();
+            let value = pain(treatment, planned["day"].as_u64().unwrap_or(0));
+            let done = coord.submit(measure, &[("day", &day), ("value", &value)]);
+            assert_eq!(done.status, 303, "day {day}: {}", done.body);
+            if done.location.contains("&look=") {
+                let now = api
+                    .get("/api/trials/NOF1-WEB/participants/W-1/report")
+                    .json();
+                if !now["end"].is_null() {
+                    ended = true;
+                    break 'periods;
+                }
+            }
+        }
+    }
+    assert!(ended, "the patient's trial ended");
+    let page = coord.get(page_path);
+    assert!(page.body.contains("id=\"ended\""), "{}", page.body);
+    assert!(
+        !page.body.contains("id=\"measurement\""),
+        "no measurement form once the patient's trial has ended"
+    );
+    assert!(
+        page.body.contains("Nothing more to measure"),
+        "{}",
+        page.body
+    );
+
+    // Two more patients through the API; when the third ends, the series is pooled.
+    for subject in ["W-2", "W-3"] {
+        measure_until_the_end(&api, "NOF1-WEB", subject);
+    }
+    // Now the series is pooled: its summary and forest plot for the statistician.
+    let series = stat.get("/trials/NOF1-WEB/series");
+    assert_eq!(series.status, 200, "{}", series.body);
+    assert!(series.body.contains("id=\"series\""), "{}", series.body);
+    assert_eq!(series.body.matches("<svg").count(), 1, "{}", series.body);
+    assert!(
+        series
+            .body
+            .contains("/trials/NOF1-WEB/participants/W-1/report"),
+        "{}",
+        series.body
+    );
 }

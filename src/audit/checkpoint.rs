@@ -82,7 +82,21 @@ impl ServerKey {
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())
     }
+
+    /// Signs a document other than a checkpoint (the export package's manifest): pure Ed25519
+    /// over `DOCUMENT_CONTEXT ‖ message`. The prefix keeps such a signature from ever being
+    /// taken for a checkpoint's, whose signed text starts with `{`.
+    pub fn sign_document(&self, message: &[u8]) -> Signature {
+        let mut signed = Vec::with_capacity(DOCUMENT_CONTEXT.len() + message.len());
+        signed.extend_from_slice(DOCUMENT_CONTEXT);
+        signed.extend_from_slice(message);
+        Signature(ed25519_dalek::Signer::sign(&self.0, &signed).to_bytes())
+    }
 }
+
+/// The bytes that precede a document signed with [`ServerKey::sign_document`]:
+/// `bayestrial-document-v1` and a zero byte.
+pub const DOCUMENT_CONTEXT: &[u8] = b"bayestrial-document-v1\0";
 
 impl fmt::Debug for ServerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,6 +123,18 @@ impl PublicKey {
 
     fn verifying_key(&self) -> Option<VerifyingKey> {
         VerifyingKey::from_bytes(&self.0).ok()
+    }
+
+    /// Whether `signature` is this key's [`ServerKey::sign_document`] signature of `message`
+    /// (strict verification, as for checkpoints).
+    pub fn verify_document(&self, message: &[u8], signature: &Signature) -> bool {
+        let mut signed = Vec::with_capacity(DOCUMENT_CONTEXT.len() + message.len());
+        signed.extend_from_slice(DOCUMENT_CONTEXT);
+        signed.extend_from_slice(message);
+        self.verifying_key().is_some_and(|key| {
+            key.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&signature.0))
+                .is_ok()
+        })
     }
 }
 
@@ -605,6 +631,29 @@ mod tests {
                 .problem,
             CheckpointProblem::WrongChain { .. }
         ));
+    }
+
+    #[test]
+    fn documents_are_signed_apart_from_checkpoints() {
+        let server = key(4);
+        let document = b"{\"files\":[]}\n";
+        let signature = server.sign_document(document);
+        assert!(server.public_key().verify_document(document, &signature));
+        assert!(!server
+            .public_key()
+            .verify_document(b"{\"files\":[1]}\n", &signature));
+        assert!(!key(5).public_key().verify_document(document, &signature));
+        // A document signature is not a signature of the same bytes without the context.
+        let records = chain(1);
+        let checkpoint =
+            Checkpoint::sign(&server, &head(&records, 1), Purpose::Export, at(1)).unwrap();
+        let text = checkpoint.signed_text().unwrap();
+        let mut forged = checkpoint.clone();
+        forged.signature = server.sign_document(text.as_bytes());
+        assert_eq!(
+            forged.verify_signature(&server.public_key()),
+            Err(CheckpointProblem::BadSignature)
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use chain::{
 };
 pub use checkpoint::{
     verify_checkpoints, Checkpoint, CheckpointBreak, CheckpointProblem, PublicKey, Purpose,
-    ServerKey, Signature,
+    ServerKey, Signature, DOCUMENT_CONTEXT,
 };
 pub use time::UtcTimestamp;
 

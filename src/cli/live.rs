@@ -1,7 +1,8 @@
 //! The live-trial commands: `migrate`, `user add`, `audit verify`, `audit public-key`,
-//! `replay` and `bench randomise`. Each opens the service on the database URL, makes one call
-//! and prints the answer. Exit codes: 0 success, 1 a verification or replay failure, 2 an error
-//! (bad input, no database).
+//! `replay` and `bench randomise` / `bench export`. Each opens the service on the database URL,
+//! makes one call and prints the answer; `audit verify --export FILE` and `replay FILE` check an
+//! export file instead, with no database (see `export.rs`). Exit codes: 0 success, 1 a
+//! verification or replay failure, 2 an error (bad input, no database, an unreadable file).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -148,8 +149,15 @@ pub struct AuditVerifyArgs {
     #[command(flatten)]
     database: DatabaseArgs,
     /// Only this trial's chain.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "export")]
     trial: Option<String>,
+    /// Verify this export file (JSON Lines or package) instead of the database, offline.
+    #[arg(long, value_name = "FILE")]
+    export: Option<std::path::PathBuf>,
+    /// With --export: the server public key (64 hex digits) the export must be signed with,
+    /// instead of trusting the key the file names.
+    #[arg(long, value_name = "HEX", requires = "export")]
+    public_key: Option<String>,
 }
 
 /// `bayestrial audit public-key`.
@@ -163,6 +171,9 @@ pub struct AuditKeyArgs {
 pub fn audit(command: &AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Verify(args) => {
+            if let Some(file) = &args.export {
+                return super::export::verify_offline(file, args.public_key.as_deref());
+            }
             let report = args
                 .database
                 .open()
@@ -200,12 +211,19 @@ pub struct ReplayArgs {
     #[command(flatten)]
     database: DatabaseArgs,
     /// Only this trial.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "file")]
     trial: Option<String>,
+    /// Replay this unblinded export file (JSON Lines or package) instead of the database,
+    /// offline.
+    #[arg(value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
 }
 
 /// Replays every trial through the engine.
 pub fn replay(args: &ReplayArgs) -> ExitCode {
+    if let Some(file) = &args.file {
+        return super::export::replay_offline(file);
+    }
     match args
         .database
         .open()
@@ -231,6 +249,9 @@ pub fn replay(args: &ReplayArgs) -> ExitCode {
 pub enum BenchCommand {
     /// Durable enrol-and-randomise throughput and latency on a throw-away trial.
     Randomise(BenchRandomiseArgs),
+    /// Export and offline-verification times on a throw-away trial (default 10,000
+    /// participants).
+    Export(super::export::BenchExportArgs),
 }
 
 /// `bayestrial bench randomise`.
@@ -249,7 +270,10 @@ pub struct BenchRandomiseArgs {
 
 /// Runs the benchmark and prints its figures.
 pub fn bench(command: &BenchCommand) -> ExitCode {
-    let BenchCommand::Randomise(args) = command;
+    let args = match command {
+        BenchCommand::Randomise(args) => args,
+        BenchCommand::Export(args) => return super::export::bench(args),
+    };
     let tag = format!(
         "{}-{}",
         std::process::id(),

@@ -2,7 +2,9 @@
 //! and prints the result; none of them holds a rule of the trial.
 
 mod calibrate;
+mod export;
 mod live;
+mod nof1;
 mod posterior;
 mod serve;
 mod simulate;
@@ -29,6 +31,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Posterior calculator: summaries, P(best), P(worst) and comparisons with a control.
     Posterior(posterior::PosteriorArgs),
+    /// n-of-1 analyses of measurement files.
+    #[command(subcommand)]
+    Nof1(nof1::Nof1Command),
     /// Simulate a protocol in one scenario: operating characteristics with MC standard errors.
     Simulate(simulate::SimulateArgs),
     /// Calibrate the symmetric superiority/inferiority threshold to a target P(superiority).
@@ -38,11 +43,14 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(live::UserCommand),
-    /// Verify the audit trail.
+    /// Verify the audit trail (or an export file, offline).
     #[command(subcommand)]
     Audit(live::AuditCommand),
-    /// Replay stored trials through the engine and compare every derived event.
+    /// Replay stored trials (or an unblinded export file, offline) through the engine and
+    /// compare every derived event.
     Replay(live::ReplayArgs),
+    /// Export a trial: CDISC ODM 1.3.2, JSON Lines, CSV or the regulatory package.
+    Export(export::ExportArgs),
     /// Benchmarks of the live service.
     #[command(subcommand)]
     Bench(live::BenchCommand),
@@ -55,12 +63,14 @@ impl Cli {
             Command::Serve(args) => serve::run(&args),
             Command::Validate(args) => validate::run(&args),
             Command::Posterior(args) => posterior::run(&args),
+            Command::Nof1(command) => nof1::run(&command),
             Command::Simulate(args) => simulate::run(&args),
             Command::Calibrate(args) => calibrate::run(&args),
             Command::Migrate(args) => live::migrate(&args),
             Command::User(command) => live::user(&command),
             Command::Audit(command) => live::audit(&command),
             Command::Replay(args) => live::replay(&args),
+            Command::Export(args) => export::export(&args),
             Command::Bench(command) => live::bench(&command),
         }
     }

@@ -1,4 +1,5 @@
-//! `bayestrial simulate`: operating characteristics of a protocol in one scenario.
+//! `bayestrial simulate`: operating characteristics of a protocol in one scenario (platform
+//! designs: per trial; n-of-1 designs: per patient and per series).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -6,7 +7,8 @@ use std::process::ExitCode;
 
 use bayestrial::protocol::{ArmId, LoadedProtocol, Protocol};
 use bayestrial::sim::{
-    render_html, simulate, Selection, SimScenario, SimulationPlan, SimulationReport,
+    render_scenario_html, simulate_scenario, Nof1SimulationReport, ScenarioReport, Selection,
+    SimScenario, SimulationPlan, SimulationReport,
 };
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -40,7 +42,8 @@ pub struct RunArgs {
     /// Scenario name from the protocol's `[[scenario]]` tables.
     #[arg(long)]
     pub scenario: String,
-    /// Number of simulated trials (for calibrate: per evaluated threshold, the same every time).
+    /// Number of simulated trials (n-of-1: series of `max_participants` patients; for
+    /// calibrate: per evaluated threshold, the same every time).
     #[arg(long, default_value_t = 1000)]
     pub reps: u64,
     /// Simulation seed.
@@ -60,7 +63,7 @@ pub struct SimulateArgs {
     /// Protocol, scenario and replicates.
     #[command(flatten)]
     pub run: RunArgs,
-    /// Selection rule when no arm is declared superior.
+    /// Selection rule when no arm is declared superior (platform designs).
     #[arg(long, value_enum, default_value = "best-remaining")]
     pub selection: SelectionArg,
     /// Write the report as JSON to this file (`-` for standard output).
@@ -130,7 +133,14 @@ pub fn plan(
     ))
 }
 
-fn print_summary(report: &SimulationReport) {
+fn print_summary(report: &ScenarioReport) {
+    match report {
+        ScenarioReport::Platform(report) => print_platform_summary(report),
+        ScenarioReport::Nof1(report) => print_nof1_summary(report),
+    }
+}
+
+fn print_platform_summary(report: &SimulationReport) {
     let m = &report.metrics;
     println!(
         "{} — scenario {:?}, {} trials, seed {}",
@@ -186,6 +196,83 @@ fn print_summary(report: &SimulationReport) {
     }
 }
 
+fn print_nof1_summary(report: &Nof1SimulationReport) {
+    let m = &report.nof1;
+    println!(
+        "{} — scenario {:?}, {} series ({} patients), seed {}",
+        report.protocol_id, report.scenario, report.reps, m.patients, report.seed
+    );
+    let row = |name: &str, p: f64, se: f64| println!("  {name:<34} {p:>8.4}  (MCSE {se:.4})");
+    println!(
+        "  per patient (truly better treatment: {})",
+        m.better_treatment.as_deref().unwrap_or("none")
+    );
+    if let (Some(p), Some(se)) = (m.prob_correct_benefit, m.mcse.prob_correct_benefit) {
+        row("P(benefit of the better): power", p, se);
+    }
+    let wrong = if m.better_treatment.is_some() {
+        "P(benefit, wrong direction)"
+    } else {
+        "P(benefit): false benefit"
+    };
+    row(wrong, m.prob_wrong_benefit, m.mcse.prob_wrong_benefit);
+    row(
+        "P(stop for equivalence)",
+        m.prob_equivalence,
+        m.mcse.prob_equivalence,
+    );
+    row(
+        "P(completed, no conclusion)",
+        m.prob_completed,
+        m.mcse.prob_completed,
+    );
+    row("P(dropped out)", m.prob_withdrawn, m.mcse.prob_withdrawn);
+    println!(
+        "  cycles per patient: mean {:.2} (MCSE {:.2}), SD {:.2}, quartiles {:.0} / {:.0} / {:.0}",
+        m.cycles.mean, m.mcse.cycles_mean, m.cycles.sd, m.cycles.p25, m.cycles.p50, m.cycles.p75
+    );
+    if let Some(threshold) = m.benefit_at_final_look {
+        println!("  (no benefit rule: a final look with P(beyond MCID) > {threshold} counts)");
+    }
+    let s = &m.series;
+    println!(
+        "  series ({} − {}, detection at posterior probability > {})",
+        s.treatment, s.versus, s.threshold
+    );
+    row(
+        "P(population effect detected)",
+        s.prob_detect,
+        s.mcse.prob_detect,
+    );
+    if let (Some(p), Some(se)) = (s.prob_detect_correct, s.mcse.prob_detect_correct) {
+        row("P(the better one detected)", p, se);
+    }
+    row(
+        "P(benefit beyond MCID detected)",
+        s.prob_beyond_mcid,
+        s.mcse.prob_beyond_mcid,
+    );
+    if let Some(e) = &s.estimate {
+        println!(
+            "  population effect: truth {:.4}, mean estimate {:.4} (MCSE {:.4}), bias {:.4}, RMSE {:.4}",
+            e.truth,
+            e.mean,
+            s.mcse.estimate_mean.unwrap_or(f64::NAN),
+            e.bias,
+            e.rmse
+        );
+    }
+    if let (Some(coverage), Some(se)) = (s.coverage, s.mcse.coverage) {
+        row("95% interval coverage", coverage, se);
+    }
+    if let Some(tau) = s.tau_mean {
+        println!(
+            "  mean posterior mean of tau: {tau:.4} (MCSE {:.4}; true tau 0)",
+            s.mcse.tau_mean.unwrap_or(f64::NAN)
+        );
+    }
+}
+
 /// Writes JSON to a file, or to standard output for `-`.
 pub fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| format!("encoding JSON: {e}"))?;
@@ -198,8 +285,9 @@ pub fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<(), S
 }
 
 /// Renders the HTML report and writes it to `path`.
-fn write_report(path: &Path, protocol: &Protocol, report: &SimulationReport) -> Result<(), String> {
-    let html = render_html(protocol, report).map_err(|e| format!("{}: {e}", path.display()))?;
+fn write_report(path: &Path, protocol: &Protocol, report: &ScenarioReport) -> Result<(), String> {
+    let html =
+        render_scenario_html(protocol, report).map_err(|e| format!("{}: {e}", path.display()))?;
     std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -213,7 +301,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         }
     };
     let bar = progress_bar(plan.reps);
-    let result = simulate(&loaded.protocol, &loaded.hash.to_hex(), &plan, &|| {
+    let result = simulate_scenario(&loaded.protocol, &loaded.hash.to_hex(), &plan, &|| {
         bar.inc(1)
     });
     bar.finish_and_clear();

@@ -103,7 +103,12 @@ impl<'p> Engine<'p> {
         Ok(())
     }
 
-    fn require_running(state: &TrialState) -> Result<(), EngineError> {
+    /// The seed-derived uniform draw for the event with sequence number `seq`.
+    pub(super) fn draw(&mut self, seq: u64) -> f64 {
+        self.draws.draw(seq)
+    }
+
+    pub(super) fn require_running(state: &TrialState) -> Result<(), EngineError> {
         match &state.status {
             TrialStatus::Running => Ok(()),
             TrialStatus::NotStarted => {
@@ -124,12 +129,6 @@ impl<'p> Engine<'p> {
     ) -> Result<Vec<Event>, EngineError> {
         if state.status != TrialStatus::NotStarted {
             return Err(EngineError::Refused("the trial has already started".into()));
-        }
-        if self.protocol.trial.design == Design::Nof1 {
-            return Err(EngineError::Refused(
-                "n-of-1 protocols are run per patient by the n-of-1 engine, which is not available yet"
-                    .into(),
-            ));
         }
         let mut out = Vec::new();
         self.emit(
@@ -154,7 +153,7 @@ impl<'p> Engine<'p> {
             .any(|arm| arm.status == ArmStatus::Pending)
     }
 
-    fn open_due_arms(
+    pub(super) fn open_due_arms(
         &self,
         state: &mut TrialState,
         out: &mut Vec<Event>,
@@ -178,6 +177,35 @@ impl<'p> Engine<'p> {
                     out,
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    /// The checks every enrolment passes: the trial runs, enrolment is open and not complete,
+    /// and the subject identifier is 1 to 64 printable characters.
+    pub(super) fn check_enrolment(state: &TrialState, subject: &str) -> Result<(), EngineError> {
+        Self::require_running(state)?;
+        if state.enrolment_paused {
+            return Err(EngineError::Refused(
+                "enrolment is paused; resume it before enrolling".into(),
+            ));
+        }
+        if state.enrolled() >= state.max_participants {
+            return Err(EngineError::Refused(format!(
+                "enrolment is complete: {} of {} participants",
+                state.enrolled(),
+                state.max_participants
+            )));
+        }
+        if subject.is_empty()
+            || subject.len() > 64
+            || subject.trim() != subject
+            || subject.chars().any(char::is_control)
+        {
+            return Err(EngineError::Invalid {
+                field: "subject_id",
+                problem: "must be 1 to 64 printable characters".into(),
+            });
         }
         Ok(())
     }
@@ -213,30 +241,13 @@ impl<'p> Engine<'p> {
         subject_id: &Arc<str>,
         out: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
-        Self::require_running(state)?;
-        if state.enrolment_paused {
+        if self.protocol.trial.design == Design::Nof1 {
             return Err(EngineError::Refused(
-                "enrolment is paused; resume it before enrolling".into(),
+                "an n-of-1 patient is enrolled with the start date of their calendar".into(),
             ));
         }
-        if state.enrolled() >= state.max_participants {
-            return Err(EngineError::Refused(format!(
-                "enrolment is complete: {} of {} participants",
-                state.enrolled(),
-                state.max_participants
-            )));
-        }
+        Self::check_enrolment(state, subject_id)?;
         let subject: &str = subject_id;
-        if subject.is_empty()
-            || subject.len() > 64
-            || subject.trim() != subject
-            || subject.chars().any(char::is_control)
-        {
-            return Err(EngineError::Invalid {
-                field: "subject_id",
-                problem: "must be 1 to 64 printable characters".into(),
-            });
-        }
         let already = || EngineError::Refused(format!("subject {subject} is already enrolled"));
         // When an arm may open first, a duplicate must be refused before anything is emitted;
         // otherwise the enrolment event is the first, and applying it refuses a duplicate
@@ -260,6 +271,7 @@ impl<'p> Engine<'p> {
             EventBody::ParticipantEnrolled {
                 participant,
                 subject_id: Arc::clone(subject_id),
+                start_date: None,
             },
             out,
         );
@@ -431,7 +443,7 @@ impl<'p> Engine<'p> {
     }
 
     /// Checks an outcome value against the protocol's kind and range.
-    fn check_outcome(&self, value: &OutcomeValue) -> Result<(), EngineError> {
+    pub(super) fn check_outcome(&self, value: &OutcomeValue) -> Result<(), EngineError> {
         let outcome = &self.protocol.outcome;
         let invalid = |problem: String| EngineError::Invalid {
             field: "value",

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::nof1::{Nof1Effect, PatientEnd, SeriesSummary};
 use crate::protocol::{ArmId, Prior};
 use crate::stats::Shape;
 
@@ -181,6 +182,9 @@ pub enum EventBody {
         participant: u32,
         /// The subject identifier entered by the coordinator.
         subject_id: Arc<str>,
+        /// n-of-1 designs: the calendar date of the patient's study day 1 (`YYYY-MM-DD`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_date: Option<Arc<str>>,
     },
     /// Allocation probabilities were recomputed.
     AllocationUpdated {
@@ -275,6 +279,66 @@ pub enum EventBody {
         /// New maximum.
         to: u32,
     },
+    /// n-of-1: the treatments of one cycle of a patient's periods, in period order.
+    Nof1CycleAssigned {
+        /// 0-based participant number.
+        participant: u32,
+        /// 1-based cycle.
+        cycle: u32,
+        /// One treatment per period of the cycle.
+        treatments: Vec<ArmId>,
+        /// Adaptive sequences: the probabilities each period's treatment was drawn with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probabilities: Option<Vec<ArmShare>>,
+        /// The seed-derived uniform draw that chose the order (none when the order follows
+        /// from an earlier cycle's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        draw: Option<f64>,
+    },
+    /// n-of-1: a measurement on a study day (input).
+    MeasurementRecorded {
+        /// 0-based participant number.
+        participant: u32,
+        /// Study day (1 is the first day of the patient's calendar).
+        day: u32,
+        /// The value.
+        value: OutcomeValue,
+    },
+    /// n-of-1: a measurement was corrected (input); the earlier event stays in the log.
+    MeasurementCorrected {
+        /// 0-based participant number.
+        participant: u32,
+        /// Sequence number of the event holding the value being corrected.
+        corrects: u64,
+        /// The corrected value.
+        value: OutcomeValue,
+        /// Why.
+        reason: String,
+    },
+    /// n-of-1: a patient's analysis after a completed cycle.
+    PatientLookPerformed {
+        /// 0-based participant number.
+        participant: u32,
+        /// The cycle just completed (1-based).
+        cycle: u32,
+        /// Each treatment against the first.
+        effects: Vec<Nof1Effect>,
+    },
+    /// n-of-1: a patient's participation ended (by a stopping rule, after the last cycle, or
+    /// withdrawn: an input).
+    PatientFinished {
+        /// 0-based participant number.
+        participant: u32,
+        /// Cycles analysed when it ended.
+        cycle: u32,
+        /// How.
+        end: PatientEnd,
+    },
+    /// n-of-1 series: the hierarchical model over the patients, after a patient finished.
+    SeriesLookPerformed {
+        /// The pooled summary.
+        summary: SeriesSummary,
+    },
     /// The trial stopped.
     TrialStopped {
         /// Why.
@@ -302,6 +366,12 @@ impl EventBody {
             Self::EnrolmentPaused { .. } => "enrolment_paused",
             Self::EnrolmentResumed => "enrolment_resumed",
             Self::MaxParticipantsChanged { .. } => "max_participants_changed",
+            Self::Nof1CycleAssigned { .. } => "nof1_cycle_assigned",
+            Self::MeasurementRecorded { .. } => "measurement_recorded",
+            Self::MeasurementCorrected { .. } => "measurement_corrected",
+            Self::PatientLookPerformed { .. } => "patient_look_performed",
+            Self::PatientFinished { .. } => "patient_finished",
+            Self::SeriesLookPerformed { .. } => "series_look_performed",
             Self::TrialStopped { .. } => "trial_stopped",
         }
     }

@@ -11,6 +11,7 @@ mod analysis;
 mod commands;
 mod draw;
 pub mod events;
+pub mod nof1;
 mod replay;
 mod state;
 
@@ -21,6 +22,7 @@ pub use events::{
     AllocationBasis, ArmAnalysis, ArmShare, DropReason, Event, EventBody, OutcomeValue,
     RandomisationPhase, StopReason,
 };
+pub use nof1::{Calendar, DayPhase, Nof1Effect, Nof1Patient, PatientEnd, SeriesSummary};
 pub use replay::replay;
 pub use state::{extend_looks, ArmState, ArmStatus, Participant, TrialState, TrialStatus};
 

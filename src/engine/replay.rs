@@ -7,6 +7,7 @@
 
 use super::commands::{Engine, NewArm};
 use super::events::{Event, EventBody, StopReason};
+use super::nof1::PatientEnd;
 use super::state::TrialState;
 use super::{EngineError, ReplayMismatch, TrialSeed};
 use crate::protocol::Protocol;
@@ -79,6 +80,12 @@ fn is_input(body: &EventBody) -> bool {
             | EventBody::DataCollectionClosed
             | EventBody::EnrolmentPaused { .. }
             | EventBody::EnrolmentResumed
+            | EventBody::MeasurementRecorded { .. }
+            | EventBody::MeasurementCorrected { .. }
+            | EventBody::PatientFinished {
+                end: PatientEnd::Withdrawn { .. },
+                ..
+            }
             | EventBody::TrialStopped {
                 reason: StopReason::Closed { .. }
             }
@@ -100,7 +107,37 @@ fn run(
 ) -> Result<Vec<Event>, EngineError> {
     match input {
         EventBody::TrialStarted { protocol_hash, .. } => engine.start(state, protocol_hash),
+        EventBody::ParticipantEnrolled {
+            subject_id,
+            start_date: Some(date),
+            ..
+        } => engine.enrol_patient(state, subject_id, date),
         EventBody::ParticipantEnrolled { subject_id, .. } => engine.enrol(state, subject_id),
+        EventBody::MeasurementRecorded {
+            participant,
+            day,
+            value,
+        } => {
+            let subject = subject(state, *participant)?;
+            engine.record_measurement(state, &subject, *day, *value)
+        }
+        EventBody::MeasurementCorrected {
+            participant,
+            corrects,
+            value,
+            reason,
+        } => {
+            let subject = subject(state, *participant)?;
+            engine.correct_measurement(state, &subject, *corrects, *value, reason)
+        }
+        EventBody::PatientFinished {
+            participant,
+            end: PatientEnd::Withdrawn { reason },
+            ..
+        } => {
+            let subject = subject(state, *participant)?;
+            engine.withdraw_patient(state, &subject, reason)
+        }
         EventBody::OutcomeRecorded { participant, value } => {
             let subject = subject(state, *participant)?;
             engine.record_outcome(state, &subject, *value)

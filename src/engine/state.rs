@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::events::{ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason};
+use super::nof1::{Measurement, Nof1Patient, SeriesSummary};
 use super::EngineError;
 use crate::protocol::{ArmId, Prior, Protocol};
 use crate::stats::{BetaPrior, ConjugateModel, GammaPrior, NigPrior, Observation};
@@ -138,6 +139,11 @@ pub struct TrialState {
     pub block_multiple: u32,
     /// Whether enrolment is paused.
     pub enrolment_paused: bool,
+    /// n-of-1 designs: one record per participant (their calendar, treatments, measurements and
+    /// looks); empty for platform designs.
+    pub nof1: Vec<Nof1Patient>,
+    /// n-of-1 series: the last series look's summary.
+    pub series: Option<SeriesSummary>,
 }
 
 impl TrialState {
@@ -189,6 +195,8 @@ impl TrialState {
             block_counts,
             block_multiple: protocol.allocation.block_multiple.max(1),
             enrolment_paused: false,
+            nof1: Vec::new(),
+            series: None,
         })
     }
 
@@ -259,6 +267,15 @@ impl TrialState {
             .ok_or_else(|| EngineError::Log {
                 seq,
                 problem: format!("unknown participant {index}"),
+            })
+    }
+
+    fn patient(&mut self, seq: u64, index: u32) -> Result<&mut Nof1Patient, EngineError> {
+        self.nof1
+            .get_mut(index as usize)
+            .ok_or_else(|| EngineError::Log {
+                seq,
+                problem: format!("participant {index} is not an n-of-1 patient"),
             })
     }
 
@@ -338,7 +355,14 @@ impl TrialState {
             EventBody::ParticipantEnrolled {
                 participant,
                 subject_id,
+                start_date,
             } => {
+                if let Some(date) = start_date {
+                    if self.nof1.len() != self.participants.len() {
+                        return Err(log("a start date is only given to n-of-1 patients"));
+                    }
+                    super::nof1::parse_date(date).map_err(|e| log(&e))?;
+                }
                 if *participant != self.enrolled() {
                     return Err(log("participant numbers must follow enrolment order"));
                 }
@@ -356,6 +380,83 @@ impl TrialState {
                     outcome: None,
                     outcome_seq: None,
                 });
+                if let Some(date) = start_date {
+                    self.nof1.push(Nof1Patient {
+                        start_date: date.to_string(),
+                        ..Nof1Patient::default()
+                    });
+                }
+            }
+            EventBody::Nof1CycleAssigned {
+                participant,
+                cycle,
+                treatments,
+                ..
+            } => {
+                let k = self.arms.len();
+                let indices = treatments
+                    .iter()
+                    .map(|t| self.arm_by_id(seq, t))
+                    .collect::<Result<Vec<usize>, _>>()?;
+                let patient = self.patient(seq, *participant)?;
+                if indices.len() != k || patient.periods.len() != (*cycle as usize - 1) * k {
+                    return Err(log(
+                        "a cycle must follow the patient's last and name one treatment per period",
+                    ));
+                }
+                patient.periods.extend(indices);
+            }
+            EventBody::MeasurementRecorded {
+                participant,
+                day,
+                value,
+            } => {
+                let patient = self.patient(seq, *participant)?;
+                if patient.end.is_some() {
+                    return Err(log("a measurement after the patient's trial ended"));
+                }
+                patient.measurements.push(Measurement {
+                    seq,
+                    day: *day,
+                    value: *value,
+                });
+            }
+            EventBody::MeasurementCorrected {
+                participant,
+                corrects,
+                value,
+                ..
+            } => {
+                let patient = self.patient(seq, *participant)?;
+                let Some(m) = patient.measurements.iter_mut().find(|m| m.seq == *corrects) else {
+                    return Err(log("the correction does not name a current measurement"));
+                };
+                m.seq = seq;
+                m.value = *value;
+            }
+            EventBody::PatientLookPerformed {
+                participant,
+                cycle,
+                effects,
+            } => {
+                let patient = self.patient(seq, *participant)?;
+                if *cycle != patient.cycles_looked + 1 || patient.end.is_some() {
+                    return Err(log("a patient's looks follow their cycles in order"));
+                }
+                patient.cycles_looked = *cycle;
+                patient.effects.clone_from(effects);
+            }
+            EventBody::PatientFinished {
+                participant, end, ..
+            } => {
+                let patient = self.patient(seq, *participant)?;
+                if patient.end.is_some() {
+                    return Err(log("the patient's trial has already ended"));
+                }
+                patient.end = Some(end.clone());
+            }
+            EventBody::SeriesLookPerformed { summary } => {
+                self.series = Some(summary.clone());
             }
             EventBody::AllocationUpdated { probabilities, .. } => {
                 let listed_in_order = {

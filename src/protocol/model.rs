@@ -343,6 +343,14 @@ pub struct Nof1Spec {
     pub stop_equivalence: Option<f64>,
     /// Stopping rules apply only after this many cycles.
     pub min_cycles: u32,
+    /// Model the residuals of a patient's measurements as AR(1) (autocorrelated diaries).
+    pub ar1: bool,
+    /// `adaptive` sequences: the exponent applied to P(treatment better) (tempering).
+    pub power: f64,
+    /// `adaptive` sequences: the smallest probability of either treatment in a period.
+    pub min_probability: f64,
+    /// Scale of the half-Cauchy prior on the between-patient SD τ of the series model.
+    pub tau_scale: f64,
 }
 
 /// The distribution of the delay between randomisation and the outcome.

@@ -145,6 +145,10 @@ pub(crate) struct RawNof1 {
     pub stop_benefit: Option<S<f64>>,
     pub stop_equivalence: Option<S<f64>>,
     pub min_cycles: Option<S<i64>>,
+    pub ar1: Option<S<bool>>,
+    pub power: Option<S<f64>>,
+    pub min_probability: Option<S<f64>>,
+    pub tau_scale: Option<S<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1560,10 +1560,52 @@ fn nof1(
             other => other,
         },
     };
+    let adaptive_only = |c: &mut Collector<'_>, v: &S<f64>, path: &str| {
+        if sequence != Some(Nof1Sequence::Adaptive) {
+            c.error(&v.span(), path, "only applies to sequence = \"adaptive\"");
+        }
+    };
+    let power = match &raw.power {
+        None => Some(0.5),
+        Some(v) => {
+            adaptive_only(c, v, "nof1.power");
+            number(c, v, "nof1.power", "a number in (0, 1]", |x| {
+                x > 0.0 && x <= 1.0
+            })
+        }
+    };
+    let min_probability = match &raw.min_probability {
+        None => Some(0.1),
+        Some(v) => {
+            adaptive_only(c, v, "nof1.min_probability");
+            number(c, v, "nof1.min_probability", "a number in [0, 0.5)", |x| {
+                (0.0..0.5).contains(&x)
+            })
+        }
+    };
+    if sequence == Some(Nof1Sequence::Adaptive) && treatments.as_ref().is_some_and(|t| t.len() != 2)
+    {
+        if let Some(v) = &raw.sequence {
+            c.error(
+                &v.span(),
+                "nof1.sequence",
+                "\"adaptive\" sequences compare exactly 2 treatments",
+            );
+        }
+        ok = false;
+    }
+    let tau_scale = match &raw.tau_scale {
+        None => mcid.map(|m| if m > 0.0 { m } else { 1.0 }),
+        Some(v) => positive(c, v, "nof1.tau_scale"),
+    };
     if !ok {
         return None;
     }
     Some(Nof1Spec {
+        ar1: raw.ar1.as_ref().is_some_and(|b| *b.get_ref()),
+        power: power?,
+        min_probability: min_probability?,
+        tau_scale: tau_scale?,
         treatments: treatments?,
         cycles: cycles?,
         period_days: period_days?,

@@ -11,6 +11,9 @@ mod access;
 mod bench;
 pub mod clock;
 mod error;
+mod export;
+mod export_bench;
+mod nof1;
 mod outbox;
 mod trial;
 mod users;
@@ -30,6 +33,12 @@ pub use access::{
 pub use bench::{bench_randomise, BenchReport};
 pub use clock::{Clock, Randomness, SteppingClock, SystemClock};
 pub use error::ServiceError;
+pub use export::{ExportFile, Exporter};
+pub use export_bench::{bench_export, ExportBenchReport};
+pub use nof1::{
+    effect_sentence, MeasurementReceipt, MeasurementView, PatientReport, PeriodView,
+    PlannedMeasurement,
+};
 pub use outbox::spawn_outbox_worker;
 pub use trial::{Amendment, Assignment, Meaning, OutcomeReceipt, TrialSummary};
 pub use users::{Actor, NewUser, Password, Role, Username};

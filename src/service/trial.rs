@@ -87,10 +87,14 @@ pub struct Assignment {
     pub subject_id: String,
     /// Participant number (0-based enrolment order).
     pub participant: u32,
-    /// The arm assigned.
+    /// The arm assigned (n-of-1: the treatment of the first period).
     pub arm: String,
-    /// Seq of the `randomised` event on the trial's chain.
+    /// Seq of the `randomised` event on the trial's chain (n-of-1: of the first cycle's
+    /// assignment).
     pub seq: u64,
+    /// n-of-1: the calendar date of study day 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
 }
 
 /// The answer to a recorded outcome.
@@ -193,11 +197,6 @@ impl Service {
         origin: &str,
     ) -> Result<TrialSummary, ServiceError> {
         let loaded = LoadedProtocol::from_toml(source, origin)?;
-        if loaded.protocol.trial.design == Design::Nof1 {
-            return Err(ServiceError::Conflict(
-                "n-of-1 protocols cannot be run live yet (the n-of-1 engine is not built)".into(),
-            ));
-        }
         let id = loaded.protocol.trial.id.clone();
         chain_of(&id)?;
         let seed = TrialSeed::from_bytes(self.randomness.bytes32());
@@ -216,7 +215,10 @@ impl Service {
             TrialRow {
                 id: id.clone(),
                 title: loaded.protocol.trial.title.clone(),
-                design: "platform".into(),
+                design: match loaded.protocol.trial.design {
+                    Design::Platform => "platform".into(),
+                    Design::Nof1 => "nof1".into(),
+                },
                 seed_hex: seed.to_hex(),
                 seed_commitment: summary.seed_commitment.clone(),
                 current_version: 1,
@@ -351,14 +353,27 @@ impl Service {
     }
 
     /// Enrols and randomises a participant (coordinator). With an idempotency key, a retried
-    /// request returns the first answer and appends nothing.
-    #[instrument(skip_all, fields(trial = %trial_id))]
+    /// request returns the first answer and appends nothing. An n-of-1 patient starts today.
     pub fn enrol(
         &self,
         actor: &Actor,
         trial_id: &str,
         subject_id: &str,
         idempotency_key: Option<&str>,
+    ) -> Result<Assignment, ServiceError> {
+        self.enrol_starting(actor, trial_id, subject_id, idempotency_key, None)
+    }
+
+    /// [`Service::enrol`]; an n-of-1 patient's study day 1 is `start_date` (`YYYY-MM-DD`,
+    /// default: today by the service's clock).
+    #[instrument(skip_all, fields(trial = %trial_id))]
+    pub fn enrol_starting(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        subject_id: &str,
+        idempotency_key: Option<&str>,
+        start_date: Option<&str>,
     ) -> Result<Assignment, ServiceError> {
         actor.require(&[Role::Coordinator], "enrol participants")?;
         if let Some(key) = idempotency_key {
@@ -381,7 +396,15 @@ impl Service {
                     return Ok((Vec::new(), first));
                 }
             }
-            let events = c.engine.enrol(c.state, subject_id)?;
+            let nof1 = c.protocol.protocol.trial.design == Design::Nof1;
+            let start = start_date
+                .map(str::to_owned)
+                .unwrap_or_else(|| at.as_str().get(..10).unwrap_or_default().to_owned());
+            let events = if nof1 {
+                c.engine.enrol_patient(c.state, subject_id, &start)?
+            } else {
+                c.engine.enrol(c.state, subject_id)?
+            };
             let assignment = events
                 .iter()
                 .find_map(|event| match &event.body {
@@ -393,6 +416,23 @@ impl Service {
                         participant: *participant,
                         arm: arm.to_string(),
                         seq: event.seq,
+                        start_date: None,
+                    }),
+                    EventBody::Nof1CycleAssigned {
+                        participant,
+                        cycle: 1,
+                        treatments,
+                        ..
+                    } => Some(Assignment {
+                        trial_id: trial_id.to_owned(),
+                        subject_id: subject_id.trim().to_owned(),
+                        participant: *participant,
+                        arm: treatments
+                            .first()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        seq: event.seq,
+                        start_date: Some(start.clone()),
                     }),
                     _ => None,
                 })
@@ -701,10 +741,14 @@ impl Service {
             .write(conn, trial_id)?;
             let last = records.last().cloned();
             if let Some(head) = &last {
-                if events
-                    .iter()
-                    .any(|e| matches!(e.body, EventBody::LookPerformed { .. }))
-                {
+                if events.iter().any(|e| {
+                    matches!(
+                        e.body,
+                        EventBody::LookPerformed { .. }
+                            | EventBody::PatientLookPerformed { .. }
+                            | EventBody::SeriesLookPerformed { .. }
+                    )
+                }) {
                     let checkpoint = Checkpoint::sign(
                         &self.key,
                         &ChainHead {
@@ -773,7 +817,38 @@ fn project(
             EventBody::ParticipantEnrolled {
                 participant,
                 subject_id,
+                ..
             } => enrolled = Some((*participant, subject_id.to_string())),
+            EventBody::Nof1CycleAssigned {
+                participant,
+                cycle: 1,
+                treatments,
+                draw,
+                ..
+            } => {
+                let subject_id = match enrolled.take() {
+                    Some((p, subject)) if p == *participant => subject,
+                    _ => {
+                        return Err(ServiceError::Integrity(format!(
+                            "participant {participant} scheduled without enrolment"
+                        )))
+                    }
+                };
+                rows.participants.push(ParticipantRow {
+                    trial_id: trial_id.to_owned(),
+                    participant: *participant as i32,
+                    subject_id,
+                    arm: treatments
+                        .first()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    seq,
+                    draw: draw.unwrap_or(0.0),
+                    probabilities: "[]".to_owned(),
+                    enrolled_by: by.actor.clone(),
+                    enrolled_at: at.to_owned(),
+                })
+            }
             EventBody::Randomised {
                 participant,
                 arm,
@@ -891,6 +966,14 @@ fn notifications(
             EventBody::EnrolmentPaused { .. } => (format!("[{trial_id}] enrolment paused"), true),
             EventBody::EnrolmentResumed => (format!("[{trial_id}] enrolment resumed"), true),
             EventBody::TrialStopped { .. } => (format!("[{trial_id}] trial stopped"), true),
+            EventBody::PatientFinished { cycle, end, .. }
+                if !matches!(end, crate::engine::PatientEnd::Withdrawn { .. }) =>
+            {
+                (
+                    format!("[{trial_id}] an n-of-1 patient's trial ended after cycle {cycle}"),
+                    false,
+                )
+            }
             _ => continue,
         };
         let roles: &[&str] = if everyone {

@@ -65,7 +65,7 @@ impl fmt::Display for ReplayProblem {
 }
 
 /// A stored checkpoint row parsed, or the problem with it.
-fn checkpoint_from_row(row: &CheckpointRow) -> Result<Checkpoint, String> {
+pub(super) fn checkpoint_from_row(row: &CheckpointRow) -> Result<Checkpoint, String> {
     let purpose = match row.purpose.as_str() {
         "look" => Purpose::Look,
         "export" => Purpose::Export,

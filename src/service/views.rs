@@ -1,6 +1,6 @@
 //! What each role may read: the trial list, a trial's overview, its participants and their
 //! timelines, the unblinded results (statisticians and the DMC only, and every view of them is
-//! recorded), the audit trail (filtered, sorted, paged) and its JSON Lines export.
+//! recorded) and the audit trail (filtered, sorted, paged; its exports are in `export.rs`).
 //!
 //! Blinding is decided here, once, so that the web pages and the JSON API cannot differ:
 //! [`Role::sees_results`] roles get arm-level results and allocation probabilities; every other
@@ -14,13 +14,12 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::trial::{chain_of, checkpoint_row, status_text};
+use super::trial::{chain_of, status_text};
 use super::{record_from_row, Actor, Role, Service, ServiceError};
-use crate::audit::{ChainHead, Checkpoint, Purpose};
 use crate::engine::{
     ArmAnalysis, ArmShare, ArmStatus, EventBody, OutcomeValue, StopReason, TrialState, TrialStatus,
 };
-use crate::protocol::{LoadedProtocol, OutcomeKind};
+use crate::protocol::{Design, LoadedProtocol, OutcomeKind};
 use crate::stats::Quadrature;
 use crate::store::{
     self, AuditQuery, AuditRow, CheckpointRow, OutcomeRow, ParticipantRow, ProtocolVersionRow,
@@ -35,6 +34,10 @@ const SEALED_KINDS: &[&str] = &[
     "arm_dropped",
     "control_changed",
     "trial_stopped",
+    "nof1_cycle_assigned",
+    "patient_look_performed",
+    "patient_finished",
+    "series_look_performed",
 ];
 
 impl Role {
@@ -125,6 +128,8 @@ pub struct TrialView {
     pub title: String,
     /// Whether the site sees kit codes instead of arms.
     pub blinded: bool,
+    /// Whether the trial is a series of n-of-1 trials (`design = "nof1"`).
+    pub nof1: bool,
     /// `draft`, `running`, `paused` or `stopped`.
     pub status: String,
     /// Why it stopped, in words fit for the viewer's role.
@@ -411,7 +416,7 @@ impl Service {
     /// The trial's row, protocol (version 1) and state at the stored head. A cached state at
     /// that head is cloned in place (the next command keeps it); otherwise the trial is loaded
     /// and the cache refreshed.
-    fn snapshot(
+    pub(super) fn snapshot(
         &self,
         conn: &mut store::DbConn,
         trial_id: &str,
@@ -519,6 +524,7 @@ impl Service {
             id: trial.id.clone(),
             title: trial.title.clone(),
             blinded: p.trial.blinded,
+            nof1: p.trial.design == Design::Nof1,
             status: listing_status(&status_text(&state)),
             stopped_because: match &state.status {
                 TrialStatus::Stopped { reason } => Some(stop_words(reason, unblinded)),
@@ -868,7 +874,7 @@ impl Service {
         parse_outcome_text(protocol.protocol.outcome.kind, text)
     }
 
-    fn sealed_for(&self, actor: &Actor, chain: &str, conn: &mut store::DbConn) -> bool {
+    pub(super) fn sealed_for(&self, actor: &Actor, chain: &str, conn: &mut store::DbConn) -> bool {
         if actor.role.sees_results() {
             return false;
         }
@@ -954,105 +960,6 @@ impl Service {
             .into_iter()
             .map(|row| audit_entry(row, sealed))
             .collect())
-    }
-
-    /// The trial's audit chain as JSON Lines: one record per line (payload as JSON), then one
-    /// line with the server's signed checkpoint of the head exported. The export is recorded
-    /// on the system chain. Roles that do not see results may export a trial only once it has
-    /// stopped (the export is complete and unsealed).
-    #[instrument(skip_all, fields(trial = %trial_id, role = %actor.role))]
-    pub fn export_jsonl(&self, actor: &Actor, trial_id: &str) -> Result<String, ServiceError> {
-        if !actor.role.reads_audit() {
-            return Err(ServiceError::Forbidden(format!(
-                "the {} role may not export the audit trail",
-                actor.role
-            )));
-        }
-        let chain = chain_of(trial_id)?;
-        let by = self.attribution(actor, None);
-        let mut conn = self.conn()?;
-        if self.sealed_for(actor, &chain.to_string(), &mut conn) {
-            return Err(ServiceError::Conflict(format!(
-                "trial {trial_id} is still running: its export holds unblinded records, and the {} role may export it once the trial has stopped",
-                actor.role
-            )));
-        }
-        self.write_transaction(&mut conn, WriteLock::System, |conn| {
-            let rows = AuditRow::after(conn, &chain.to_string(), 0)?;
-            let mut out = String::new();
-            let mut head = None;
-            for row in rows {
-                let record = record_from_row(row)?;
-                let payload: serde_json::Value = serde_json::from_str(&record.payload)
-                    .map_err(|e| ServiceError::Integrity(format!("seq {}: {e}", record.seq)))?;
-                let line = serde_json::json!({
-                    "chain": record.chain.to_string(),
-                    "seq": record.seq,
-                    "kind": record.kind,
-                    "payload": payload,
-                    "actor": record.actor,
-                    "role": record.role,
-                    "recorded_at": record.recorded_at.as_str(),
-                    "reason": record.reason,
-                    "prev_hash": record.prev_hash.to_hex(),
-                    "hash": record.hash.to_hex(),
-                });
-                out.push_str(&line.to_string());
-                out.push('\n');
-                head = Some(ChainHead {
-                    chain: record.chain.clone(),
-                    seq: record.seq,
-                    hash: record.hash,
-                });
-            }
-            let head = head.ok_or_else(|| {
-                ServiceError::Conflict(format!("trial {trial_id} has no records to export yet"))
-            })?;
-            let existing = CheckpointRow::of_chain(conn, &chain.to_string())?
-                .into_iter()
-                .find(|c| c.seq == head.seq as i64 && c.purpose == "export");
-            let checkpoint = match existing {
-                Some(row) => row,
-                None => {
-                    let signed = Checkpoint::sign(
-                        &self.key,
-                        &head,
-                        Purpose::Export,
-                        by.recorded_at.clone(),
-                    )?;
-                    let row = checkpoint_row(&signed);
-                    row.insert(conn)?;
-                    row
-                }
-            };
-            out.push_str(
-                &serde_json::json!({
-                    "checkpoint": {
-                        "chain": checkpoint.chain,
-                        "seq": checkpoint.seq,
-                        "purpose": checkpoint.purpose,
-                        "head_hash": checkpoint.head_hash,
-                        "signed_at": checkpoint.signed_at,
-                        "public_key": checkpoint.public_key,
-                        "signature": checkpoint.signature,
-                    }
-                })
-                .to_string(),
-            );
-            out.push('\n');
-            self.append_system(
-                conn,
-                "export",
-                &serde_json::json!({
-                    "trial": trial_id,
-                    "format": "jsonl",
-                    "head_seq": head.seq,
-                    "head_hash": head.hash.to_hex(),
-                }),
-                &by,
-            )?;
-            Ok(out)
-        })
     }
 }
 

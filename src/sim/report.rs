@@ -1,11 +1,13 @@
 //! The HTML simulation report (`bayestrial simulate --report OUT.html`): one self-contained page
 //! with the design, the scenario, every operating characteristic with its Monte Carlo standard
-//! error, and three inline SVG charts drawn with plotters.
+//! error, and inline SVG charts drawn with plotters (three for a platform design, two for an
+//! n-of-1 design).
 //!
 //! What it must not do:
-//! - compute statistics: it formats a [`SimulationReport`] and reads the [`Protocol`]; anything
-//!   it shows that is not a protocol value comes from [`super::Metrics`] (the chart whiskers are
-//!   the reported MCSEs times 1.96);
+//! - compute statistics: it formats a [`SimulationReport`] or [`Nof1SimulationReport`] and reads
+//!   the [`Protocol`]; anything it shows that is not a protocol value comes from
+//!   [`super::Metrics`] or [`super::Nof1Metrics`] (the chart whiskers are the reported MCSEs
+//!   times 1.96);
 //! - load anything from outside the page: CSS is inline, charts are inline SVG, there is no
 //!   JavaScript;
 //! - vary between runs: no clock, no random ids, floats at fixed precision, maps iterated in
@@ -19,10 +21,10 @@ use std::fmt::{self, Write};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{Selection, SimError, SimulationReport};
+use super::{Nof1SimulationReport, ScenarioReport, Selection, SimError, SimulationReport};
 use crate::protocol::{
-    AllocationRule, ControlShare, ControlsPolicy, DelaySpec, Design, MarginRule, OutcomeKind,
-    Power, Prior, Protocol, Threshold,
+    AllocationRule, ControlShare, ControlsPolicy, DelaySpec, Design, MarginRule, Nof1Sequence,
+    OutcomeKind, Power, Prior, Protocol, Threshold,
 };
 use crate::stats::Better;
 
@@ -55,17 +57,62 @@ table.kv th{font-weight:600;color:#444}code{font-size:.9em;word-break:break-all}
 figure{margin:1rem 0}figcaption{font-size:.9rem;color:#444}\
 svg{max-width:100%;height:auto}.note{color:#555;font-size:.9rem}";
 
+/// What the page says about the run, whatever the design.
+struct Run<'a> {
+    protocol_id: &'a str,
+    protocol_hash: &'a str,
+    scenario: &'a str,
+    reps: u64,
+    seed: u64,
+    /// Platform designs only.
+    selection: Option<Selection>,
+    truth: &'a BTreeMap<String, f64>,
+}
+
+impl<'a> Run<'a> {
+    fn of(report: &'a SimulationReport) -> Self {
+        Self {
+            protocol_id: &report.protocol_id,
+            protocol_hash: &report.protocol_hash,
+            scenario: &report.scenario,
+            reps: report.reps,
+            seed: report.seed,
+            selection: Some(report.selection),
+            truth: &report.truth,
+        }
+    }
+
+    fn of_nof1(report: &'a Nof1SimulationReport) -> Self {
+        Self {
+            protocol_id: &report.protocol_id,
+            protocol_hash: &report.protocol_hash,
+            scenario: &report.scenario,
+            reps: report.reps,
+            seed: report.seed,
+            selection: None,
+            truth: &report.truth,
+        }
+    }
+
+    /// Refuses a report produced from another protocol (its trial id differs).
+    fn check(&self, protocol: &Protocol) -> Result<(), SimError> {
+        if self.protocol_id != protocol.trial.id {
+            return Err(SimError::Report(format!(
+                "the report is for protocol {:?}, not {:?}",
+                self.protocol_id, protocol.trial.id
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Renders the report of a simulation of `protocol` as a self-contained HTML page.
 ///
 /// Fails when `report` was produced from another protocol (its trial id differs) or a chart
 /// cannot be drawn.
 pub fn render_html(protocol: &Protocol, report: &SimulationReport) -> Result<String, SimError> {
-    if report.protocol_id != protocol.trial.id {
-        return Err(SimError::Report(format!(
-            "the report is for protocol {:?}, not {:?}",
-            report.protocol_id, protocol.trial.id
-        )));
-    }
+    let run = Run::of(report);
+    run.check(protocol)?;
     let ids: Vec<String> = protocol.arms.iter().map(|a| a.id.to_string()).collect();
     let charts = [
         (
@@ -84,9 +131,53 @@ pub fn render_html(protocol: &Protocol, report: &SimulationReport) -> Result<Str
         ),
     ];
     let mut page = String::new();
-    write_page(&mut page, protocol, report, &ids, &charts)
-        .map_err(|e| SimError::Report(format!("formatting the page: {e}")))?;
+    write_page(&mut page, protocol, &run, &ids, &charts, |out| {
+        write_metrics(out, report, &ids)
+    })
+    .map_err(|e| SimError::Report(format!("formatting the page: {e}")))?;
     Ok(page)
+}
+
+/// Renders the report of a simulation of the n-of-1 `protocol` as a self-contained HTML page.
+///
+/// Fails when `report` was produced from another protocol (its trial id differs) or a chart
+/// cannot be drawn.
+pub fn render_nof1_html(
+    protocol: &Protocol,
+    report: &Nof1SimulationReport,
+) -> Result<String, SimError> {
+    let run = Run::of_nof1(report);
+    run.check(protocol)?;
+    let ids: Vec<String> = protocol.arms.iter().map(|a| a.id.to_string()).collect();
+    let charts = [
+        (
+            conclusion_chart(&ids, report)?,
+            "How a patient's trial ends: the share of patients (bars) with ±1.96 Monte Carlo \
+             standard errors (whiskers).",
+        ),
+        (
+            cycles_chart(protocol, report)?,
+            "Cycles analysed per patient: the share of patients whose trial ended after each \
+             number of cycles.",
+        ),
+    ];
+    let mut page = String::new();
+    write_page(&mut page, protocol, &run, &ids, &charts, |out| {
+        write_nof1_metrics(out, report)
+    })
+    .map_err(|e| SimError::Report(format!("formatting the page: {e}")))?;
+    Ok(page)
+}
+
+/// Renders the report of either design.
+pub fn render_scenario_html(
+    protocol: &Protocol,
+    report: &ScenarioReport,
+) -> Result<String, SimError> {
+    match report {
+        ScenarioReport::Platform(report) => render_html(protocol, report),
+        ScenarioReport::Nof1(report) => render_nof1_html(protocol, report),
+    }
 }
 
 /// Escapes `text` for HTML element content and attribute values.
@@ -131,9 +222,10 @@ fn colour(index: usize) -> RGBColor {
 fn write_page(
     out: &mut String,
     protocol: &Protocol,
-    report: &SimulationReport,
+    run: &Run<'_>,
     ids: &[String],
     charts: &[(String, &str)],
+    results: impl FnOnce(&mut String) -> fmt::Result,
 ) -> fmt::Result {
     let title = format!(
         "{}: {}",
@@ -152,10 +244,10 @@ fn write_page(
     writeln!(out, "<style>{CSS}</style>")?;
     writeln!(out, "</head>")?;
     writeln!(out, "<body>")?;
-    write_header(out, protocol, report, &title)?;
+    write_header(out, protocol, run, &title)?;
     write_design(out, protocol)?;
-    write_scenario(out, protocol, report, ids)?;
-    write_metrics(out, report, ids)?;
+    write_scenario(out, protocol, run, ids)?;
+    results(out)?;
     writeln!(out, "<section id=\"charts\">")?;
     writeln!(out, "<h2>Charts</h2>")?;
     for (svg, caption) in charts {
@@ -165,29 +257,29 @@ fn write_page(
         writeln!(out, "</figure>")?;
     }
     writeln!(out, "</section>")?;
+    let shares = if run.selection.is_some() {
+        "the simulated trials"
+    } else {
+        "the simulated patients (per patient) or series (per series)"
+    };
     writeln!(
         out,
-        "<footer class=\"note\"><p>bayestrial {}. Probabilities are shares of the simulated \
-         trials; ± is one Monte Carlo standard error.</p></footer>",
+        "<footer class=\"note\"><p>bayestrial {}. Probabilities are shares of {shares}; ± is \
+         one Monte Carlo standard error.</p></footer>",
         env!("CARGO_PKG_VERSION")
     )?;
     writeln!(out, "</body>")?;
     writeln!(out, "</html>")
 }
 
-fn write_header(
-    out: &mut String,
-    protocol: &Protocol,
-    report: &SimulationReport,
-    title: &str,
-) -> fmt::Result {
-    let selection = match report.selection {
+fn write_header(out: &mut String, protocol: &Protocol, run: &Run<'_>, title: &str) -> fmt::Result {
+    let selection = run.selection.map(|selection| match selection {
         Selection::BestRemaining => {
             "best-remaining (the remaining arm with the best posterior mean)"
         }
         Selection::ControlIfAvailable => "control-if-available (the control, if still active)",
         Selection::None => "none (no arm unless one is declared superior)",
-    };
+    });
     writeln!(out, "<header>")?;
     writeln!(out, "<h1>{title}</h1>")?;
     writeln!(out, "<p class=\"note\">Simulation report</p>")?;
@@ -195,19 +287,21 @@ fn write_header(
     writeln!(
         out,
         "<tr><th>Protocol hash</th><td><code>{}</code></td></tr>",
-        escape(&report.protocol_hash)
+        escape(run.protocol_hash)
     )?;
     writeln!(
         out,
         "<tr><th>Scenario</th><td>{}</td></tr>",
-        escape(&report.scenario)
+        escape(run.scenario)
     )?;
     writeln!(
         out,
         "<tr><th>Replicates</th><td>{}</td></tr>\n<tr><th>Seed</th><td>{}</td></tr>",
-        report.reps, report.seed
+        run.reps, run.seed
     )?;
-    writeln!(out, "<tr><th>Selection rule</th><td>{selection}</td></tr>")?;
+    if let Some(selection) = selection {
+        writeln!(out, "<tr><th>Selection rule</th><td>{selection}</td></tr>")?;
+    }
     let design = match protocol.trial.design {
         Design::Platform => "platform",
         Design::Nof1 => "n-of-1",
@@ -283,6 +377,23 @@ fn write_design(out: &mut String, protocol: &Protocol) -> fmt::Result {
     )?;
     writeln!(out, "</table>")?;
 
+    if protocol.nof1.is_some() {
+        writeln!(out, "<h3>Treatments</h3>")?;
+        writeln!(out, "<table>")?;
+        writeln!(out, "<tr><th>id</th><th>name</th><th>prior</th></tr>")?;
+        for arm in &protocol.arms {
+            writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                escape(arm.id.as_str()),
+                escape(&arm.name),
+                prior_text(&arm.prior)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+        write_nof1_design(out, protocol)?;
+        return writeln!(out, "</section>");
+    }
     writeln!(out, "<h3>Arms</h3>")?;
     writeln!(out, "<table>")?;
     writeln!(
@@ -408,60 +519,88 @@ fn write_design(out: &mut String, protocol: &Protocol) -> fmt::Result {
     )?;
     writeln!(out, "</table>")?;
 
-    if let Some(nof1) = &protocol.nof1 {
-        writeln!(out, "<h3>n-of-1 schedule</h3>")?;
-        writeln!(out, "<table class=\"kv\">")?;
-        let treatments = nof1
-            .treatments
-            .iter()
-            .map(|t| escape(t))
-            .collect::<Vec<_>>()
-            .join(", ");
-        writeln!(out, "<tr><th>Treatments</th><td>{treatments}</td></tr>")?;
-        writeln!(
-            out,
-            "<tr><th>Cycles</th><td>{} (stopping rules from cycle {})</td></tr>",
-            nof1.cycles, nof1.min_cycles
-        )?;
-        writeln!(
-            out,
-            "<tr><th>Periods</th><td>{} days, washout {} days, run-in {} days, \
-             {} measurements per period</td></tr>",
-            nof1.period_days, nof1.washout_days, nof1.run_in_days, nof1.measurements_per_period
-        )?;
-        writeln!(out, "<tr><th>MCID</th><td>{}</td></tr>", value(nof1.mcid))?;
-        let stop = |p: Option<f64>| p.map_or_else(unused, value);
-        writeln!(
-            out,
-            "<tr><th>Stop for benefit</th><td>{}</td></tr>\n\
-             <tr><th>Stop for equivalence</th><td>{}</td></tr>",
-            stop(nof1.stop_benefit),
-            stop(nof1.stop_equivalence)
-        )?;
-        writeln!(out, "</table>")?;
-    }
     writeln!(out, "</section>")
+}
+
+fn write_nof1_design(out: &mut String, protocol: &Protocol) -> fmt::Result {
+    let Some(nof1) = &protocol.nof1 else {
+        return Ok(());
+    };
+    writeln!(out, "<h3>n-of-1 schedule</h3>")?;
+    writeln!(out, "<table class=\"kv\">")?;
+    let treatments = nof1
+        .treatments
+        .iter()
+        .map(|t| escape(t))
+        .collect::<Vec<_>>()
+        .join(", ");
+    writeln!(out, "<tr><th>Treatments</th><td>{treatments}</td></tr>")?;
+    writeln!(
+        out,
+        "<tr><th>Patients</th><td>{}</td></tr>",
+        protocol.trial.max_participants
+    )?;
+    writeln!(
+        out,
+        "<tr><th>Cycles</th><td>{} (stopping rules from cycle {})</td></tr>",
+        nof1.cycles, nof1.min_cycles
+    )?;
+    writeln!(
+        out,
+        "<tr><th>Periods</th><td>{} days, washout {} days, run-in {} days, \
+         {} measurements per period</td></tr>",
+        nof1.period_days, nof1.washout_days, nof1.run_in_days, nof1.measurements_per_period
+    )?;
+    let sequence = match nof1.sequence {
+        Nof1Sequence::Pairs => "pairs (random order within each cycle)".to_owned(),
+        Nof1Sequence::Counterbalanced => {
+            "counterbalanced (random first cycle, then ABBA BAAB …)".to_owned()
+        }
+        Nof1Sequence::Adaptive => format!(
+            "adaptive (P(better)<sup>{}</sup>, each treatment at least {})",
+            value(nof1.power),
+            value(nof1.min_probability)
+        ),
+    };
+    writeln!(out, "<tr><th>Sequence</th><td>{sequence}</td></tr>")?;
+    writeln!(out, "<tr><th>MCID</th><td>{}</td></tr>", value(nof1.mcid))?;
+    let stop = |p: Option<f64>| p.map_or_else(|| "not used".to_owned(), value);
+    writeln!(
+        out,
+        "<tr><th>Stop for benefit</th><td>{}</td></tr>\n\
+         <tr><th>Stop for equivalence</th><td>{}</td></tr>",
+        stop(nof1.stop_benefit),
+        stop(nof1.stop_equivalence)
+    )?;
+    writeln!(
+        out,
+        "<tr><th>Residuals</th><td>{}</td></tr>",
+        if nof1.ar1 { "AR(1)" } else { "independent" }
+    )?;
+    writeln!(
+        out,
+        "<tr><th>Series model</th><td>normal random effects, half-Cauchy({}) prior on τ</td></tr>",
+        value(nof1.tau_scale)
+    )?;
+    writeln!(out, "</table>")
 }
 
 fn write_scenario(
     out: &mut String,
     protocol: &Protocol,
-    report: &SimulationReport,
+    run: &Run<'_>,
     ids: &[String],
 ) -> fmt::Result {
-    let spec = protocol
-        .scenarios
-        .iter()
-        .find(|s| s.name == report.scenario);
+    let spec = protocol.scenarios.iter().find(|s| s.name == run.scenario);
     writeln!(out, "<section id=\"scenario\">")?;
-    writeln!(out, "<h2>Scenario {}</h2>", escape(&report.scenario))?;
+    writeln!(out, "<h2>Scenario {}</h2>", escape(run.scenario))?;
     writeln!(out, "<table>")?;
     writeln!(
         out,
         "<tr><th>arm</th><th class=\"n\">true value</th><th></th></tr>"
     )?;
     for (arm, id) in protocol.arms.iter().zip(ids) {
-        let truth = report.truth.get(id).copied().unwrap_or(f64::NAN);
+        let truth = run.truth.get(id).copied().unwrap_or(f64::NAN);
         let written = spec.and_then(|s| s.truth.get(&arm.id)).copied();
         let note = match written {
             Some(w) if w.to_bits() != truth.to_bits() => {
@@ -484,17 +623,28 @@ fn write_scenario(
             "<tr><th>Accrual</th><td>{} participants per week</td></tr>",
             value(spec.accrual_per_week)
         )?;
-        let delay = match spec.outcome_delay {
-            DelaySpec::Fixed(w) => format!("{} weeks", value(w)),
-            DelaySpec::Exponential(m) => format!("exponential, mean {} weeks", value(m)),
-            DelaySpec::Uniform(a, b) => format!("uniform, {} to {} weeks", value(a), value(b)),
-        };
-        writeln!(out, "<tr><th>Outcome delay</th><td>{delay}</td></tr>")?;
-        writeln!(
-            out,
-            "<tr><th>Dropout</th><td>{}</td></tr>",
-            value(spec.dropout)
-        )?;
+        if protocol.nof1.is_none() {
+            let delay = match spec.outcome_delay {
+                DelaySpec::Fixed(w) => format!("{} weeks", value(w)),
+                DelaySpec::Exponential(m) => format!("exponential, mean {} weeks", value(m)),
+                DelaySpec::Uniform(a, b) => {
+                    format!("uniform, {} to {} weeks", value(a), value(b))
+                }
+            };
+            writeln!(out, "<tr><th>Outcome delay</th><td>{delay}</td></tr>")?;
+            writeln!(
+                out,
+                "<tr><th>Dropout</th><td>{}</td></tr>",
+                value(spec.dropout)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "<tr><th>Dropout</th><td>{} (a patient who drops out does so at the start of a \
+                 period drawn uniformly)</td></tr>",
+                value(spec.dropout)
+            )?;
+        }
         if let Some(sd) = spec.sd {
             writeln!(out, "<tr><th>Residual SD</th><td>{}</td></tr>", value(sd))?;
         }
@@ -805,29 +955,34 @@ fn selection_chart(ids: &[String], report: &SimulationReport) -> Result<String, 
         .map(String::as_str)
         .chain(std::iter::once("none"))
         .collect();
-    let bars: Vec<(f64, f64)> = labels
+    let bars: Vec<Bar> = labels
         .iter()
-        .map(|&key| {
-            (
-                m.prob_select.get(key).copied().unwrap_or(0.0),
-                m.mcse.prob_select.get(key).copied().unwrap_or(0.0),
-            )
+        .enumerate()
+        .map(|(i, &key)| Bar {
+            value: m.prob_select.get(key).copied().unwrap_or(0.0),
+            mcse: Some(m.mcse.prob_select.get(key).copied().unwrap_or(0.0)),
+            colour: if i == ids.len() { GREY } else { colour(i) },
         })
         .collect();
-    // At least 1 (`none`); plotters' integer ranges include their end.
+    bar_chart(("Selection", "arm", "P(selected)"), &labels, &bars)
+}
+
+/// One bar of a bar chart: a share, its MCSE (drawn as a ±1.96 whisker) and its colour.
+struct Bar {
+    value: f64,
+    mcse: Option<f64>,
+    colour: RGBColor,
+}
+
+/// A bar chart of shares (0 to 1) with optional whiskers; `text` is (caption, x, y label).
+fn bar_chart(text: (&str, &str, &str), labels: &[&str], bars: &[Bar]) -> Result<String, SimError> {
+    let (caption, x_desc, y_desc) = text;
+    // Plotters' integer ranges include their end.
     let count = u32::try_from(labels.len()).unwrap_or(u32::MAX);
-    let none = labels.len() - 1;
-    let bar_colour = move |i: usize| {
-        if i == none {
-            GREY
-        } else {
-            colour(i)
-        }
-    };
     svg(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
-            .caption("Selection", ("sans-serif", 18))
+            .caption(caption, ("sans-serif", 18))
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d((0u32..count.saturating_sub(1)).into_segmented(), 0f64..1f64)?;
@@ -844,40 +999,360 @@ fn selection_chart(ids: &[String], report: &SimulationReport) -> Result<String, 
             .disable_x_mesh()
             .x_labels(labels.len())
             .x_label_formatter(&label)
-            .x_desc("arm")
-            .y_desc("P(selected)")
+            .x_desc(x_desc)
+            .y_desc(y_desc)
             .y_label_formatter(&|y| format!("{y:.1}"))
             .draw()?;
         // Rectangles in bar order: plotters' `Histogram` series groups bars in a `HashMap`,
         // which would make the SVG element order differ from run to run.
-        chart.draw_series(
-            (0u32..)
-                .zip(&bars)
-                .enumerate()
-                .map(|(index, (i, &(p, _)))| {
-                    let mut bar = Rectangle::new(
-                        [
-                            (SegmentValue::Exact(i), 0.0),
-                            (SegmentValue::Exact(i + 1), p),
-                        ],
-                        bar_colour(index).filled(),
-                    );
-                    bar.set_margin(0, 0, 16, 16);
-                    bar
-                }),
-        )?;
-        chart.draw_series((0u32..).zip(&bars).map(|(i, &(p, se))| {
+        chart.draw_series((0u32..).zip(bars).map(|(i, bar)| {
+            let mut rectangle = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), bar.value),
+                ],
+                bar.colour.filled(),
+            );
+            rectangle.set_margin(0, 0, 16, 16);
+            rectangle
+        }))?;
+        chart.draw_series((0u32..).zip(bars).filter_map(|(i, bar)| {
+            let se = bar.mcse?;
             let x = SegmentValue::CenterOf(i);
-            PathElement::new(
+            Some(PathElement::new(
                 vec![
-                    (x.clone(), (p - 1.96 * se).max(0.0)),
-                    (x, (p + 1.96 * se).min(1.0)),
+                    (x.clone(), (bar.value - 1.96 * se).max(0.0)),
+                    (x, (bar.value + 1.96 * se).min(1.0)),
                 ],
                 BLACK.stroke_width(2),
-            )
+            ))
         }))?;
         Ok(())
     })
+}
+
+/// How a patient's trial ends, as bars: benefit of each treatment, equivalence, completed,
+/// withdrawn.
+fn conclusion_chart(ids: &[String], report: &Nof1SimulationReport) -> Result<String, SimError> {
+    let m = &report.nof1;
+    let mut labels: Vec<String> = ids.iter().map(|id| format!("benefit: {id}")).collect();
+    let mut bars: Vec<Bar> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Bar {
+            value: m.prob_benefit_by_treatment.get(id).copied().unwrap_or(0.0),
+            mcse: m.mcse.prob_benefit_by_treatment.get(id).copied(),
+            colour: colour(i),
+        })
+        .collect();
+    let k = ids.len();
+    for (label, value, mcse, colour) in [
+        (
+            "equivalence",
+            m.prob_equivalence,
+            m.mcse.prob_equivalence,
+            colour(k),
+        ),
+        (
+            "completed",
+            m.prob_completed,
+            m.mcse.prob_completed,
+            colour(k + 1),
+        ),
+        ("withdrawn", m.prob_withdrawn, m.mcse.prob_withdrawn, GREY),
+    ] {
+        labels.push(label.to_owned());
+        bars.push(Bar {
+            value,
+            mcse: Some(mcse),
+            colour,
+        });
+    }
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    bar_chart(
+        ("How patients' trials end", "end", "share of patients"),
+        &labels,
+        &bars,
+    )
+}
+
+/// The distribution of the cycles analysed per patient, 0 to `nof1.cycles`.
+fn cycles_chart(protocol: &Protocol, report: &Nof1SimulationReport) -> Result<String, SimError> {
+    let cycles = protocol.nof1.as_ref().map_or(0, |n| n.cycles);
+    let labels: Vec<String> = (0..=cycles).map(|c| c.to_string()).collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let bars: Vec<Bar> = (0..=cycles)
+        .map(|c| Bar {
+            value: report
+                .nof1
+                .cycles_distribution
+                .get(&c)
+                .copied()
+                .unwrap_or(0.0),
+            mcse: None,
+            colour: colour(0),
+        })
+        .collect();
+    bar_chart(
+        ("Cycles per patient", "cycles analysed", "share of patients"),
+        &labels,
+        &bars,
+    )
+}
+
+/// An optional probability and its MCSE, or an em dash with why it is absent.
+fn optional_with_se(p: Option<f64>, se: Option<f64>, absent: &str) -> (String, String) {
+    match p {
+        Some(p) => (fixed(p, 4), se.map_or_else(String::new, |se| fixed(se, 4))),
+        None => (format!("— ({absent})"), String::new()),
+    }
+}
+
+fn write_nof1_metrics(out: &mut String, report: &Nof1SimulationReport) -> fmt::Result {
+    let m = &report.nof1;
+    writeln!(out, "<section id=\"results\">")?;
+    writeln!(out, "<h2>Operating characteristics per patient</h2>")?;
+    writeln!(
+        out,
+        "<p class=\"note\">{} patients: {} series of {}.</p>",
+        m.patients,
+        report.reps,
+        m.patients.checked_div(report.reps).unwrap_or(0)
+    )?;
+    let better = m
+        .better_treatment
+        .as_deref()
+        .map_or_else(|| "none: the true values are equal".to_owned(), escape);
+    writeln!(out, "<table class=\"kv\">")?;
+    writeln!(
+        out,
+        "<tr><th>Truly better treatment</th><td>{better}</td></tr>"
+    )?;
+    writeln!(out, "</table>")?;
+    writeln!(out, "<table>")?;
+    writeln!(
+        out,
+        "<tr><th>probability</th><th class=\"n\">estimate</th><th class=\"n\">MCSE</th></tr>"
+    )?;
+    let rows = [
+        (
+            "P(benefit of the truly better treatment): per-patient power",
+            optional_with_se(
+                m.prob_correct_benefit,
+                m.mcse.prob_correct_benefit,
+                "no treatment is truly better",
+            ),
+        ),
+        (
+            "P(benefit of another treatment): wrong direction, or false benefit when equal",
+            optional_with_se(
+                Some(m.prob_wrong_benefit),
+                Some(m.mcse.prob_wrong_benefit),
+                "",
+            ),
+        ),
+        (
+            "P(benefit of any treatment)",
+            optional_with_se(Some(m.prob_benefit), Some(m.mcse.prob_benefit), ""),
+        ),
+        (
+            "P(stop for equivalence)",
+            optional_with_se(Some(m.prob_equivalence), Some(m.mcse.prob_equivalence), ""),
+        ),
+        (
+            "P(every cycle completed without a conclusion)",
+            optional_with_se(Some(m.prob_completed), Some(m.mcse.prob_completed), ""),
+        ),
+        (
+            "P(dropped out)",
+            optional_with_se(Some(m.prob_withdrawn), Some(m.mcse.prob_withdrawn), ""),
+        ),
+    ];
+    for (name, (p, se)) in rows {
+        writeln!(
+            out,
+            "<tr><td>{name}</td><td class=\"n\">{p}</td><td class=\"n\">{se}</td></tr>"
+        )?;
+    }
+    writeln!(out, "</table>")?;
+    if let Some(threshold) = m.benefit_at_final_look {
+        writeln!(
+            out,
+            "<p class=\"note\">The design has no benefit rule: a completed patient whose final \
+             look gives a benefit beyond the MCID a probability above {} counts as concluding \
+             benefit.</p>",
+            value(threshold)
+        )?;
+    }
+
+    writeln!(out, "<h3>By treatment</h3>")?;
+    writeln!(out, "<table>")?;
+    writeln!(
+        out,
+        "<tr><th>treatment</th><th class=\"n\">truth</th><th class=\"n\">P(benefit concluded)</th></tr>"
+    )?;
+    for (id, truth) in &report.truth {
+        writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(id),
+            fixed(*truth, 4),
+            with_se(
+                m.prob_benefit_by_treatment
+                    .get(id)
+                    .copied()
+                    .unwrap_or(f64::NAN),
+                m.mcse
+                    .prob_benefit_by_treatment
+                    .get(id)
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            )
+        )?;
+    }
+    writeln!(out, "</table>")?;
+
+    writeln!(out, "<h3>Cycles and estimates</h3>")?;
+    writeln!(out, "<table>")?;
+    writeln!(
+        out,
+        "<tr><th></th><th class=\"n\">mean</th><th class=\"n\">SD</th><th class=\"n\">min</th>\
+         <th class=\"n\">25%</th><th class=\"n\">median</th><th class=\"n\">75%</th>\
+         <th class=\"n\">max</th></tr>"
+    )?;
+    let c = &m.cycles;
+    writeln!(
+        out,
+        "<tr><td>cycles analysed per patient</td><td class=\"n\">{} ± {}</td>\
+         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+        fixed(c.mean, 2),
+        fixed(m.mcse.cycles_mean, 2),
+        fixed(c.sd, 2),
+        fixed(c.min, 0),
+        fixed(c.p25, 1),
+        fixed(c.p50, 1),
+        fixed(c.p75, 1),
+        fixed(c.max, 0)
+    )?;
+    writeln!(out, "</table>")?;
+    let series = &m.series;
+    writeln!(out, "<table>")?;
+    writeln!(
+        out,
+        "<tr><th>estimate of {} − {}</th><th class=\"n\">truth</th><th class=\"n\">mean</th>\
+         <th class=\"n\">bias</th><th class=\"n\">RMSE</th><th class=\"n\">n</th></tr>",
+        escape(&series.treatment),
+        escape(&series.versus)
+    )?;
+    for (name, estimate, se) in [
+        (
+            "a patient's, at their last look",
+            &m.patient_estimate,
+            m.mcse.patient_estimate_mean,
+        ),
+        (
+            "the population's, at the final series look",
+            &series.estimate,
+            series.mcse.estimate_mean,
+        ),
+    ] {
+        match estimate {
+            Some(e) => writeln!(
+                out,
+                "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{} ± {}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                fixed(e.truth, 4),
+                fixed(e.mean, 4),
+                fixed(se.unwrap_or(f64::NAN), 4),
+                fixed(e.bias, 4),
+                fixed(e.rmse, 4),
+                e.n
+            )?,
+            None => writeln!(
+                out,
+                "<tr><td>{name}</td><td class=\"n\" colspan=\"5\">— (no look)</td></tr>"
+            )?,
+        }
+    }
+    writeln!(out, "</table>")?;
+
+    writeln!(out, "<h2>Operating characteristics of the series</h2>")?;
+    writeln!(
+        out,
+        "<p class=\"note\">The final series look of each replicate: the hierarchical model's \
+         population effect of {} − {}; an effect is detected when its posterior probability \
+         in one direction exceeds {}.</p>",
+        escape(&series.treatment),
+        escape(&series.versus),
+        value(series.threshold)
+    )?;
+    writeln!(out, "<table>")?;
+    writeln!(
+        out,
+        "<tr><th>probability</th><th class=\"n\">estimate</th><th class=\"n\">MCSE</th></tr>"
+    )?;
+    let rows = [
+        (
+            "P(a population effect detected, either direction)",
+            optional_with_se(Some(series.prob_detect), Some(series.mcse.prob_detect), ""),
+        ),
+        (
+            "P(the truly better treatment detected as better)",
+            optional_with_se(
+                series.prob_detect_correct,
+                series.mcse.prob_detect_correct,
+                "the two are equal",
+            ),
+        ),
+        (
+            "P(a population benefit beyond the MCID detected)",
+            optional_with_se(
+                Some(series.prob_beyond_mcid),
+                Some(series.mcse.prob_beyond_mcid),
+                "",
+            ),
+        ),
+        (
+            "Coverage of the 95% credible interval",
+            optional_with_se(series.coverage, series.mcse.coverage, "no series look"),
+        ),
+    ];
+    for (name, (p, se)) in rows {
+        writeln!(
+            out,
+            "<tr><td>{name}</td><td class=\"n\">{p}</td><td class=\"n\">{se}</td></tr>"
+        )?;
+    }
+    writeln!(out, "</table>")?;
+    writeln!(out, "<table class=\"kv\">")?;
+    writeln!(
+        out,
+        "<tr><th>Mean posterior mean of τ</th><td>{} (the simulated patients share their true \
+         values: τ = 0)</td></tr>",
+        series.tau_mean.map_or_else(
+            || "—".to_owned(),
+            |t| format!(
+                "{} ± {}",
+                fixed(t, 4),
+                fixed(series.mcse.tau_mean.unwrap_or(f64::NAN), 4)
+            )
+        )
+    )?;
+    writeln!(
+        out,
+        "<tr><th>Patients pooled</th><td>{}</td></tr>",
+        series
+            .patients_pooled
+            .map_or_else(|| "—".to_owned(), |p| fixed(p, 1))
+    )?;
+    writeln!(
+        out,
+        "<tr><th>Replicates with a series look</th><td>{}</td></tr>",
+        fixed(series.prob_summary, 4)
+    )?;
+    writeln!(out, "</table>")?;
+    writeln!(out, "</section>")
 }
 
 #[cfg(test)]

@@ -103,7 +103,8 @@ impl Ord for Pending {
     }
 }
 
-fn derive(seed: u64, rep: u64, purpose: &[u8]) -> [u8; 32] {
+/// A 32-byte key for the stream of `purpose` in replicate `rep`: SHA-256(seed ‖ rep ‖ purpose).
+pub(super) fn derive(seed: u64, rep: u64, purpose: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(seed.to_le_bytes());
     hasher.update(rep.to_le_bytes());
@@ -126,7 +127,9 @@ pub struct Workspace {
     state: Option<TrialState>,
 }
 
-fn outcome_value(kind: OutcomeKind, truth: f64, sd: f64, u: f64) -> OutcomeValue {
+/// The outcome of a participant whose true value is `truth`: the inverse CDF of the outcome's
+/// distribution at the uniform `u` (Bernoulli, Normal(truth, sd) or Poisson).
+pub(super) fn outcome_value(kind: OutcomeKind, truth: f64, sd: f64, u: f64) -> OutcomeValue {
     match kind {
         OutcomeKind::Binary => OutcomeValue::Binary {
             response: u < truth,

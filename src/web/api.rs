@@ -185,6 +185,10 @@ pub struct EnrolRequest {
     pub subject_id: String,
     /// A key unique to this enrolment: a retry with the same key returns the first answer.
     pub idempotency_key: String,
+    /// n-of-1 trials: the calendar date of the patient's study day 1 (`YYYY-MM-DD`; default
+    /// today).
+    #[serde(default)]
+    pub start_date: Option<String>,
 }
 
 /// Enrols and randomises a participant (coordinator). The answer has the arm, or on a blinded
@@ -203,11 +207,12 @@ async fn enrol_api(
     let id = path.into_inner();
     let body = body.into_inner();
     let shown = call(&state, move |s| {
-        let assignment = s.enrol(
+        let assignment = s.enrol_starting(
             &who.actor,
             &id,
             &body.subject_id,
             Some(&body.idempotency_key),
+            body.start_date.as_deref(),
         )?;
         s.assignment_view(&who.actor, &assignment)
     })
@@ -256,24 +261,120 @@ async fn record_outcome_api(
 ) -> Json {
     let (id, subject) = path.into_inner();
     let body = body.into_inner();
-    let text = match &body.value {
-        serde_json::Value::Bool(b) => b.to_string(),
-        serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::String(s) => s.clone(),
-        other => {
-            return Err(WebError::Service(ServiceError::Invalid {
-                field: "value",
-                problem: format!("{other} is not a boolean, number or string"),
-            })
-            .into())
-        }
-    };
+    let text = value_text(&body.value)?;
     let receipt = call(&state, move |s| {
         let value = s.parse_outcome(&id, &text)?;
         s.record_outcome(&who.actor, &id, &subject, value, body.reason.as_deref())
     })
     .await?;
     Ok(HttpResponse::Created().json(receipt))
+}
+
+/// `POST …/measurements` body (n-of-1 trials).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MeasurementRequest {
+    /// The study day (1 = the patient's first day); or give `date`.
+    #[serde(default)]
+    pub day: Option<u32>,
+    /// The calendar date (`YYYY-MM-DD`), instead of `day`.
+    #[serde(default)]
+    pub date: Option<String>,
+    /// Continuous: a number; binary: `true`/`false` or `1`/`0`.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// To correct a measurement: the seq of the event holding its current value.
+    #[serde(default)]
+    pub corrects: Option<u64>,
+    /// Needed with `corrects`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn value_text(value: &serde_json::Value) -> Result<String, ApiError> {
+    match value {
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::String(s) => Ok(s.clone()),
+        other => Err(WebError::Service(ServiceError::Invalid {
+            field: "value",
+            problem: format!("{other} is not a boolean, number or string"),
+        })
+        .into()),
+    }
+}
+
+/// Records (or corrects) an n-of-1 patient's measurement (coordinator). A measurement that
+/// completes a cycle runs the patient's look, its stopping rules and, when the patient's
+/// trial ends, the series look, in the same transaction.
+#[utoipa::path(post, path = "/api/trials/{id}/participants/{subject_id}/measurements", request_body = MeasurementRequest,
+    params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
+    responses((status = 201, body = Object), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[post("/api/trials/{id}/participants/{subject_id}/measurements")]
+async fn record_measurement_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<(String, String)>,
+    body: web::Json<MeasurementRequest>,
+) -> Json {
+    let (id, subject) = path.into_inner();
+    let body = body.into_inner();
+    let text = value_text(&body.value)?;
+    let receipt = call(&state, move |s| {
+        let value = s.parse_outcome(&id, &text)?;
+        let day = match (body.day, &body.date, body.corrects) {
+            (Some(day), None, _) => day,
+            (None, Some(date), _) => s.study_day(&id, &subject, date)?,
+            (None, None, Some(_)) => 0,
+            _ => {
+                return Err(ServiceError::Invalid {
+                    field: "day",
+                    problem: "give either the study day or the date".into(),
+                })
+            }
+        };
+        s.record_measurement(
+            &who.actor,
+            &id,
+            &subject,
+            day,
+            value,
+            body.corrects,
+            body.reason.as_deref(),
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(receipt))
+}
+
+/// An n-of-1 patient's report: calendar, what to measure today, measurements, the posterior of
+/// the effect and a plain-language sentence (coordinators, statisticians, the DMC).
+#[utoipa::path(get, path = "/api/trials/{id}/participants/{subject_id}/report",
+    params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[get("/api/trials/{id}/participants/{subject_id}/report")]
+async fn patient_report_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<(String, String)>,
+) -> Json {
+    let (id, subject) = path.into_inner();
+    let report = call(&state, move |s| s.patient_report(&who.actor, &id, &subject)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// An n-of-1 series' hierarchical summary: population mean effect, between-patient SD,
+/// shrunken individual effects and the empirical-Bayes mode (statisticians, the DMC; the view
+/// is recorded on the system chain). `null` before any patient has finished.
+#[utoipa::path(get, path = "/api/trials/{id}/series", params(("id" = String, Path, description = "trial id")),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[get("/api/trials/{id}/series")]
+async fn series_api(state: web::Data<AppState>, who: Bearer, path: web::Path<String>) -> Json {
+    let id = path.into_inner();
+    let summary = call(&state, move |s| s.series_summary(&who.actor, &id)).await?;
+    Ok(HttpResponse::Ok().json(summary))
 }
 
 /// `?after=SEQ`.
@@ -318,8 +419,8 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "bayestrial API", description = "Run Bayesian adaptive trials: enrol, randomise, record outcomes, read results by role."),
-    paths(create_session_api, delete_session_api, list_trials_api, create_trial_api, get_trial_api, sign_api, start_api, enrol_api, participants_api, record_outcome_api, events_api),
-    components(schemas(SessionRequest, SessionResponse, ErrorBody, NewTrialRequest, SignatureRequest, EnrolRequest, OutcomeRequest)),
+    paths(create_session_api, delete_session_api, list_trials_api, create_trial_api, get_trial_api, sign_api, start_api, enrol_api, participants_api, record_outcome_api, record_measurement_api, patient_report_api, series_api, events_api),
+    components(schemas(SessionRequest, SessionResponse, ErrorBody, NewTrialRequest, SignatureRequest, EnrolRequest, OutcomeRequest, MeasurementRequest)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;
@@ -340,6 +441,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(events_api)
         .service(participants_api)
         .service(record_outcome_api)
+        .service(record_measurement_api)
+        .service(patient_report_api)
+        .service(series_api)
         .service(enrol_api)
         .service(sign_api)
         .service(start_api)

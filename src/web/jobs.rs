@@ -1,4 +1,4 @@
-//! Simulation jobs started from the browser: each runs `sim::simulate` on its own thread
+//! Simulation jobs started from the browser: each runs `sim::simulate_scenario` on its own thread
 //! (the same engine the trial runs on) and reports progress; the finished report is kept in
 //! memory for its page. Jobs live as long as the server process.
 
@@ -129,7 +129,7 @@ impl SimulationJobs {
         std::thread::Builder::new()
             .name(format!("simulation-{}", job.id))
             .spawn(move || {
-                let result = sim::simulate(
+                let result = sim::simulate_scenario(
                     &protocol.protocol,
                     &protocol.hash.to_hex(),
                     &plan,
@@ -139,17 +139,32 @@ impl SimulationJobs {
                 )
                 .map_err(|e| e.to_string())
                 .and_then(|report| {
-                    let html = sim::render_html(&protocol.protocol, &report)
+                    let html = sim::render_scenario_html(&protocol.protocol, &report)
                         .map_err(|e| e.to_string())?;
-                    let m = &report.metrics;
-                    let summary = format!(
-                        "P(conclusive) {:.3} ± {:.3}; P(superiority) {:.3} ± {:.3}; mean sample size {:.1}",
-                        m.prob_conclusive,
-                        m.mcse.prob_conclusive,
-                        m.prob_superiority,
-                        m.mcse.prob_superiority,
-                        m.sample_size.mean
-                    );
+                    let summary = match &report {
+                        sim::ScenarioReport::Platform(report) => {
+                            let m = &report.metrics;
+                            format!(
+                                "P(conclusive) {:.3} ± {:.3}; P(superiority) {:.3} ± {:.3}; mean sample size {:.1}",
+                                m.prob_conclusive,
+                                m.mcse.prob_conclusive,
+                                m.prob_superiority,
+                                m.mcse.prob_superiority,
+                                m.sample_size.mean
+                            )
+                        }
+                        sim::ScenarioReport::Nof1(report) => {
+                            let m = &report.nof1;
+                            format!(
+                                "per-patient power {}; false or wrong-direction benefit {:.3}; mean cycles {:.2}; series detects an effect {:.3}",
+                                m.prob_correct_benefit
+                                    .map_or_else(|| "— (no better treatment)".to_owned(), |p| format!("{p:.3}")),
+                                m.prob_wrong_benefit,
+                                m.cycles.mean,
+                                m.series.prob_detect
+                            )
+                        }
+                    };
                     Ok(JobState::Finished { html, summary })
                 });
                 let state = result.unwrap_or_else(JobState::Failed);

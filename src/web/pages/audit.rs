@@ -1,7 +1,9 @@
-//! The audit trail browser, verification with the signed checkpoints, and the JSON Lines export.
+//! The audit trail browser, verification with the signed checkpoints, and the exports (ODM,
+//! JSON Lines, CSV and the regulatory package) as downloads.
 
 use super::{call, html, Chrome, CsrfForm, Page};
-use crate::service::{AuditPage, ServiceError, VerifyReport};
+use crate::export::ExportFormat;
+use crate::service::{AuditPage, ExportFile, Exporter, ServiceError, VerifyReport};
 use crate::store::{AuditQuery, AuditSort, CheckpointRow};
 use crate::web::auth::LoggedIn;
 use crate::web::AppState;
@@ -50,6 +52,8 @@ struct AuditBrowser {
     pages: i64,
     query: String,
     trial: String,
+    /// Trials with an audit chain, for the export form.
+    trials: Vec<String>,
 }
 
 fn some(text: &str) -> Option<String> {
@@ -99,8 +103,14 @@ pub(super) async fn audit_page(
     .filter(|(_, v)| !v.is_empty())
     .collect();
     let query = serde_urlencoded_pairs(&filters);
+    let trials = page
+        .chains
+        .iter()
+        .filter_map(|c| c.strip_prefix("trial:").map(str::to_owned))
+        .collect();
     html(&AuditBrowser {
         chrome: Chrome::of(&user),
+        trials,
         page,
         trial: chain.strip_prefix("trial:").unwrap_or_default().to_owned(),
         chain,
@@ -164,23 +174,85 @@ pub(super) async fn verify_page(
     })
 }
 
+/// A file download.
+fn download(file: ExportFile) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(file.content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"{}\"",
+                file.filename.replace(['"', '\\'], "")
+            ),
+        ))
+        .insert_header(("X-Content-SHA256", file.sha256))
+        .body(file.bytes)
+}
+
+#[derive(Deserialize, Default)]
+struct ExportQuery {
+    #[serde(default)]
+    unblinded: String,
+}
+
+/// The JSON Lines export of a trial's audit trail (blinded; `?unblinded=1` for statisticians
+/// and the DMC). Kept for links to it; the audit page's forms export every format.
 #[get("/trials/{id}/export.jsonl")]
 pub(super) async fn export_jsonl_page(
     state: web::Data<AppState>,
     user: LoggedIn,
     path: web::Path<String>,
+    query: web::Query<ExportQuery>,
 ) -> Page {
-    let id = path.into_inner();
-    let (actor, trial) = (user.actor.clone(), id.clone());
-    let body = call(&state, move |s| s.export_jsonl(&actor, &trial)).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/jsonl; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!(
-                "attachment; filename=\"{}-audit.jsonl\"",
-                id.replace('"', "")
-            ),
-        ))
-        .body(body))
+    let trial = path.into_inner();
+    let unblinded = matches!(query.unblinded.as_str(), "1" | "true" | "on" | "yes");
+    let who = Exporter::User(user.actor.clone());
+    let file = call(&state, move |s| {
+        s.export(&who, &trial, ExportFormat::Jsonl, unblinded)
+    })
+    .await?;
+    Ok(download(file))
+}
+
+#[derive(Deserialize)]
+struct ExportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    trial: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    unblinded: Option<String>,
+}
+
+/// A trial's export in any format: ODM, JSON Lines, CSV (zip) or the regulatory package (zip).
+/// Each export is recorded on the system chain and covered by a signed checkpoint.
+#[post("/audit/export")]
+pub(super) async fn export_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    form: web::Form<ExportForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let format: ExportFormat = form
+        .format
+        .parse()
+        .map_err(|problem| ServiceError::Invalid {
+            field: "format",
+            problem,
+        })?;
+    let trial = form.trial.trim().to_owned();
+    if trial.is_empty() {
+        return Err(ServiceError::Invalid {
+            field: "trial",
+            problem: "choose the trial to export".into(),
+        }
+        .into());
+    }
+    let unblinded = form.unblinded.is_some_and(|v| !v.is_empty() && v != "0");
+    let who = Exporter::User(user.actor.clone());
+    let file = call(&state, move |s| s.export(&who, &trial, format, unblinded)).await?;
+    Ok(download(file))
 }

@@ -1,6 +1,7 @@
 //! The unblinded dashboard (statisticians and the DMC): posteriors, looks and allocation, with SVG charts.
+//! An n-of-1 series has no arm-level results: its dashboard is the series page.
 
-use super::{call, html, Chrome, Page};
+use super::{call, html, see_other, Chrome, Page};
 use crate::service::{Role, TrialView};
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
@@ -68,8 +69,17 @@ pub(super) async fn dashboard_page(
 ) -> Page {
     user.require(&[Role::Statistician, Role::Dmc], "see unblinded results")?;
     let id = path.into_inner();
-    let actor = user.actor.clone();
-    let trial = call(&state, move |s| s.trial_view(&actor, &id, true)).await?;
+    let (actor, lookup) = (user.actor.clone(), id.clone());
+    let trial = call(&state, move |s| {
+        if s.trial_view(&actor, &lookup, false)?.nof1 {
+            return Ok(None);
+        }
+        s.trial_view(&actor, &lookup, true).map(Some)
+    })
+    .await?;
+    let Some(trial) = trial else {
+        return Ok(see_other(&format!("/trials/{id}/series")));
+    };
     let results = trial
         .results
         .as_ref()

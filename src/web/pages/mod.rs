@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod dashboard;
+mod nof1;
 mod participants;
 mod session;
 mod simulations;
@@ -134,7 +135,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(participants::participants_page)
         .service(participants::participant_page)
         .service(participants::record_outcome_page)
+        .service(nof1::record_measurement_page)
+        .service(nof1::report_page)
+        .service(nof1::series_page)
         .service(audit::export_jsonl_page)
+        .service(audit::export_page)
         .service(trials::sign_page)
         .service(trials::start_page)
         .service(trials::amend_page)

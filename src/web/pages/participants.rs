@@ -1,5 +1,8 @@
-//! Enrolment, the participant list, a participant's timeline, and outcomes.
+//! Enrolment, the participant list, a participant's timeline, and outcomes. On n-of-1 trials
+//! enrolment takes the patient's start date and the participant page is the patient's calendar
+//! (see [`super::nof1`]).
 
+use super::nof1::{self, Saved};
 use super::{call, html, see_other, Chrome, Page};
 use crate::protocol::OutcomeKind;
 use crate::service::{
@@ -47,6 +50,9 @@ struct EnrolForm {
     eligible: String,
     #[serde(default)]
     idempotency_key: String,
+    /// n-of-1 trials: the date of study day 1 (empty: today).
+    #[serde(default)]
+    start_date: String,
 }
 
 #[post("/trials/{id}/participants")]
@@ -69,12 +75,26 @@ pub(super) async fn enrol_page(
     let id = path.into_inner();
     let (actor, trial) = (user.actor.clone(), id.clone());
     let key = Some(form.idempotency_key).filter(|k| !k.is_empty());
+    let start = Some(form.start_date.trim().to_owned()).filter(|d| !d.is_empty());
     let (assignment, view) = call(&state, move |s| {
-        let assignment = s.enrol(&actor, &trial, &form.subject_id, key.as_deref())?;
+        let assignment = s.enrol_starting(
+            &actor,
+            &trial,
+            &form.subject_id,
+            key.as_deref(),
+            start.as_deref(),
+        )?;
         let shown = s.assignment_view(&actor, &assignment)?;
         Ok((shown, s.trial_view(&actor, &trial, false)?))
     })
     .await?;
+    if view.nof1 {
+        // The patient's calendar is the answer.
+        return Ok(see_other(&format!(
+            "/trials/{id}/participants/{}",
+            crate::web::path_segment(&assignment.subject_id)
+        )));
+    }
     html(&EnrolPage {
         chrome: Chrome::of(&user),
         trial: view,
@@ -125,14 +145,24 @@ pub(super) async fn participant_page(
     state: web::Data<AppState>,
     user: LoggedIn,
     path: web::Path<(String, String)>,
+    saved: web::Query<Saved>,
 ) -> Page {
     let (id, subject) = path.into_inner();
     let actor = user.actor.clone();
-    let (trial, detail) = call(&state, move |s| {
+    let (trial, detail, report) = call(&state, move |s| {
         let detail = s.participant(&actor, &id, &subject)?;
-        Ok((s.trial_view(&actor, &id, false)?, detail))
+        let trial = s.trial_view(&actor, &id, false)?;
+        let report = if trial.nof1 {
+            Some(s.patient_report(&actor, &id, &subject)?)
+        } else {
+            None
+        };
+        Ok((trial, detail, report))
     })
     .await?;
+    if let Some(report) = report {
+        return nof1::participant_page(&user, trial, detail, report, &saved);
+    }
     html(&ParticipantPage {
         chrome: Chrome::of(&user),
         binary: trial.outcome_kind == OutcomeKind::Binary,

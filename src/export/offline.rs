@@ -1,0 +1,653 @@
+//! Offline verification and replay of an export (a JSON Lines file or a package), with no
+//! database: what `bayestrial audit verify --export FILE` and `bayestrial replay FILE` run.
+//!
+//! Verification checks, and names the first place where one fails:
+//! - every line reads (a line that does not is reported at the seq it stands in for);
+//! - each chain (the trial's and the system chain) from seq 1: one chain id, seqs without gaps,
+//!   each `prev_hash` the previous record's `hash`, and each record's `hash` recomputed from its
+//!   fields; a sealed record's own hash cannot be recomputed and is taken as written, but the
+//!   next record's hash covers it;
+//! - every checkpoint: signed by the trusted key (the file's, or one pinned with
+//!   `--public-key`), of one of the chains, and naming the hash of the record at its seq; and
+//!   each chain's last record is covered by a checkpoint, so the end of each chain is bound to
+//!   the server (a copy without checkpoints fails here);
+//! - the header's heads are the chains' last records;
+//! - every protocol version's text has its hash, and the hash is bound to the chains: version
+//!   1 by the trial's `trial_started` record, later ones by their approval signatures on the
+//!   system chain;
+//! - the revealed seed, if any, matches the commitment in `trial_started`;
+//! - for a package: the manifest's signature (by the same key) and every file's SHA-256, with
+//!   no file left out of the manifest.
+//!
+//! Replay needs the seed: it folds the trial's inputs through the engine
+//! ([`crate::engine::replay`]) and reports the first event that differs. A blinded export has
+//! no seed and sealed records, so it cannot be replayed ([`ReplayOutcome::Blinded`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::jsonl::{ExportLine, Header, ProtocolLine, RecordLine, SeedLine};
+use super::package::{self, PackageContents};
+use crate::audit::{verify_checkpoints, AuditRecord, ChainId, Checkpoint, Hash, PublicKey};
+use crate::engine::{replay, Event, EventBody, TrialSeed};
+use crate::protocol::LoadedProtocol;
+
+/// Why a file could not be checked at all, or where it first fails to read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// Not an export (or a package) at all: usage error, exit code 2.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// Where and how an export fails verification (or replay).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfflineProblem {
+    /// The chain (`trial:<id>` or `system`), or the file (`MANIFEST.json`, a file name) when
+    /// the problem is not in a chain.
+    pub place: String,
+    /// The record's seq, when the problem is at a record.
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for OfflineProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "{} seq {seq}: {}", self.place, self.problem),
+            None => write!(f, "{}: {}", self.place, self.problem),
+        }
+    }
+}
+
+/// One chain as verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainSummary {
+    /// `trial:<id>` or `system`.
+    pub chain: String,
+    /// Records.
+    pub records: usize,
+    /// Of which sealed.
+    pub sealed: usize,
+    /// Checkpoints that verified.
+    pub checkpoints: usize,
+    /// The last record's seq.
+    pub head_seq: u64,
+}
+
+/// What offline verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfflineReport {
+    /// `jsonl` or `package`.
+    pub kind: &'static str,
+    /// The trial.
+    pub trial: String,
+    /// Whether the export is unblinded.
+    pub unblinded: bool,
+    /// The key the checkpoints were checked against.
+    pub public_key: Option<String>,
+    /// The chains.
+    pub chains: Vec<ChainSummary>,
+    /// Protocol versions checked.
+    pub protocols: usize,
+    /// Files checked against a package's manifest.
+    pub files: usize,
+    /// The first problem, if any.
+    pub problem: Option<OfflineProblem>,
+}
+
+/// What replay found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ReplayOutcome {
+    /// Every allocation probability, draw and decision re-derived as logged.
+    Replayed {
+        /// The trial.
+        trial: String,
+        /// Events replayed.
+        events: usize,
+    },
+    /// The export is blinded: no seed, sealed records.
+    Blinded {
+        /// The trial.
+        trial: String,
+    },
+    /// The first event that differs, or a record or protocol that cannot be used.
+    Failed(OfflineProblem),
+}
+
+/// An export file read into its lines.
+#[derive(Debug, Clone)]
+pub(crate) struct Parsed {
+    pub header: Header,
+    pub protocols: Vec<ProtocolLine>,
+    pub records: Vec<RecordLine>,
+    pub checkpoints: Vec<Checkpoint>,
+    pub seed: Option<SeedLine>,
+    /// The first line that did not read.
+    pub broken: Option<OfflineProblem>,
+}
+
+/// Reads a JSON Lines export. Only a missing or unreadable header makes the file unreadable;
+/// a later line that does not read is kept as the first problem, at the seq it stands in for.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ReadError> {
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
+    let header = match lines.next() {
+        Some((_, first)) => match serde_json::from_slice::<ExportLine>(first) {
+            Ok(ExportLine::Header(header)) => header,
+            Ok(_) => {
+                return Err(ReadError::Unreadable(
+                    "not a bayestrial export: the first line is not its header".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(ReadError::Unreadable(format!(
+                    "not a bayestrial export: the first line is not a header: {e}"
+                )))
+            }
+        },
+        None => return Err(ReadError::Unreadable("the file is empty".into())),
+    };
+    if header.format != "bayestrial-export" || header.format_version != super::FORMAT_VERSION {
+        return Err(ReadError::Unreadable(format!(
+            "not a bayestrial export of format version {}: {} version {}",
+            super::FORMAT_VERSION,
+            header.format,
+            header.format_version
+        )));
+    }
+    let mut parsed = Parsed {
+        header,
+        protocols: Vec::new(),
+        records: Vec::new(),
+        checkpoints: Vec::new(),
+        seed: None,
+        broken: None,
+    };
+    for (index, line) in lines {
+        let number = index + 1;
+        match serde_json::from_slice::<ExportLine>(line) {
+            Ok(ExportLine::Header(_)) => {
+                parsed.broken.get_or_insert(OfflineProblem {
+                    place: format!("line {number}"),
+                    seq: None,
+                    problem: "a second header".into(),
+                });
+            }
+            Ok(ExportLine::Protocol(p)) => parsed.protocols.push(p),
+            Ok(ExportLine::Record(r)) => parsed.records.push(r),
+            Ok(ExportLine::Checkpoint(c)) => parsed.checkpoints.push(c),
+            Ok(ExportLine::Seed(s)) => parsed.seed = Some(s),
+            Err(problem) => {
+                if parsed.broken.is_none() {
+                    // Name the record this line stands in for: its own chain and seq when they
+                    // still read, else the one after the previous record.
+                    let value = serde_json::from_slice::<Value>(line);
+                    let own = value.as_ref().ok().and_then(|v| {
+                        Some((
+                            v.get("chain")?.as_str()?.to_owned(),
+                            v.get("seq")?.as_u64()?,
+                        ))
+                    });
+                    let (place, seq) = match (own, parsed.records.last()) {
+                        (Some((chain, seq)), _) => (chain, Some(seq)),
+                        (None, Some(prev)) => (prev.chain.to_string(), Some(prev.seq + 1)),
+                        (None, None) => (format!("trial:{}", parsed.header.trial), Some(1)),
+                    };
+                    parsed.broken = Some(OfflineProblem {
+                        place,
+                        seq,
+                        problem: format!("line {number} does not read: {problem}"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// A package or a JSON Lines file.
+enum Input {
+    Jsonl(Parsed),
+    Package(Box<PackageContents>, Parsed),
+}
+
+fn open(bytes: &[u8]) -> Result<Input, ReadError> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        let contents = package::read(bytes)?;
+        let parsed = parse(&contents.jsonl)?;
+        Ok(Input::Package(Box::new(contents), parsed))
+    } else {
+        Ok(Input::Jsonl(parse(bytes)?))
+    }
+}
+
+fn problem(place: impl Into<String>, seq: Option<u64>, what: impl Into<String>) -> OfflineProblem {
+    OfflineProblem {
+        place: place.into(),
+        seq,
+        problem: what.into(),
+    }
+}
+
+/// Verifies one chain's record lines from seq 1 (module docs). Returns the records in the form
+/// `verify_checkpoints` reads (sealed ones with an empty payload) and the number sealed.
+fn verify_records(
+    chain: &ChainId,
+    lines: &[&RecordLine],
+) -> Result<(Vec<AuditRecord>, usize), OfflineProblem> {
+    let place = chain.to_string();
+    let mut prev = Hash::GENESIS;
+    let mut records = Vec::with_capacity(lines.len());
+    let mut sealed = 0;
+    for (index, line) in lines.iter().enumerate() {
+        let seq = index as u64 + 1;
+        let fail = |what: String| problem(place.clone(), Some(seq), what);
+        if line.seq != seq {
+            return Err(fail(if line.seq < seq {
+                format!(
+                    "out of order or duplicated: record {} is in its place",
+                    line.seq
+                )
+            } else {
+                format!("missing: the next record is {}", line.seq)
+            }));
+        }
+        if line.prev_hash != prev {
+            return Err(fail(format!(
+                "prev_hash is {}, but the previous record's hash is {prev}",
+                line.prev_hash
+            )));
+        }
+        let record = match line.to_record() {
+            Ok(Some(record)) => {
+                let computed = record
+                    .compute_hash()
+                    .map_err(|e| fail(format!("cannot be encoded: {e}")))?;
+                if computed != record.hash {
+                    return Err(fail(format!(
+                        "altered: the stated hash is {}, the hash of its fields is {computed}",
+                        record.hash
+                    )));
+                }
+                record
+            }
+            Ok(None) if line.sealed => {
+                sealed += 1;
+                AuditRecord {
+                    chain: line.chain.clone(),
+                    seq: line.seq,
+                    kind: line.kind.clone(),
+                    payload: String::new(),
+                    actor: line.actor.clone(),
+                    role: line.role.clone(),
+                    recorded_at: line.recorded_at.clone(),
+                    reason: line.reason.clone(),
+                    prev_hash: line.prev_hash,
+                    hash: line.hash,
+                }
+            }
+            Ok(None) => {
+                return Err(fail(
+                    "the payload is missing (and the record is not sealed)".into(),
+                ))
+            }
+            Err(e) => return Err(fail(format!("the payload cannot be encoded: {e}"))),
+        };
+        prev = record.hash;
+        records.push(record);
+    }
+    Ok((records, sealed))
+}
+
+/// Verifies a parsed export (module docs); `trusted` pins the key.
+fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut OfflineReport) {
+    let header = &parsed.header;
+    let key = match trusted {
+        Some(pinned) if *pinned != header.public_key => {
+            report.problem = Some(problem(
+                "header",
+                None,
+                format!(
+                    "the export names public key {}, not the pinned key {pinned}",
+                    header.public_key
+                ),
+            ));
+            return;
+        }
+        Some(pinned) => *pinned,
+        None => header.public_key,
+    };
+    report.public_key = Some(key.to_hex());
+    if let Some(broken) = &parsed.broken {
+        report.problem = Some(broken.clone());
+        return;
+    }
+    let Ok(trial_chain) = ChainId::trial(&header.trial) else {
+        report.problem = Some(problem("header", None, "the trial id is not valid"));
+        return;
+    };
+    // Records by chain, in file order: the trial's chain first, then the system chain.
+    let mut by_chain: BTreeMap<String, (ChainId, Vec<&RecordLine>)> = BTreeMap::new();
+    for line in &parsed.records {
+        by_chain
+            .entry(line.chain.to_string())
+            .or_insert_with(|| (line.chain.clone(), Vec::new()))
+            .1
+            .push(line);
+    }
+    for chain in by_chain.keys() {
+        if *chain != trial_chain.to_string() && chain != "system" {
+            report.problem = Some(problem(
+                chain.clone(),
+                None,
+                format!(
+                    "records of another chain than trial:{} and system",
+                    header.trial
+                ),
+            ));
+            return;
+        }
+    }
+    let mut order = vec![trial_chain.clone()];
+    if by_chain.contains_key("system") || header.system_head.is_some() {
+        order.push(ChainId::system());
+    }
+    let mut trial_records: Vec<AuditRecord> = Vec::new();
+    for chain in &order {
+        let name = chain.to_string();
+        let lines = by_chain
+            .get(&name)
+            .map(|(_, l)| l.as_slice())
+            .unwrap_or(&[]);
+        let (records, sealed) = match verify_records(chain, lines) {
+            Ok(done) => done,
+            Err(found) => {
+                report.problem = Some(found);
+                return;
+            }
+        };
+        let checkpoints: Vec<Checkpoint> = parsed
+            .checkpoints
+            .iter()
+            .filter(|c| c.chain == *chain)
+            .cloned()
+            .collect();
+        if let Err(broken) = verify_checkpoints(&records, &checkpoints, &key) {
+            report.problem = Some(problem(
+                name,
+                Some(broken.seq),
+                format!("checkpoint signed {}: {}", broken.signed_at, broken.problem),
+            ));
+            return;
+        }
+        let head = records.last().map(|r| (r.seq, r.hash));
+        let stated = if chain.is_system() {
+            header.system_head.as_ref().map(|h| (h.seq, h.hash))
+        } else {
+            Some((header.trial_head.seq, header.trial_head.hash))
+        };
+        if head != stated {
+            report.problem = Some(problem(
+                name,
+                head.map(|h| h.0),
+                format!(
+                    "the chain ends at {} but the header names {}",
+                    head.map_or("no record".into(), |(s, h)| format!("seq {s} ({h})")),
+                    stated.map_or("no record".into(), |(s, h)| format!("seq {s} ({h})"))
+                ),
+            ));
+            return;
+        }
+        if let Some((seq, _)) = head {
+            if !checkpoints.iter().any(|c| c.seq == seq) {
+                report.problem = Some(problem(
+                    name,
+                    Some(seq),
+                    "no signed checkpoint covers the chain's last record: nothing binds the end \
+                     of this chain to the server (an unsigned or cut copy)",
+                ));
+                return;
+            }
+        }
+        report.chains.push(ChainSummary {
+            chain: name,
+            records: records.len(),
+            sealed,
+            checkpoints: checkpoints.len(),
+            head_seq: head.map_or(0, |h| h.0),
+        });
+        if !chain.is_system() {
+            trial_records = records;
+        }
+    }
+    let unknown = parsed
+        .checkpoints
+        .iter()
+        .find(|c| !order.contains(&c.chain));
+    if let Some(c) = unknown {
+        report.problem = Some(problem(
+            c.chain.to_string(),
+            Some(c.seq),
+            "a checkpoint of a chain the export does not hold",
+        ));
+        return;
+    }
+    let system: Vec<&RecordLine> = by_chain
+        .get("system")
+        .map(|(_, l)| l.clone())
+        .unwrap_or_default();
+    if let Some(found) = check_protocols(parsed, &trial_records, &system) {
+        report.problem = Some(found);
+        return;
+    }
+    report.protocols = parsed.protocols.len();
+    if let Some(seed) = &parsed.seed {
+        let commitment = first_started(&trial_records).map(|(_, c)| c);
+        let revealed = TrialSeed::from_hex(&seed.seed).map(|s| s.commitment());
+        if revealed.as_ref().ok() != commitment.as_ref() {
+            report.problem = Some(problem(
+                trial_chain.to_string(),
+                Some(1),
+                "the revealed seed does not match the commitment in trial_started",
+            ));
+        }
+    }
+}
+
+/// The protocol hash and seed commitment of the trial's first record, when it is a start.
+fn first_started(records: &[AuditRecord]) -> Option<(String, String)> {
+    let first = records.first()?;
+    match first.to_event().ok()?.body {
+        EventBody::TrialStarted {
+            protocol_hash,
+            seed_commitment,
+        } => Some((protocol_hash, seed_commitment)),
+        _ => None,
+    }
+}
+
+fn check_protocols(
+    parsed: &Parsed,
+    trial_records: &[AuditRecord],
+    system: &[&RecordLine],
+) -> Option<OfflineProblem> {
+    let trial = &parsed.header.trial;
+    let started = first_started(trial_records);
+    if parsed.protocols.is_empty() {
+        return Some(problem(
+            "protocols",
+            None,
+            "the export holds no protocol version",
+        ));
+    }
+    for p in &parsed.protocols {
+        let place = format!("protocol version {}", p.version);
+        match LoadedProtocol::from_toml(&p.source, &place) {
+            Ok(loaded) if loaded.hash.to_hex() == p.hash => {}
+            Ok(loaded) => {
+                return Some(problem(
+                    place,
+                    None,
+                    format!(
+                        "its text hashes to {}, not to the stated {}",
+                        loaded.hash.to_hex(),
+                        p.hash
+                    ),
+                ))
+            }
+            Err(e) => return Some(problem(place, None, format!("does not validate: {e}"))),
+        }
+        let bound = if p.version == 1 {
+            started.as_ref().is_some_and(|(hash, _)| *hash == p.hash)
+        } else {
+            system.iter().any(|r| {
+                r.kind == "signature"
+                    && r.payload.as_ref().is_some_and(|v| {
+                        v.get("trial").and_then(Value::as_str) == Some(trial.as_str())
+                            && v.get("version").and_then(Value::as_u64)
+                                == Some(u64::from(p.version))
+                            && v.get("protocol_hash").and_then(Value::as_str)
+                                == Some(p.hash.as_str())
+                    })
+            })
+        };
+        if !bound {
+            return Some(problem(
+                place,
+                None,
+                if p.version == 1 {
+                    "its hash is not the one the trial started on (trial_started)".to_owned()
+                } else {
+                    "no signature on the system chain is bound to its hash".to_owned()
+                },
+            ));
+        }
+    }
+    None
+}
+
+/// Verifies an export file (JSON Lines or package) with no database. `pinned` is a public key
+/// the checkpoints (and a package's manifest) must be signed with. Returns the report, whose
+/// `problem` is the first failure; an error only when the file is not an export at all.
+pub fn verify_export(bytes: &[u8], pinned: Option<&PublicKey>) -> Result<OfflineReport, ReadError> {
+    let input = open(bytes)?;
+    let parsed = match &input {
+        Input::Jsonl(parsed) | Input::Package(_, parsed) => parsed,
+    };
+    let mut report = OfflineReport {
+        kind: match input {
+            Input::Jsonl(_) => "jsonl",
+            Input::Package(..) => "package",
+        },
+        trial: parsed.header.trial.clone(),
+        unblinded: parsed.header.unblinded,
+        public_key: None,
+        chains: Vec::new(),
+        protocols: 0,
+        files: 0,
+        problem: None,
+    };
+    if let Input::Package(contents, parsed) = &input {
+        match package::verify(contents, pinned, &parsed.header.public_key) {
+            Ok(files) => report.files = files,
+            Err(found) => {
+                report.problem = Some(found);
+                return Ok(report);
+            }
+        }
+    }
+    verify_parsed(parsed, pinned, &mut report);
+    Ok(report)
+}
+
+/// Replays an export's trial through the engine with its revealed seed (module docs). It does
+/// not verify hashes or signatures: run [`verify_export`] for that.
+pub fn replay_export(bytes: &[u8]) -> Result<ReplayOutcome, ReadError> {
+    let parsed = match open(bytes)? {
+        Input::Jsonl(parsed) | Input::Package(_, parsed) => parsed,
+    };
+    let trial = parsed.header.trial.clone();
+    let chain = ChainId::trial(&trial).map_err(|e| ReadError::Unreadable(e.to_string()))?;
+    let Some(seed_line) = &parsed.seed else {
+        return Ok(ReplayOutcome::Blinded { trial });
+    };
+    if parsed.records.iter().any(|r| r.sealed) {
+        return Ok(ReplayOutcome::Blinded { trial });
+    }
+    let fail = |seq: Option<u64>, what: String| {
+        Ok(ReplayOutcome::Failed(problem(chain.to_string(), seq, what)))
+    };
+    if let Some(broken) = &parsed.broken {
+        return Ok(ReplayOutcome::Failed(broken.clone()));
+    }
+    let Some(version) = parsed.protocols.iter().find(|p| p.version == 1) else {
+        return fail(None, "the export holds no protocol version 1".into());
+    };
+    let loaded = match LoadedProtocol::from_toml(&version.source, "protocol version 1") {
+        Ok(loaded) => loaded,
+        Err(e) => return fail(None, format!("protocol version 1 does not validate: {e}")),
+    };
+    let seed = match TrialSeed::from_hex(&seed_line.seed) {
+        Ok(seed) => seed,
+        Err(e) => return fail(None, format!("the seed: {e}")),
+    };
+    let mut events: Vec<Event> = Vec::new();
+    for line in parsed.records.iter().filter(|r| r.chain == chain) {
+        let event = line
+            .to_record()
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.ok_or_else(|| "the payload is missing".to_owned()))
+            .and_then(|r| r.to_event().map_err(|e| e.to_string()));
+        match event {
+            Ok(event) => events.push(event),
+            Err(e) => return fail(Some(line.seq), e),
+        }
+    }
+    match events.first() {
+        Some(Event {
+            seq,
+            body:
+                EventBody::TrialStarted {
+                    protocol_hash,
+                    seed_commitment,
+                },
+        }) => {
+            if *seed_commitment != seed.commitment() {
+                return fail(
+                    Some(*seq),
+                    "the revealed seed does not match its commitment".into(),
+                );
+            }
+            if *protocol_hash != loaded.hash.to_hex() {
+                return fail(
+                    Some(*seq),
+                    "the trial started on another protocol than the export's version 1".into(),
+                );
+            }
+        }
+        Some(first) => {
+            return fail(
+                Some(first.seq),
+                format!(
+                    "the chain starts with {}, not trial_started",
+                    first.body.kind()
+                ),
+            )
+        }
+        None => return fail(None, "the export holds no record of the trial".into()),
+    }
+    match replay(&loaded.protocol, seed, &events) {
+        Ok(_) => Ok(ReplayOutcome::Replayed {
+            trial,
+            events: events.len(),
+        }),
+        Err(mismatch) => fail(Some(mismatch.seq), mismatch.problem),
+    }
+}

@@ -1,0 +1,289 @@
+//! The regulatory package: one zip holding every protocol version (`protocol/version-N.toml`),
+//! the JSON Lines export (`audit.jsonl`), the ODM file (`odm.xml`), the CSV tables (`csv/`),
+//! a human-readable summary (`summary.html`) and the server's public key (`public-key.hex`),
+//! with `MANIFEST.json` listing every other file's size and SHA-256 and `MANIFEST.sig` holding
+//! the server's Ed25519 signature of the manifest's exact bytes (128 hex digits and a newline;
+//! signed as `bayestrial-document-v1`, a zero byte, then the manifest: see
+//! [`crate::audit::ServerKey::sign_document`]).
+//!
+//! Simulation reports are not in the package: the server keeps a simulation job's report in
+//! memory only, for as long as it runs, so none is stored to export (the summary says so).
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::offline::{OfflineProblem, ReadError};
+use super::{csv_files, jsonl, odm, sha256_hex, summary, ExportError, TrialExport};
+use crate::audit::{PublicKey, ServerKey, Signature, UtcTimestamp};
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "MANIFEST.json";
+/// The manifest signature's file name.
+pub const MANIFEST_SIGNATURE: &str = "MANIFEST.sig";
+
+/// The largest file a package reader unpacks (a guard against zip bombs).
+const MAX_ENTRY_BYTES: u64 = 4 << 30;
+
+/// One file listed in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Path inside the zip.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Hex SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// `MANIFEST.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `bayestrial-package`.
+    pub format: String,
+    /// 1.
+    pub format_version: u32,
+    /// The trial.
+    pub trial: String,
+    /// When the package was made.
+    pub created_at: UtcTimestamp,
+    /// Who made it.
+    pub created_by: String,
+    /// Whether it is unblinded.
+    pub unblinded: bool,
+    /// The key whose signature `MANIFEST.sig` holds (and that signed the checkpoints).
+    pub public_key: PublicKey,
+    /// How the signature is made.
+    pub signature: String,
+    /// Every other file of the package.
+    pub files: Vec<ManifestFile>,
+}
+
+/// A package read back: every entry's bytes, and the JSON Lines export's.
+#[derive(Debug, Clone)]
+pub(crate) struct PackageContents {
+    pub entries: BTreeMap<String, Vec<u8>>,
+    pub jsonl: Vec<u8>,
+}
+
+fn zip_time(at: &UtcTimestamp) -> zip::DateTime {
+    let t = at.as_str();
+    let field = |range: std::ops::Range<usize>| t.get(range).and_then(|s| s.parse::<u16>().ok());
+    let parts = (
+        field(0..4),
+        field(5..7),
+        field(8..10),
+        field(11..13),
+        field(14..16),
+        field(17..19),
+    );
+    if let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = parts {
+        if let Ok(time) = zip::DateTime::from_date_and_time(
+            y,
+            mo as u8,
+            d as u8,
+            h as u8,
+            mi as u8,
+            (s as u8).min(59),
+        ) {
+            return time;
+        }
+    }
+    zip::DateTime::default()
+}
+
+/// Writes `files` into a zip, in order, each dated `at`.
+pub(crate) fn zip_files(
+    files: &[(String, Vec<u8>)],
+    at: &UtcTimestamp,
+) -> Result<Vec<u8>, ExportError> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip_time(at))
+        .unix_permissions(0o644)
+        .large_file(
+            files
+                .iter()
+                .any(|(_, b)| b.len() as u64 >= u64::from(u32::MAX)),
+        );
+    for (path, bytes) in files {
+        zip.start_file(path.as_str(), options)
+            .map_err(|e| ExportError::write("zip", e))?;
+        zip.write_all(bytes)
+            .map_err(|e| ExportError::write("zip", e))?;
+    }
+    Ok(zip
+        .finish()
+        .map_err(|e| ExportError::write("zip", e))?
+        .into_inner())
+}
+
+/// Writes the package (module docs).
+pub(crate) fn write(export: &TrialExport, key: &ServerKey) -> Result<Vec<u8>, ExportError> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for p in &export.protocols {
+        files.push((
+            format!("protocol/version-{}.toml", p.version),
+            p.source.clone().into_bytes(),
+        ));
+    }
+    files.push(("audit.jsonl".into(), jsonl::write(export)?.into_bytes()));
+    files.push(("odm.xml".into(), odm::write(export)?));
+    for (name, bytes) in csv_files::write(export)? {
+        files.push((format!("csv/{name}"), bytes));
+    }
+    files.push(("summary.html".into(), summary::write(export)?.into_bytes()));
+    files.push((
+        "public-key.hex".into(),
+        format!("{}\n", export.public_key.to_hex()).into_bytes(),
+    ));
+    let manifest = Manifest {
+        format: "bayestrial-package".into(),
+        format_version: 1,
+        trial: export.trial_id.clone(),
+        created_at: export.exported_at.clone(),
+        created_by: export.exported_by.clone(),
+        unblinded: export.unblinded,
+        public_key: export.public_key,
+        signature: format!(
+            "{MANIFEST_SIGNATURE}: Ed25519 (RFC 8032) by public_key over the bytes \
+             'bayestrial-document-v1', a zero byte, then this file's exact bytes; 128 hex digits"
+        ),
+        files: files
+            .iter()
+            .map(|(path, bytes)| ManifestFile {
+                path: path.clone(),
+                bytes: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            })
+            .collect(),
+    };
+    let mut manifest_bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::write("manifest", e))?;
+    manifest_bytes.push(b'\n');
+    let signature = key.sign_document(&manifest_bytes);
+    files.push((MANIFEST.into(), manifest_bytes));
+    files.push((
+        MANIFEST_SIGNATURE.into(),
+        format!("{}\n", signature.to_hex()).into_bytes(),
+    ));
+    zip_files(&files, &export.exported_at)
+}
+
+/// Reads a package's entries.
+pub(crate) fn read(bytes: &[u8]) -> Result<PackageContents, ReadError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| ReadError::Unreadable(format!("not a readable zip: {e}")))?;
+    let mut entries = BTreeMap::new();
+    for index in 0..archive.len() {
+        let mut file = archive
+            .by_index(index)
+            .map_err(|e| ReadError::Unreadable(format!("zip entry {index}: {e}")))?;
+        if file.is_dir() {
+            continue;
+        }
+        let name = file.name().to_owned();
+        let mut data = Vec::new();
+        (&mut file)
+            .take(MAX_ENTRY_BYTES)
+            .read_to_end(&mut data)
+            .map_err(|e| ReadError::Unreadable(format!("{name}: {e}")))?;
+        entries.insert(name, data);
+    }
+    let jsonl = entries.get("audit.jsonl").cloned().ok_or_else(|| {
+        ReadError::Unreadable("not a bayestrial package: the zip holds no audit.jsonl".into())
+    })?;
+    Ok(PackageContents { entries, jsonl })
+}
+
+fn at(place: &str, what: impl Into<String>) -> OfflineProblem {
+    OfflineProblem {
+        place: place.to_owned(),
+        seq: None,
+        problem: what.into(),
+    }
+}
+
+/// Checks the manifest's signature (by `pinned` when given, and by the key of the JSON Lines
+/// export) and every file's size and hash. Returns the number of files checked.
+pub(crate) fn verify(
+    contents: &PackageContents,
+    pinned: Option<&PublicKey>,
+    jsonl_key: &PublicKey,
+) -> Result<usize, OfflineProblem> {
+    let manifest_bytes = contents
+        .entries
+        .get(MANIFEST)
+        .ok_or_else(|| at(MANIFEST, "missing from the package"))?;
+    let manifest: Manifest = serde_json::from_slice(manifest_bytes)
+        .map_err(|e| at(MANIFEST, format!("does not read: {e}")))?;
+    let signature: Signature = contents
+        .entries
+        .get(MANIFEST_SIGNATURE)
+        .ok_or_else(|| at(MANIFEST_SIGNATURE, "missing from the package"))
+        .and_then(|bytes| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .ok_or_else(|| at(MANIFEST_SIGNATURE, "not 128 hex digits"))
+        })?;
+    if let Some(pinned) = pinned {
+        if manifest.public_key != *pinned {
+            return Err(at(
+                MANIFEST,
+                format!(
+                    "signed by key {}, not the pinned key {pinned}",
+                    manifest.public_key
+                ),
+            ));
+        }
+    }
+    if manifest.public_key != *jsonl_key {
+        return Err(at(
+            MANIFEST,
+            format!(
+                "names key {} but audit.jsonl names {jsonl_key}",
+                manifest.public_key
+            ),
+        ));
+    }
+    if !manifest
+        .public_key
+        .verify_document(manifest_bytes, &signature)
+    {
+        return Err(at(
+            MANIFEST_SIGNATURE,
+            "the signature of MANIFEST.json does not verify: the manifest was altered or not \
+             signed by this key",
+        ));
+    }
+    for file in &manifest.files {
+        let bytes = contents
+            .entries
+            .get(&file.path)
+            .ok_or_else(|| at(&file.path, "listed in the manifest but missing"))?;
+        let sha = sha256_hex(bytes);
+        if sha != file.sha256 || bytes.len() as u64 != file.bytes {
+            return Err(at(
+                &file.path,
+                format!(
+                    "altered: its SHA-256 is {sha} ({} bytes), the manifest says {} ({} bytes)",
+                    bytes.len(),
+                    file.sha256,
+                    file.bytes
+                ),
+            ));
+        }
+    }
+    for name in contents.entries.keys() {
+        let listed = name == MANIFEST
+            || name == MANIFEST_SIGNATURE
+            || manifest.files.iter().any(|f| f.path == *name);
+        if !listed {
+            return Err(at(name, "in the package but not in the manifest"));
+        }
+    }
+    Ok(manifest.files.len())
+}

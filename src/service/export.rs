@@ -1,0 +1,309 @@
+//! Exports of one trial (ODM, JSON Lines, CSV, the regulatory package) for the command line
+//! and the web alike: who may export what, gathering the chains, checkpoints, protocol versions
+//! and users, signing export checkpoints, and recording every export on the system chain.
+//!
+//! An export reads without a write lock (records, checkpoints and protocol versions are
+//! append-only), verifies both chains and their checkpoints before it signs anything, signs an
+//! export checkpoint of each chain's head it holds, renders the file (`crate::export`), and
+//! then, in one short transaction under the system chain's lock, stores those checkpoints,
+//! appends an `export` record (trial, format, unblinded, the heads exported and the file's
+//! SHA-256) to the system chain and signs a checkpoint of that record too.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use tracing::instrument;
+
+use super::trial::{chain_of, checkpoint_row};
+use super::verify::checkpoint_from_row;
+use super::{record_from_row, Actor, Service, ServiceError};
+use crate::audit::{
+    verify_chain, verify_checkpoints, Attribution, AuditRecord, ChainHead, ChainId, Checkpoint,
+    Purpose,
+};
+use crate::export::{self, ExportFormat, ProtocolText, TrialExport, UserInfo};
+use crate::store::{
+    AuditRow, CheckpointRow, DbConn, ProtocolVersionRow, TrialRow, UserRow, WriteLock,
+};
+
+/// Who asks for an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exporter {
+    /// A logged-in user in one of their roles: the roles that read the audit trail (admin,
+    /// statistician, DMC, regulator) may export; only statisticians and the DMC unblinded; roles
+    /// that do not see results may export a trial once it has stopped.
+    User(Actor),
+    /// The server's command line (`bayestrial export`). It runs with the server's own access to
+    /// the database and the key file, so it is not a logged-in user and may export anything,
+    /// unblinded too; its exports are recorded as actor `command-line`, role `server`, with the
+    /// operating-system user (`$USER`) in the record's payload.
+    CommandLine,
+}
+
+/// An export, ready to download or write.
+#[derive(Debug, Clone)]
+pub struct ExportFile {
+    /// The suggested file name.
+    pub filename: String,
+    /// Its media type.
+    pub content_type: &'static str,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Hex SHA-256 of the bytes (as recorded on the system chain).
+    pub sha256: String,
+    /// The seq of the `export` record on the system chain.
+    pub system_seq: u64,
+}
+
+fn records(conn: &mut DbConn, chain: &str) -> Result<Vec<AuditRecord>, ServiceError> {
+    AuditRow::after(conn, chain, 0)?
+        .into_iter()
+        .map(record_from_row)
+        .collect()
+}
+
+fn checkpoints(conn: &mut DbConn, chain: &str, head: u64) -> Result<Vec<Checkpoint>, ServiceError> {
+    let mut out = Vec::new();
+    for row in CheckpointRow::of_chain(conn, chain)? {
+        let checkpoint = checkpoint_from_row(&row).map_err(|problem| {
+            ServiceError::Integrity(format!("{chain} checkpoint at seq {}: {problem}", row.seq))
+        })?;
+        if checkpoint.seq <= head {
+            out.push(checkpoint);
+        }
+    }
+    Ok(out)
+}
+
+fn head_of(records: &[AuditRecord]) -> Option<ChainHead> {
+    records.last().map(|r| ChainHead {
+        chain: r.chain.clone(),
+        seq: r.seq,
+        hash: r.hash,
+    })
+}
+
+impl Service {
+    /// Verifies a chain and its checkpoints before an export signs its head: the server must
+    /// not put its signature on a chain that was tampered with.
+    fn check_before_signing(
+        &self,
+        records: &[AuditRecord],
+        checkpoints: &[Checkpoint],
+    ) -> Result<(), ServiceError> {
+        let refuse = |chain: String, seq: u64, problem: String| {
+            ServiceError::Integrity(format!(
+                "refusing to export: {chain} does not verify at seq {seq}: {problem} (run \
+                 bayestrial audit verify)"
+            ))
+        };
+        verify_chain(records)
+            .map_err(|b| refuse(b.chain.to_string(), b.seq, b.problem.to_string()))?;
+        verify_checkpoints(records, checkpoints, &self.public_key())
+            .map_err(|b| refuse(b.chain.to_string(), b.seq, b.problem.to_string()))
+    }
+
+    /// An export checkpoint of `head` (the stored one when the head already has one).
+    fn export_checkpoint(
+        &self,
+        head: &ChainHead,
+        existing: &[Checkpoint],
+        by: &Attribution,
+    ) -> Result<(Checkpoint, bool), ServiceError> {
+        if let Some(found) = existing
+            .iter()
+            .find(|c| c.seq == head.seq && c.purpose == Purpose::Export)
+        {
+            return Ok((found.clone(), false));
+        }
+        let signed = Checkpoint::sign(&self.key, head, Purpose::Export, by.recorded_at.clone())?;
+        Ok((signed, true))
+    }
+
+    /// Exports trial `trial_id` in `format` for `who` (see [`Exporter`] for who may export
+    /// what). The export is recorded on the system chain and covered by signed checkpoints.
+    #[instrument(skip_all, fields(trial = %trial_id, format = %format, unblinded))]
+    pub fn export(
+        &self,
+        who: &Exporter,
+        trial_id: &str,
+        format: ExportFormat,
+        unblinded: bool,
+    ) -> Result<ExportFile, ServiceError> {
+        let chain = chain_of(trial_id)?;
+        let mut conn = self.conn()?;
+        let (by, os_user) = match who {
+            Exporter::User(actor) => {
+                if !actor.role.reads_audit() {
+                    return Err(ServiceError::Forbidden(format!(
+                        "the {} role may not export the audit trail",
+                        actor.role
+                    )));
+                }
+                if unblinded && !actor.role.sees_results() {
+                    return Err(ServiceError::Forbidden(format!(
+                        "the {} role may not make unblinded exports (the seed and the allocation \
+                         probabilities): statisticians and the DMC may",
+                        actor.role
+                    )));
+                }
+                if TrialRow::find(&mut conn, trial_id)?.is_none() {
+                    return Err(ServiceError::NotFound(format!("no trial {trial_id}")));
+                }
+                if self.sealed_for(actor, &chain.to_string(), &mut conn) {
+                    return Err(ServiceError::Conflict(format!(
+                        "trial {trial_id} is still running: its export holds unblinded records, \
+                         and the {} role may export it once the trial has stopped",
+                        actor.role
+                    )));
+                }
+                (self.attribution(actor, None), None)
+            }
+            Exporter::CommandLine => (
+                Attribution {
+                    actor: "command-line".to_owned(),
+                    role: "server".to_owned(),
+                    recorded_at: self.clock.now(),
+                    reason: None,
+                },
+                std::env::var("USER").ok().filter(|u| !u.trim().is_empty()),
+            ),
+        };
+        let trial = TrialRow::find(&mut conn, trial_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+
+        // Read: both chains and their checkpoints, verified before anything is signed.
+        let trial_records = records(&mut conn, &chain.to_string())?;
+        let trial_head = head_of(&trial_records).ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "trial {trial_id} has no audit records yet: start it before exporting"
+            ))
+        })?;
+        let mut trial_checkpoints = checkpoints(&mut conn, &chain.to_string(), trial_head.seq)?;
+        self.check_before_signing(&trial_records, &trial_checkpoints)?;
+        let system = ChainId::system().to_string();
+        let system_records = records(&mut conn, &system)?;
+        let system_head = head_of(&system_records);
+        let mut system_checkpoints = checkpoints(
+            &mut conn,
+            &system,
+            system_head.as_ref().map_or(0, |h| h.seq),
+        )?;
+        self.check_before_signing(&system_records, &system_checkpoints)?;
+
+        let mut new_checkpoints = Vec::new();
+        let (signed, new) = self.export_checkpoint(&trial_head, &trial_checkpoints, &by)?;
+        if new {
+            trial_checkpoints.push(signed.clone());
+            new_checkpoints.push(signed);
+        }
+        if let Some(head) = &system_head {
+            let (signed, new) = self.export_checkpoint(head, &system_checkpoints, &by)?;
+            if new {
+                system_checkpoints.push(signed.clone());
+                new_checkpoints.push(signed);
+            }
+        }
+
+        let protocols: Vec<ProtocolText> = ProtocolVersionRow::of_trial(&mut conn, trial_id)?
+            .into_iter()
+            .map(|v| ProtocolText {
+                version: u32::try_from(v.version).unwrap_or(0),
+                hash: v.hash,
+                source: v.source,
+                note: v.note,
+                created_by: v.created_by,
+                created_at: v.created_at,
+            })
+            .collect();
+        let mut names: BTreeSet<String> = trial_records.iter().map(|r| r.actor.clone()).collect();
+        for record in system_records.iter().filter(|r| r.kind == "signature") {
+            if let Ok(v) = serde_json::from_str::<Value>(&record.payload) {
+                if v.get("trial").and_then(Value::as_str) == Some(trial_id) {
+                    if let Some(name) = v.get("username").and_then(Value::as_str) {
+                        names.insert(name.to_owned());
+                    }
+                }
+            }
+        }
+        let mut users = Vec::new();
+        for name in names {
+            if let Some(row) = UserRow::find(&mut conn, &name)? {
+                users.push(UserInfo {
+                    roles: UserRow::roles(&mut conn, &name)?,
+                    username: row.username,
+                    printed_name: row.printed_name,
+                    email: row.email,
+                });
+            }
+        }
+        let mut all_checkpoints = trial_checkpoints;
+        all_checkpoints.extend(system_checkpoints);
+        let data = TrialExport {
+            trial_id: trial_id.to_owned(),
+            title: trial.title.clone(),
+            exported_at: by.recorded_at.clone(),
+            exported_by: by.actor.clone(),
+            exporter_role: by.role.clone(),
+            unblinded,
+            seed_hex: unblinded.then(|| trial.seed_hex.clone()),
+            public_key: self.public_key(),
+            protocols,
+            trial_records,
+            system_records,
+            checkpoints: all_checkpoints,
+            users,
+        };
+        let bytes = export::render(&data, format, &self.key)
+            .map_err(|e| ServiceError::Integrity(format!("export of trial {trial_id}: {e}")))?;
+        let sha256 = export::sha256_hex(&bytes);
+        let filename = format.file_name(trial_id);
+
+        // Record: the checkpoints in the file, the export itself and a checkpoint over it.
+        let system_seq = self.write_transaction(&mut conn, WriteLock::System, |conn| {
+            for checkpoint in &new_checkpoints {
+                let stored = CheckpointRow::of_chain(conn, &checkpoint.chain.to_string())?
+                    .into_iter()
+                    .any(|c| c.seq == checkpoint.seq as i64 && c.purpose == "export");
+                if !stored {
+                    checkpoint_row(checkpoint).insert(conn)?;
+                }
+            }
+            let mut payload = json!({
+                "trial": trial_id,
+                "format": format.as_str(),
+                "unblinded": unblinded,
+                "file": filename,
+                "sha256": sha256,
+                "bytes": bytes.len(),
+                "head_seq": trial_head.seq,
+                "head_hash": trial_head.hash.to_hex(),
+                "system_head_seq": system_head.as_ref().map(|h| h.seq),
+            });
+            if let (Some(user), Some(map)) = (&os_user, payload.as_object_mut()) {
+                map.insert("os_user".into(), Value::String(user.clone()));
+            }
+            let record = self.append_system(conn, "export", &payload, &by)?;
+            let over = Checkpoint::sign(
+                &self.key,
+                &ChainHead {
+                    chain: record.chain.clone(),
+                    seq: record.seq,
+                    hash: record.hash,
+                },
+                Purpose::Export,
+                self.clock.now(),
+            )?;
+            checkpoint_row(&over).insert(conn)?;
+            Ok::<_, ServiceError>(record.seq)
+        })?;
+        tracing::info!(trial = %trial_id, format = %format, unblinded, bytes = bytes.len(), %sha256, "exported");
+        Ok(ExportFile {
+            filename,
+            content_type: format.content_type(),
+            bytes,
+            sha256,
+            system_seq,
+        })
+    }
+}

@@ -1,0 +1,466 @@
+//! n-of-1 trials in the live service: measurements (and their corrections) as trial commands,
+//! a patient's report (calendar, what to measure today, measurements, the posterior of the
+//! effect and one plain-language sentence), and the series' hierarchical summary.
+//!
+//! The rules (calendar, looks, stopping, pooling) are the engine's; this module only runs its
+//! commands in the service's transaction and shapes what the engine decided for the viewer.
+
+use serde::Serialize;
+use tracing::instrument;
+
+use super::{Actor, Role, Service, ServiceError};
+use crate::engine::nof1::{date_of_day, day_of_date, effect_curve};
+use crate::engine::{
+    Calendar, DayPhase, EventBody, Nof1Effect, OutcomeValue, PatientEnd, SeriesSummary, TrialStatus,
+};
+use crate::protocol::{Design, Protocol};
+use crate::stats::Better;
+use crate::store::WriteLock;
+
+/// The answer to a recorded measurement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeasurementReceipt {
+    /// Seq of the measurement (or correction) event.
+    pub seq: u64,
+    /// The seq of the measurement corrected, for a correction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<u64>,
+    /// The study day.
+    pub day: u32,
+    /// The patient's looks (cycles) that ran because of this measurement.
+    pub looks: Vec<u32>,
+    /// How the patient's trial ended, if it did now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished: Option<PatientEnd>,
+    /// Whether the whole trial has stopped.
+    pub stopped: bool,
+}
+
+/// One period of a patient's calendar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeriodView {
+    /// 1-based period.
+    pub period: u32,
+    /// 1-based cycle.
+    pub cycle: u32,
+    /// The treatment (absent while an adaptive cycle is not yet assigned).
+    pub treatment: Option<String>,
+    /// First and last study day.
+    pub days: [u32; 2],
+    /// First and last calendar date.
+    pub dates: [String; 2],
+    /// The planned measurement days: (study day, date, measured).
+    pub planned: Vec<PlannedMeasurement>,
+    /// Washout days after this period (study days), if any.
+    pub washout: Option<[u32; 2]>,
+}
+
+/// A planned measurement day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedMeasurement {
+    /// Study day.
+    pub day: u32,
+    /// Calendar date.
+    pub date: String,
+    /// Whether a measurement is recorded for that day.
+    pub measured: bool,
+}
+
+/// A recorded measurement, as shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeasurementView {
+    /// Seq of the event holding the current value (name it to correct it).
+    pub seq: u64,
+    /// Study day.
+    pub day: u32,
+    /// Calendar date.
+    pub date: String,
+    /// The value.
+    pub value: f64,
+    /// `run_in`, `period N`, `washout` or `after`.
+    pub phase: String,
+    /// The period's treatment, for measurements in a period.
+    pub treatment: Option<String>,
+    /// Whether the analysis uses it (period days only).
+    pub analysed: bool,
+}
+
+/// A patient's n-of-1 report: for the coordinator, the patient and their clinician.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientReport {
+    /// Trial.
+    pub trial_id: String,
+    /// Subject.
+    pub subject_id: String,
+    /// The outcome's name.
+    pub outcome_name: String,
+    /// `higher` or `lower`.
+    pub better: String,
+    /// The MCID.
+    pub mcid: f64,
+    /// Treatments in protocol order (the effect is each minus the first).
+    pub treatments: Vec<String>,
+    /// Calendar date of study day 1.
+    pub start_date: String,
+    /// Today's date and study day (by the service's clock).
+    pub today: String,
+    /// Today's study day (may be ≤ 0 before the start or past the end).
+    pub today_day: i64,
+    /// What today is in the calendar.
+    pub today_phase: String,
+    /// Measurements planned for today and not yet recorded.
+    pub measure_today: bool,
+    /// Run-in study days, if any.
+    pub run_in: Option<[u32; 2]>,
+    /// The calendar.
+    pub periods: Vec<PeriodView>,
+    /// Measurements, in the order recorded.
+    pub measurements: Vec<MeasurementView>,
+    /// Cycles analysed.
+    pub cycles_looked: u32,
+    /// The latest look's effects.
+    pub effects: Vec<Nof1Effect>,
+    /// The posterior density of the (first) effect: (effect, density).
+    pub curve: Vec<[f64; 2]>,
+    /// How the patient's trial ended, if it has.
+    pub end: Option<PatientEnd>,
+    /// One plain-language sentence about the effect.
+    pub sentence: Option<String>,
+}
+
+fn phase_text(phase: DayPhase) -> String {
+    match phase {
+        DayPhase::RunIn => "run-in".into(),
+        DayPhase::Period { period } => format!("period {period}"),
+        DayPhase::Washout { .. } => "washout".into(),
+        DayPhase::After => "after the last period".into(),
+    }
+}
+
+/// The sentence for patient and clinician, in the direction of the more likely benefit, e.g.
+/// "There is an 87% probability that ibuprofen lowers your pain by at least 1 compared with
+/// paracetamol."
+pub fn effect_sentence(protocol: &Protocol, effect: &Nof1Effect) -> String {
+    let names = |id: &str| {
+        protocol
+            .arms
+            .iter()
+            .find(|a| a.id.as_str() == id)
+            .map_or_else(|| id.to_owned(), |a| a.name.clone())
+    };
+    let first = protocol
+        .arms
+        .first()
+        .map_or_else(String::new, |a| a.name.clone());
+    let other = names(effect.treatment.as_str());
+    let mcid = protocol.nof1.as_ref().map_or(0.0, |n| n.mcid);
+    let (p_other, p_first) = if mcid > 0.0 {
+        (effect.p_beyond_mcid, effect.p_worse_beyond_mcid)
+    } else {
+        let p = match protocol.outcome.better {
+            Better::Higher => effect.p_positive,
+            Better::Lower => 1.0 - effect.p_positive,
+        };
+        (p, 1.0 - p)
+    };
+    let (better, worse, p) = if p_other >= p_first {
+        (other, first, p_other)
+    } else {
+        (first, other, p_first)
+    };
+    let verb = match protocol.outcome.better {
+        Better::Higher => "raises",
+        Better::Lower => "lowers",
+    };
+    let mut outcome = protocol.outcome.name.clone();
+    if let Some(c) = outcome.get(..1) {
+        outcome = c.to_lowercase() + &outcome[1..];
+    }
+    // Whole percentages, but never "100%" or "0%": the posterior is never certain.
+    let chance = if p > 0.995 {
+        "more than a 99%".to_owned()
+    } else if p < 0.005 {
+        "less than a 1%".to_owned()
+    } else {
+        let percent = (100.0 * p).round();
+        let article = if percent == 8.0
+            || percent == 11.0
+            || percent == 18.0
+            || (80.0..90.0).contains(&percent)
+        {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {percent:.0}%")
+    };
+    let margin = if mcid > 0.0 {
+        format!(" by at least {mcid}")
+    } else {
+        String::new()
+    };
+    format!(
+        "There is {chance} probability that {better} {verb} your {outcome}{margin} compared with {worse}."
+    )
+}
+
+impl Service {
+    /// Records a measurement on a study day (coordinator) — or, with `corrects` (the seq of
+    /// the measurement's current event) and a reason, corrects one. A measurement that
+    /// completes a cycle runs the patient's look in the same transaction.
+    #[expect(clippy::too_many_arguments, reason = "one command's inputs")]
+    #[instrument(skip_all, fields(trial = %trial_id, day))]
+    pub fn record_measurement(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        subject_id: &str,
+        day: u32,
+        value: OutcomeValue,
+        corrects: Option<u64>,
+        reason: Option<&str>,
+    ) -> Result<MeasurementReceipt, ServiceError> {
+        actor.require(&[Role::Coordinator], "record measurements")?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if corrects.is_some() && reason.is_none() {
+            return Err(ServiceError::Invalid {
+                field: "reason",
+                problem: "a correction needs a reason".into(),
+            });
+        }
+        self.run_command(actor, trial_id, reason, WriteLock::Trial(trial_id), |c| {
+            let subject = subject_id.trim();
+            if c.state.participant_index(subject).is_none() {
+                return Err(ServiceError::NotFound(format!(
+                    "subject {subject} is not enrolled in trial {trial_id}"
+                )));
+            }
+            let (events, day) = match (corrects, reason) {
+                (Some(seq), Some(reason)) => {
+                    let index = c.state.participant_index(subject).unwrap_or(0);
+                    let day =
+                        c.state.nof1.get(index).and_then(|p| {
+                            p.measurements.iter().find(|m| m.seq == seq).map(|m| m.day)
+                        });
+                    let events = c
+                        .engine
+                        .correct_measurement(c.state, subject, seq, value, reason)?;
+                    (events, day.unwrap_or(0))
+                }
+                _ => (
+                    c.engine.record_measurement(c.state, subject, day, value)?,
+                    day,
+                ),
+            };
+            let receipt = MeasurementReceipt {
+                seq: events.first().map_or(0, |e| e.seq),
+                corrects,
+                day,
+                looks: events
+                    .iter()
+                    .filter_map(|e| match e.body {
+                        EventBody::PatientLookPerformed { cycle, .. } => Some(cycle),
+                        _ => None,
+                    })
+                    .collect(),
+                finished: events.iter().find_map(|e| match &e.body {
+                    EventBody::PatientFinished { end, .. } => Some(end.clone()),
+                    _ => None,
+                }),
+                stopped: matches!(c.state.status, TrialStatus::Stopped { .. }),
+            };
+            Ok((events, receipt))
+        })
+    }
+
+    /// The study day of a calendar date for a patient (for forms that take a date).
+    pub fn study_day(
+        &self,
+        trial_id: &str,
+        subject_id: &str,
+        date: &str,
+    ) -> Result<u32, ServiceError> {
+        let state = self.trial_state(trial_id)?;
+        let index = state
+            .participant_index(subject_id.trim())
+            .ok_or_else(|| ServiceError::NotFound(format!("no participant {subject_id}")))?;
+        let patient = state.nof1.get(index).ok_or_else(|| {
+            ServiceError::Conflict(format!("trial {trial_id} is not an n-of-1 trial"))
+        })?;
+        let day = day_of_date(&patient.start_date, date).ok_or_else(|| ServiceError::Invalid {
+            field: "date",
+            problem: format!("{date:?} is not a date of the form YYYY-MM-DD"),
+        })?;
+        u32::try_from(day)
+            .ok()
+            .filter(|&d| d >= 1)
+            .ok_or_else(|| ServiceError::Invalid {
+                field: "date",
+                problem: format!(
+                    "{date} is before the patient's study day 1 ({})",
+                    patient.start_date
+                ),
+            })
+    }
+
+    /// A patient's report (coordinators, statisticians, the DMC). An n-of-1 patient's own
+    /// results are for them and their clinician; no other patient's results appear in it.
+    pub fn patient_report(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        subject_id: &str,
+    ) -> Result<PatientReport, ServiceError> {
+        actor.require(
+            &[Role::Coordinator, Role::Statistician, Role::Dmc],
+            "see n-of-1 patient reports",
+        )?;
+        let mut conn = self.conn()?;
+        let (_, loaded, state) = self.snapshot(&mut conn, trial_id)?;
+        let protocol = &loaded.protocol;
+        let spec = protocol.nof1.as_ref().ok_or_else(|| {
+            ServiceError::Conflict(format!("trial {trial_id} is not an n-of-1 trial"))
+        })?;
+        let index = state.participant_index(subject_id.trim()).ok_or_else(|| {
+            ServiceError::NotFound(format!("no participant {subject_id} in trial {trial_id}"))
+        })?;
+        let patient = state.nof1.get(index).ok_or_else(|| {
+            ServiceError::Integrity("an n-of-1 participant without a record".into())
+        })?;
+        let calendar = Calendar::of(spec);
+        let date = |day: u32| date_of_day(&patient.start_date, day).unwrap_or_default();
+        let name = |t: usize| state.arms.get(t).map(|a| a.id.to_string());
+        let measured = |day: u32| patient.measurements.iter().any(|m| m.day == day);
+        let periods = (1..=calendar.periods())
+            .map(|p| {
+                let (first, last) = calendar.period_days(p);
+                let washout = (p < calendar.periods() && spec.washout_days > 0)
+                    .then(|| [last + 1, last + spec.washout_days]);
+                PeriodView {
+                    period: p,
+                    cycle: calendar.cycle_of(p),
+                    treatment: patient.periods.get(p as usize - 1).and_then(|&t| name(t)),
+                    days: [first, last],
+                    dates: [date(first), date(last)],
+                    planned: calendar
+                        .measurement_days(p)
+                        .map(|day| PlannedMeasurement {
+                            day,
+                            date: date(day),
+                            measured: measured(day),
+                        })
+                        .collect(),
+                    washout,
+                }
+            })
+            .collect::<Vec<_>>();
+        let today = self
+            .clock
+            .now()
+            .as_str()
+            .get(..10)
+            .unwrap_or_default()
+            .to_owned();
+        let today_day = day_of_date(&patient.start_date, &today).unwrap_or(0);
+        let today_phase = if today_day < 1 {
+            "before the start".to_owned()
+        } else {
+            phase_text(calendar.phase(today_day as u32))
+        };
+        let measure_today = patient.end.is_none()
+            && periods.iter().any(|p| {
+                p.planned
+                    .iter()
+                    .any(|m| i64::from(m.day) == today_day && !m.measured)
+            });
+        let measurements = patient
+            .measurements
+            .iter()
+            .map(|m| {
+                let phase = calendar.phase(m.day);
+                let treatment = match phase {
+                    DayPhase::Period { period } => patient
+                        .periods
+                        .get(period as usize - 1)
+                        .and_then(|&t| name(t)),
+                    _ => None,
+                };
+                MeasurementView {
+                    seq: m.seq,
+                    day: m.day,
+                    date: date(m.day),
+                    value: match m.value {
+                        OutcomeValue::Continuous { value } => value,
+                        OutcomeValue::Binary { response } => f64::from(u8::from(response)),
+                        OutcomeValue::Count { events, .. } => events as f64,
+                    },
+                    phase: phase_text(phase),
+                    analysed: treatment.is_some(),
+                    treatment,
+                }
+            })
+            .collect();
+        let curve = match patient.effects.first() {
+            Some(_) => effect_curve(protocol, patient, 161)?,
+            None => Vec::new(),
+        };
+        Ok(PatientReport {
+            trial_id: trial_id.to_owned(),
+            subject_id: subject_id.trim().to_owned(),
+            outcome_name: protocol.outcome.name.clone(),
+            better: match protocol.outcome.better {
+                Better::Higher => "higher".into(),
+                Better::Lower => "lower".into(),
+            },
+            mcid: spec.mcid,
+            treatments: state.arms.iter().map(|a| a.id.to_string()).collect(),
+            start_date: patient.start_date.clone(),
+            today,
+            today_day,
+            today_phase,
+            measure_today,
+            run_in: (spec.run_in_days > 0).then_some([1, spec.run_in_days]),
+            periods,
+            measurements,
+            cycles_looked: patient.cycles_looked,
+            effects: patient.effects.clone(),
+            curve,
+            end: patient.end.clone(),
+            sentence: patient
+                .effects
+                .first()
+                .map(|e| effect_sentence(protocol, e)),
+        })
+    }
+
+    /// The series' hierarchical summary (statisticians and the DMC: it pools every patient's
+    /// results). `None` before any patient has finished.
+    pub fn series_summary(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+    ) -> Result<Option<SeriesSummary>, ServiceError> {
+        actor.require(
+            &[Role::Statistician, Role::Dmc],
+            "see the series' pooled results",
+        )?;
+        let mut conn = self.conn()?;
+        let (_, loaded, state) = self.snapshot(&mut conn, trial_id)?;
+        if loaded.protocol.trial.design != Design::Nof1 {
+            return Err(ServiceError::Conflict(format!(
+                "trial {trial_id} is not an n-of-1 trial"
+            )));
+        }
+        let by = self.attribution(actor, None);
+        self.write_transaction(&mut conn, WriteLock::System, |conn| {
+            self.append_system(
+                conn,
+                "results_viewed",
+                &serde_json::json!({ "trial": trial_id, "head_seq": state.last_seq, "view": "series" }),
+                &by,
+            )
+            .map(|_| ())
+        })?;
+        Ok(state.series)
+    }
+}
