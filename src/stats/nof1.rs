@@ -15,8 +15,9 @@
 use argmin::core::{CostFunction, Executor, State, TerminationReason};
 use argmin::solver::brent::BrentOpt;
 use serde::{Deserialize, Serialize};
-use statrs::function::erf::erfc;
 use statrs::function::gamma::ln_gamma;
+use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use super::{Better, NigPrior, StatsError};
 
@@ -309,14 +310,128 @@ fn evaluate_panels<T: Copy>(
     Ok(out)
 }
 
-/// Standard normal CDF.
-fn normal_cdf(z: f64) -> f64 {
-    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+/// 1/√(2π), the standard normal density at 0.
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+/// 1.5 × 2⁵²: adding it to a number of magnitude below 2⁵¹ rounds the number to the nearest
+/// integer, which the low bits of the sum then hold.
+const ROUND: f64 = 6_755_399_441_055_744.0;
+/// Points per unit of the grid of [`NormalTable`].
+const TABLE_DENSITY: f64 = 16.0;
+/// The last grid point of [`NormalTable`], z = 10 (Φ(−10) < 10⁻²³).
+const TABLE_LAST: usize = 160;
+
+/// The scaled Mills ratio q(y) = (4 + a)·M(a), M(a) = Φ(−a)/φ(a), as a function of
+/// y = 4/(4 + a) ∈ (0, 1] (a ∈ [0, ∞)): eight polynomial pieces over y ∈ [k/8, (k+1)/8], each of
+/// degree 12 in u = 16y − 2k − 1 ∈ [−1, 1] (coefficients from the constant term up). They are
+/// the Chebyshev interpolants of q at 13 points per piece, computed in 40-digit arithmetic and
+/// rounded to double; the interpolation error is below 2 × 10⁻¹⁹ relative, and q(0) = 1 is the
+/// tail's asymptote Φ(−a) ~ φ(a)/a. [Mills, *Biometrika* 18:395, 1926; Cody, *Math. Comp.*
+/// 23:631, 1969, for a rational variable in the tail]
+#[rustfmt::skip]
+const MILLS_PIECES: [[f64; 13]; 8] = [
+    [1.066_370_616_941_680_2, 0.070_460_327_006_174_06, 0.004_319_845_726_840_718, 0.000_241_650_150_589_364_48, 1.200_161_877_473_150_2e-05, 5.025_149_662_816_317e-07, 1.557_185_456_804_997e-08, 1.708_987_873_044_828_9e-10, -1.789_671_746_014_811e-11, -1.417_560_603_730_579_1e-12, -4.151_882_460_440_057_5e-14, 1.279_481_343_168_740_3e-15, 1.886_238_816_720_710_7e-16],
+    [1.226_712_974_572_706_8, 0.091_066_809_291_757_06, 0.006_101_799_735_295_565_5, 0.000_360_310_646_339_255_25, 1.798_269_275_442_590_5e-05, 6.925_806_575_662_782e-07, 1.489_889_541_870_965_7e-08, -3.474_288_248_997_698e-10, -4.753_027_141_508_946e-11, -1.590_083_883_653_160_7e-12, 4.357_813_924_088_184e-14, 6.232_968_800_998_814e-15, 1.264_415_155_702_611_8e-16],
+    [1.436_447_059_067_625, 0.120_431_241_511_018_46, 0.008_753_905_138_023_708, 0.000_533_971_899_063_271_4, 2.564_636_852_617_919e-05, 8.182_284_110_809_084e-07, 3.885_839_489_628_182e-09, -1.260_665_298_845_801_5e-09, -5.978_024_297_715_757e-11, 6.659_767_112_801_597e-13, 1.693_342_651_100_236_3e-13, 2.739_931_412_639_312_5e-15, -4.263_255_259_497_331e-16],
+    [1.717_033_535_582_860_3, 0.162_740_789_427_199_55, 0.012_638_691_024_859_065, 0.000_771_686_865_914_773_2, 3.364_688_247_197_038_6e-05, 7.349_239_498_972_43e-07, -1.942_914_986_531_993_8e-08, -1.956_073_000_025_255e-09, -1.745_116_615_066_006e-11, 3.810_168_164_301_232e-12, 1.022_331_137_941_571_3e-13, -8.364_633_394_314_767e-15, -3.183_594_175_946_627_3e-16],
+    [2.099_803_744_876_668_4, 0.223_686_674_685_871_17, 0.018_129_141_046_189_092, 0.001_066_045_215_309_594_2, 3.927_947_630_023_666e-05, 3.378_780_770_436_08e-07, -4.600_284_502_740_908e-08, -1.638_342_656_788_021_7e-09, 5.691_908_340_731_069e-11, 3.731_221_934_616_692e-12, -1.083_718_357_458_295_8e-13, -8.002_230_587_768_705e-15, 3.130_322_708_843_767e-16],
+    [2.628_858_166_340_608_5, 0.310_270_254_663_266_13, 0.025_483_126_107_325_7, 0.001_385_638_314_724_297_4, 3.951_639_238_179_602_6e-05, -3.198_306_986_344_605e-07, -6.051_912_210_357_559e-08, -3.276_099_966_876_677_5e-10, 9.689_465_542_087_264e-11, 4.608_088_828_833_771e-13, -1.830_798_513_640_772_8e-13, 1.332_773_692_304_312e-15, 3.488_406_749_443_309_6e-16],
+    [3.363_034_424_009_71, 0.430_057_689_896_632_6, 0.034_705_191_923_417_32, 0.001_679_283_098_719_455, 3.270_322_438_708_975_5e-05, -1.030_645_964_732_595e-06, -5.452_063_424_798_908e-08, 1.128_088_468_250_401_3e-09, 7.631_732_750_234_1e-11, -2.423_248_044_983_487e-12, -8.896_872_564_305_716e-14, 5.789_509_010_664_782e-15, 2.067_748_358_652_271_6e-17],
+    [4.375_891_780_497_789, 0.589_984_015_875_722_5, 0.045_471_114_080_024_494, 0.001_891_714_095_060_060_8, 1.951_614_525_269_44e-05, -1.561_375_860_053_917_1e-06, -3.202_214_233_324_246e-08, 1.944_983_055_949_760_6e-09, 2.413_509_749_602_948_5e-11, -2.992_158_232_399_677_7e-12, 2.437_407_120_722_083_2e-14, 3.823_172_885_506_567_5e-15, -1.424_030_497_601_292_2e-16],
+];
+
+/// Φ(−a) and φ(a) for a ≥ 0 (a may be +∞; a NaN gives NaN) by the Mills ratio:
+/// Φ(−a) = φ(a)·q(4/(4 + a))/(4 + a), q from [`MILLS_PIECES`]. Against 40-digit values the
+/// relative error of Φ(−a) is below 10⁻¹⁵ for a ≤ 4 and grows as a²·10⁻¹⁶ beyond (the rounding
+/// of a²/2 in the exponential; none at the grid points of [`NormalTable`], where a²/2 is exact).
+fn mills_tail(a: f64) -> (f64, f64) {
+    let density = FRAC_1_SQRT_2PI * (-0.5 * a * a).exp();
+    let r = 1.0 / (4.0 + a);
+    let scaled = 32.0 * r; // 8y ∈ (0, 8]
+    let piece = ((scaled - 0.5 + ROUND) - ROUND).clamp(0.0, 7.0);
+    let u = 2.0 * (scaled - piece) - 1.0;
+    let c = &MILLS_PIECES[((piece + ROUND).to_bits() & 7) as usize];
+    // Estrin's scheme (a short chain of dependent steps, for the far tail's callers in loops).
+    let u2 = u * u;
+    let u4 = u2 * u2;
+    let low = (c[0] + c[1] * u) + (c[2] + c[3] * u) * u2;
+    let middle = (c[4] + c[5] * u) + (c[6] + c[7] * u) * u2;
+    let high = (c[8] + c[9] * u) + (c[10] + c[11] * u) * u2;
+    let q = (low + middle * u4) + (high + c[12] * u4) * (u4 * u4);
+    (density * q * r, density)
 }
 
-/// Standard normal density.
-fn normal_pdf(z: f64) -> f64 {
-    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+/// [`mills_tail`] beyond [`NormalTable`], out of line: the table's callers loop over many
+/// components and rarely come here.
+#[cold]
+#[inline(never)]
+fn far_tail(a: f64) -> (f64, f64) {
+    mills_tail(a)
+}
+
+/// Φ(−z) and φ(z) at the grid points zⱼ = j/16, j = 0 … 160, with the Taylor coefficients that
+/// carry them to any a ≥ 0 within 1/32 of a grid point: Φ(−(zⱼ + δ)) = Φ(−zⱼ) − φ(zⱼ)·G(δ),
+/// G(δ) = ∫₀^δ e^(−zⱼt − t²/2) dt = Σₙ eₙ·δⁿ⁺¹, eₙ = (−1)ⁿ·Heₙ(zⱼ)/(n + 1)!, and
+/// φ(zⱼ + δ) = φ(zⱼ)·G′(δ). Seven terms beyond the first leave at most 4 × 10⁻¹⁸ of Φ out for
+/// |δ| ≤ 1/32 at every grid point, so an evaluation is a table look-up and a polynomial: no
+/// exponential, no division. Built once per process from [`mills_tail`]. (statrs' erfc, used
+/// here before, is off by up to 5 × 10⁻¹¹ for arguments between 0.5 and 3.5.)
+struct NormalTable {
+    /// Per grid point: Φ(−zⱼ), φ(zⱼ), e₁ … e₇ (e₀ = 1).
+    rows: Vec<[f64; 9]>,
+}
+
+static NORMAL_TABLE: OnceLock<NormalTable> = OnceLock::new();
+
+impl NormalTable {
+    fn get() -> &'static Self {
+        NORMAL_TABLE.get_or_init(|| {
+            let rows = (0..=TABLE_LAST)
+                .map(|j| {
+                    let z = j as f64 / TABLE_DENSITY;
+                    let mut row = [0.0; 9];
+                    (row[0], row[1]) = mills_tail(z);
+                    // Heₙ by Heₙ₊₁ = z·Heₙ − n·Heₙ₋₁; (−1)ⁿ/(n + 1)! alongside.
+                    let (mut previous, mut he) = (1.0, z);
+                    let mut factor = -0.5;
+                    for n in 1..8 {
+                        row[n + 1] = factor * he;
+                        let next = z * he - n as f64 * previous;
+                        previous = he;
+                        he = next;
+                        factor /= -((n + 2) as f64);
+                    }
+                    row
+                })
+                .collect();
+            Self { rows }
+        })
+    }
+
+    /// Φ(−a) and φ(a) for a ≥ 0 (a may be +∞; a NaN gives NaN). Within the table (a ≤ 10) the
+    /// absolute error of Φ(−a) is below 3 × 10⁻¹⁶; its relative error is below 2 × 10⁻¹⁵ up
+    /// to a = 4 and grows to 10⁻¹⁰ at a = 10 (the Taylor terms are sized for absolute accuracy;
+    /// Φ(−10) < 10⁻²³), that of φ(a) from 10⁻¹³ to 2 × 10⁻⁹. Beyond the table [`mills_tail`]
+    /// is called directly (relative errors about 10⁻¹⁴).
+    #[inline(always)]
+    fn tail(&self, a: f64) -> (f64, f64) {
+        if a <= TABLE_LAST as f64 / TABLE_DENSITY {
+            // The nearest grid point j and δ = a − zⱼ ∈ [−1/32, 1/32], both exact.
+            let rounded = a * TABLE_DENSITY + ROUND;
+            let grid = rounded - ROUND;
+            let d = a - grid / TABLE_DENSITY;
+            let row = &self.rows[(rounded.to_bits() & 0xff) as usize];
+            let d2 = d * d;
+            let d4 = d2 * d2;
+            // G(δ)/δ and G′(δ) by Estrin's scheme.
+            let g = ((1.0 + row[2] * d) + (row[3] + row[4] * d) * d2)
+                + ((row[5] + row[6] * d) + (row[7] + row[8] * d) * d2) * d4;
+            let slope = ((1.0 + 2.0 * row[2] * d) + (3.0 * row[3] + 4.0 * row[4] * d) * d2)
+                + ((5.0 * row[5] + 6.0 * row[6] * d) + (7.0 * row[7] + 8.0 * row[8] * d) * d2) * d4;
+            (row[0] - row[1] * (g * d), row[1] * slope)
+        } else {
+            far_tail(a)
+        }
+    }
 }
 
 /// Continued fraction of the regularised incomplete beta function (modified Lentz), for
@@ -453,7 +568,8 @@ trait Continuous {
 }
 
 /// The p-quantile of `dist`, starting from `guess`: a bracket is stepped out from it (the step
-/// doubling each time), then Newton steps safeguarded by bisection converge on the quantile.
+/// doubling each time), then Newton steps from its end nearest the guess, safeguarded by
+/// bisection, converge on the quantile.
 fn quantile(dist: &impl Continuous, p: f64, guess: f64, step: f64) -> f64 {
     let mut step = if step.is_finite() && step > 0.0 {
         step
@@ -480,7 +596,9 @@ fn quantile(dist: &impl Continuous, p: f64, guess: f64, step: f64) -> f64 {
             step *= 2.0;
         }
     }
-    solve_monotone(|x| dist.cdf(x) - p, |x| dist.density(x), lo, hi)
+    // Newton from the end of the bracket nearest the guess.
+    let start = guess.clamp(lo, hi);
+    solve_monotone(|x| dist.cdf(x) - p, |x| dist.density(x), lo, hi, start)
 }
 
 /// The equal-tailed 95% interval, from a normal-approximation guess.
@@ -498,10 +616,21 @@ fn interval95(dist: &impl Continuous, mean: f64, sd: f64, spread: f64) -> (f64, 
 }
 
 /// The root of the increasing function `f` (derivative `df`) in [lo, hi], f(lo) ≤ 0 ≤ f(hi):
-/// Newton's method, falling back to bisection whenever a step leaves the bracket.
-fn solve_monotone(f: impl Fn(f64) -> f64, df: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+/// Newton's method from `start` (the midpoint when `start` is outside the bracket), falling
+/// back to bisection whenever a step leaves the bracket.
+fn solve_monotone(
+    f: impl Fn(f64) -> f64,
+    df: impl Fn(f64) -> f64,
+    lo: f64,
+    hi: f64,
+    start: f64,
+) -> f64 {
     let (mut lo, mut hi) = (lo, hi);
-    let mut x = 0.5 * (lo + hi);
+    let mut x = if start >= lo && start <= hi {
+        start
+    } else {
+        0.5 * (lo + hi)
+    };
     for _ in 0..300 {
         let fx = f(x);
         if fx == 0.0 {
@@ -517,12 +646,17 @@ fn solve_monotone(f: impl Fn(f64) -> f64, df: impl Fn(f64) -> f64, lo: f64, hi: 
         }
         let slope = df(x);
         let newton = x - fx / slope;
+        let small = 1e-15 * (x.abs() + (hi - lo)) + f64::MIN_POSITIVE;
+        if slope > 0.0 && (newton - x).abs() <= small {
+            // Converged, even where rounding puts the last step on an end of the bracket.
+            return newton.clamp(lo, hi);
+        }
         let next = if slope > 0.0 && newton > lo && newton < hi {
             newton
         } else {
             0.5 * (lo + hi)
         };
-        if (next - x).abs() <= 1e-15 * (x.abs() + (hi - lo)) + f64::MIN_POSITIVE {
+        if (next - x).abs() <= small {
             return next;
         }
         x = next;
@@ -580,31 +714,453 @@ impl Continuous for TMixture<'_> {
     }
 }
 
-/// A mixture of normals: (weight, mean, SD) triples.
-struct NormalMixture<'a>(&'a [(f64, f64, f64)]);
+/// A run of neighbouring normal components merged into one normal with the same weight, mean and
+/// variance is accepted while W·ε² ≤ this, W the run's weight and ε the largest deviation of a
+/// member's mean or SD from the merged mean or SD, in merged SDs. The merged CDF then differs from
+/// the run's by at most 1.05·W·ε² anywhere (see [`NormalMixture::push`]), so every run moves
+/// the mixture CDF by at most 1.05 × 10⁻¹⁶.
+const MERGE_TOLERANCE: f64 = 1e-16;
+/// A quantile search ends when the error of its result is certified below this many SDs of the
+/// mixture (see [`NormalMixture::quantile`]).
+const QUANTILE_TOLERANCE: f64 = 1e-12;
+/// The derivatives of a mixture CDF computed at each evaluation: F′ … F⁽⁸⁾.
+const TAYLOR_ORDER: usize = 8;
+/// max |φ′(z)| = φ(1), rounded up: with Σ w/s², bounds F″.
+const MAX_PDF_SLOPE: f64 = 0.242;
+/// max |φ⁽⁸⁾(z)| = max |He₈(z)φ(z)| = 105φ(0), rounded up: with Σ w/s⁹, bounds F⁽⁹⁾.
+const MAX_PDF_EIGHTH: f64 = 41.89;
+/// The standard normal 97.5% quantile.
+const Z_975: f64 = 1.959_963_984_540_054;
 
-impl NormalMixture<'_> {
-    fn sf(&self, x: f64) -> f64 {
-        self.0
-            .iter()
-            .map(|&(w, m, s)| w * normal_cdf((m - x) / s))
-            .sum()
+/// One component of a [`NormalMixture`].
+#[derive(Debug, Clone, Copy)]
+struct NormalComponent {
+    weight: f64,
+    mean: f64,
+    sd: f64,
+    /// 1/SD, so that an evaluation needs no division.
+    inv_sd: f64,
+}
+
+/// A run of neighbouring components being merged: the weight, sums relative to the first
+/// member's mean (no cancellation when the means are large), and the members' ranges.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    weight: f64,
+    origin: f64,
+    /// Σ w·(m − origin).
+    first: f64,
+    /// Σ w·(m − origin)².
+    second: f64,
+    /// Σ w·s².
+    variance: f64,
+    mean_range: (f64, f64),
+    sd_range: (f64, f64),
+    /// The last member's (mean, SD); they are the run's when the run has one member.
+    last: (f64, f64),
+    members: usize,
+}
+
+impl Run {
+    fn start(w: f64, m: f64, s: f64) -> Self {
+        Self {
+            weight: w,
+            origin: m,
+            first: 0.0,
+            second: 0.0,
+            variance: w * s * s,
+            mean_range: (m, m),
+            sd_range: (s, s),
+            last: (m, s),
+            members: 1,
+        }
+    }
+
+    /// The run with (w, m, s) added.
+    fn with(&self, w: f64, m: f64, s: f64) -> Self {
+        let d = m - self.origin;
+        Self {
+            weight: self.weight + w,
+            origin: self.origin,
+            first: self.first + w * d,
+            second: self.second + w * d * d,
+            variance: self.variance + w * s * s,
+            mean_range: (self.mean_range.0.min(m), self.mean_range.1.max(m)),
+            sd_range: (self.sd_range.0.min(s), self.sd_range.1.max(s)),
+            last: (m, s),
+            members: self.members + 1,
+        }
+    }
+
+    /// The merged normal's (mean, SD).
+    fn merged(&self) -> (f64, f64) {
+        if self.members == 1 {
+            return self.last;
+        }
+        let shift = self.first / self.weight;
+        let spread = (self.second / self.weight - shift * shift).max(0.0);
+        (
+            self.origin + shift,
+            (self.variance / self.weight + spread).sqrt(),
+        )
+    }
+
+    /// Whether W·ε² ≤ [`MERGE_TOLERANCE`] (see there), by a sufficient test without divisions
+    /// or roots (this runs for every candidate member, in a chain). With sₗ the smallest
+    /// member SD, S ≥ sₗ (S² is the members' mean variance plus the variance of their means),
+    /// so W·dev² ≤ tolerance·sₗ² suffices. Scaled by W: the mean deviation is
+    /// W·|M − m| = |Σw(m′ − o) − W(m − o)| (o the first member's mean), and the SD deviation
+    /// |S − s| = |S² − s²|/(S + s) ≤ |S² − s²|/(2sₗ) with W²S² = W·Σw(s′² + (m′ − o)²) −
+    /// (Σw(m′ − o))².
+    fn acceptable(&self) -> bool {
+        let w = self.weight;
+        let (lo, hi) = self.sd_range;
+        let mean = (self.first - w * (self.mean_range.0 - self.origin))
+            .max(w * (self.mean_range.1 - self.origin) - self.first);
+        let scaled_variance = w * (self.variance + self.second) - self.first * self.first;
+        let sd = (scaled_variance - w * w * lo * lo).max(w * w * hi * hi - scaled_variance);
+        let floor = MERGE_TOLERANCE * lo * lo;
+        mean * mean <= floor * w && sd * sd <= 4.0 * floor * lo * lo * w * w * w
+    }
+
+    /// The merged normal as a mixture component.
+    fn component(&self) -> NormalComponent {
+        let (mean, sd) = self.merged();
+        NormalComponent {
+            weight: self.weight,
+            mean,
+            sd,
+            inv_sd: 1.0 / sd,
+        }
     }
 }
 
-impl Continuous for NormalMixture<'_> {
-    fn cdf(&self, x: f64) -> f64 {
-        self.0
-            .iter()
-            .map(|&(w, m, s)| w * normal_cdf((x - m) / s))
-            .sum()
+/// Whether adding (w, m, s) to a run of weight `weight` whose last member is `last` = (m′, s′)
+/// certainly makes the run unacceptable, by a test without divisions: an acceptable run would
+/// hold (m′, s′) and (m, s), so |m − m′| and |s − s′| would be at most 2εS, with S ≤ 2s when
+/// ε ≤ ½ (and W < 4 × the tolerance when ε > ½).
+fn hopeless(weight: f64, last: (f64, f64), w: f64, m: f64, s: f64) -> bool {
+    let weight = weight + w;
+    let apart = (m - last.0).abs().max((s - last.1).abs());
+    weight > 4.0 * MERGE_TOLERANCE && weight * apart * apart > 16.0 * MERGE_TOLERANCE * s * s
+}
+
+/// The open end of a [`NormalMixture`] being built: nothing yet, a single component (the usual
+/// case, kept without a [`Run`]'s bookkeeping), or a run of merged neighbours.
+#[derive(Debug, Clone, Copy, Default)]
+enum Open {
+    #[default]
+    Empty,
+    Single(f64, f64, f64),
+    Run(Run),
+}
+
+/// The CDF or the survival function, and the derivatives F′ … F⁽⁸⁾ of the CDF, of a mixture at
+/// a point.
+#[derive(Debug, Clone, Copy, Default)]
+struct MixtureAt {
+    /// P(X ≤ x) from [`NormalMixture::at`] with `lower`, P(X > x) without.
+    tail: f64,
+    /// `derivatives[k]` = F⁽ᵏ⁺¹⁾; `derivatives[0]` is the density.
+    derivatives: [f64; TAYLOR_ORDER],
+}
+
+/// A finite mixture of normals prepared for the repeated evaluations of its quantiles and
+/// probabilities. Components are pushed in order (of τ, so that neighbours are alike), and runs
+/// of neighbours that differ negligibly are merged (see [`NormalMixture::push`]); the buffers
+/// are reused from one mixture to the next.
+#[derive(Debug, Default)]
+struct NormalMixture {
+    components: Vec<NormalComponent>,
+    open: Open,
+    /// Mean, SD, skewness and excess kurtosis of the (merged) mixture.
+    moments: (f64, f64, f64, f64),
+    /// Σ w/s² and Σ w/s⁹: with [`MAX_PDF_SLOPE`] and [`MAX_PDF_EIGHTH`], bounds on F″ and F⁽⁹⁾.
+    inverse_moments: (f64, f64),
+}
+
+impl NormalMixture {
+    /// Starts a new mixture.
+    fn clear(&mut self) {
+        self.components.clear();
+        self.open = Open::Empty;
     }
 
-    fn density(&self, x: f64) -> f64 {
-        self.0
-            .iter()
-            .map(|&(w, m, s)| w / s * normal_pdf((x - m) / s))
-            .sum()
+    /// Adds the component N(m, s²) with weight w (the weights of a mixture must sum to 1).
+    ///
+    /// A component joins the run of its predecessors when the run stays acceptable: merged into
+    /// one normal with the run's weight W, mean M and variance S², every member's mean and SD
+    /// within ε·S of M and S, and W·ε² ≤ [`MERGE_TOLERANCE`]. Expanding each member's CDF
+    /// Φ((x − m)/s) around (M, S) to first order, the mean terms cancel (M is the run's mean),
+    /// the SD terms add up to at most 0.242·W·ε² (Σ w(s − S) = −Σ w((m − M)² + (s − S)²)/(2S)
+    /// since S² is the run's variance), and the second-order remainders to at most 0.8·W·ε²
+    /// (the second derivatives of Φ((x − m)/s) in m and s are at most 0.5/S² in size): the
+    /// merged CDF is within 1.05·W·ε² of the run's everywhere. Runs form where τ is far below
+    /// the patients' SDs (the components there equal their τ → 0 limit to many digits) and among
+    /// the tiny weights of the tails.
+    fn push(&mut self, w: f64, m: f64, s: f64) {
+        let grown = match self.open {
+            Open::Empty => None,
+            Open::Single(pw, pm, ps) => {
+                (!hopeless(pw, (pm, ps), w, m, s)).then(|| Run::start(pw, pm, ps).with(w, m, s))
+            }
+            Open::Run(run) => (!hopeless(run.weight, run.last, w, m, s)).then(|| run.with(w, m, s)),
+        };
+        match grown {
+            Some(run) if run.acceptable() => self.open = Open::Run(run),
+            _ => {
+                self.close();
+                self.open = Open::Single(w, m, s);
+            }
+        }
+    }
+
+    /// Moves the open component or run into `components`.
+    fn close(&mut self) {
+        match std::mem::take(&mut self.open) {
+            Open::Empty => {}
+            Open::Single(weight, mean, sd) => self.components.push(NormalComponent {
+                weight,
+                mean,
+                sd,
+                inv_sd: 1.0 / sd,
+            }),
+            Open::Run(run) => self.components.push(run.component()),
+        }
+    }
+
+    /// Closes the last run and computes the moments used by the quantile searches.
+    fn finish(&mut self) {
+        self.close();
+        let mean: f64 = self.components.iter().map(|c| c.weight * c.mean).sum();
+        let (mut m2, mut m3, mut m4, mut inv2, mut inv9) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for c in &self.components {
+            let d = c.mean - mean;
+            let (d2, v) = (d * d, c.sd * c.sd);
+            m2 += c.weight * (v + d2);
+            m3 += c.weight * d * (d2 + 3.0 * v);
+            m4 += c.weight * (d2 * d2 + 6.0 * d2 * v + 3.0 * v * v);
+            let i2 = c.inv_sd * c.inv_sd;
+            inv2 += c.weight * i2;
+            let i4 = i2 * i2;
+            inv9 += c.weight * i4 * i4 * c.inv_sd;
+        }
+        let sd = m2.sqrt();
+        self.moments = (mean, sd, m3 / (m2 * sd), m4 / (m2 * m2) - 3.0);
+        self.inverse_moments = (inv2, inv9);
+    }
+
+    /// P(X ≤ x) and P(X > x) at each of N points x, in one pass (the survival function without
+    /// cancellation; the points' evaluations interleaved, which keeps the processor busier than
+    /// one pass per point).
+    fn tails<const N: usize>(&self, x: [f64; N]) -> [(f64, f64); N] {
+        let table = NormalTable::get();
+        let mut out = [(0.0, 0.0); N];
+        for c in &self.components {
+            for (x, (cdf, sf)) in x.iter().zip(out.iter_mut()) {
+                let z = (x - c.mean) * c.inv_sd;
+                let (tail, _) = table.tail(z.abs());
+                let (below, above) = if z < 0.0 {
+                    (tail, 1.0 - tail)
+                } else {
+                    (1.0 - tail, tail)
+                };
+                *cdf += c.weight * below;
+                *sf += c.weight * above;
+            }
+        }
+        out
+    }
+
+    /// The CDF (`lower`) or the survival function, and F′ … F⁽⁸⁾, at x in one pass:
+    /// F⁽ᵏ⁺¹⁾ = Σ w·s⁻⁽ᵏ⁺¹⁾·(−1)ᵏ·Heₖ(z)·φ(z), z = (x − m)/s, with the Hermite polynomials Heₖ.
+    fn at(&self, x: f64, lower: bool) -> MixtureAt {
+        let table = NormalTable::get();
+        let mut e = MixtureAt::default();
+        for c in &self.components {
+            let z = (x - c.mean) * c.inv_sd;
+            let (tail, pdf) = table.tail(z.abs());
+            // The side of the component beyond z: its own tail when z is on the wanted side.
+            e.tail += c.weight * if (z < 0.0) == lower { tail } else { 1.0 - tail };
+            // F⁽ᵏ⁺¹⁾ gains g·tᵏ·Heₖ(z), g = w·φ(z)/s, t = −1/s: the Hermite polynomials and the
+            // powers written out, so that no chain of dependent steps runs through them.
+            let g = c.weight * pdf * c.inv_sd;
+            let t = -c.inv_sd;
+            let (z2, t2) = (z * z, t * t);
+            let z4 = z2 * z2;
+            let z6 = z4 * z2;
+            let hermite = [
+                1.0,
+                z,
+                z2 - 1.0,
+                z * (z2 - 3.0),
+                (z4 + 3.0) - 6.0 * z2,
+                z * ((z4 + 15.0) - 10.0 * z2),
+                (z6 - 15.0 * z4) + (45.0 * z2 - 15.0),
+                z * ((z6 - 21.0 * z4) + (105.0 * z2 - 105.0)),
+            ];
+            let (gt, gt2, gt4) = (g * t, g * t2, g * (t2 * t2));
+            let scales = [g, gt, gt2, gt2 * t, gt4, gt4 * t, gt4 * t2, gt4 * t2 * t];
+            for (derivative, (h, scale)) in e.derivatives.iter_mut().zip(hermite.iter().zip(scales))
+            {
+                *derivative += scale * h;
+            }
+        }
+        e
+    }
+
+    /// The starting point of a 2.5% (`lower`) or 97.5% quantile search: the Cornish–Fisher
+    /// expansion with the mixture's skewness and excess kurtosis when they are moderate, the
+    /// normal approximation otherwise. [Cornish & Fisher, *Rev. Inst. Int. Stat.* 5:307, 1938]
+    fn guess(&self, lower: bool) -> f64 {
+        let (mean, sd, skew, kurt) = self.moments;
+        let z = if lower { -Z_975 } else { Z_975 };
+        let z2 = z * z;
+        let w = if skew.abs() <= 1.0 && kurt.abs() <= 4.0 {
+            z + (z2 - 1.0) * skew / 6.0 + z * (z2 - 3.0) * kurt / 24.0
+                - z * (2.0 * z2 - 5.0) * skew * skew / 36.0
+        } else {
+            z
+        };
+        mean + sd * w
+    }
+
+    /// The x with P(X ≤ x) = alpha (`lower`) or P(X > x) = alpha (upper tail), starting from
+    /// `guess`, where the mixture's evaluation is `first` (the survival function gives the
+    /// upper quantiles without cancellation).
+    ///
+    /// Each step is the root d of the Taylor polynomial P₈ of degree 8 of the residual r (CDF −
+    /// alpha, or alpha − survival) around the current point (or the Newton step −r/F′ when the
+    /// polynomial strays from it), safeguarded by bisection of the bracket that the evaluations
+    /// so far enclose (or, towards a side still open, by steps of at most an SD, doubling each
+    /// time). The search stops when the error of x + d is certified below
+    /// [`QUANTILE_TOLERANCE`] SDs: by Taylor's theorem |r(x + d)| ≤ min(|P₈(d)| +
+    /// max|F⁽⁹⁾|·|d|⁹/9!, |r + F′·d| + max|F″|·d²/2), with max|F⁽⁹⁾| ≤ 41.89·Σ w/s⁹ and
+    /// max|F″| ≤ 0.242·Σ w/s², and the root is within |r(x + d)|/min F′ of x + d, where
+    /// min F′ ≥ F′(x) − max|F″|·(2|d| + tolerance) near x. From the Cornish–Fisher guess
+    /// (within a few hundredths of an SD) one evaluation of the mixture usually suffices.
+    fn quantile(&self, alpha: f64, lower: bool, guess: f64, first: MixtureAt) -> f64 {
+        let (_, sd, _, _) = self.moments;
+        let tolerance = QUANTILE_TOLERANCE * sd;
+        let slope_bound = MAX_PDF_SLOPE * self.inverse_moments.0;
+        let remainder_bound = MAX_PDF_EIGHTH * self.inverse_moments.1 / 362_880.0;
+        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut x = guess;
+        let mut step = if sd.is_finite() && sd > 0.0 { sd } else { 1.0 };
+        let mut e = first;
+        for _ in 0..300 {
+            let r = if lower {
+                e.tail - alpha
+            } else {
+                alpha - e.tail
+            };
+            if r == 0.0 {
+                return x;
+            }
+            if r > 0.0 {
+                hi = x;
+            } else {
+                lo = x;
+            }
+            if hi - lo <= 4.0 * f64::EPSILON * lo.abs().max(hi.abs()) && (hi - lo).is_finite() {
+                return 0.5 * (lo + hi);
+            }
+            let f = e.derivatives[0];
+            let d = if f > 0.0 && f.is_finite() {
+                taylor_step(r, &e.derivatives)
+            } else {
+                f64::NAN
+            };
+            let next = x + d;
+            // Towards an open side of the bracket a step may not exceed `step` (which doubles):
+            // where the density nearly vanishes, Newton would fly off.
+            let open = if d < 0.0 { lo } else { hi }.is_infinite();
+            if next > lo && next < hi && !(open && d.abs() > step) {
+                let a = d.abs();
+                let linear = (r + f * d).abs() + 0.5 * slope_bound * a * a;
+                let taylor = taylor_value(r, &e.derivatives, d).abs() + remainder_bound * a.powi(9);
+                let floor = f - slope_bound * (2.0 * a + tolerance);
+                if floor > 0.0 && linear.min(taylor) <= tolerance * floor {
+                    return next;
+                }
+                x = next;
+            } else if lo.is_finite() && hi.is_finite() {
+                x = 0.5 * (lo + hi);
+            } else {
+                x = if r > 0.0 { x - step } else { x + step };
+                step *= 2.0;
+            }
+            e = self.at(x, lower);
+        }
+        x
+    }
+
+    /// The equal-tailed 95% interval.
+    fn interval95(&self) -> (f64, f64) {
+        let guesses = [self.guess(true), self.guess(false)];
+        let (lower, upper) = (self.at(guesses[0], true), self.at(guesses[1], false));
+        (
+            self.quantile(0.025, true, guesses[0], lower),
+            self.quantile(0.025, false, guesses[1], upper),
+        )
+    }
+
+    /// P(X > 0), and P(X > mcid) when higher is better or P(X < −mcid) when lower is better.
+    fn probabilities(&self, mcid: f64, better: Better) -> (f64, f64) {
+        let clamp = |p: f64| p.clamp(0.0, 1.0);
+        let edge = match better {
+            Better::Higher => mcid,
+            Better::Lower => -mcid,
+        };
+        let [(_, sf0), (cdf, sf)] = if edge == 0.0 {
+            let [at0] = self.tails([0.0]);
+            [at0, at0]
+        } else {
+            self.tails([0.0, edge])
+        };
+        let beyond = match better {
+            Better::Higher => sf,
+            Better::Lower => cdf,
+        };
+        (clamp(sf0), clamp(beyond))
+    }
+}
+
+/// r + Σₖ F⁽ᵏ⁾·dᵏ/k!, the Taylor polynomial of a residual with derivatives F′ … F⁽⁸⁾.
+fn taylor_value(r: f64, derivatives: &[f64; TAYLOR_ORDER], d: f64) -> f64 {
+    let mut value = 0.0;
+    for (k, derivative) in derivatives.iter().enumerate().rev() {
+        value = (value + derivative) * d / (k + 1) as f64;
+    }
+    r + value
+}
+
+/// The root of the Taylor polynomial [`taylor_value`] near the Newton step −r/F′ (F′ > 0), by
+/// Newton's method on the polynomial; the Newton step itself when the polynomial's root is not
+/// within half of it (the polynomial is then not to be trusted that far).
+fn taylor_step(r: f64, derivatives: &[f64; TAYLOR_ORDER]) -> f64 {
+    let newton = -r / derivatives[0];
+    let mut d = newton;
+    for _ in 0..10 {
+        let value = taylor_value(r, derivatives, d);
+        // The polynomial's derivative: Σₖ F⁽ᵏ⁺¹⁾·dᵏ/k!.
+        let mut slope = 0.0;
+        for (k, derivative) in derivatives.iter().enumerate().rev() {
+            slope = slope * d / (k + 1) as f64 + derivative;
+        }
+        if slope.is_nan() || slope <= 0.0 {
+            return newton;
+        }
+        let next = d - value / slope;
+        if next == d {
+            break;
+        }
+        d = next;
+    }
+    if (d - newton).abs() <= 0.5 * newton.abs() {
+        d
+    } else {
+        newton
     }
 }
 
@@ -1208,16 +1764,25 @@ pub fn analyse_patient(
 /// The weight below which components are dropped: the smallest weights, adding up to at most
 /// [`NEGLIGIBLE_MASS`].
 fn negligible_below(weights: &[f64]) -> f64 {
-    let mut sorted: Vec<f64> = weights.to_vec();
-    sorted.sort_by(f64::total_cmp);
+    // Only weights up to NEGLIGIBLE_MASS can be among the dropped: sort just those.
+    let mut small: Vec<f64> = weights
+        .iter()
+        .copied()
+        .filter(|&w| w <= NEGLIGIBLE_MASS)
+        .collect();
+    small.sort_unstable_by(f64::total_cmp);
     let mut dropped = 0.0;
-    for &w in &sorted {
+    for &w in &small {
         if dropped + w > NEGLIGIBLE_MASS {
             return w;
         }
         dropped += w;
     }
-    f64::INFINITY
+    weights
+        .iter()
+        .copied()
+        .filter(|&w| w > NEGLIGIBLE_MASS)
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Normalised weights exp(log_weight − max) / Σ.
@@ -1314,7 +1879,46 @@ impl EffectPosterior {
 // A series of patients
 // ---------------------------------------------------------------------------------------------
 
-/// μ̂(τ), V_μ(τ) and the restricted log-likelihood (without its −(J−1)/2·ln 2π) at τ².
+/// Σ ln vᵢ of positive factors, accumulated as a running product (one logarithm per many
+/// factors instead of one per factor) that moves into the logarithm whenever it leaves
+/// [10⁻¹⁵⁰, 10¹⁵⁰]; a factor outside [10⁻¹⁰⁰, 10¹⁰⁰] goes to the logarithm directly. Each
+/// product adds at most half an ulp of relative error, so the sum is exact to about
+/// (number of factors) × 1.1 × 10⁻¹⁶ absolute, like a sum of logarithms.
+#[derive(Debug, Clone, Copy)]
+struct LogSum {
+    product: f64,
+    log: f64,
+}
+
+impl LogSum {
+    fn new() -> Self {
+        Self {
+            product: 1.0,
+            log: 0.0,
+        }
+    }
+
+    fn add(&mut self, v: f64) {
+        if (1e-100..=1e100).contains(&v) {
+            self.product *= v;
+            if !(1e-150..=1e150).contains(&self.product) {
+                self.log += self.product.ln();
+                self.product = 1.0;
+            }
+        } else {
+            self.log += v.ln();
+        }
+    }
+
+    fn value(&self) -> f64 {
+        self.log + self.product.ln()
+    }
+}
+
+/// μ̂(τ), V_μ(τ) and the restricted log-likelihood (without its −(J−1)/2·ln 2π) at τ², for
+/// the empirical-Bayes fit: one logarithm per patient, as the fit has always computed it, so
+/// that Brent's path and the boundary decision ℓ(0) ≥ ℓ(τ̂), which hinge on the last digits of
+/// ℓ where it is flat, stay reproducible.
 fn tau_conditional(patients: &[PatientEffect], tau2: f64) -> (f64, f64, f64) {
     let (mut precision, mut weighted) = (0.0, 0.0);
     for p in patients {
@@ -1333,6 +1937,57 @@ fn tau_conditional(patients: &[PatientEffect], tau2: f64) -> (f64, f64, f64) {
     (mu_hat, v_mu, log_lik)
 }
 
+/// [`tau_conditional`] for the quadrature over τ (hundreds of nodes): the Σ ln(sᵢ² + τ²) by
+/// [`LogSum`], one logarithm per node instead of one per patient and node, and each
+/// 1/(sᵢ² + τ²) computed once (into `inverse`). The two agree to about J × 10⁻¹⁶.
+fn node_conditional(
+    patients: &[PatientEffect],
+    tau2: f64,
+    inverse: &mut Vec<f64>,
+) -> (f64, f64, f64) {
+    inverse.resize(patients.len(), 0.0);
+    let inverse = &mut inverse[..patients.len()];
+    let (mut precision, mut weighted) = (0.0, 0.0);
+    let mut log_v = LogSum::new();
+    for (p, inv) in patients.iter().zip(inverse.iter_mut()) {
+        let v = p.sd * p.sd + tau2;
+        *inv = 1.0 / v;
+        precision += *inv;
+        weighted += p.mean * *inv;
+        log_v.add(v);
+    }
+    let mu_hat = weighted / precision;
+    let mut quadratic = 0.0;
+    for (p, &inv) in patients.iter().zip(inverse.iter()) {
+        let r = p.mean - mu_hat;
+        quadratic += r * r * inv;
+    }
+    // ½ ln V_μ − ½ Σ ln vᵢ = −½ ln(Π vᵢ / V_μ): V_μ = 1/precision joins the product.
+    log_v.add(precision);
+    (mu_hat, 1.0 / precision, -0.5 * (log_v.value() + quadratic))
+}
+
+/// The base panels of the quadrature over φ = atan(τ/tau_scale) ∈ (0, π/2), the same for every
+/// series: the panel edges and each node's (φ, tan φ, weight), computed once per process.
+struct TauGrid {
+    edges: Vec<f64>,
+    nodes: Vec<(f64, f64, f64)>,
+}
+
+static TAU_GRID: OnceLock<TauGrid> = OnceLock::new();
+
+impl TauGrid {
+    fn get() -> &'static Self {
+        TAU_GRID.get_or_init(|| {
+            let edges = base_edges(0.0, std::f64::consts::FRAC_PI_2, TAU_END_GRADING);
+            let nodes =
+                evaluate_panels(&edges, &[], &[], |phi, weight| Ok((phi, phi.tan(), weight)))
+                    .unwrap_or_default();
+            Self { edges, nodes }
+        })
+    }
+}
+
 /// One quadrature node over φ = atan(τ / tau_scale).
 #[derive(Debug, Clone, Copy)]
 struct TauNode {
@@ -1340,7 +1995,10 @@ struct TauNode {
     tau: f64,
     mu_hat: f64,
     v_mu: f64,
-    log_weight: f64,
+    /// The restricted log-likelihood at τ (the posterior's log density on φ, up to a constant).
+    log_lik: f64,
+    /// The quadrature weight.
+    weight: f64,
 }
 
 /// The posterior of a series of n-of-1 trials under the normal-normal hierarchical model:
@@ -1348,6 +2006,11 @@ struct TauNode {
 /// patient i's effect mean and SD. τ is integrated out by Gauss–Legendre quadrature on
 /// φ = atan(τ/tau_scale) ∈ (0, π/2), on which the prior is uniform; given τ, μ and each θᵢ are
 /// normal. One patient is allowed (τ's posterior is then its prior).
+///
+/// μ and every θᵢ are mixtures of normals over the nodes of τ, summarised by
+/// [`NormalMixture`]: negligible weights dropped, near-identical neighbours merged, each end of
+/// the interval by a certified Taylor step from a Cornish–Fisher guess (usually one evaluation
+/// of the mixture), both probabilities in one more pass.
 pub fn pool_series(
     patients: &[PatientEffect],
     opts: &SeriesOptions,
@@ -1368,22 +2031,27 @@ pub fn pool_series(
     }
     let count = patients.len();
     let half_pi = std::f64::consts::FRAC_PI_2;
-    let evaluate = |edges: &[f64], old_edges: &[f64], old: &[TauNode]| {
-        evaluate_panels(edges, old_edges, old, |phi, weight| {
-            let tau = scale * phi.tan();
-            let (mu_hat, v_mu, log_lik) = tau_conditional(patients, tau * tau);
-            Ok(TauNode {
-                phi,
-                tau,
-                mu_hat,
-                v_mu,
-                log_weight: log_lik + weight.ln(),
-            })
-        })
+    let mut inverse = Vec::with_capacity(count);
+    let mut node = |phi: f64, tan_phi: f64, weight: f64| {
+        let tau = scale * tan_phi;
+        let (mu_hat, v_mu, log_lik) = node_conditional(patients, tau * tau, &mut inverse);
+        TauNode {
+            phi,
+            tau,
+            mu_hat,
+            v_mu,
+            log_lik,
+            weight,
+        }
     };
-    let base = base_edges(0.0, half_pi, TAU_END_GRADING);
-    let mut nodes = evaluate(&base, &[], &[])?;
-    let weights = tau_weights(&nodes);
+    let grid = TauGrid::get();
+    let base = &grid.edges;
+    let mut nodes: Vec<TauNode> = grid
+        .nodes
+        .iter()
+        .map(|&(phi, tan_phi, weight)| node(phi, tan_phi, weight))
+        .collect();
+    let (mut weights, mut log_lik_max, mut total_weight) = tau_weights(&nodes);
     let phi_mean: f64 = nodes.iter().zip(&weights).map(|(n, w)| w * n.phi).sum();
     let phi_sd = nodes
         .iter()
@@ -1393,65 +2061,70 @@ pub fn pool_series(
         .sqrt();
     let mut edges = base.clone();
     if refine_edges(&mut edges, 0.0, half_pi, phi_mean, phi_sd) {
-        nodes = evaluate(&edges, &base, &nodes)?;
+        nodes = evaluate_panels(&edges, base, &nodes, |phi, weight| {
+            Ok(node(phi, phi.tan(), weight))
+        })?;
+        (weights, log_lik_max, total_weight) = tau_weights(&nodes);
     }
-    let weights = tau_weights(&nodes);
+    // The mixtures, whose CDFs are evaluated several times, use the kept nodes (negligible
+    // weights dropped, the rest renormalised); their moments use every node (the tails of τ
+    // matter for them).
     let cutoff = negligible_below(&weights);
-    let kept: Vec<(TauNode, f64)> = nodes
-        .iter()
-        .zip(&weights)
-        .filter(|(_, &w)| w >= cutoff && w > 0.0)
-        .map(|(n, &w)| (*n, w))
+    let kept: Vec<usize> = (0..nodes.len())
+        .filter(|&i| weights[i] >= cutoff && weights[i] > 0.0)
         .collect();
-    let total: f64 = kept.iter().map(|(_, w)| w).sum();
-
-    // Moments use every node (the tails of τ matter for them); the mixtures whose CDFs are
-    // evaluated many times use the kept nodes.
-    let moments = |f: &dyn Fn(&TauNode) -> (f64, f64)| {
-        let (mut first, mut second) = (0.0, 0.0);
-        for (n, w) in nodes.iter().zip(&weights) {
-            let (m, v) = f(n);
-            first += w * m;
-            second += w * (v + m * m);
+    let total: f64 = kept.iter().map(|&i| weights[i]).sum();
+    let kept_weights: Vec<f64> = kept.iter().map(|&i| weights[i] / total).collect();
+    let mut mixture = NormalMixture::default();
+    // Each node's component (mean, variance), for μ and then for each θᵢ in turn.
+    let mut means = vec![0.0; nodes.len()];
+    let mut variances = vec![0.0; nodes.len()];
+    let mut summarise = |means: &[f64], variances: &[f64]| {
+        let mean: f64 = weights.iter().zip(means).map(|(w, m)| w * m).sum();
+        let variance: f64 = weights
+            .iter()
+            .zip(means.iter().zip(variances))
+            .map(|(w, (m, v))| w * (v + (m - mean) * (m - mean)))
+            .sum();
+        mixture.clear();
+        for (&i, &w) in kept.iter().zip(&kept_weights) {
+            mixture.push(w, means[i], variances[i].sqrt());
         }
-        (first, (second - first * first).max(0.0).sqrt())
+        mixture.finish();
+        let ci95 = mixture.interval95();
+        let (p_positive, p_beyond_mcid) = mixture.probabilities(opts.mcid, opts.better);
+        (mean, variance.sqrt(), ci95, p_positive, p_beyond_mcid)
     };
 
     // μ: a mixture of N(μ̂(τ), V_μ(τ)).
-    let mut mixture: Vec<(f64, f64, f64)> = kept
-        .iter()
-        .map(|(n, w)| (w / total, n.mu_hat, n.v_mu.sqrt()))
-        .collect();
+    for (i, n) in nodes.iter().enumerate() {
+        means[i] = n.mu_hat;
+        variances[i] = n.v_mu;
+    }
     let population = {
-        let (mean, sd) = moments(&|n| (n.mu_hat, n.v_mu));
-        let sd = if count >= 3 { sd } else { f64::INFINITY };
-        let (ci95, (p_positive, p_beyond_mcid, _)) = normal_mixture_summary(&mixture, mean, opts);
+        let (mean, sd, ci95, p_positive, p_beyond_mcid) = summarise(&means, &variances);
         PopulationEffect {
             mean,
-            sd,
+            sd: if count >= 3 { sd } else { f64::INFINITY },
             ci95,
             p_positive,
             p_beyond_mcid,
         }
     };
 
-    // θᵢ: a mixture of N(Bμ̂ + (1 − B)dᵢ, s²τ²/(s² + τ²) + B²V_μ), B = s²/(s² + τ²).
+    // θᵢ: a mixture of N(Bμ̂ + (1 − B)dᵢ, s²τ²/(s² + τ²) + B²V_μ), B = s²/(s² + τ²),
+    // 1 − B = τ²/(s² + τ²) (exact where τ ≪ s).
     let mut shrunken = Vec::with_capacity(count);
     for p in patients {
         let s2 = p.sd * p.sd;
-        let theta = |n: &TauNode| {
+        for (i, n) in nodes.iter().enumerate() {
             let tau2 = n.tau * n.tau;
-            let b = s2 / (s2 + tau2);
-            let var = s2 * tau2 / (s2 + tau2) + b * b * n.v_mu;
-            (b * n.mu_hat + (1.0 - b) * p.mean, var)
-        };
-        let (mean, sd) = moments(&theta);
-        mixture.clear();
-        mixture.extend(kept.iter().map(|(n, w)| {
-            let (m, v) = theta(n);
-            (w / total, m, v.sqrt())
-        }));
-        let (ci95, (p_positive, p_beyond_mcid, _)) = normal_mixture_summary(&mixture, mean, opts);
+            let inv = 1.0 / (s2 + tau2);
+            let b = s2 * inv;
+            means[i] = b * n.mu_hat + tau2 * inv * p.mean;
+            variances[i] = s2 * tau2 * inv + b * b * n.v_mu;
+        }
+        let (mean, sd, ci95, p_positive, p_beyond_mcid) = summarise(&means, &variances);
         shrunken.push(ShrunkenEffect {
             mean,
             sd,
@@ -1468,19 +2141,17 @@ pub fn pool_series(
         } else {
             f64::INFINITY
         };
-        let log_max = nodes
-            .iter()
-            .map(|n| n.log_weight)
-            .fold(f64::NEG_INFINITY, f64::max);
+        // p(φ | d) on the scale of the normalised weights.
+        let inverse = RefCell::new(Vec::with_capacity(count));
         let density = |phi: f64| {
             let tau = scale * phi.tan();
-            let (_, _, log_lik) = tau_conditional(patients, tau * tau);
-            (log_lik - log_max).exp()
+            let (_, _, log_lik) = node_conditional(patients, tau * tau, &mut inverse.borrow_mut());
+            (log_lik - log_lik_max).exp() / total_weight
         };
         // Mass per panel, in the order of `edges` (8 nodes per panel, as evaluated).
-        let masses: Vec<f64> = nodes
+        let masses: Vec<f64> = weights
             .chunks(GL_NODES.len())
-            .map(|panel| panel.iter().map(|n| (n.log_weight - log_max).exp()).sum())
+            .map(|panel| panel.iter().sum())
             .collect();
         let z: f64 = masses.iter().sum();
         let quantile_phi = |p: f64| {
@@ -1499,7 +2170,13 @@ pub fn pool_series(
                             .sum();
                         below + inner - target
                     };
-                    return solve_monotone(cdf, density, a, b);
+                    // Newton from where the panel's mass, spread evenly, would put the quantile.
+                    let share = if mass > 0.0 {
+                        ((target - below) / mass).clamp(0.0, 1.0)
+                    } else {
+                        0.5
+                    };
+                    return solve_monotone(cdf, density, a, b, a + share * (b - a));
                 }
                 below += mass;
             }
@@ -1522,31 +2199,19 @@ pub fn pool_series(
     })
 }
 
-fn tau_weights(nodes: &[TauNode]) -> Vec<f64> {
+/// Normalised weights of the τ nodes, weight·exp(log_lik − max)/Σ, with the max and the Σ.
+fn tau_weights(nodes: &[TauNode]) -> (Vec<f64>, f64, f64) {
     let max = nodes
         .iter()
-        .map(|n| n.log_weight)
+        .map(|n| n.log_lik)
         .fold(f64::NEG_INFINITY, f64::max);
-    let mut weights: Vec<f64> = nodes.iter().map(|n| (n.log_weight - max).exp()).collect();
+    let mut weights: Vec<f64> = nodes
+        .iter()
+        .map(|n| n.weight * (n.log_lik - max).exp())
+        .collect();
     let total: f64 = weights.iter().sum();
     weights.iter_mut().for_each(|w| *w /= total);
-    weights
-}
-
-type Probabilities = (f64, f64, f64);
-
-fn normal_mixture_summary(
-    mixture: &[(f64, f64, f64)],
-    mean: f64,
-    opts: &SeriesOptions,
-) -> ((f64, f64), Probabilities) {
-    let dist = NormalMixture(mixture);
-    let spread = mixture.iter().map(|&(_, _, s)| s).fold(0.0, f64::max);
-    let mean_sq: f64 = mixture.iter().map(|&(w, m, s)| w * (s * s + m * m)).sum();
-    let sd = (mean_sq - mean * mean).max(0.0).sqrt();
-    let ci95 = interval95(&dist, mean, sd, spread);
-    let probs = probabilities(|x| dist.cdf(x), |x| dist.sf(x), opts.mcid, opts.better);
-    (ci95, probs)
+    (weights, max, total)
 }
 
 /// −ℓ(τ) for Brent's method, τ = x · unit.
@@ -1672,6 +2337,155 @@ mod tests {
             assert!(
                 (got - want).abs() <= tolerance,
                 "t_cdf({df}, {z}) = {got:e}, want {want:e}"
+            );
+        }
+    }
+
+    #[test]
+    fn normal_tail_matches_30_digit_values() {
+        // (a, Φ(−a), φ(a)): grid points, points between them, and both sides of the table's end.
+        let reference = [
+            (0.0, 0.5, 0.398_942_280_401_432_7),
+            (0.3, 0.382_088_577_811_047_4, 0.381_387_815_460_524_1),
+            (0.707_2, 0.239_721_099_283_345_4, 0.310_676_079_934_710_47),
+            (1.0, 0.158_655_253_931_457_05, 0.241_970_724_519_143_34),
+            (2.5, 0.006_209_665_325_776_135, 0.017_528_300_493_568_537),
+            (4.1, 2.065_750_691_254_673_7e-05, 8.926_165_717_713_286e-05),
+            (
+                6.031_25,
+                8.134_813_337_353_34e-10,
+                5.034_624_887_951_094e-09,
+            ),
+            (9.99, 8.429_087_200_443_09e-24, 8.503_421_446_798_957e-23),
+            (12.5, 3.732_564_298_877_713e-36, 4.695_195_357_975_146e-35),
+            (
+                30.0,
+                4.906_713_927_148_187e-198,
+                1.473_646_134_878_547_6e-196,
+            ),
+        ];
+        let table = NormalTable::get();
+        for (a, tail, density) in reference {
+            let (got_tail, got_density) = table.tail(a);
+            let (relative_tail, relative_density) = match a {
+                a if a <= 4.0 => (2e-15, 2e-13),
+                a if a <= 10.0 => (2e-10, 5e-9),
+                _ => (1e-13, 1e-13),
+            };
+            assert!(
+                (got_tail - tail).abs() <= 4e-16 && (got_tail - tail).abs() <= relative_tail * tail,
+                "Φ(−{a}) = {got_tail:e}, want {tail:e}"
+            );
+            assert!(
+                (got_density - density).abs() <= relative_density * density,
+                "φ({a}) = {got_density:e}, want {density:e}"
+            );
+        }
+        assert_eq!(table.tail(f64::INFINITY), (0.0, 0.0));
+        assert!(table.tail(f64::NAN).0.is_nan());
+    }
+
+    /// A mixture from (weight, mean, SD) triples, merged as in [`pool_series`].
+    fn mixture(components: &[(f64, f64, f64)]) -> NormalMixture {
+        let mut mixture = NormalMixture::default();
+        for &(w, m, s) in components {
+            mixture.push(w, m, s);
+        }
+        mixture.finish();
+        mixture
+    }
+
+    /// The alpha quantile (lower or upper tail) by bisection of the mixture's own CDF, to the
+    /// last bit.
+    fn bisected(mixture: &NormalMixture, alpha: f64, lower: bool) -> f64 {
+        let (mut lo, mut hi) = (-100.0, 100.0);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            let [(cdf, sf)] = mixture.tails([mid]);
+            let above = if lower { cdf > alpha } else { sf < alpha };
+            if above {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    }
+
+    #[test]
+    fn mixture_quantiles_agree_with_bisection() {
+        let cases: [&[(f64, f64, f64)]; 4] = [
+            &[(1.0, 0.3, 0.7)],
+            // Skewed: a heavy component off to one side.
+            &[(0.8, 0.0, 1.0), (0.2, 2.5, 0.4)],
+            // Bimodal, with a narrow mode: the guess is poor and the search falls back.
+            &[(0.6, -3.0, 0.2), (0.4, 3.0, 2.0)],
+            // Heavy-tailed: a scale mixture.
+            &[(0.5, 1.0, 0.1), (0.3, 1.0, 1.0), (0.2, 1.0, 10.0)],
+        ];
+        for components in cases {
+            let m = mixture(components);
+            let sd = m.moments.1;
+            let (lo, hi) = m.interval95();
+            for (got, lower) in [(lo, true), (hi, false)] {
+                let want = bisected(&m, 0.025, lower);
+                assert!(
+                    (got - want).abs() <= 2.0 * QUANTILE_TOLERANCE * sd + 1e-15 * want.abs(),
+                    "{components:?}: {got} vs {want}"
+                );
+            }
+        }
+        // One component: the normal quantiles.
+        let (lo, hi) = mixture(&[(1.0, 0.3, 0.7)]).interval95();
+        assert!((lo - (0.3 - Z_975 * 0.7)).abs() < 1e-14);
+        assert!((hi - (0.3 + Z_975 * 0.7)).abs() < 1e-14);
+    }
+
+    #[test]
+    fn merged_neighbours_keep_the_mixture_cdf() {
+        // 200 components drifting by 10⁻⁹ per step (as near τ = 0), then 20 distinct ones.
+        let mut components: Vec<(f64, f64, f64)> = (0..200)
+            .map(|i| {
+                let drift = 1e-9 * f64::from(i);
+                (0.002, 1.0 + drift, 0.5 + drift)
+            })
+            .collect();
+        components.extend((0..20).map(|i| (0.03, 1.0 + 0.1 * f64::from(i), 0.6)));
+        let merged = mixture(&components);
+        assert!(merged.components.len() < 40, "{}", merged.components.len());
+        let table = NormalTable::get();
+        for x in [-1.0, 0.0, 0.7, 1.0, 1.3, 2.0, 3.5] {
+            let exact: f64 = components
+                .iter()
+                .map(|&(w, m, s)| {
+                    let z = (x - m) / s;
+                    let (tail, _) = table.tail(z.abs());
+                    w * if z < 0.0 { tail } else { 1.0 - tail }
+                })
+                .sum();
+            let [(cdf, _)] = merged.tails([x]);
+            assert!((cdf - exact).abs() < 1e-14, "{x}: {cdf} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn node_likelihood_agrees_with_the_per_patient_logarithms() {
+        let patients: Vec<PatientEffect> = [(0.3, 0.2), (1.1, 0.5), (-0.4, 1e-60), (2.0, 3e70)]
+            .iter()
+            .map(|&(mean, sd)| PatientEffect { mean, sd })
+            .collect();
+        let mut inverse = Vec::new();
+        for tau2 in [0.0, 1e-12, 0.25, 4.0, 1e20] {
+            let (m1, v1, l1) = tau_conditional(&patients, tau2);
+            let (m2, v2, l2) = node_conditional(&patients, tau2, &mut inverse);
+            assert!(
+                (m1 - m2).abs() <= 1e-15 * m1.abs().max(1e-300),
+                "{tau2}: {m1} vs {m2}"
+            );
+            assert!((v1 - v2).abs() <= 1e-15 * v1, "{tau2}: {v1} vs {v2}");
+            assert!(
+                (l1 - l2).abs() <= 1e-13 * l1.abs().max(1.0),
+                "{tau2}: {l1} vs {l2}"
             );
         }
     }
