@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 use super::canonical::{canonical, canonical_json};
 use super::time::UtcTimestamp;
 use super::AuditError;
-use crate::engine::{Event, EventBody};
+use crate::engine::{Event, EventBody, Origin};
 
 /// A SHA-256 hash; shown, parsed and serialised as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, std::hash::Hash)]
@@ -205,6 +205,23 @@ pub struct Attribution {
     pub reason: Option<String>,
 }
 
+impl Attribution {
+    /// The actor of the engine's own decisions.
+    pub const SYSTEM: &'static str = "system";
+
+    /// The attribution of a decision the engine took at `recorded_at` because of the input
+    /// recorded as `due_after` (its seq on the same chain): actor and role `system`, reason
+    /// `due after record <seq>`.
+    pub fn system(recorded_at: UtcTimestamp, due_after: u64) -> Self {
+        Self {
+            actor: Self::SYSTEM.to_owned(),
+            role: Self::SYSTEM.to_owned(),
+            recorded_at,
+            reason: Some(format!("due after record {due_after}")),
+        }
+    }
+}
+
 /// One row of the audit trail (ARCHITECTURE §6).
 ///
 /// The fields are public because records are read back from storage and exports, where they
@@ -329,8 +346,11 @@ impl AuditRecord {
         Self::append(prev, chain, event.body.kind(), &event.body, by)
     }
 
-    /// The records of consecutive engine events (one command's output), all with the same
-    /// attribution, following `prev`.
+    /// The records of consecutive engine events (one command's output), following `prev`.
+    ///
+    /// Inputs (and the engine's immediate answers to them) carry `by`; the engine's decisions
+    /// ([`Origin::Decision`]: looks, drops, control changes, stops, allocation updates) carry
+    /// [`Attribution::system`], whose reason names the seq of the input that made them due.
     pub fn from_events(
         prev: Option<&AuditRecord>,
         chain: &ChainId,
@@ -338,8 +358,19 @@ impl AuditRecord {
         by: &Attribution,
     ) -> Result<Vec<Self>, AuditError> {
         let mut records: Vec<Self> = Vec::with_capacity(events.len());
+        let mut due_after = prev.map_or(0, |p| p.seq);
         for event in events {
-            let record = Self::from_event(records.last().or(prev), chain.clone(), event, by)?;
+            let previous = records.last().or(prev);
+            let record = match event.body.origin() {
+                Origin::Input => {
+                    due_after = event.seq;
+                    Self::from_event(previous, chain.clone(), event, by)?
+                }
+                Origin::Decision => {
+                    let system = Attribution::system(by.recorded_at.clone(), due_after);
+                    Self::from_event(previous, chain.clone(), event, &system)?
+                }
+            };
             records.push(record);
         }
         Ok(records)

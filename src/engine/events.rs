@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::nof1::{Nof1Effect, PatientEnd, SeriesSummary};
 use crate::protocol::{ArmId, Prior};
 use crate::stats::Shape;
+use std::fmt;
 
 /// One event with its position in the trial's sequence (1-based, gap-free).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +114,58 @@ pub enum DropReason {
     ReplacedAsControl,
 }
 
+impl DropReason {
+    /// The reason as a snake_case word (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inferiority => "inferiority",
+            Self::Futility => "futility",
+            Self::Equivalence => "equivalence",
+            Self::ReplacedAsControl => "replaced_as_control",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    /// The reason in words: "inferior to the other arms", …
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Inferiority => "inferiority",
+            Self::Futility => "futility",
+            Self::Equivalence => "equivalence to the control",
+            Self::ReplacedAsControl => "replacement as control by a superior arm",
+        })
+    }
+}
+
+/// What a trial's end means for its question (the conclusion the stop reason carries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conclusion {
+    /// An arm was shown superior.
+    Superiority,
+    /// The arms were shown equivalent.
+    Equivalence,
+    /// Every other arm was dropped (for inferiority, futility or equivalence to the control).
+    OneArmLeft,
+    /// The maximum sample size was reached without a decisive result.
+    MaximumSampleSize,
+    /// Ended by a user (a closure), not by a rule.
+    Closed,
+}
+
+impl fmt::Display for Conclusion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Superiority => "superiority",
+            Self::Equivalence => "equivalence",
+            Self::OneArmLeft => "one arm left",
+            Self::MaximumSampleSize => "maximum sample size",
+            Self::Closed => "closed",
+        })
+    }
+}
+
 /// Why the trial stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cause", rename_all = "snake_case")]
@@ -145,6 +198,53 @@ pub enum StopReason {
         /// The reason given.
         reason: String,
     },
+}
+
+impl StopReason {
+    /// What the stop means.
+    pub fn conclusion(&self) -> Conclusion {
+        match self {
+            Self::Superiority { .. } => Conclusion::Superiority,
+            Self::Equivalence { .. } => Conclusion::Equivalence,
+            Self::OneArmLeft { .. } => Conclusion::OneArmLeft,
+            Self::MaxParticipants => Conclusion::MaximumSampleSize,
+            Self::Closed { .. } => Conclusion::Closed,
+        }
+    }
+
+    /// What the reason reveals: a closure or the maximum sample size is operational; a stop by
+    /// a decision rule is comparative.
+    pub fn disclosure(&self) -> Disclosure {
+        match self {
+            Self::Closed { .. } | Self::MaxParticipants => Disclosure::Operational,
+            Self::Superiority { .. } | Self::Equivalence { .. } | Self::OneArmLeft { .. } => {
+                Disclosure::Comparative
+            }
+        }
+    }
+}
+
+impl fmt::Display for StopReason {
+    /// The reason in words, with the probability and threshold of a decision rule.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed { reason } => write!(f, "closed: {reason}"),
+            Self::MaxParticipants => f.write_str("the maximum sample size was reached"),
+            Self::Superiority {
+                arm,
+                probability,
+                threshold,
+            } => write!(
+                f,
+                "arm {arm} superior: P(best) {probability:.4} > {threshold}"
+            ),
+            Self::Equivalence {
+                probability,
+                threshold,
+            } => write!(f, "arms equivalent: P {probability:.4} > {threshold}"),
+            Self::OneArmLeft { arm } => write!(f, "only arm {arm} is left"),
+        }
+    }
 }
 
 /// Everything that can happen to a trial.
@@ -347,7 +447,122 @@ pub enum EventBody {
     },
 }
 
+/// What a record reveals, decided once for every event (ARCHITECTURE §10). Ordered from the least
+/// to the most sensitive, so `a <= b` reads "a reveals no more than b".
+///
+/// Every view, the audit page, the events feed, the exports and the notifications ask
+/// [`EventBody::disclosure`]; nothing outside the engine keeps a list of event kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disclosure {
+    /// Conduct of the trial that every role may know: that it started, enrolment counts,
+    /// outcome values as entered, that enrolment is open or paused, amendments.
+    Operational,
+    /// One participant's arm or treatment sequence, and nothing comparative.
+    Assignment,
+    /// Anything that depends on the comparison of arms: posteriors, probabilities, allocation,
+    /// decisions at a look, which arm is the control, why the trial or a patient stopped.
+    Comparative,
+}
+
+impl Disclosure {
+    /// Whether the record hides something from a blinded viewer: assignment and comparative
+    /// records are sealed for them, and their hashes commit to a secret salt (METHODS.md §10).
+    pub fn is_sealed(self) -> bool {
+        match self {
+            Self::Operational => false,
+            Self::Assignment | Self::Comparative => true,
+        }
+    }
+}
+
+/// Who an event is attributed to on the audit trail (ARCHITECTURE §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// An input, or the engine's immediate answer to one (a randomisation answers an
+    /// enrolment): attributed to the user whose command it was.
+    Input,
+    /// A decision the engine took by a rule of the protocol (a look, a drop, a control change,
+    /// a stop, an allocation update, an arm opening, a later n-of-1 cycle): attributed to
+    /// `system`, with the seq of the input that made it due.
+    Decision,
+}
+
 impl EventBody {
+    /// Whether the event is an input (or the direct answer to one) or a decision of the engine.
+    /// An exhaustive match, like [`EventBody::disclosure`].
+    pub fn origin(&self) -> Origin {
+        match self {
+            Self::TrialStarted { .. }
+            | Self::ArmAdded { .. }
+            | Self::ParticipantEnrolled { .. }
+            | Self::Randomised { .. }
+            | Self::OutcomeRecorded { .. }
+            | Self::OutcomeCorrected { .. }
+            | Self::DataCollectionClosed
+            | Self::EnrolmentPaused { .. }
+            | Self::EnrolmentResumed
+            | Self::MaxParticipantsChanged { .. }
+            | Self::MeasurementRecorded { .. }
+            | Self::MeasurementCorrected { .. } => Origin::Input,
+            Self::Nof1CycleAssigned { cycle, .. } if *cycle <= 1 => Origin::Input,
+            Self::PatientFinished {
+                end: PatientEnd::Withdrawn { .. },
+                ..
+            }
+            | Self::TrialStopped {
+                reason: StopReason::Closed { .. },
+            } => Origin::Input,
+            Self::Nof1CycleAssigned { .. }
+            | Self::ArmOpened { .. }
+            | Self::AllocationUpdated { .. }
+            | Self::LookPerformed { .. }
+            | Self::ArmDropped { .. }
+            | Self::ControlChanged { .. }
+            | Self::PatientLookPerformed { .. }
+            | Self::PatientFinished { .. }
+            | Self::SeriesLookPerformed { .. }
+            | Self::TrialStopped { .. } => Origin::Decision,
+        }
+    }
+
+    /// What the event reveals. An exhaustive match: a new variant does not compile until it is
+    /// classified here.
+    pub fn disclosure(&self) -> Disclosure {
+        match self {
+            Self::TrialStarted { .. }
+            | Self::ArmOpened { .. }
+            | Self::ArmAdded { .. }
+            | Self::ParticipantEnrolled { .. }
+            | Self::OutcomeRecorded { .. }
+            | Self::OutcomeCorrected { .. }
+            | Self::DataCollectionClosed
+            | Self::EnrolmentPaused { .. }
+            | Self::EnrolmentResumed
+            | Self::MaxParticipantsChanged { .. }
+            | Self::MeasurementRecorded { .. }
+            | Self::MeasurementCorrected { .. } => Disclosure::Operational,
+            Self::Nof1CycleAssigned {
+                probabilities: None,
+                ..
+            } => Disclosure::Assignment,
+            Self::Nof1CycleAssigned {
+                probabilities: Some(_),
+                ..
+            }
+            | Self::AllocationUpdated { .. }
+            | Self::Randomised { .. }
+            | Self::LookPerformed { .. }
+            | Self::ArmDropped { .. }
+            | Self::ControlChanged { .. }
+            | Self::PatientLookPerformed { .. }
+            | Self::SeriesLookPerformed { .. } => Disclosure::Comparative,
+            Self::PatientFinished { end, .. } => end.disclosure(),
+            Self::TrialStopped { reason } => reason.disclosure(),
+        }
+    }
+
     /// The event's kind as a snake_case word (for logs and filters).
     pub fn kind(&self) -> &'static str {
         match self {

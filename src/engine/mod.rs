@@ -19,8 +19,8 @@ pub use allocation::{adaptive_probabilities, block_probabilities, choose, clamp_
 pub use commands::{Engine, NewArm};
 pub use draw::{DrawCache, TrialSeed};
 pub use events::{
-    AllocationBasis, ArmAnalysis, ArmShare, DropReason, Event, EventBody, OutcomeValue,
-    RandomisationPhase, StopReason,
+    AllocationBasis, ArmAnalysis, ArmShare, Conclusion, Disclosure, DropReason, Event, EventBody,
+    Origin, OutcomeValue, RandomisationPhase, StopReason,
 };
 pub use nof1::{Calendar, DayPhase, Nof1Effect, Nof1Patient, PatientEnd, SeriesSummary};
 pub use replay::replay;

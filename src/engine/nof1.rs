@@ -76,6 +76,43 @@ pub enum PatientEnd {
     },
 }
 
+impl PatientEnd {
+    /// What the end reveals: completing every cycle or a withdrawal is operational; a stop
+    /// for benefit or equivalence is comparative.
+    pub fn disclosure(&self) -> super::events::Disclosure {
+        use super::events::Disclosure;
+        match self {
+            Self::Completed | Self::Withdrawn { .. } => Disclosure::Operational,
+            Self::Benefit { .. } | Self::Equivalence { .. } => Disclosure::Comparative,
+        }
+    }
+}
+
+impl std::fmt::Display for PatientEnd {
+    /// The end in words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Benefit {
+                treatment,
+                probability,
+                threshold,
+            } => write!(
+                f,
+                "{treatment} better by at least the MCID (P {probability:.3} ≥ {threshold})"
+            ),
+            Self::Equivalence {
+                probability,
+                threshold,
+            } => write!(
+                f,
+                "treatments within the MCID of each other (P {probability:.3} ≥ {threshold})"
+            ),
+            Self::Completed => f.write_str("every planned cycle completed"),
+            Self::Withdrawn { reason } => write!(f, "withdrawn: {reason}"),
+        }
+    }
+}
+
 /// A patient's effect after pooling, in the series look.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShrunkenPatient {
