@@ -366,6 +366,7 @@ impl AuditRecord {
                     due_after = event.seq;
                     Self::from_event(previous, chain.clone(), event, by)?
                 }
+                Origin::Answer => Self::from_event(previous, chain.clone(), event, by)?,
                 Origin::Decision => {
                     let system = Attribution::system(by.recorded_at.clone(), due_after);
                     Self::from_event(previous, chain.clone(), event, &system)?

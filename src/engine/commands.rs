@@ -10,7 +10,8 @@ use tracing::instrument;
 use super::allocation::{adaptive_probabilities, block_probabilities, choose};
 use super::draw::DrawCache;
 use super::events::{
-    AllocationBasis, ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason,
+    AllocationBasis, ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, RevealCause,
+    StopReason,
 };
 use super::state::{model_for, ArmStatus, TrialState, TrialStatus};
 use super::{EngineError, TrialSeed};
@@ -728,6 +729,58 @@ impl<'p> Engine<'p> {
             state,
             EventBody::TrialStopped {
                 reason: StopReason::Closed {
+                    reason: reason.trim().to_owned(),
+                },
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// Emergency unblinding (code break) of one participant of a blinded trial, for their safety:
+    /// records who asked, when and why (the record names no arm). Refused on an open-label trial,
+    /// before the participant is assigned, and without a reason.
+    #[instrument(skip_all, fields(trial = %self.protocol.trial.id))]
+    pub fn reveal_assignment(
+        &mut self,
+        state: &mut TrialState,
+        subject_id: &str,
+        reason: &str,
+    ) -> Result<Vec<Event>, EngineError> {
+        if !self.protocol.trial.blinded {
+            return Err(EngineError::Refused(
+                "the trial is open-label: the site sees every assignment already".into(),
+            ));
+        }
+        if state.status == TrialStatus::NotStarted {
+            return Err(EngineError::Refused("the trial has not started".into()));
+        }
+        let participant = state
+            .participant_index(subject_id.trim())
+            .ok_or_else(|| EngineError::Refused(format!("no subject {}", subject_id.trim())))?;
+        let assigned = state.participants[participant].arm.is_some()
+            || state
+                .nof1
+                .get(participant)
+                .is_some_and(|p| !p.periods.is_empty());
+        if !assigned {
+            return Err(EngineError::Refused(format!(
+                "subject {} has no assignment yet",
+                subject_id.trim()
+            )));
+        }
+        if reason.trim().is_empty() {
+            return Err(EngineError::Invalid {
+                field: "reason",
+                problem: "emergency unblinding needs a reason".into(),
+            });
+        }
+        let mut out = Vec::new();
+        self.emit(
+            state,
+            EventBody::AssignmentRevealed {
+                participant: participant as u32,
+                cause: RevealCause::Emergency {
                     reason: reason.trim().to_owned(),
                 },
             },

@@ -65,6 +65,29 @@ pub enum RandomisationPhase {
     Adaptive,
 }
 
+impl RandomisationPhase {
+    /// `block` or `adaptive` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// Why a participant's assignment was revealed to the site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum RevealCause {
+    /// Emergency unblinding (code break) by an investigator, for the participant's safety.
+    Emergency {
+        /// Why.
+        reason: String,
+    },
+    /// A blinded n-of-1 patient's trial ended: their own treatments and report are revealed.
+    PatientFinished,
+}
+
 /// Why allocation probabilities were recomputed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,7 +161,8 @@ impl fmt::Display for DropReason {
     }
 }
 
-/// What a trial's end means for its question (the conclusion the stop reason carries).
+/// What a trial's end means for its question: the stop reason read with the trial's history
+/// ([`super::history::conclusion_of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Conclusion {
@@ -146,8 +170,8 @@ pub enum Conclusion {
     Superiority,
     /// The arms were shown equivalent.
     Equivalence,
-    /// Every other arm was dropped (for inferiority, futility or equivalence to the control).
-    OneArmLeft,
+    /// Every experimental arm was dropped against the control (for inferiority or futility).
+    Futility,
     /// The maximum sample size was reached without a decisive result.
     MaximumSampleSize,
     /// Ended by a user (a closure), not by a rule.
@@ -159,7 +183,7 @@ impl fmt::Display for Conclusion {
         f.write_str(match self {
             Self::Superiority => "superiority",
             Self::Equivalence => "equivalence",
-            Self::OneArmLeft => "one arm left",
+            Self::Futility => "futility",
             Self::MaximumSampleSize => "maximum sample size",
             Self::Closed => "closed",
         })
@@ -201,17 +225,6 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    /// What the stop means.
-    pub fn conclusion(&self) -> Conclusion {
-        match self {
-            Self::Superiority { .. } => Conclusion::Superiority,
-            Self::Equivalence { .. } => Conclusion::Equivalence,
-            Self::OneArmLeft { .. } => Conclusion::OneArmLeft,
-            Self::MaxParticipants => Conclusion::MaximumSampleSize,
-            Self::Closed { .. } => Conclusion::Closed,
-        }
-    }
-
     /// What the reason reveals: a closure or the maximum sample size is operational; a stop by
     /// a decision rule is comparative.
     pub fn disclosure(&self) -> Disclosure {
@@ -439,6 +452,16 @@ pub enum EventBody {
         /// The pooled summary.
         summary: SeriesSummary,
     },
+    /// A participant's assignment was revealed to the site: an emergency code break (input,
+    /// with its reason) or, on a blinded n-of-1 trial, the patient's own treatments once their
+    /// trial ended. The payload names no arm.
+    AssignmentRevealed {
+        /// 0-based participant number.
+        participant: u32,
+        /// Why.
+        #[serde(flatten)]
+        cause: RevealCause,
+    },
     /// The trial stopped.
     TrialStopped {
         /// Why.
@@ -480,9 +503,12 @@ impl Disclosure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
-    /// An input, or the engine's immediate answer to one (a randomisation answers an
-    /// enrolment): attributed to the user whose command it was.
+    /// An input from outside (an enrolment, an outcome, a pause, a code break …): replay runs
+    /// the command again from it. Attributed to the user whose command it was.
     Input,
+    /// The engine's immediate answer to an input (the randomisation of an enrolment, a patient's
+    /// first cycle): attributed to the user whose command it was.
+    Answer,
     /// A decision the engine took by a rule of the protocol (a look, a drop, a control change,
     /// a stop, an allocation update, an arm opening, a later n-of-1 cycle): attributed to
     /// `system`, with the seq of the input that made it due.
@@ -497,7 +523,6 @@ impl EventBody {
             Self::TrialStarted { .. }
             | Self::ArmAdded { .. }
             | Self::ParticipantEnrolled { .. }
-            | Self::Randomised { .. }
             | Self::OutcomeRecorded { .. }
             | Self::OutcomeCorrected { .. }
             | Self::DataCollectionClosed
@@ -505,8 +530,13 @@ impl EventBody {
             | Self::EnrolmentResumed
             | Self::MaxParticipantsChanged { .. }
             | Self::MeasurementRecorded { .. }
-            | Self::MeasurementCorrected { .. } => Origin::Input,
-            Self::Nof1CycleAssigned { cycle, .. } if *cycle <= 1 => Origin::Input,
+            | Self::MeasurementCorrected { .. }
+            | Self::AssignmentRevealed {
+                cause: RevealCause::Emergency { .. },
+                ..
+            } => Origin::Input,
+            Self::Randomised { .. } => Origin::Answer,
+            Self::Nof1CycleAssigned { cycle, .. } if *cycle <= 1 => Origin::Answer,
             Self::PatientFinished {
                 end: PatientEnd::Withdrawn { .. },
                 ..
@@ -523,6 +553,7 @@ impl EventBody {
             | Self::PatientLookPerformed { .. }
             | Self::PatientFinished { .. }
             | Self::SeriesLookPerformed { .. }
+            | Self::AssignmentRevealed { .. }
             | Self::TrialStopped { .. } => Origin::Decision,
         }
     }
@@ -542,7 +573,8 @@ impl EventBody {
             | Self::EnrolmentResumed
             | Self::MaxParticipantsChanged { .. }
             | Self::MeasurementRecorded { .. }
-            | Self::MeasurementCorrected { .. } => Disclosure::Operational,
+            | Self::MeasurementCorrected { .. }
+            | Self::AssignmentRevealed { .. } => Disclosure::Operational,
             Self::Nof1CycleAssigned {
                 probabilities: None,
                 ..
@@ -560,6 +592,89 @@ impl EventBody {
             | Self::SeriesLookPerformed { .. } => Disclosure::Comparative,
             Self::PatientFinished { end, .. } => end.disclosure(),
             Self::TrialStopped { reason } => reason.disclosure(),
+        }
+    }
+
+    /// The participant and arm (n-of-1: the first period's treatment) of a new participant's
+    /// assignment: a randomisation or a patient's first cycle.
+    pub fn first_assignment(&self) -> Option<(u32, &ArmId)> {
+        match self {
+            Self::Randomised {
+                participant, arm, ..
+            } => Some((*participant, arm)),
+            Self::Nof1CycleAssigned {
+                participant,
+                cycle: 1,
+                treatments,
+                ..
+            } => treatments.first().map(|t| (*participant, t)),
+            _ => None,
+        }
+    }
+
+    /// The protocol hash and the seed commitment of a trial's start.
+    pub fn started_with(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::TrialStarted {
+                protocol_hash,
+                seed_commitment,
+            } => Some((protocol_hash, seed_commitment)),
+            _ => None,
+        }
+    }
+
+    /// The look's number, for a platform look.
+    pub fn look_number(&self) -> Option<u32> {
+        match self {
+            Self::LookPerformed { look, .. } => Some(*look),
+            _ => None,
+        }
+    }
+
+    /// The cycle of a patient's look (n-of-1).
+    pub fn patient_look_cycle(&self) -> Option<u32> {
+        match self {
+            Self::PatientLookPerformed { cycle, .. } => Some(*cycle),
+            _ => None,
+        }
+    }
+
+    /// How a patient's n-of-1 trial ended.
+    pub fn patient_end(&self) -> Option<&PatientEnd> {
+        match self {
+            Self::PatientFinished { end, .. } => Some(end),
+            _ => None,
+        }
+    }
+
+    /// Whether the event is an analysis (a look, a patient's look, a series look): the head
+    /// after it is signed.
+    pub fn is_analysis(&self) -> bool {
+        matches!(
+            self,
+            Self::LookPerformed { .. }
+                | Self::PatientLookPerformed { .. }
+                | Self::SeriesLookPerformed { .. }
+        )
+    }
+
+    /// Whether the event amends the protocol (an added arm, a new maximum sample size).
+    pub fn amends_protocol(&self) -> bool {
+        matches!(
+            self,
+            Self::ArmAdded { .. } | Self::MaxParticipantsChanged { .. }
+        )
+    }
+
+    /// The probabilities an allocation update at a look set (simulation metrics).
+    pub fn look_allocation(&self) -> Option<&[ArmShare]> {
+        match self {
+            Self::AllocationUpdated {
+                probabilities,
+                basis: AllocationBasis::Look,
+                ..
+            } => Some(probabilities),
+            _ => None,
         }
     }
 
@@ -587,6 +702,7 @@ impl EventBody {
             Self::PatientLookPerformed { .. } => "patient_look_performed",
             Self::PatientFinished { .. } => "patient_finished",
             Self::SeriesLookPerformed { .. } => "series_look_performed",
+            Self::AssignmentRevealed { .. } => "assignment_revealed",
             Self::TrialStopped { .. } => "trial_stopped",
         }
     }

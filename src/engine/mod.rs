@@ -11,6 +11,7 @@ mod analysis;
 mod commands;
 mod draw;
 pub mod events;
+pub mod history;
 pub mod nof1;
 mod replay;
 mod state;
@@ -20,11 +21,12 @@ pub use commands::{Engine, NewArm};
 pub use draw::{DrawCache, TrialSeed};
 pub use events::{
     AllocationBasis, ArmAnalysis, ArmShare, Conclusion, Disclosure, DropReason, Event, EventBody,
-    Origin, OutcomeValue, RandomisationPhase, StopReason,
+    Origin, OutcomeValue, RandomisationPhase, RevealCause, StopReason,
 };
+pub use history::{Change, Decision, History};
 pub use nof1::{Calendar, DayPhase, Nof1Effect, Nof1Patient, PatientEnd, SeriesSummary};
 pub use replay::replay;
-pub use state::{extend_looks, ArmState, ArmStatus, Participant, TrialState, TrialStatus};
+pub use state::{extend_looks, ArmState, ArmStatus, Participant, TrialState, TrialStatus, Verdict};
 
 use crate::stats::StatsError;
 

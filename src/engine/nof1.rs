@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::commands::Engine;
-use super::events::{ArmShare, Event, EventBody, OutcomeValue};
+use super::events::{ArmShare, Event, EventBody, OutcomeValue, RevealCause};
 use super::state::{TrialState, TrialStatus};
 use super::EngineError;
 use crate::protocol::{ArmId, Nof1Sequence, Nof1Spec, OutcomeKind, Prior, Protocol};
@@ -289,6 +289,16 @@ pub struct Nof1Patient {
 }
 
 impl Nof1Patient {
+    /// The treatment (index) whose analysis a measurement on study day `day` enters: days of
+    /// assigned periods only (run-in, washout, days after the last period and periods not yet
+    /// assigned are recorded but not analysed). The one rule of what is analysed.
+    pub fn analysed_treatment(&self, calendar: &Calendar, day: u32) -> Option<usize> {
+        let DayPhase::Period { period } = calendar.phase(day) else {
+            return None;
+        };
+        self.periods.get(period as usize - 1).copied()
+    }
+
     /// Measurements (current values) inside a period, by period number.
     fn count_in(&self, calendar: &Calendar, period: u32) -> u32 {
         let (first, last) = calendar.period_days(period);
@@ -603,8 +613,30 @@ impl Engine<'_> {
             },
             &mut out,
         )?;
+        self.reveal_to_site(state, participant, &mut out)?;
         self.after_patient_finished(state, &mut out)?;
         Ok(out)
+    }
+
+    /// On a blinded trial, a patient's own treatments and report are revealed to the site once
+    /// their trial has ended: the reveal is an event on the chain.
+    fn reveal_to_site(
+        &mut self,
+        state: &mut TrialState,
+        participant: u32,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        if !self.protocol.trial.blinded {
+            return Ok(());
+        }
+        self.emit(
+            state,
+            EventBody::AssignmentRevealed {
+                participant,
+                cause: RevealCause::PatientFinished,
+            },
+            out,
+        )
     }
 
     fn nof1_participant(&self, state: &TrialState, subject_id: &str) -> Result<u32, EngineError> {
@@ -657,6 +689,7 @@ impl Engine<'_> {
                     },
                     out,
                 )?;
+                self.reveal_to_site(state, participant, out)?;
                 return self.after_patient_finished(state, out);
             }
             if spec.sequence == Nof1Sequence::Adaptive {
@@ -858,10 +891,7 @@ fn observations(spec: &Nof1Spec, patient: &Nof1Patient) -> Vec<Nof1Observation> 
     let calendar = Calendar::of(spec);
     let mut out = Vec::with_capacity(patient.measurements.len());
     for m in &patient.measurements {
-        let DayPhase::Period { period } = calendar.phase(m.day) else {
-            continue;
-        };
-        let Some(&treatment) = patient.periods.get(period as usize - 1) else {
+        let Some(treatment) = patient.analysed_treatment(&calendar, m.day) else {
             continue;
         };
         let value = match m.value {

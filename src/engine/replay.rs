@@ -6,7 +6,7 @@
 //! draws, allocation updates, looks, drops, stops) to equal the logged ones exactly.
 
 use super::commands::{Engine, NewArm};
-use super::events::{Event, EventBody, StopReason};
+use super::events::{Event, EventBody, Origin, RevealCause, StopReason};
 use super::nof1::PatientEnd;
 use super::state::TrialState;
 use super::{EngineError, ReplayMismatch, TrialSeed};
@@ -69,27 +69,7 @@ pub fn replay(
 }
 
 fn is_input(body: &EventBody) -> bool {
-    matches!(
-        body,
-        EventBody::TrialStarted { .. }
-            | EventBody::ParticipantEnrolled { .. }
-            | EventBody::OutcomeRecorded { .. }
-            | EventBody::OutcomeCorrected { .. }
-            | EventBody::ArmAdded { .. }
-            | EventBody::MaxParticipantsChanged { .. }
-            | EventBody::DataCollectionClosed
-            | EventBody::EnrolmentPaused { .. }
-            | EventBody::EnrolmentResumed
-            | EventBody::MeasurementRecorded { .. }
-            | EventBody::MeasurementCorrected { .. }
-            | EventBody::PatientFinished {
-                end: PatientEnd::Withdrawn { .. },
-                ..
-            }
-            | EventBody::TrialStopped {
-                reason: StopReason::Closed { .. }
-            }
-    )
+    body.origin() == Origin::Input
 }
 
 fn subject(state: &TrialState, participant: u32) -> Result<std::sync::Arc<str>, EngineError> {
@@ -175,6 +155,13 @@ fn run(
         } => engine.close(state, reason),
         EventBody::EnrolmentPaused { reason } => engine.pause(state, reason),
         EventBody::EnrolmentResumed => engine.resume(state),
+        EventBody::AssignmentRevealed {
+            participant,
+            cause: RevealCause::Emergency { reason },
+        } => {
+            let subject = subject(state, *participant)?;
+            engine.reveal_assignment(state, &subject, reason)
+        }
         other => Err(EngineError::Refused(format!(
             "{} is not an input",
             other.kind()

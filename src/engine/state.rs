@@ -7,7 +7,11 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::events::{ArmShare, Event, EventBody, OutcomeValue, RandomisationPhase, StopReason};
+use super::events::{
+    ArmShare, Conclusion, DropReason, Event, EventBody, OutcomeValue, RandomisationPhase,
+    StopReason,
+};
+use super::history::conclusion_of;
 use super::nof1::{Measurement, Nof1Patient, SeriesSummary};
 use super::EngineError;
 use crate::protocol::{ArmId, Prior, Protocol};
@@ -144,6 +148,21 @@ pub struct TrialState {
     pub nof1: Vec<Nof1Patient>,
     /// n-of-1 series: the last series look's summary.
     pub series: Option<SeriesSummary>,
+    /// Whether a superior arm has replaced the control.
+    pub promoted: bool,
+    /// The reason of the last arm drop.
+    pub last_drop: Option<DropReason>,
+    /// Whether the protocol has a control arm.
+    pub has_control: bool,
+}
+
+/// What a stopped trial concluded, and the arm it found superior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// What the stop means.
+    pub conclusion: Conclusion,
+    /// The superior arm (index in [`TrialState::arms`]), when there is one.
+    pub superior: Option<usize>,
 }
 
 impl TrialState {
@@ -197,6 +216,9 @@ impl TrialState {
             enrolment_paused: false,
             nof1: Vec::new(),
             series: None,
+            promoted: false,
+            last_drop: None,
+            has_control: protocol.arms.iter().any(|arm| arm.control),
         })
     }
 
@@ -299,6 +321,24 @@ impl TrialState {
     fn arms_changed(&mut self) {
         self.reset_block();
         self.allocation = None;
+    }
+
+    /// What the trial concluded ([`conclusion_of`]) and its superior arm: `None` while it runs.
+    pub fn verdict(&self) -> Option<Verdict> {
+        let TrialStatus::Stopped { reason } = &self.status else {
+            return None;
+        };
+        let conclusion = conclusion_of(reason, self.has_control, self.promoted, self.last_drop);
+        let superior = match (conclusion, reason) {
+            (Conclusion::Superiority, StopReason::Superiority { arm, .. })
+            | (Conclusion::Superiority, StopReason::OneArmLeft { arm }) => self.arm_index(arm),
+            (Conclusion::Superiority, _) => self.control,
+            _ => None,
+        };
+        Some(Verdict {
+            conclusion,
+            superior,
+        })
     }
 
     /// Applies one event. On error the state is unchanged.
@@ -557,6 +597,9 @@ impl TrialState {
                 }
                 self.arms[i].status = ArmStatus::Dropped;
                 self.arms[i].closed_at = Some(self.enrolled());
+                if let EventBody::ArmDropped { reason, .. } = &event.body {
+                    self.last_drop = Some(*reason);
+                }
                 if self.control == Some(i) {
                     self.control = None;
                 }
@@ -565,6 +608,7 @@ impl TrialState {
             EventBody::ControlChanged { to, .. } => {
                 let i = self.arm_by_id(seq, to)?;
                 self.control = Some(i);
+                self.promoted = true;
             }
             EventBody::DataCollectionClosed => {
                 if self.enrolled() < self.max_participants {
@@ -586,6 +630,9 @@ impl TrialState {
             EventBody::MaxParticipantsChanged { to, .. } => {
                 self.max_participants = *to;
                 self.looks = extend_looks(&self.looks, *to);
+            }
+            EventBody::AssignmentRevealed { participant, .. } => {
+                self.participant(seq, *participant)?;
             }
             EventBody::TrialStopped { reason } => {
                 self.status = TrialStatus::Stopped {

@@ -13,9 +13,10 @@
 //!
 //! `--format csv` writes them into one zip.
 
-use super::facts::{end_words, events, Facts, Valued};
+use super::facts::{events, facts, Valued};
 use super::package::zip_files;
 use super::{ExportError, TrialExport};
+use crate::audit::AuditRecord;
 use crate::engine::OutcomeValue;
 
 fn number(x: f64) -> String {
@@ -87,7 +88,7 @@ fn value_rows(
     participant: u32,
     subject: &str,
     day: Option<u32>,
-    values: &[Valued<'_>],
+    values: &[Valued<&AuditRecord>],
 ) -> Result<(), ExportError> {
     let last = values.len().saturating_sub(1);
     for (i, v) in values.iter().enumerate() {
@@ -122,7 +123,7 @@ fn value_rows(
 /// The CSV files, by name.
 pub(crate) fn write(export: &TrialExport) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
     let events = events(&export.trial_records)?;
-    let facts = Facts::of(&export.trial_records, &events)?;
+    let facts = facts(export, &events)?;
     let nof1 = facts.subjects.iter().any(|s| s.start_date.is_some())
         || !facts.patient_looks.is_empty()
         || export
@@ -272,7 +273,10 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<(String, Vec<u8>)>, Expo
                         .collect::<Vec<_>>()
                         .join(" "),
                     opt(e.rho),
-                    l.decision.clone().unwrap_or_default(),
+                    l.decision
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                 ])?;
             }
         }
@@ -288,7 +292,7 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<(String, Vec<u8>)>, Expo
                         cycle.to_string(),
                     ];
                     cells.extend(std::iter::repeat_n(String::new(), 11));
-                    cells.push(end_words(end));
+                    cells.push(end.to_string());
                     looks.row(&cells)?;
                 }
             }
@@ -361,7 +365,12 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<(String, Vec<u8>)>, Expo
             "decisions",
         ])?;
         for l in &facts.looks {
-            let decisions = l.decisions.join("; ");
+            let decisions = l
+                .decisions
+                .iter()
+                .map(|(_, d)| d.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
             for a in &l.arms {
                 looks.row([
                     l.look.to_string(),

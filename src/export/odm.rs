@@ -24,9 +24,10 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 use serde_json::Value;
 
-use super::facts::{events, Assigned, Facts, Subject, Valued};
+use super::facts::{events, facts, Valued};
 use super::{ExportError, TrialExport};
 use crate::audit::AuditRecord;
+use crate::engine::history::{Assigned, Subject};
 use crate::engine::OutcomeValue;
 use crate::protocol::{Design, LoadedProtocol, OutcomeKind};
 
@@ -561,7 +562,7 @@ fn value_group(
     group: &str,
     repeat: Option<&str>,
     leading: &[(&str, String)],
-    entry: &Valued<'_>,
+    entry: &Valued<&AuditRecord>,
 ) -> Result<(), ExportError> {
     let transaction = if entry.corrects.is_some() {
         "Update"
@@ -592,7 +593,7 @@ fn value_group(
     xml.end("ItemGroupData")
 }
 
-fn assignment_items(a: &Assigned<'_>, layout: &Layout) -> Vec<(&'static str, String)> {
+fn assignment_items(a: &Assigned<&AuditRecord>, layout: &Layout) -> Vec<(&'static str, String)> {
     let mut items = Vec::new();
     if layout.nof1 {
         items.push(("IT.PERIOD", a.period.unwrap_or(0).to_string()));
@@ -609,7 +610,11 @@ fn assignment_items(a: &Assigned<'_>, layout: &Layout) -> Vec<(&'static str, Str
     items
 }
 
-fn subject_data(xml: &mut Xml, s: &Subject<'_>, layout: &Layout) -> Result<(), ExportError> {
+fn subject_data(
+    xml: &mut Xml,
+    s: &Subject<&AuditRecord>,
+    layout: &Layout,
+) -> Result<(), ExportError> {
     xml.start(
         "SubjectData",
         &[("SubjectKey", &s.subject_id), ("TransactionType", "Insert")],
@@ -717,7 +722,7 @@ fn subject_data(xml: &mut Xml, s: &Subject<'_>, layout: &Layout) -> Result<(), E
 /// Writes the ODM file (module docs).
 pub(crate) fn write(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
     let events = events(&export.trial_records)?;
-    let facts = Facts::of(&export.trial_records, &events)?;
+    let facts = facts(export, &events)?;
     let versions: Vec<(&super::ProtocolText, LoadedProtocol)> = export
         .protocols
         .iter()
@@ -798,6 +803,7 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
     let extra: Vec<String> = facts
         .arms
         .iter()
+        .map(|a| &a.arm)
         .chain(
             facts
                 .subjects

@@ -32,7 +32,7 @@ use serde_json::Value;
 use super::jsonl::{ExportLine, Header, ProtocolLine, RecordLine, SeedLine};
 use super::package::{self, PackageContents};
 use crate::audit::{verify_checkpoints, AuditRecord, ChainId, Checkpoint, Hash, PublicKey};
-use crate::engine::{replay, Event, EventBody, TrialSeed};
+use crate::engine::{replay, Event, TrialSeed};
 use crate::protocol::LoadedProtocol;
 
 /// Why a file could not be checked at all, or where it first fails to read.
@@ -463,14 +463,13 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
 
 /// The protocol hash and seed commitment of the trial's first record, when it is a start.
 fn first_started(records: &[AuditRecord]) -> Option<(String, String)> {
-    let first = records.first()?;
-    match first.to_event().ok()?.body {
-        EventBody::TrialStarted {
-            protocol_hash,
-            seed_commitment,
-        } => Some((protocol_hash, seed_commitment)),
-        _ => None,
-    }
+    let first = records.first()?.to_event().ok()?;
+    first
+        .body
+        .started_with()
+        .map(|(protocol_hash, seed_commitment)| {
+            (protocol_hash.to_owned(), seed_commitment.to_owned())
+        })
 }
 
 fn check_protocols(
@@ -610,34 +609,28 @@ pub fn replay_export(bytes: &[u8]) -> Result<ReplayOutcome, ReadError> {
             Err(e) => return fail(Some(line.seq), e),
         }
     }
-    match events.first() {
-        Some(Event {
-            seq,
-            body:
-                EventBody::TrialStarted {
-                    protocol_hash,
-                    seed_commitment,
-                },
-        }) => {
-            if *seed_commitment != seed.commitment() {
+    let first = events.first();
+    match first.map(|e| (e.seq, e.body.started_with())) {
+        Some((seq, Some((protocol_hash, seed_commitment)))) => {
+            if seed_commitment != seed.commitment() {
                 return fail(
-                    Some(*seq),
+                    Some(seq),
                     "the revealed seed does not match its commitment".into(),
                 );
             }
-            if *protocol_hash != loaded.hash.to_hex() {
+            if protocol_hash != loaded.hash.to_hex() {
                 return fail(
-                    Some(*seq),
+                    Some(seq),
                     "the trial started on another protocol than the export's version 1".into(),
                 );
             }
         }
-        Some(first) => {
+        Some((seq, None)) => {
             return fail(
-                Some(first.seq),
+                Some(seq),
                 format!(
                     "the chain starts with {}, not trial_started",
-                    first.body.kind()
+                    first.map_or("nothing", |e| e.body.kind())
                 ),
             )
         }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::facts::{events, stop_words, Facts};
+use super::facts::{events, facts};
 use super::{ExportError, TrialExport};
 
 /// HTML-escapes text.
@@ -30,7 +30,7 @@ fn esc(text: &str) -> String {
 /// Writes the summary page.
 pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
     let events = events(&export.trial_records)?;
-    let facts = Facts::of(&export.trial_records, &events)?;
+    let facts = facts(export, &events)?;
     let mut h = String::with_capacity(16 * 1024);
     let t = esc(&export.trial_id);
     let _ = write!(
@@ -130,15 +130,21 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
         facts.subjects.len(),
         outcomes,
         corrections,
-        esc(&facts.arms.join(", "))
+        esc(&facts
+            .arms
+            .iter()
+            .map(|a| a.arm.as_str())
+            .collect::<Vec<_>>()
+            .join(", "))
     );
-    if let Some((record, reason)) = &facts.stopped {
+    if let Some(stopped) = &facts.stopped {
         let _ = writeln!(
             h,
-            "<p>The trial stopped at record {} ({} UTC): {}.</p>",
-            record.seq,
-            esc(record.recorded_at.as_str()),
-            esc(&stop_words(reason))
+            "<p>The trial stopped at record {} ({} UTC): {} (conclusion: {}).</p>",
+            stopped.record.seq,
+            esc(stopped.record.recorded_at.as_str()),
+            esc(&stopped.reason.to_string()),
+            stopped.conclusion
         );
     }
 
@@ -155,7 +161,7 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
                 if l.decisions.is_empty() {
                     "none".to_owned()
                 } else {
-                    esc(&l.decisions.join("; "))
+                    esc(&l.decisions.iter().map(|(_, d)| d.to_string()).collect::<Vec<_>>().join("; "))
                 }
             );
         }

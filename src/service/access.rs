@@ -5,6 +5,7 @@
 //! Tokens are 32 random bytes in hex; only their SHA-256 is stored, so a copy of the database
 //! does not hold a usable session.
 
+use crate::service::Permission;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
@@ -285,7 +286,7 @@ impl Service {
 
     /// Every user with their roles (admin).
     pub fn users(&self, actor: &Actor) -> Result<Vec<UserListing>, ServiceError> {
-        actor.require(&[Role::Admin], "list users")?;
+        actor.require(Permission::ManageUsers)?;
         let mut conn = self.conn()?;
         Ok(UserListing::all(&mut conn)?)
     }
@@ -301,7 +302,7 @@ impl Service {
         role: Role,
         grant: bool,
     ) -> Result<(), ServiceError> {
-        actor.require(&[Role::Admin], "change roles")?;
+        actor.require(Permission::ManageUsers)?;
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
@@ -346,7 +347,7 @@ impl Service {
         username: &str,
         active: bool,
     ) -> Result<(), ServiceError> {
-        actor.require(&[Role::Admin], "activate or deactivate users")?;
+        actor.require(Permission::ManageUsers)?;
         if !active && username == actor.username {
             return Err(ServiceError::Conflict(
                 "an admin cannot deactivate their own account".into(),

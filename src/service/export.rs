@@ -16,6 +16,7 @@ use tracing::instrument;
 
 use super::trial::{chain_of, checkpoint_row};
 use super::verify::checkpoint_from_row;
+use super::Permission;
 use super::{record_from_row, Actor, Service, ServiceError};
 use crate::audit::{
     verify_chain, verify_checkpoints, Attribution, AuditRecord, ChainHead, ChainId, Checkpoint,
@@ -134,13 +135,8 @@ impl Service {
         let mut conn = self.conn()?;
         let (by, os_user) = match who {
             Exporter::User(actor) => {
-                if !actor.role.reads_audit() {
-                    return Err(ServiceError::Forbidden(format!(
-                        "the {} role may not export the audit trail",
-                        actor.role
-                    )));
-                }
-                if unblinded && !actor.role.sees_results() {
+                actor.require(Permission::ReadAudit)?;
+                if unblinded && !actor.may(Permission::SeeResults) {
                     return Err(ServiceError::Forbidden(format!(
                         "the {} role may not make unblinded exports (the seed and the allocation \
                          probabilities): statisticians and the DMC may",
@@ -150,7 +146,8 @@ impl Service {
                 if TrialRow::find(&mut conn, trial_id)?.is_none() {
                     return Err(ServiceError::NotFound(format!("no trial {trial_id}")));
                 }
-                if self.sealed_for(actor, &chain.to_string(), &mut conn) {
+                let sight = self.snapshot(&mut conn, trial_id)?.sight(actor);
+                if !sight.reveals(crate::engine::Disclosure::Comparative) {
                     return Err(ServiceError::Conflict(format!(
                         "trial {trial_id} is still running: its export holds unblinded records, \
                          and the {} role may export it once the trial has stopped",

@@ -15,6 +15,7 @@ mod export;
 mod export_bench;
 mod nof1;
 mod outbox;
+mod permission;
 mod trial;
 mod users;
 mod verify;
@@ -40,12 +41,13 @@ pub use nof1::{
     PlannedMeasurement,
 };
 pub use outbox::spawn_outbox_worker;
-pub use trial::{Amendment, Assignment, Meaning, OutcomeReceipt, TrialSummary};
+pub use permission::{Permission, Sight};
+pub use trial::{Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, TrialSummary};
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyReport};
 pub use views::{
-    kit_code, outcome_text, parse_outcome_text, AllocationPoint, ArmPosterior, ArmView,
-    AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
+    kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
+    ArmView, AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
     SignatureView, TimelineEntry, TrialListing, TrialResults, TrialView, VersionView,
 };
 
@@ -87,7 +89,7 @@ impl ServiceConfig {
 }
 
 /// A trial's state as of a stored head, kept between commands.
-struct CachedTrial {
+pub(crate) struct CachedTrial {
     /// The trial's row (read again after an amendment changes it).
     trial: Option<crate::store::TrialRow>,
     /// The engine's numerical workspace, reused by the next command.
@@ -95,6 +97,9 @@ struct CachedTrial {
     protocol: Arc<LoadedProtocol>,
     seed: crate::engine::TrialSeed,
     state: TrialState,
+    /// The engine's history of the trial (shared with views; copied only when a view holds it
+    /// while a command changes it).
+    history: Arc<crate::engine::History<u64>>,
     head: Option<AuditRecord>,
 }
 
@@ -221,7 +226,7 @@ impl Service {
     /// Adds a user account (admin, or the server's command line). Recorded on the system chain.
     #[instrument(skip_all, fields(username = %user.username.as_str(), role = %user.role))]
     pub fn add_user(&self, actor: &Actor, user: &NewUser) -> Result<(), ServiceError> {
-        actor.require(&[Role::Admin], "add users")?;
+        actor.require(Permission::ManageUsers)?;
         user.validate()?;
         let hash = user.password.hash(&self.randomness.bytes32())?;
         let by = self.attribution(actor, None);
@@ -297,7 +302,7 @@ impl Service {
 }
 
 /// A user name as given, made safe to record (a failed login may carry anything).
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     let cleaned: String = text
         .trim()
         .chars()

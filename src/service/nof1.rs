@@ -5,13 +5,16 @@
 //! The rules (calendar, looks, stopping, pooling) are the engine's; this module only runs its
 //! commands in the service's transaction and shapes what the engine decided for the viewer.
 
+use crate::service::Permission;
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Actor, Role, Service, ServiceError};
+use super::views::period_kit_code;
+use super::{Actor, Service, ServiceError};
 use crate::engine::nof1::{date_of_day, day_of_date, effect_curve};
 use crate::engine::{
-    Calendar, DayPhase, EventBody, Nof1Effect, OutcomeValue, PatientEnd, SeriesSummary, TrialStatus,
+    Calendar, DayPhase, Disclosure, Nof1Effect, OutcomeValue, PatientEnd, SeriesSummary,
+    TrialStatus,
 };
 use crate::protocol::{Design, Protocol};
 use crate::stats::Better;
@@ -43,8 +46,12 @@ pub struct PeriodView {
     pub period: u32,
     /// 1-based cycle.
     pub cycle: u32,
-    /// The treatment (absent while an adaptive cycle is not yet assigned).
+    /// The treatment (absent while an adaptive cycle is not yet assigned, and for the site of a
+    /// blinded trial until the patient's trial has ended).
     pub treatment: Option<String>,
+    /// Blinded trials: the period's kit code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kit: Option<String>,
     /// First and last study day.
     pub days: [u32; 2],
     /// First and last calendar date.
@@ -79,7 +86,7 @@ pub struct MeasurementView {
     pub value: f64,
     /// `run_in`, `period N`, `washout` or `after`.
     pub phase: String,
-    /// The period's treatment, for measurements in a period.
+    /// The period's treatment, for measurements in a period (absent where the period's is).
     pub treatment: Option<String>,
     /// Whether the analysis uses it (period days only).
     pub analysed: bool,
@@ -126,6 +133,9 @@ pub struct PatientReport {
     pub end: Option<PatientEnd>,
     /// One plain-language sentence about the effect.
     pub sentence: Option<String>,
+    /// Whether treatments and effects are withheld from this viewer (the site of a blinded
+    /// trial, until the patient's trial has ended).
+    pub blinded: bool,
 }
 
 fn phase_text(phase: DayPhase) -> String {
@@ -220,7 +230,7 @@ impl Service {
         corrects: Option<u64>,
         reason: Option<&str>,
     ) -> Result<MeasurementReceipt, ServiceError> {
-        actor.require(&[Role::Coordinator], "record measurements")?;
+        actor.require(Permission::Enrol)?;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         if corrects.is_some() && reason.is_none() {
             return Err(ServiceError::Invalid {
@@ -258,15 +268,9 @@ impl Service {
                 day,
                 looks: events
                     .iter()
-                    .filter_map(|e| match e.body {
-                        EventBody::PatientLookPerformed { cycle, .. } => Some(cycle),
-                        _ => None,
-                    })
+                    .filter_map(|e| e.body.patient_look_cycle())
                     .collect(),
-                finished: events.iter().find_map(|e| match &e.body {
-                    EventBody::PatientFinished { end, .. } => Some(end.clone()),
-                    _ => None,
-                }),
+                finished: events.iter().find_map(|e| e.body.patient_end().cloned()),
                 stopped: matches!(c.state.status, TrialStatus::Stopped { .. }),
             };
             Ok((events, receipt))
@@ -311,12 +315,10 @@ impl Service {
         trial_id: &str,
         subject_id: &str,
     ) -> Result<PatientReport, ServiceError> {
-        actor.require(
-            &[Role::Coordinator, Role::Statistician, Role::Dmc],
-            "see n-of-1 patient reports",
-        )?;
+        actor.require(Permission::ReadPatientReports)?;
         let mut conn = self.conn()?;
-        let (_, loaded, state) = self.snapshot(&mut conn, trial_id)?;
+        let snapshot = self.snapshot(&mut conn, trial_id)?;
+        let (loaded, state) = (&snapshot.protocol, &snapshot.state);
         let protocol = &loaded.protocol;
         let spec = protocol.nof1.as_ref().ok_or_else(|| {
             ServiceError::Conflict(format!("trial {trial_id} is not an n-of-1 trial"))
@@ -327,9 +329,24 @@ impl Service {
         let patient = state.nof1.get(index).ok_or_else(|| {
             ServiceError::Integrity("an n-of-1 participant without a record".into())
         })?;
+        // The site of a blinded trial sees no treatment and no effect until the patient's trial
+        // has ended and the engine has revealed it (a record on the chain).
+        let revealed = snapshot
+            .history
+            .subjects
+            .get(index)
+            .is_some_and(|s| !s.revealed.is_empty() && s.finished.is_some());
+        let concealed = !(snapshot.sight(actor).reveals(Disclosure::Assignment) || revealed);
+        let seed_hex = &snapshot.trial.seed_hex;
         let calendar = Calendar::of(spec);
         let date = |day: u32| date_of_day(&patient.start_date, day).unwrap_or_default();
-        let name = |t: usize| state.arms.get(t).map(|a| a.id.to_string());
+        let name = |t: usize| {
+            if concealed {
+                None
+            } else {
+                state.arms.get(t).map(|a| a.id.to_string())
+            }
+        };
         let measured = |day: u32| patient.measurements.iter().any(|m| m.day == day);
         let periods = (1..=calendar.periods())
             .map(|p| {
@@ -340,6 +357,10 @@ impl Service {
                     period: p,
                     cycle: calendar.cycle_of(p),
                     treatment: patient.periods.get(p as usize - 1).and_then(|&t| name(t)),
+                    kit: protocol
+                        .trial
+                        .blinded
+                        .then(|| period_kit_code(seed_hex, index as u32, p)),
                     days: [first, last],
                     dates: [date(first), date(last)],
                     planned: calendar
@@ -378,13 +399,7 @@ impl Service {
             .iter()
             .map(|m| {
                 let phase = calendar.phase(m.day);
-                let treatment = match phase {
-                    DayPhase::Period { period } => patient
-                        .periods
-                        .get(period as usize - 1)
-                        .and_then(|&t| name(t)),
-                    _ => None,
-                };
+                let analysed = patient.analysed_treatment(&calendar, m.day);
                 MeasurementView {
                     seq: m.seq,
                     day: m.day,
@@ -395,14 +410,14 @@ impl Service {
                         OutcomeValue::Count { events, .. } => events as f64,
                     },
                     phase: phase_text(phase),
-                    analysed: treatment.is_some(),
-                    treatment,
+                    analysed: analysed.is_some(),
+                    treatment: analysed.and_then(name),
                 }
             })
             .collect();
         let curve = match patient.effects.first() {
-            Some(_) => effect_curve(protocol, patient, 161)?,
-            None => Vec::new(),
+            Some(_) if !concealed => effect_curve(protocol, patient, 161)?,
+            Some(_) | None => Vec::new(),
         };
         Ok(PatientReport {
             trial_id: trial_id.to_owned(),
@@ -423,13 +438,19 @@ impl Service {
             periods,
             measurements,
             cycles_looked: patient.cycles_looked,
-            effects: patient.effects.clone(),
+            effects: if concealed {
+                Vec::new()
+            } else {
+                patient.effects.clone()
+            },
             curve,
-            end: patient.end.clone(),
+            end: patient.end.clone().filter(|_| !concealed),
             sentence: patient
                 .effects
                 .first()
+                .filter(|_| !concealed)
                 .map(|e| effect_sentence(protocol, e)),
+            blinded: concealed,
         })
     }
 
@@ -440,12 +461,10 @@ impl Service {
         actor: &Actor,
         trial_id: &str,
     ) -> Result<Option<SeriesSummary>, ServiceError> {
-        actor.require(
-            &[Role::Statistician, Role::Dmc],
-            "see the series' pooled results",
-        )?;
+        actor.require(Permission::SeeResults)?;
         let mut conn = self.conn()?;
-        let (_, loaded, state) = self.snapshot(&mut conn, trial_id)?;
+        let snapshot = self.snapshot(&mut conn, trial_id)?;
+        let (loaded, state) = (&snapshot.protocol, snapshot.state);
         if loaded.protocol.trial.design != Design::Nof1 {
             return Err(ServiceError::Conflict(format!(
                 "trial {trial_id} is not an n-of-1 trial"

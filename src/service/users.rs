@@ -18,8 +18,10 @@ pub enum Role {
     Admin,
     /// Protocols, approval, start, amendments, unblinded results.
     Statistician,
-    /// Enrolment and outcomes.
+    /// Enrolment and outcomes, emergency unblinding.
     Coordinator,
+    /// Dispensing: the arm behind a kit code, never results or allocation probabilities.
+    Pharmacist,
     /// Data monitoring committee: unblinded results, audit.
     Dmc,
     /// Read-only audit and exports.
@@ -28,10 +30,11 @@ pub enum Role {
 
 impl Role {
     /// Every role, in the order of ARCHITECTURE §8.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Statistician,
         Role::Coordinator,
+        Role::Pharmacist,
         Role::Dmc,
         Role::Regulator,
     ];
@@ -42,6 +45,7 @@ impl Role {
             Self::Admin => "admin",
             Self::Statistician => "statistician",
             Self::Coordinator => "coordinator",
+            Self::Pharmacist => "pharmacist",
             Self::Dmc => "dmc",
             Self::Regulator => "regulator",
         }
@@ -61,13 +65,14 @@ impl FromStr for Role {
             "admin" => Self::Admin,
             "statistician" => Self::Statistician,
             "coordinator" => Self::Coordinator,
+            "pharmacist" => Self::Pharmacist,
             "dmc" => Self::Dmc,
             "regulator" => Self::Regulator,
             other => {
                 return Err(ServiceError::Invalid {
                     field: "role",
                     problem: format!(
-                    "{other:?} is not a role: admin, statistician, coordinator, dmc or regulator"
+                    "{other:?} is not a role: admin, statistician, coordinator, pharmacist, dmc or regulator"
                 ),
                 })
             }
@@ -210,21 +215,6 @@ impl Actor {
         Self {
             username: "command-line".into(),
             role: Role::Admin,
-        }
-    }
-
-    /// Requires one of `roles`.
-    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), ServiceError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ServiceError::Forbidden(format!(
-                "{} acting as {} may not {action}: it needs the role {}",
-                self.username,
-                self.role,
-                allowed.join(" or ")
-            )))
         }
     }
 }

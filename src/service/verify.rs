@@ -9,7 +9,7 @@ use super::{record_from_row, Service, ServiceError};
 use crate::audit::{
     verify_chain, verify_checkpoints, AuditRecord, ChainId, Checkpoint, Purpose, UtcTimestamp,
 };
-use crate::engine::{replay, Event, EventBody, TrialSeed};
+use crate::engine::{replay, Event, TrialSeed};
 use crate::protocol::LoadedProtocol;
 use crate::store::{AuditRow, CheckpointRow, DbConn, ProtocolVersionRow, TrialRow};
 
@@ -238,22 +238,17 @@ impl Service {
                     Err(e) => return Ok(Err(problem(seq, e.to_string()))),
                 }
             }
-            if let Some(Event {
-                seq,
-                body:
-                    EventBody::TrialStarted {
-                        seed_commitment,
-                        protocol_hash,
-                    },
-            }) = events.first()
+            if let Some((seq, (protocol_hash, seed_commitment))) = events
+                .first()
+                .and_then(|e| e.body.started_with().map(|started| (&e.seq, started)))
             {
-                if *seed_commitment != trial.seed_commitment {
+                if seed_commitment != trial.seed_commitment {
                     return Ok(Err(problem(
                         *seq,
                         "the logged seed commitment is not the trial's".into(),
                     )));
                 }
-                if *protocol_hash != version.hash {
+                if protocol_hash != version.hash {
                     return Ok(Err(problem(
                         *seq,
                         "the trial started on another protocol than its version 1".into(),

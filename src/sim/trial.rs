@@ -17,10 +17,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::scenario::SimScenario;
 use super::SimError;
-use crate::engine::{
-    DropReason, Engine, Event, EventBody, OutcomeValue, StopReason, TrialSeed, TrialState,
-    TrialStatus,
-};
+use crate::engine::{self, Engine, Event, OutcomeValue, TrialSeed, TrialState};
 use crate::protocol::{DelaySpec, OutcomeKind, Protocol};
 use crate::stats::Better;
 
@@ -196,8 +193,6 @@ pub fn simulate_trial(
         .events
         .extend(engine.start(&mut state, "simulation")?);
     let mut allocation_by_look: Vec<Vec<f64>> = Vec::new();
-    let mut promoted = false;
-    let mut last_drop: Option<DropReason> = None;
     let mut events_total = 0_u64;
     let mut next_arrival = -(1.0 - rng.gen::<f64>()).ln() / rate;
     loop {
@@ -252,56 +247,40 @@ pub fn simulate_trial(
                 engine.conclude_into(&mut state, &mut workspace.events)?;
             }
         }
-        for event in &workspace.events {
-            match &event.body {
-                EventBody::AllocationUpdated {
-                    probabilities,
-                    basis,
-                    ..
-                } if *basis == crate::engine::AllocationBasis::Look => {
-                    let mut row = vec![0.0; arms];
-                    for share in probabilities.iter() {
-                        if let Some(i) = state.arm_index(&share.arm) {
-                            if i < arms {
-                                row[i] = share.probability;
-                            }
-                        }
+        for probabilities in workspace
+            .events
+            .iter()
+            .filter_map(|e| e.body.look_allocation())
+        {
+            let mut row = vec![0.0; arms];
+            for share in probabilities {
+                if let Some(i) = state.arm_index(&share.arm) {
+                    if i < arms {
+                        row[i] = share.probability;
                     }
-                    allocation_by_look.push(row);
                 }
-                EventBody::ControlChanged { .. } => promoted = true,
-                EventBody::ArmDropped { reason, .. } => last_drop = Some(*reason),
-                _ => {}
             }
+            allocation_by_look.push(row);
         }
         if !state.is_running() {
             break;
         }
     }
-    let has_control = protocol.control().is_some();
-    let (conclusion, superior) = match &state.status {
-        TrialStatus::Stopped { reason } => match reason {
-            StopReason::Superiority { arm, .. } => (Conclusion::Superiority, state.arm_index(arm)),
-            StopReason::Equivalence { .. } => (Conclusion::Equivalence, None),
-            StopReason::OneArmLeft { arm } => {
-                let index = state.arm_index(arm);
-                if !has_control || promoted {
-                    (Conclusion::Superiority, index)
-                } else if last_drop == Some(DropReason::Equivalence) {
-                    (Conclusion::Equivalence, None)
-                } else {
-                    (Conclusion::Futility, None)
+    // What the stop means is the engine's rule; a trial that runs out of participants and
+    // outcomes without a stop counts as reaching the maximum.
+    let (conclusion, superior) = match state.verdict() {
+        Some(verdict) => (
+            match verdict.conclusion {
+                engine::Conclusion::Superiority => Conclusion::Superiority,
+                engine::Conclusion::Equivalence => Conclusion::Equivalence,
+                engine::Conclusion::Futility => Conclusion::Futility,
+                engine::Conclusion::MaximumSampleSize | engine::Conclusion::Closed => {
+                    Conclusion::Max
                 }
-            }
-            StopReason::MaxParticipants | StopReason::Closed { .. } => {
-                if has_control && promoted {
-                    (Conclusion::Superiority, state.control)
-                } else {
-                    (Conclusion::Max, None)
-                }
-            }
-        },
-        _ => (Conclusion::Max, None),
+            },
+            verdict.superior,
+        ),
+        None => (Conclusion::Max, None),
     };
     let mut allocated = vec![0_u32; arms];
     for participant in &state.participants {

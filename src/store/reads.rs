@@ -149,6 +149,9 @@ pub struct AuditQuery {
     pub offset: i64,
     /// Rows to return.
     pub limit: i64,
+    /// Chains left out of the search (set by the service, never from a request: the chains
+    /// whose sealed records a kind filter or order would tell apart).
+    pub excluded_chains: Vec<String>,
 }
 
 impl AuditRow {
@@ -158,6 +161,9 @@ impl AuditRow {
             let mut q = audit_events::table.into_boxed();
             if let Some(chain) = &query.chain {
                 q = q.filter(audit_events::chain.eq(chain.clone()));
+            }
+            if !query.excluded_chains.is_empty() {
+                q = q.filter(audit_events::chain.ne_all(query.excluded_chains.clone()));
             }
             if let Some(kind) = &query.kind {
                 q = q.filter(audit_events::kind.eq(kind.clone()));
@@ -224,7 +230,13 @@ impl AuditRow {
 
     /// The distinct event kinds recorded (for the browser's filter).
     pub fn kinds(conn: &mut DbConn) -> Result<Vec<String>> {
+        Self::kinds_outside(conn, &[])
+    }
+
+    /// Every kind recorded on chains other than `excluded`.
+    pub fn kinds_outside(conn: &mut DbConn, excluded: &[String]) -> Result<Vec<String>> {
         Ok(audit_events::table
+            .filter(audit_events::chain.ne_all(excluded.to_vec()))
             .select(audit_events::kind)
             .distinct()
             .order(audit_events::kind)

@@ -11,7 +11,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::auth::Bearer;
 use super::error::{ApiError, WebError};
 use super::AppState;
-use crate::service::{Meaning, Role, Service, ServiceError};
+use crate::service::{Meaning, Permission, Role, Service, ServiceError};
 
 type Json = Result<HttpResponse, ApiError>;
 
@@ -129,7 +129,7 @@ async fn create_trial_api(
 async fn get_trial_api(state: web::Data<AppState>, who: Bearer, path: web::Path<String>) -> Json {
     let id = path.into_inner();
     let view = call(&state, move |s| {
-        let unblinded = who.actor.role.sees_results();
+        let unblinded = who.actor.may(Permission::SeeResults);
         s.trial_view(&who.actor, &id, unblinded)
     })
     .await?;

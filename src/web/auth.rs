@@ -5,6 +5,7 @@
 //! TLS) and, on every form, the session's CSRF token. The login form, before any session,
 //! carries a token that must equal a cookie set with the form (double submit).
 
+use crate::service::Permission;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -55,9 +56,9 @@ pub struct LoggedIn {
 }
 
 impl LoggedIn {
-    /// Refuses unless the actor's role is one of `roles`.
-    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), WebError> {
-        Ok(self.actor.require(roles, action)?)
+    /// Refuses unless the actor's role has `permission` (asked of the service's model).
+    pub fn require(&self, permission: Permission) -> Result<(), WebError> {
+        Ok(self.actor.require(permission)?)
     }
 
     /// Refuses a form whose CSRF token is not the session's.
@@ -69,9 +70,9 @@ impl LoggedIn {
         }
     }
 
-    /// Whether the role is one of `roles` (for showing actions).
-    pub fn is(&self, roles: &[Role]) -> bool {
-        roles.contains(&self.actor.role)
+    /// Whether the role has `permission` (for showing actions).
+    pub fn may(&self, permission: Permission) -> bool {
+        self.actor.may(permission)
     }
 }
 

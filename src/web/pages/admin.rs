@@ -1,6 +1,7 @@
 //! Users, roles and deactivation (admin).
 
 use super::{call, html, see_other, Chrome, Page};
+use crate::service::Permission;
 use crate::service::Role;
 use crate::store::UserListing;
 use crate::web::auth::LoggedIn;
@@ -47,7 +48,7 @@ pub(super) async fn add_user_page(
     form: web::Form<NewUserForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Admin], "add users")?;
+    user.require(Permission::ManageUsers)?;
     let form = form.into_inner();
     let new = crate::service::NewUser {
         username: crate::service::Username::parse(&form.username)?,
@@ -77,7 +78,7 @@ pub(super) async fn change_role_page(
     form: web::Form<RoleForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Admin], "change roles")?;
+    user.require(Permission::ManageUsers)?;
     let role: Role = form.role.parse()?;
     let grant = match form.change.as_str() {
         "grant" => true,

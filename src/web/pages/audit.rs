@@ -3,6 +3,7 @@
 
 use super::{call, html, Chrome, CsrfForm, Page};
 use crate::export::ExportFormat;
+use crate::service::Permission;
 use crate::service::{AuditPage, ExportFile, Exporter, ServiceError, VerifyReport};
 use crate::store::{AuditQuery, AuditSort, CheckpointRow};
 use crate::web::auth::LoggedIn;
@@ -85,6 +86,7 @@ pub(super) async fn audit_page(
         descending: params.order != "asc",
         offset: (number - 1) * AUDIT_PAGE,
         limit: AUDIT_PAGE,
+        excluded_chains: Vec::new(),
     };
     let actor = user.actor.clone();
     let page = call(&state, move |s| s.audit_page(&actor, &query)).await?;
@@ -150,13 +152,7 @@ pub(super) async fn verify_page(
     form: web::Form<CsrfForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    if !user.actor.role.reads_audit() {
-        return Err(ServiceError::Forbidden(format!(
-            "the {} role may not verify the audit trail",
-            user.actor.role
-        ))
-        .into());
-    }
+    user.require(Permission::ReadAudit)?;
     let actor = user.actor.clone();
     let (report, checkpoints, public_key) = call(&state, move |s| {
         Ok((

@@ -2,7 +2,8 @@
 //! An n-of-1 series has no arm-level results: its dashboard is the series page.
 
 use super::{call, html, see_other, Chrome, Page};
-use crate::service::{Role, TrialView};
+use crate::service::Permission;
+use crate::service::TrialView;
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::{charts, AppState};
@@ -67,7 +68,7 @@ pub(super) async fn dashboard_page(
     user: LoggedIn,
     path: web::Path<String>,
 ) -> Page {
-    user.require(&[Role::Statistician, Role::Dmc], "see unblinded results")?;
+    user.require(Permission::SeeResults)?;
     let id = path.into_inner();
     let (actor, lookup) = (user.actor.clone(), id.clone());
     let trial = call(&state, move |s| {

@@ -11,6 +11,7 @@ mod session;
 mod simulations;
 mod trials;
 
+use crate::service::Permission;
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
@@ -80,37 +81,37 @@ impl Chrome {
 
     /// Whether the role reads the audit trail.
     pub fn audit(&self) -> bool {
-        self.role.reads_audit()
+        self.role.may(Permission::ReadAudit)
     }
 
     /// Whether the role is admin.
     pub fn admin(&self) -> bool {
-        self.role == Role::Admin
+        self.role.may(Permission::ManageUsers)
     }
 
     /// Whether the role is statistician.
     pub fn statistician(&self) -> bool {
-        self.role == Role::Statistician
+        self.role.may(Permission::WriteProtocols)
     }
 
     /// Whether the role is coordinator.
     pub fn coordinator(&self) -> bool {
-        self.role == Role::Coordinator
+        self.role.may(Permission::Enrol)
     }
 
     /// Whether the role sees unblinded results.
     pub fn unblinded(&self) -> bool {
-        self.role.sees_results()
+        self.role.may(Permission::SeeResults)
     }
 
     /// Whether the role lists participants.
     pub fn participants(&self) -> bool {
-        self.role.sees_participants()
+        self.role.may(Permission::ListParticipants)
     }
 
     /// Whether the role signs (statistician, DMC).
     pub fn signs(&self) -> bool {
-        matches!(self.role, Role::Statistician | Role::Dmc)
+        self.role.may(Permission::SignProtocols)
     }
 }
 

@@ -9,8 +9,9 @@ use super::{call, html, see_other, Chrome, Page};
 use crate::engine::nof1::MIN_SERIES_PATIENTS;
 use crate::engine::{Nof1Effect, PatientEnd, SeriesSummary};
 use crate::protocol::OutcomeKind;
+use crate::service::Permission;
 use crate::service::{
-    MeasurementView, ParticipantDetail, ParticipantView, PatientReport, PlannedMeasurement, Role,
+    MeasurementView, ParticipantDetail, ParticipantView, PatientReport, PlannedMeasurement,
     ServiceError, TrialView,
 };
 use crate::web::auth::LoggedIn;
@@ -380,7 +381,7 @@ pub(super) async fn record_measurement_page(
     form: web::Form<MeasurementForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Coordinator], "record measurements")?;
+    user.require(Permission::Enrol)?;
     let (id, subject) = path.into_inner();
     let form = form.into_inner();
     let corrects: Option<u64> = whole("corrects", &form.corrects)?;
@@ -489,10 +490,7 @@ pub(super) async fn series_page(
     user: LoggedIn,
     path: web::Path<String>,
 ) -> Page {
-    user.require(
-        &[Role::Statistician, Role::Dmc],
-        "see the series' pooled results",
-    )?;
+    user.require(Permission::SeeResults)?;
     let id = path.into_inner();
     let actor = user.actor.clone();
     let (trial, participants, summary) = call(&state, move |s| {

@@ -5,9 +5,8 @@
 use super::nof1::{self, Saved};
 use super::{call, html, see_other, Chrome, Page};
 use crate::protocol::OutcomeKind;
-use crate::service::{
-    AssignmentView, ParticipantDetail, ParticipantView, Role, ServiceError, TrialView,
-};
+use crate::service::Permission;
+use crate::service::{AssignmentView, ParticipantDetail, ParticipantView, ServiceError, TrialView};
 use crate::web::auth::LoggedIn;
 use crate::web::AppState;
 use actix_web::{get, post, web};
@@ -29,7 +28,7 @@ pub(super) async fn enrol_form_page(
     user: LoggedIn,
     path: web::Path<String>,
 ) -> Page {
-    user.require(&[Role::Coordinator], "enrol participants")?;
+    user.require(Permission::Enrol)?;
     let id = path.into_inner();
     let actor = user.actor.clone();
     let trial = call(&state, move |s| s.trial_view(&actor, &id, false)).await?;
@@ -63,7 +62,7 @@ pub(super) async fn enrol_page(
     form: web::Form<EnrolForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Coordinator], "enrol participants")?;
+    user.require(Permission::Enrol)?;
     let form = form.into_inner();
     if form.eligible != "yes" {
         return Err(ServiceError::Invalid {
@@ -188,7 +187,7 @@ pub(super) async fn record_outcome_page(
     form: web::Form<OutcomeForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Coordinator], "record outcomes")?;
+    user.require(Permission::Enrol)?;
     let (id, subject) = path.into_inner();
     let form = form.into_inner();
     let (actor, trial, who) = (user.actor.clone(), id.clone(), subject.clone());

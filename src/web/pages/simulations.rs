@@ -1,7 +1,8 @@
 //! Simulation jobs started from a trial's page, their progress and their reports.
 
 use super::{call, html, see_other, Chrome, Page};
-use crate::service::{Role, ServiceError};
+use crate::service::Permission;
+use crate::service::ServiceError;
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::jobs::{Job, JobRequest, JobState};
@@ -28,7 +29,7 @@ pub(super) async fn simulate_page(
     form: web::Form<SimulateForm>,
 ) -> Page {
     user.check_csrf(&form.csrf)?;
-    user.require(&[Role::Statistician], "simulate protocols")?;
+    user.require(Permission::WriteProtocols)?;
     let id = path.into_inner();
     let form = form.into_inner();
     let number = |field: &'static str, text: &str| {
@@ -87,7 +88,7 @@ pub(super) async fn simulation_page(
     user: LoggedIn,
     path: web::Path<(String, u64)>,
 ) -> Page {
-    user.require(&[Role::Statistician], "simulate protocols")?;
+    user.require(Permission::WriteProtocols)?;
     let (id, number) = path.into_inner();
     let job = job_of(&state, &id, number)?;
     let (running, summary, failure) = match job.state() {
@@ -111,7 +112,7 @@ pub(super) async fn simulation_report_page(
     user: LoggedIn,
     path: web::Path<(String, u64)>,
 ) -> Page {
-    user.require(&[Role::Statistician], "simulate protocols")?;
+    user.require(Permission::WriteProtocols)?;
     let (id, number) = path.into_inner();
     match job_of(&state, &id, number)?.state() {
         JobState::Finished { html, .. } => Ok(HttpResponse::Ok()

@@ -2,7 +2,8 @@
 
 use super::{call, html, see_other, Chrome, CsrfForm, Page};
 use crate::protocol::{ArmId, LoadedProtocol, ProtocolError};
-use crate::service::{Amendment, Meaning, Role, ServiceError, TrialListing, TrialView};
+use crate::service::Permission;
+use crate::service::{Amendment, Meaning, ServiceError, TrialListing, TrialView};
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::jobs::Job;
@@ -96,7 +97,7 @@ fn editor(
 
 #[get("/trials/new")]
 pub(super) async fn new_trial_page(user: LoggedIn) -> Page {
-    user.require(&[Role::Statistician], "create trials")?;
+    user.require(Permission::WriteProtocols)?;
     html(&editor(Chrome::of(&user), String::new(), &[], None))
 }
 
@@ -118,7 +119,7 @@ pub(super) async fn create_trial_page(
 ) -> Page {
     let form = form.into_inner();
     user.check_csrf(form.csrf.as_ref().map_or("", |t| t.as_str()))?;
-    user.require(&[Role::Statistician], "create trials")?;
+    user.require(Permission::WriteProtocols)?;
     let uploaded = form
         .protocol_file
         .as_ref()
@@ -192,7 +193,7 @@ pub(super) async fn trial_page(
     let actor = user.actor.clone();
     let lookup = id.clone();
     let trial = call(&state, move |s| s.trial_view(&actor, &lookup, false)).await?;
-    let jobs = if user.is(&[Role::Statistician]) {
+    let jobs = if user.may(Permission::WriteProtocols) {
         state.jobs.of_trial(&id)
     } else {
         Vec::new()

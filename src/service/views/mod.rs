@@ -1,0 +1,550 @@
+//! What each role may read: the trial list, a trial's overview, its participants and their
+//! timelines, the unblinded results (statisticians and the DMC only, and every view of them is
+//! recorded) and the audit trail (filtered, sorted, paged; its exports are in `export.rs`).
+//!
+//! What a view reveals is decided by the engine's classification of what it shows
+//! ([`crate::engine::Disclosure`]) and the viewer's [`Sight`] (role, blinding, whether the trial
+//! stopped), in one place, so that the web pages and the JSON API cannot differ and something
+//! new is hidden until someone decides otherwise. Views read the engine's history and state;
+//! none interprets events itself.
+
+mod audit;
+mod participants;
+mod trial;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::trial::chain_of;
+use super::{Actor, Service, ServiceError, Sight};
+use crate::engine::{ArmAnalysis, ArmShare, History, OutcomeValue, TrialState, TrialStatus};
+use crate::protocol::{LoadedProtocol, OutcomeKind};
+use crate::store::{self, AuditRow, ProtocolVersionRow, TrialRow};
+
+/// A trial in the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialListing {
+    /// Trial id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// `draft` (not started), `running`, `paused` or `stopped`.
+    pub status: String,
+    /// Current protocol version.
+    pub version: i32,
+}
+
+/// One arm as every role may see it: no results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmView {
+    /// Arm id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `pending`, `open` or `closed`: absent for viewers who may not see it (the site of a
+    /// blinded trial).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    /// Whether it is the current control: only for viewers who see comparative results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<bool>,
+}
+
+/// A protocol version.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    /// Version number.
+    pub version: i32,
+    /// Canonical hash.
+    pub hash: String,
+    /// What changed.
+    pub note: String,
+    /// Who.
+    pub created_by: String,
+    /// When.
+    pub created_at: String,
+}
+
+/// An electronic signature on a protocol version.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureView {
+    /// Version signed.
+    pub version: i32,
+    /// Hash signed.
+    pub protocol_hash: String,
+    /// authorship, approval or review.
+    pub meaning: String,
+    /// Signer's printed name.
+    pub printed_name: String,
+    /// Signer's user name.
+    pub username: String,
+    /// UTC time.
+    pub signed_at: String,
+}
+
+/// A trial's overview, filtered by the viewer's role.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialView {
+    /// Trial id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Whether the site sees kit codes instead of arms.
+    pub blinded: bool,
+    /// Whether the trial is a series of n-of-1 trials (`design = "nof1"`).
+    pub nof1: bool,
+    /// `draft`, `running`, `paused` or `stopped`.
+    pub status: String,
+    /// Why it stopped, in words fit for the viewer's role.
+    pub stopped_because: Option<String>,
+    /// Current protocol version.
+    pub version: i32,
+    /// Hash of the current protocol version.
+    pub protocol_hash: String,
+    /// Whether the current version carries an approval signature.
+    pub approved: bool,
+    /// The outcome kind (`binary`, `continuous`, `count`).
+    pub outcome_kind: OutcomeKind,
+    /// The outcome's name.
+    pub outcome_name: String,
+    /// Smallest admissible value.
+    pub outcome_min: Option<f64>,
+    /// Largest admissible value.
+    pub outcome_max: Option<f64>,
+    /// Maximum participants.
+    pub max_participants: u32,
+    /// Participants enrolled.
+    pub enrolled: u32,
+    /// Participants with an outcome.
+    pub outcomes: u32,
+    /// Looks performed.
+    pub looks_done: u32,
+    /// Planned looks (outcome counts).
+    pub looks_planned: Vec<u32>,
+    /// Arms, without results.
+    pub arms: Vec<ArmView>,
+    /// Scenario names of the protocol (for simulation).
+    pub scenarios: Vec<String>,
+    /// Protocol versions.
+    pub versions: Vec<VersionView>,
+    /// Signatures.
+    pub signatures: Vec<SignatureView>,
+    /// The current protocol version's TOML text.
+    pub source: String,
+    /// Results: present only for roles that see them and only when asked for.
+    pub results: Option<TrialResults>,
+}
+
+/// One arm's current posterior (from every outcome so far).
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmPosterior {
+    /// Arm id.
+    pub arm: String,
+    /// Name.
+    pub name: String,
+    /// Status, with the reason when dropped.
+    pub status: String,
+    /// Participants assigned.
+    pub assigned: u32,
+    /// Participants with an outcome.
+    pub n: u64,
+    /// Posterior mean.
+    pub mean: Option<f64>,
+    /// Posterior SD.
+    pub sd: Option<f64>,
+    /// Equal-tailed 95% credible interval.
+    pub ci95: [f64; 2],
+    /// The density on a grid from the 0.1% to the 99.9% quantile: (θ, density).
+    pub curve: Vec<[f64; 2]>,
+}
+
+/// A look and what it decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct LookResult {
+    /// 1-based look number.
+    pub look: u32,
+    /// Seq of the `look_performed` event.
+    pub seq: u64,
+    /// Participants with outcomes.
+    pub outcomes: u32,
+    /// Participants enrolled.
+    pub enrolled: u32,
+    /// Per-arm analysis.
+    pub arms: Vec<ArmAnalysis>,
+    /// Decisions taken at this look, in words.
+    pub decisions: Vec<String>,
+}
+
+/// The allocation probabilities in force at one randomisation.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocationPoint {
+    /// Participant number (0-based).
+    pub participant: u32,
+    /// Probability per arm.
+    pub probabilities: Vec<ArmShare>,
+}
+
+/// Unblinded results (statisticians and the DMC).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialResults {
+    /// Which per-arm probability the looks report: `p_best` or `p_better_than_control`.
+    pub comparison: &'static str,
+    /// Current posteriors.
+    pub posteriors: Vec<ArmPosterior>,
+    /// Looks with their decisions.
+    pub looks: Vec<LookResult>,
+    /// Allocation probabilities at each randomisation.
+    pub allocation: Vec<AllocationPoint>,
+}
+
+/// A participant as the viewer may see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantView {
+    /// Subject identifier.
+    pub subject_id: String,
+    /// Participant number (0-based).
+    pub participant: i32,
+    /// The arm (absent for blinded roles on blinded trials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
+    /// Kit code (blinded trials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kit: Option<String>,
+    /// Seq of the randomisation: absent for viewers who do not see comparative records (the
+    /// gaps between seqs would count the decisions taken at looks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// Who enrolled them.
+    pub enrolled_by: String,
+    /// When.
+    pub enrolled_at: String,
+    /// The current outcome, as text (absent for the pharmacist, who never sees results).
+    pub outcome: Option<String>,
+}
+
+/// One entry of a participant's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    /// When.
+    pub at: String,
+    /// Seq on the trial's chain (absent where [`ParticipantView::seq`] is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// What happened, in words.
+    pub what: String,
+    /// Who.
+    pub by: String,
+    /// Reason (corrections).
+    pub reason: Option<String>,
+}
+
+/// A participant and their timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantDetail {
+    /// The participant.
+    pub participant: ParticipantView,
+    /// Enrolment, assignment, outcomes and corrections, in order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// An assignment as shown to the person who enrolled (or anyone else).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct AssignmentView {
+    /// Trial.
+    pub trial_id: String,
+    /// Subject identifier.
+    pub subject_id: String,
+    /// The arm (absent for blinded roles on blinded trials).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arm: Option<String>,
+    /// The arm's name (with the arm).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arm_name: Option<String>,
+    /// Kit code (blinded trials).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kit: Option<String>,
+    /// Seq of the randomisation (absent where [`ParticipantView::seq`] is).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seq: Option<u64>,
+}
+
+/// An audit record as the viewer may see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// Chain.
+    pub chain: String,
+    /// Seq.
+    pub seq: i64,
+    /// Kind (`sealed` when the record is sealed for the viewer).
+    pub kind: String,
+    /// Payload (canonical JSON), or a note that it is sealed.
+    pub payload: String,
+    /// Whether the payload is sealed for this viewer.
+    pub sealed: bool,
+    /// Who.
+    pub actor: String,
+    /// Role.
+    pub role: String,
+    /// When.
+    pub recorded_at: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// Previous hash.
+    pub prev_hash: String,
+    /// Hash.
+    pub hash: String,
+}
+
+/// A page of the audit trail.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    /// The records.
+    pub entries: Vec<AuditEntry>,
+    /// Matching records in all.
+    pub total: i64,
+    /// Every chain (for the filter).
+    pub chains: Vec<String>,
+    /// Every kind (for the filter).
+    pub kinds: Vec<String>,
+}
+
+/// The kit code of participant `participant` of a trial with seed `seed_hex`: `KIT-` and 8
+/// upper-case hex digits of SHA-256("bayestrial-kit" ‖ seed ‖ participant as 4 bytes
+/// big-endian). It depends on the secret seed, not on the arm, so it reveals nothing.
+pub fn kit_code(seed_hex: &str, participant: u32) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"bayestrial-kit");
+    hasher.update(seed_hex.as_bytes());
+    hasher.update(participant.to_be_bytes());
+    let digest = hasher.finalize();
+    let hex = hex::encode_upper(&digest[..4]);
+    format!("KIT-{}-{}", &hex[..4], &hex[4..])
+}
+
+/// The kit code of one period of an n-of-1 patient on a blinded trial: `KIT-` and 8 upper-case
+/// hex digits of SHA-256("bayestrial-kit" ‖ seed ‖ participant ‖ period, each number as 4 bytes
+/// big-endian). Like [`kit_code`], it depends on the secret seed only.
+pub fn period_kit_code(seed_hex: &str, participant: u32, period: u32) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"bayestrial-kit");
+    hasher.update(seed_hex.as_bytes());
+    hasher.update(participant.to_be_bytes());
+    hasher.update(period.to_be_bytes());
+    let digest = hasher.finalize();
+    let hex = hex::encode_upper(&digest[..4]);
+    format!("KIT-{}-{}", &hex[..4], &hex[4..])
+}
+
+/// A trial as a view reads it: its row, protocol, state and history at one head.
+pub(crate) struct Snapshot {
+    /// The trial's row.
+    pub trial: TrialRow,
+    /// Protocol version 1 (the engine's; amendments are events).
+    pub protocol: Arc<LoadedProtocol>,
+    /// The state at the head.
+    pub state: TrialState,
+    /// The engine's history at the head.
+    pub history: Arc<History<u64>>,
+}
+
+impl Snapshot {
+    /// What `actor` may see of this trial.
+    pub fn sight(&self, actor: &Actor) -> Sight {
+        Sight {
+            role: actor.role,
+            blinded: self.protocol.protocol.trial.blinded,
+            stopped: matches!(self.state.status, TrialStatus::Stopped { .. }),
+        }
+    }
+}
+
+fn listing_status(status: &str) -> String {
+    if status == "not_started" {
+        "draft".to_owned()
+    } else {
+        status.to_owned()
+    }
+}
+
+/// An outcome value as text for tables.
+pub fn outcome_text(value: &OutcomeValue) -> String {
+    match value {
+        OutcomeValue::Binary { response: true } => "response".to_owned(),
+        OutcomeValue::Binary { response: false } => "no response".to_owned(),
+        OutcomeValue::Continuous { value } => format!("{value}"),
+        OutcomeValue::Count { events, exposure } => format!("{events} events / {exposure}"),
+    }
+}
+
+impl Service {
+    /// Every trial with its status (any role).
+    pub fn trials(&self, _actor: &Actor) -> Result<Vec<TrialListing>, ServiceError> {
+        let mut conn = self.conn()?;
+        Ok(TrialRow::all_with_status(&mut conn)?
+            .into_iter()
+            .map(|(trial, status)| TrialListing {
+                id: trial.id,
+                title: trial.title,
+                status: listing_status(&status),
+                version: trial.current_version,
+            })
+            .collect())
+    }
+
+    /// The trial's row, protocol (version 1) and state at the stored head. A cached state at
+    /// that head is cloned in place (the next command keeps it); otherwise the trial is loaded
+    /// and the cache refreshed.
+    pub(crate) fn snapshot(
+        &self,
+        conn: &mut store::DbConn,
+        trial_id: &str,
+    ) -> Result<Snapshot, ServiceError> {
+        let last = AuditRow::last_seq(conn, &chain_of(trial_id)?.to_string())?;
+        let cached = self.cache.lock().ok().and_then(|cache| {
+            cache
+                .get(trial_id)
+                .filter(|c| c.head.as_ref().map_or(0, |h| h.seq as i64) == last)
+                .map(|c| {
+                    (
+                        Arc::clone(&c.protocol),
+                        c.state.clone(),
+                        Arc::clone(&c.history),
+                    )
+                })
+        });
+        if let Some((protocol, state, history)) = cached {
+            let trial = TrialRow::find(conn, trial_id)?
+                .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+            return Ok(Snapshot {
+                trial,
+                protocol,
+                state,
+                history,
+            });
+        }
+        let (trial, mut cached) = self.load_trial(conn, trial_id)?;
+        cached.trial = None;
+        let snapshot = Snapshot {
+            trial,
+            protocol: Arc::clone(&cached.protocol),
+            state: cached.state.clone(),
+            history: Arc::clone(&cached.history),
+        };
+        self.keep(trial_id, cached);
+        Ok(snapshot)
+    }
+
+    /// The trial's row and protocol (version 1), without its state: from the cache when it
+    /// holds the trial, else parsed from the stored text. Never takes the cache entry away from
+    /// a command that is running.
+    pub(crate) fn trial_protocol(
+        &self,
+        conn: &mut store::DbConn,
+        trial_id: &str,
+    ) -> Result<(TrialRow, Arc<LoadedProtocol>), ServiceError> {
+        let trial = TrialRow::find(conn, trial_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+        let cached = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(trial_id).map(|c| Arc::clone(&c.protocol)));
+        if let Some(protocol) = cached {
+            return Ok((trial, protocol));
+        }
+        let version = ProtocolVersionRow::find(conn, trial_id, 1)?.ok_or_else(|| {
+            ServiceError::Integrity(format!("trial {trial_id} has no protocol version 1"))
+        })?;
+        let protocol =
+            LoadedProtocol::from_toml(&version.source, &format!("trial {trial_id} version 1"))?;
+        Ok((trial, Arc::new(protocol)))
+    }
+
+    /// Reads a recorded value typed into a form or sent as JSON, for the trial's outcome kind:
+    /// binary `1`/`0`/`true`/`false`/`response`/`no response`; continuous a number; count
+    /// `EVENTS` or `EVENTS/EXPOSURE`.
+    pub fn parse_outcome(&self, trial_id: &str, text: &str) -> Result<OutcomeValue, ServiceError> {
+        let mut conn = self.conn()?;
+        let (_, protocol) = self.trial_protocol(&mut conn, trial_id)?;
+        parse_outcome_text(protocol.protocol.outcome.kind, text)
+    }
+}
+
+/// See [`Service::parse_outcome`].
+pub fn parse_outcome_text(kind: OutcomeKind, text: &str) -> Result<OutcomeValue, ServiceError> {
+    let text = text.trim();
+    let invalid = |problem: String| ServiceError::Invalid {
+        field: "value",
+        problem,
+    };
+    let number = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| invalid(format!("{t:?} is not a finite number")))
+    };
+    match kind {
+        OutcomeKind::Binary => match text.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "response" => Ok(OutcomeValue::Binary { response: true }),
+            "0" | "false" | "no" | "no response" => Ok(OutcomeValue::Binary { response: false }),
+            other => Err(invalid(format!(
+                "{other:?} is not a binary outcome: use 1 (response) or 0 (no response)"
+            ))),
+        },
+        OutcomeKind::Continuous => Ok(OutcomeValue::Continuous {
+            value: number(text)?,
+        }),
+        OutcomeKind::Count => {
+            let (events, exposure) = match text.split_once('/') {
+                Some((e, x)) => (e, number(x)?),
+                None => (text, 1.0),
+            };
+            let events = events.trim().parse::<u64>().map_err(|_| {
+                invalid(format!(
+                    "{events:?} is not a whole number of events (write EVENTS or EVENTS/EXPOSURE)"
+                ))
+            })?;
+            Ok(OutcomeValue::Count { events, exposure })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kit_codes_are_stable_and_distinct() {
+        let seed = "00".repeat(32);
+        let a = kit_code(&seed, 0);
+        assert_eq!(a, kit_code(&seed, 0));
+        assert_ne!(a, kit_code(&seed, 1));
+        assert_ne!(a, kit_code(&"11".repeat(32), 0));
+        assert!(a.starts_with("KIT-") && a.len() == 13, "{a}");
+    }
+
+    #[test]
+    fn outcome_text_is_read_by_kind() {
+        assert_eq!(
+            parse_outcome_text(OutcomeKind::Binary, "1").expect("binary"),
+            OutcomeValue::Binary { response: true }
+        );
+        assert!(parse_outcome_text(OutcomeKind::Binary, "2").is_err());
+        assert_eq!(
+            parse_outcome_text(OutcomeKind::Continuous, " -2.5 ").expect("continuous"),
+            OutcomeValue::Continuous { value: -2.5 }
+        );
+        assert!(parse_outcome_text(OutcomeKind::Continuous, "NaN").is_err());
+        assert_eq!(
+            parse_outcome_text(OutcomeKind::Count, "3/2.5").expect("count"),
+            OutcomeValue::Count {
+                events: 3,
+                exposure: 2.5
+            }
+        );
+        assert!(parse_outcome_text(OutcomeKind::Count, "-1").is_err());
+    }
+}

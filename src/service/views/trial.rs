@@ -1,0 +1,230 @@
+//! A trial's overview for every role, and the unblinded results for those who see them.
+
+use super::*;
+use crate::engine::{ArmStatus, Disclosure};
+use crate::protocol::Design;
+use crate::service::trial::status_text;
+use crate::service::Permission;
+use crate::stats::Quadrature;
+use crate::store::{SignatureRow, WriteLock};
+use tracing::instrument;
+
+fn arm_status_word(status: ArmStatus) -> &'static str {
+    match status {
+        ArmStatus::Pending => "pending",
+        ArmStatus::Active => "open",
+        ArmStatus::Dropped => "closed",
+    }
+}
+
+impl Service {
+    /// A trial's overview for `actor`. With `with_results`, the unblinded results are added:
+    /// only statisticians and the DMC may ask, and the view is recorded on the system chain
+    /// (`results_viewed`).
+    #[instrument(skip_all, fields(trial = %trial_id, role = %actor.role, with_results))]
+    pub fn trial_view(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        with_results: bool,
+    ) -> Result<TrialView, ServiceError> {
+        if with_results {
+            actor.require(Permission::SeeResults)?;
+        }
+        let mut conn = self.conn()?;
+        let snapshot = self.snapshot(&mut conn, trial_id)?;
+        let sight = snapshot.sight(actor);
+        let (trial, protocol, state) = (&snapshot.trial, &snapshot.protocol, &snapshot.state);
+        let current = ProtocolVersionRow::find(&mut conn, trial_id, trial.current_version)?
+            .ok_or_else(|| {
+                ServiceError::Integrity(format!(
+                    "trial {trial_id} has no protocol version {}",
+                    trial.current_version
+                ))
+            })?;
+        let versions = ProtocolVersionRow::of_trial(&mut conn, trial_id)?
+            .into_iter()
+            .map(|v| VersionView {
+                version: v.version,
+                hash: v.hash,
+                note: v.note,
+                created_by: v.created_by,
+                created_at: v.created_at,
+            })
+            .collect();
+        let signatures: Vec<SignatureView> = SignatureRow::of_trial(&mut conn, trial_id)?
+            .into_iter()
+            .map(|s| SignatureView {
+                version: s.version,
+                protocol_hash: s.protocol_hash,
+                meaning: s.meaning,
+                printed_name: s.printed_name,
+                username: s.username,
+                signed_at: s.signed_at,
+            })
+            .collect();
+        let approved = signatures.iter().any(|s| {
+            s.version == trial.current_version
+                && s.meaning == "approval"
+                && s.protocol_hash == current.hash
+        });
+        let p = &protocol.protocol;
+        let mut view = TrialView {
+            id: trial.id.clone(),
+            title: trial.title.clone(),
+            blinded: p.trial.blinded,
+            nof1: p.trial.design == Design::Nof1,
+            status: listing_status(&status_text(state)),
+            stopped_because: match &state.status {
+                TrialStatus::Stopped { reason } if sight.reveals(reason.disclosure()) => {
+                    Some(reason.to_string())
+                }
+                TrialStatus::Stopped { .. } => Some("stopped by a decision rule at a look".into()),
+                TrialStatus::NotStarted | TrialStatus::Running => None,
+            },
+            version: trial.current_version,
+            protocol_hash: current.hash,
+            source: current.source,
+            approved,
+            outcome_kind: p.outcome.kind,
+            outcome_name: p.outcome.name.clone(),
+            outcome_min: p.outcome.min,
+            outcome_max: p.outcome.max,
+            max_participants: state.max_participants,
+            enrolled: state.enrolled(),
+            outcomes: state.outcomes,
+            looks_done: state.looks_done,
+            looks_planned: state.looks.clone(),
+            arms: state
+                .arms
+                .iter()
+                .enumerate()
+                .map(|(i, arm)| ArmView {
+                    id: arm.id.to_string(),
+                    name: arm.name.clone(),
+                    status: sight.sees_arm_status().then(|| arm_status_word(arm.status)),
+                    control: sight
+                        .reveals(Disclosure::Comparative)
+                        .then_some(state.control == Some(i)),
+                })
+                .collect(),
+            scenarios: p.scenarios.iter().map(|s| s.name.clone()).collect(),
+            versions,
+            signatures,
+            results: None,
+        };
+        if with_results {
+            view.results = Some(results(&snapshot)?);
+            let by = self.attribution(actor, None);
+            self.write_transaction(&mut conn, WriteLock::System, |conn| {
+                self.append_system(
+                    conn,
+                    "results_viewed",
+                    &serde_json::json!({ "trial": trial_id, "head_seq": state.last_seq }),
+                    &by,
+                )
+                .map(|_| ())
+            })?;
+        }
+        Ok(view)
+    }
+
+    /// The trial's current protocol version, parsed, and its number (statisticians: for
+    /// simulation before approval or amendment).
+    pub fn current_protocol(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+    ) -> Result<(LoadedProtocol, i32), ServiceError> {
+        actor.require(Permission::WriteProtocols)?;
+        let mut conn = self.conn()?;
+        let trial = TrialRow::find(&mut conn, trial_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+        let version = ProtocolVersionRow::find(&mut conn, trial_id, trial.current_version)?
+            .ok_or_else(|| {
+                ServiceError::Integrity(format!("trial {trial_id} has no current version"))
+            })?;
+        let origin = format!("trial {trial_id} version {}", version.version);
+        Ok((
+            LoadedProtocol::from_toml(&version.source, &origin)?,
+            version.version,
+        ))
+    }
+}
+
+/// The unblinded results: current posteriors, the looks with their decisions and the
+/// allocation probabilities of every randomisation, from the engine's state and history.
+fn results(snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
+    let (state, history) = (&snapshot.state, &snapshot.history);
+    let mut quadrature = Quadrature::new();
+    let mut assigned = vec![0_u32; state.arms.len()];
+    for participant in &state.participants {
+        if let Some(arm) = participant.arm {
+            assigned[arm] += 1;
+        }
+    }
+    let looks = history
+        .looks
+        .iter()
+        .map(|l| LookResult {
+            look: l.look,
+            seq: l.record,
+            outcomes: l.outcomes,
+            enrolled: l.enrolled,
+            arms: l.arms.clone(),
+            decisions: l.decisions.iter().map(|(_, d)| d.to_string()).collect(),
+        })
+        .collect();
+    let mut posteriors = Vec::with_capacity(state.arms.len());
+    for (i, arm) in state.arms.iter().enumerate() {
+        let marginal = arm.model.posterior();
+        let numeric = |e: crate::stats::StatsError| {
+            ServiceError::Integrity(format!("arm {} posterior: {e}", arm.id))
+        };
+        let summary = quadrature.summary(&marginal).map_err(numeric)?;
+        let low = quadrature.quantile(&marginal, 0.001).map_err(numeric)?;
+        let high = quadrature.quantile(&marginal, 0.999).map_err(numeric)?;
+        const POINTS: usize = 121;
+        let curve = (0..POINTS)
+            .map(|k| {
+                let theta = low + (high - low) * k as f64 / (POINTS - 1) as f64;
+                [theta, marginal.density(theta)]
+            })
+            .collect();
+        let id = arm.id.to_string();
+        posteriors.push(ArmPosterior {
+            status: history
+                .arm_status_words(&id)
+                .unwrap_or_else(|| arm_status_word(arm.status).to_owned()),
+            arm: id,
+            name: arm.name.clone(),
+            assigned: assigned[i],
+            n: arm.model.observations(),
+            mean: summary.mean,
+            sd: summary.sd,
+            ci95: summary.ci95,
+            curve,
+        });
+    }
+    let allocation = history
+        .subjects
+        .iter()
+        .filter_map(|s| {
+            let shares = s.assignments.first()?.probabilities.as_ref()?;
+            Some(AllocationPoint {
+                participant: s.participant,
+                probabilities: shares.to_vec(),
+            })
+        })
+        .collect();
+    Ok(TrialResults {
+        comparison: if state.has_control {
+            "p_better_than_control"
+        } else {
+            "p_best"
+        },
+        posteriors,
+        looks,
+        allocation,
+    })
+}
