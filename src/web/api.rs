@@ -270,6 +270,40 @@ async fn record_outcome_api(
     Ok(HttpResponse::Created().json(receipt))
 }
 
+/// `POST …/unblind` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UnblindRequest {
+    /// Why the participant's assignment is needed (their safety).
+    pub reason: String,
+    /// The coordinator's password, entered again.
+    pub password: String,
+}
+
+/// Emergency unblinding (code break) of one participant of a blinded trial (coordinator, as
+/// investigator): the answer is that participant's arm and nothing else. The code break is a
+/// record on the trial's chain and statisticians and the DMC are notified; a refused attempt
+/// (no reason, wrong password) is recorded on the system chain.
+#[utoipa::path(post, path = "/api/trials/{id}/participants/{subject_id}/unblind", request_body = UnblindRequest,
+    params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[post("/api/trials/{id}/participants/{subject_id}/unblind")]
+async fn unblind_api(
+    state: web::Data<AppState>,
+    who: Bearer,
+    path: web::Path<(String, String)>,
+    body: web::Json<UnblindRequest>,
+) -> Json {
+    let (id, subject) = path.into_inner();
+    let body = body.into_inner();
+    let answer = call(&state, move |s| {
+        s.break_code(&who.actor, &id, &subject, &body.reason, &body.password)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
 /// `POST …/measurements` body (n-of-1 trials).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MeasurementRequest {
@@ -419,8 +453,8 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "bayestrial API", description = "Run Bayesian adaptive trials: enrol, randomise, record outcomes, read results by role."),
-    paths(create_session_api, delete_session_api, list_trials_api, create_trial_api, get_trial_api, sign_api, start_api, enrol_api, participants_api, record_outcome_api, record_measurement_api, patient_report_api, series_api, events_api),
-    components(schemas(SessionRequest, SessionResponse, ErrorBody, NewTrialRequest, SignatureRequest, EnrolRequest, OutcomeRequest, MeasurementRequest)),
+    paths(create_session_api, delete_session_api, list_trials_api, create_trial_api, get_trial_api, sign_api, start_api, enrol_api, participants_api, record_outcome_api, unblind_api, record_measurement_api, patient_report_api, series_api, events_api),
+    components(schemas(SessionRequest, SessionResponse, ErrorBody, NewTrialRequest, SignatureRequest, EnrolRequest, OutcomeRequest, UnblindRequest, MeasurementRequest)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;
@@ -441,6 +475,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(events_api)
         .service(participants_api)
         .service(record_outcome_api)
+        .service(unblind_api)
         .service(record_measurement_api)
         .service(patient_report_api)
         .service(series_api)

@@ -302,7 +302,6 @@ impl Service {
                     subject_id: subject_id.trim().to_owned(),
                     arm: arms.first().cloned().unwrap_or_default(),
                     treatments: (arms.len() > 1).then_some(arms),
-                    seq: events.first().map_or(0, |e| e.seq),
                 };
                 Ok((events, answer))
             },

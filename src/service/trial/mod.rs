@@ -130,8 +130,6 @@ pub struct CodeBreak {
     /// n-of-1: every period's treatment, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treatments: Option<Vec<String>>,
-    /// Seq of the code break on the trial's chain.
-    pub seq: u64,
 }
 
 /// A trial as created.

@@ -109,6 +109,11 @@ impl Chrome {
         self.role.may(Permission::ListParticipants)
     }
 
+    /// Whether the role may break a participant's code (emergency unblinding).
+    pub fn breaks_codes(&self) -> bool {
+        self.role.may(Permission::BreakCode)
+    }
+
     /// Whether the role signs (statistician, DMC).
     pub fn signs(&self) -> bool {
         self.role.may(Permission::SignProtocols)
@@ -136,6 +141,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(participants::participants_page)
         .service(participants::participant_page)
         .service(participants::record_outcome_page)
+        .service(participants::code_break_page)
         .service(nof1::record_measurement_page)
         .service(nof1::report_page)
         .service(nof1::series_page)

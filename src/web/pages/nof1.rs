@@ -169,13 +169,16 @@ fn period_lines(report: &PatientReport) -> Vec<PeriodLine> {
         .map(|p| PeriodLine {
             period: p.period,
             cycle: p.cycle,
-            assigned: p.treatment.is_some(),
-            treatment: p.treatment.clone().unwrap_or_else(|| {
-                format!(
+            assigned: p.treatment.is_some() || p.kit.is_some(),
+            treatment: match (&p.treatment, &p.kit) {
+                (Some(treatment), Some(kit)) => format!("{treatment} (kit {kit})"),
+                (Some(treatment), None) => treatment.clone(),
+                (None, Some(kit)) => format!("kit {kit}"),
+                (None, None) => format!(
                     "assigned when cycle {} is complete",
                     p.cycle.saturating_sub(1)
-                )
-            }),
+                ),
+            },
             days: format!("{}–{}", p.days[0], p.days[1]),
             dates: format!("{} to {}", p.dates[0], p.dates[1]),
             measured: p.planned.iter().filter(|m| m.measured).count(),

@@ -6,7 +6,9 @@ use super::nof1::{self, Saved};
 use super::{call, html, see_other, Chrome, Page};
 use crate::protocol::OutcomeKind;
 use crate::service::Permission;
-use crate::service::{AssignmentView, ParticipantDetail, ParticipantView, ServiceError, TrialView};
+use crate::service::{
+    AssignmentView, CodeBreak, ParticipantDetail, ParticipantView, ServiceError, TrialView,
+};
 use crate::web::auth::LoggedIn;
 use crate::web::AppState;
 use actix_web::{get, post, web};
@@ -151,7 +153,7 @@ pub(super) async fn participant_page(
     let (trial, detail, report) = call(&state, move |s| {
         let detail = s.participant(&actor, &id, &subject)?;
         let trial = s.trial_view(&actor, &id, false)?;
-        let report = if trial.nof1 {
+        let report = if trial.nof1 && actor.may(Permission::ReadPatientReports) {
             Some(s.patient_report(&actor, &id, &subject)?)
         } else {
             None
@@ -201,4 +203,45 @@ pub(super) async fn record_outcome_page(
         "/trials/{id}/participants/{}",
         crate::web::path_segment(&subject)
     )))
+}
+
+#[derive(Template)]
+#[template(path = "code_break.html")]
+struct CodeBreakPage {
+    chrome: Chrome,
+    trial_id: String,
+    answer: CodeBreak,
+}
+
+#[derive(Deserialize)]
+struct CodeBreakForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Emergency unblinding from the participant page: the answer is shown once, on its own page.
+#[post("/trials/{id}/participants/{subject}/unblind")]
+pub(super) async fn code_break_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<(String, String)>,
+    form: web::Form<CodeBreakForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    let (id, subject) = path.into_inner();
+    let form = form.into_inner();
+    let (actor, trial) = (user.actor.clone(), id.clone());
+    let answer = call(&state, move |s| {
+        s.break_code(&actor, &trial, &subject, &form.reason, &form.password)
+    })
+    .await?;
+    html(&CodeBreakPage {
+        chrome: Chrome::of(&user),
+        trial_id: id,
+        answer,
+    })
 }
