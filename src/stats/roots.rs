@@ -1,6 +1,7 @@
 //! Root finding for the numerics, one implementation of each method: Newton's method safeguarded
 //! by bisection on a bracket ([`solve_monotone`]), the quantile of a continuous distribution
-//! from a guess ([`quantile`]: a bracket stepped out, then [`solve_monotone`]).
+//! from a guess ([`quantile`]: a bracket stepped out, then [`solve_monotone`]), and plain
+//! bisection on a predicate ([`bisect`], where no derivative is at hand).
 //!
 //! Only the search: callers pass the function (and its derivative) and say what "converged"
 //! means where it is theirs to say. Nothing here knows a distribution family, a model or a
@@ -98,6 +99,33 @@ pub(crate) fn solve_monotone(
     x
 }
 
+/// Bisection of [lo, hi] on a predicate `left` that holds left of the root and fails right of it:
+/// each step evaluates `left` at the midpoint m = (lo + hi)/2 and moves lo (when it holds) or hi
+/// (when it fails) to m; it stops after `steps` halvings, or as soon as hi − lo ≤ `width(m)`
+/// (`|_| 0.0` for a fixed number of steps). Returns the final bracket, so the caller chooses
+/// the point it needs (its midpoint, or the end on a known side).
+pub(crate) fn bisect(
+    lo: f64,
+    hi: f64,
+    steps: usize,
+    width: impl Fn(f64) -> f64,
+    mut left: impl FnMut(f64) -> bool,
+) -> (f64, f64) {
+    let (mut lo, mut hi) = (lo, hi);
+    for _ in 0..steps {
+        let mid = 0.5 * (lo + hi);
+        if left(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo <= width(mid) {
+            break;
+        }
+    }
+    (lo, hi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +168,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn bisection_keeps_the_root_bracketed() {
+        let (lo, hi) = bisect(0.0, 2.0, 200, |m| 1e-15 * (1.0 + m), |x| x * x < 2.0);
+        assert!(lo * lo < 2.0 && hi * hi >= 2.0);
+        assert!(hi - lo <= 1e-15 * 3.0);
+        // A fixed number of steps: three halvings of [0, 8] leave a bracket 1 wide.
+        let mut calls = 0;
+        let (lo, hi) = bisect(
+            0.0,
+            8.0,
+            3,
+            |_| 0.0,
+            |x| {
+                calls += 1;
+                x < 5.5
+            },
+        );
+        assert_eq!((lo, hi, calls), (5.0, 6.0, 3));
     }
 }
