@@ -13,7 +13,7 @@ use bayestrial::export::{
 use bayestrial::service::{bench_export, Exporter, Service, ServiceConfig, ServiceError};
 use bayestrial::store::DatabaseUrl;
 
-use super::live::{fail, DatabaseArgs};
+use super::common::{fail, DatabaseArgs};
 
 /// `bayestrial export`.
 #[derive(Debug, clap::Args)]

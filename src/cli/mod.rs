@@ -2,6 +2,7 @@
 //! and prints the result; none of them holds a rule of the trial.
 
 mod calibrate;
+mod common;
 mod export;
 mod live;
 mod nof1;

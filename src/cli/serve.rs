@@ -14,7 +14,7 @@ use bayestrial::service::{
 use bayestrial::store::{self, DatabaseUrl};
 use bayestrial::web::{self, AppState, SimulationJobs};
 
-use super::live::{fail, DatabaseArgs};
+use super::common::{fail, DatabaseArgs};
 
 /// `bayestrial serve`.
 #[derive(Debug, clap::Args)]

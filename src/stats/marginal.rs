@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::StatsError;
+use super::{positive, StatsError};
 
 /// The shape of a posterior marginal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -42,14 +42,6 @@ pub enum Shape {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Marginal(Shape);
-
-fn positive(name: &'static str, value: f64) -> Result<f64, StatsError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(value)
-    } else {
-        Err(StatsError::Parameter { name, value })
-    }
-}
 
 impl Marginal {
     /// Beta(a, b); both shapes finite and positive.

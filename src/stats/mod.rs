@@ -1,5 +1,7 @@
 //! Numerics only: conjugate posteriors and the decision probabilities computed from them, and the
-//! n-of-1 analyses ([`nof1`]: one patient's effects, the hierarchical model of a series).
+//! n-of-1 analyses ([`nof1`]: one patient's effects, the hierarchical model of a series), with
+//! the special functions (`special`) and root finders (`roots`) they share: one implementation
+//! of each, here.
 //!
 //! Nothing here knows about trials, protocols, events, files or the web. Every formula is written
 //! down in `METHODS.md` with its reference.
@@ -8,6 +10,8 @@ mod conjugate;
 mod marginal;
 pub mod nof1;
 mod quadrature;
+pub(crate) mod roots;
+pub(crate) mod special;
 mod summary;
 
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
@@ -111,6 +115,15 @@ pub enum StatsError {
         /// Slots given.
         got: usize,
     },
+}
+
+/// `value` when it is finite and positive, else the error naming the parameter.
+pub(crate) fn positive(name: &'static str, value: f64) -> Result<f64, StatsError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(StatsError::Parameter { name, value })
+    }
 }
 
 /// Which direction of an arm's parameter is better for participants.

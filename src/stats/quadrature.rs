@@ -12,6 +12,7 @@
 //! evaluations of the same size allocate nothing.
 
 use super::marginal::{Features, Marginal, Transform};
+use super::roots::bisect;
 use super::{Better, StatsError};
 
 /// Gauss–Legendre points per panel.
@@ -319,18 +320,13 @@ impl Quadrature {
         self.panel_width = width;
         self.fill(&single);
         let band = self.arm_bands[0];
-        let (mut lo, mut hi) = (band.lo, band.hi);
-        for _ in 0..200 {
-            let mid = 0.5 * (lo + hi);
-            if self.cdf_at(0, mid) < p {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-            if hi - lo <= 1e-15 * (1.0 + mid.abs()) {
-                break;
-            }
-        }
+        let (lo, hi) = bisect(
+            band.lo,
+            band.hi,
+            200,
+            |mid| 1e-15 * (1.0 + mid.abs()),
+            |z| self.cdf_at(0, z) < p,
+        );
         Ok(self.transform.to_theta(0.5 * (lo + hi)))
     }
 
@@ -420,14 +416,8 @@ impl Quadrature {
                 outer *= 1.6;
                 guard += 1;
             }
-            for _ in 0..BAND_BISECTIONS {
-                let mid = 0.5 * (inner + outer);
-                if ln_at(centre + direction * mid * scale) > floor {
-                    inner = mid;
-                } else {
-                    outer = mid;
-                }
-            }
+            let above = |t: f64| ln_at(centre + direction * t * scale) > floor;
+            let (_, outer) = bisect(inner, outer, BAND_BISECTIONS, |_| 0.0, above);
             centre + direction * outer * scale
         };
         let (lo, hi) = (edge(-1.0), edge(1.0));

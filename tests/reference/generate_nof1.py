@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for the n-of-1 numerics (src/stats/nof1.rs), computed independently.
+"""Reference values for the n-of-1 numerics (src/stats/nof1/), computed independently.
 
 Writes tests/reference/nof1_cases.json with four groups of cases:
 

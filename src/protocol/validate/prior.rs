@@ -1,0 +1,139 @@
+//! `[prior]` (and an arm's own `prior`): exactly one family, matching the outcome kind, with
+//! valid parameters; and the defaults used when the protocol gives none.
+//!
+//! Only the prior table itself: which arms take which prior is [`super::arms`]'.
+
+use std::ops::Range;
+
+use super::checks::{kind_name, number, positive};
+use crate::protocol::error::Collector;
+use crate::protocol::model::{OutcomeKind, Prior};
+use crate::protocol::raw::{join, RawPrior, S};
+
+/// Default prior for binary outcomes: Beta(1, 1), uniform on the response rate.
+pub const DEFAULT_BETA: Prior = Prior::Beta { a: 1.0, b: 1.0 };
+/// Default prior for count outcomes: Gamma(shape 0.5, rate 0.001), a proper approximation of
+/// Jeffreys' prior for a Poisson rate (0.001 units of prior exposure).
+pub const DEFAULT_GAMMA: Prior = Prior::Gamma {
+    shape: 0.5,
+    rate: 0.001,
+};
+
+/// The prior used when `[prior]` is absent; none for continuous outcomes (no safe scale).
+pub fn default_prior(kind: OutcomeKind) -> Option<Prior> {
+    match kind {
+        OutcomeKind::Binary => Some(DEFAULT_BETA),
+        OutcomeKind::Count => Some(DEFAULT_GAMMA),
+        OutcomeKind::Continuous => None,
+    }
+}
+
+/// What `[prior]` must look like for an outcome kind.
+fn family_hint(kind: OutcomeKind) -> &'static str {
+    match kind {
+        OutcomeKind::Binary => "beta = [a, b]",
+        OutcomeKind::Continuous => "normal_inverse_gamma = { mu0, kappa0, alpha0, beta0 }",
+        OutcomeKind::Count => "gamma = [shape, rate]",
+    }
+}
+
+/// A prior table: exactly one family, matching the outcome kind, with valid parameters.
+pub(super) fn prior(
+    c: &mut Collector<'_>,
+    raw: &S<RawPrior>,
+    path: &str,
+    kind: Option<OutcomeKind>,
+) -> Option<Prior> {
+    let table = raw.get_ref();
+    let mut given: Vec<(&str, OutcomeKind, Range<usize>)> = Vec::new();
+    if let Some(v) = &table.beta {
+        given.push(("beta", OutcomeKind::Binary, v.span()));
+    }
+    if let Some(v) = &table.normal_inverse_gamma {
+        given.push(("normal_inverse_gamma", OutcomeKind::Continuous, v.span()));
+    }
+    if let Some(v) = &table.gamma {
+        given.push(("gamma", OutcomeKind::Count, v.span()));
+    }
+    let (family, family_kind, span) = match given.as_slice() {
+        [] => {
+            c.error(
+                &raw.span(),
+                path,
+                "give one prior: beta = [a, b] (binary), normal_inverse_gamma = { mu0, kappa0, \
+                 alpha0, beta0 } (continuous) or gamma = [shape, rate] (count)",
+            );
+            return None;
+        }
+        [one] => one.clone(),
+        [first, second, ..] => {
+            c.error(
+                &second.2,
+                &join(path, second.0),
+                format!("give only one prior family; {} is already given", first.0),
+            );
+            return None;
+        }
+    };
+    let family_path = join(path, family);
+    if let Some(kind) = kind {
+        if kind != family_kind {
+            c.error(
+                &span,
+                &family_path,
+                format!(
+                    "a {family} prior is for {} outcomes; outcome.kind = \"{}\" needs {}",
+                    kind_name(family_kind),
+                    kind_name(kind),
+                    family_hint(kind)
+                ),
+            );
+            return None;
+        }
+    }
+    let pair = |c: &mut Collector<'_>, v: &S<Vec<S<f64>>>, names: [&str; 2]| {
+        let values = v.get_ref();
+        if values.len() != 2 {
+            c.error(
+                &v.span(),
+                &family_path,
+                format!(
+                    "must have exactly 2 numbers [{}, {}], not {}",
+                    names[0],
+                    names[1],
+                    values.len()
+                ),
+            );
+            return None;
+        }
+        let a = positive(c, &values[0], &format!("{family_path}[0]"));
+        let b = positive(c, &values[1], &format!("{family_path}[1]"));
+        Some((a?, b?))
+    };
+    match (&table.beta, &table.normal_inverse_gamma, &table.gamma) {
+        (Some(v), _, _) => pair(c, v, ["a", "b"]).map(|(a, b)| Prior::Beta { a, b }),
+        (_, Some(v), _) => {
+            let v = v.get_ref();
+            let mu0 = number(
+                c,
+                &v.mu0,
+                &join(&family_path, "mu0"),
+                "a finite number",
+                |_| true,
+            );
+            let kappa0 = positive(c, &v.kappa0, &join(&family_path, "kappa0"));
+            let alpha0 = positive(c, &v.alpha0, &join(&family_path, "alpha0"));
+            let beta0 = positive(c, &v.beta0, &join(&family_path, "beta0"));
+            Some(Prior::NormalInverseGamma {
+                mu0: mu0?,
+                kappa0: kappa0?,
+                alpha0: alpha0?,
+                beta0: beta0?,
+            })
+        }
+        (_, _, Some(v)) => {
+            pair(c, v, ["shape", "rate"]).map(|(shape, rate)| Prior::Gamma { shape, rate })
+        }
+        _ => None,
+    }
+}
