@@ -8,10 +8,142 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::nof1::{Nof1Effect, PatientEnd, SeriesSummary};
 use crate::protocol::{ArmId, Prior};
 use crate::stats::Shape;
 use std::fmt;
+
+/// The contrast between one treatment and the first, at a patient's look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nof1Effect {
+    /// The treatment compared with the first treatment (effect = this − first).
+    pub treatment: ArmId,
+    /// Posterior mean of the effect.
+    pub mean: f64,
+    /// Posterior SD of the effect.
+    pub sd: f64,
+    /// Equal-tailed 95% credible interval.
+    pub ci95: [f64; 2],
+    /// P(effect > 0).
+    pub p_positive: f64,
+    /// P(effect beyond the MCID in the better direction): this treatment better than the first
+    /// by at least the MCID.
+    pub p_beyond_mcid: f64,
+    /// P(effect beyond the MCID in the worse direction): the first better by at least the MCID.
+    pub p_worse_beyond_mcid: f64,
+    /// P(|effect| < MCID).
+    pub p_within_mcid: f64,
+    /// Measurements analysed per treatment, in treatment order.
+    pub n: Vec<u32>,
+    /// Posterior mean of the AR(1) coefficient, when the protocol models autocorrelation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rho: Option<f64>,
+}
+
+/// How a patient's participation ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum PatientEnd {
+    /// One treatment is better by at least the MCID with high probability.
+    Benefit {
+        /// The better treatment.
+        treatment: ArmId,
+        /// P(better by at least the MCID).
+        probability: f64,
+        /// `nof1.stop_benefit`.
+        threshold: f64,
+    },
+    /// The treatments are within the MCID of each other with high probability.
+    Equivalence {
+        /// P(|effect| < MCID) (the smallest over the contrasts).
+        probability: f64,
+        /// `nof1.stop_equivalence`.
+        threshold: f64,
+    },
+    /// Every planned cycle was completed.
+    Completed,
+    /// Withdrawn by the coordinator (input).
+    Withdrawn {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PatientEnd {
+    /// What the end reveals: completing every cycle or a withdrawal is operational; a stop
+    /// for benefit or equivalence is comparative.
+    pub fn disclosure(&self) -> Disclosure {
+        match self {
+            Self::Completed | Self::Withdrawn { .. } => Disclosure::Operational,
+            Self::Benefit { .. } | Self::Equivalence { .. } => Disclosure::Comparative,
+        }
+    }
+}
+
+impl fmt::Display for PatientEnd {
+    /// The end in words.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Benefit {
+                treatment,
+                probability,
+                threshold,
+            } => write!(
+                f,
+                "{treatment} better by at least the MCID (P {probability:.3} ≥ {threshold})"
+            ),
+            Self::Equivalence {
+                probability,
+                threshold,
+            } => write!(
+                f,
+                "treatments within the MCID of each other (P {probability:.3} ≥ {threshold})"
+            ),
+            Self::Completed => f.write_str("every planned cycle completed"),
+            Self::Withdrawn { reason } => write!(f, "withdrawn: {reason}"),
+        }
+    }
+}
+
+/// A patient's effect after pooling, in the series look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShrunkenPatient {
+    /// 0-based participant number.
+    pub participant: u32,
+    /// The patient's own posterior mean.
+    pub own_mean: f64,
+    /// Posterior mean under the hierarchical model.
+    pub mean: f64,
+    /// Its 95% credible interval.
+    pub ci95: [f64; 2],
+}
+
+/// The hierarchical summary of a series of n-of-1 trials (contrast of the second treatment
+/// with the first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesSummary {
+    /// Patients pooled (those with at least one look).
+    pub patients: u32,
+    /// Posterior mean of the population mean effect.
+    pub mean: f64,
+    /// Its posterior SD.
+    pub sd: f64,
+    /// Its 95% credible interval.
+    pub ci95: [f64; 2],
+    /// P(population effect > 0).
+    pub p_positive: f64,
+    /// P(population effect beyond the MCID in the better direction).
+    pub p_beyond_mcid: f64,
+    /// Posterior mean of the between-patient SD τ.
+    pub tau_mean: f64,
+    /// 95% credible interval of τ.
+    pub tau_ci95: [f64; 2],
+    /// Empirical-Bayes mode: population mean.
+    pub eb_mean: f64,
+    /// Empirical-Bayes mode: τ.
+    pub eb_tau: f64,
+    /// The patients' shrunken effects.
+    pub shrunken: Vec<ShrunkenPatient>,
+}
 
 /// One event with its position in the trial's sequence (1-based, gap-free).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

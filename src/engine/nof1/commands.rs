@@ -1,360 +1,21 @@
-//! n-of-1 trials: a patient's calendar and treatment sequence, their measurements, the
-//! per-patient look after every completed cycle with its stopping rules, and the series look
-//! that pools the patients in a hierarchical model.
-//!
-//! The rules live here and nowhere else: the simulator, the live service and replay call these
-//! commands. Every draw is seed-derived from the sequence number of the event it decides, as
-//! for platform trials; the numerics come from [`crate::stats::nof1`].
+//! The n-of-1 commands of the engine (module docs of [`super`]).
 
-use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::commands::Engine;
-use super::events::{ArmShare, Event, EventBody, OutcomeValue, RevealCause};
-use super::state::{TrialState, TrialStatus};
-use super::EngineError;
+use super::super::commands::Engine;
+use super::super::events::{
+    ArmShare, Event, EventBody, Nof1Effect, OutcomeValue, PatientEnd, RevealCause, SeriesSummary,
+    ShrunkenPatient,
+};
+use super::super::state::{TrialState, TrialStatus};
+use super::super::EngineError;
+use super::{parse_date, Calendar, DayPhase, Nof1Patient};
 use crate::protocol::{ArmId, Nof1Sequence, Nof1Spec, OutcomeKind, Prior, Protocol};
 use crate::stats::nof1::{
     analyse_patient, pool_series, EffectOptions, EffectPosterior, Nof1Observation, Nof1Prior,
     PatientEffect, SeriesOptions,
 };
 use crate::stats::{Better, Marginal, NigPrior};
-
-/// The contrast between one treatment and the first, at a patient's look.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Nof1Effect {
-    /// The treatment compared with the first treatment (effect = this − first).
-    pub treatment: ArmId,
-    /// Posterior mean of the effect.
-    pub mean: f64,
-    /// Posterior SD of the effect.
-    pub sd: f64,
-    /// Equal-tailed 95% credible interval.
-    pub ci95: [f64; 2],
-    /// P(effect > 0).
-    pub p_positive: f64,
-    /// P(effect beyond the MCID in the better direction): this treatment better than the first
-    /// by at least the MCID.
-    pub p_beyond_mcid: f64,
-    /// P(effect beyond the MCID in the worse direction): the first better by at least the MCID.
-    pub p_worse_beyond_mcid: f64,
-    /// P(|effect| < MCID).
-    pub p_within_mcid: f64,
-    /// Measurements analysed per treatment, in treatment order.
-    pub n: Vec<u32>,
-    /// Posterior mean of the AR(1) coefficient, when the protocol models autocorrelation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rho: Option<f64>,
-}
-
-/// How a patient's participation ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "cause", rename_all = "snake_case")]
-pub enum PatientEnd {
-    /// One treatment is better by at least the MCID with high probability.
-    Benefit {
-        /// The better treatment.
-        treatment: ArmId,
-        /// P(better by at least the MCID).
-        probability: f64,
-        /// `nof1.stop_benefit`.
-        threshold: f64,
-    },
-    /// The treatments are within the MCID of each other with high probability.
-    Equivalence {
-        /// P(|effect| < MCID) (the smallest over the contrasts).
-        probability: f64,
-        /// `nof1.stop_equivalence`.
-        threshold: f64,
-    },
-    /// Every planned cycle was completed.
-    Completed,
-    /// Withdrawn by the coordinator (input).
-    Withdrawn {
-        /// Why.
-        reason: String,
-    },
-}
-
-impl PatientEnd {
-    /// What the end reveals: completing every cycle or a withdrawal is operational; a stop
-    /// for benefit or equivalence is comparative.
-    pub fn disclosure(&self) -> super::events::Disclosure {
-        use super::events::Disclosure;
-        match self {
-            Self::Completed | Self::Withdrawn { .. } => Disclosure::Operational,
-            Self::Benefit { .. } | Self::Equivalence { .. } => Disclosure::Comparative,
-        }
-    }
-}
-
-impl std::fmt::Display for PatientEnd {
-    /// The end in words.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Benefit {
-                treatment,
-                probability,
-                threshold,
-            } => write!(
-                f,
-                "{treatment} better by at least the MCID (P {probability:.3} ≥ {threshold})"
-            ),
-            Self::Equivalence {
-                probability,
-                threshold,
-            } => write!(
-                f,
-                "treatments within the MCID of each other (P {probability:.3} ≥ {threshold})"
-            ),
-            Self::Completed => f.write_str("every planned cycle completed"),
-            Self::Withdrawn { reason } => write!(f, "withdrawn: {reason}"),
-        }
-    }
-}
-
-/// A patient's effect after pooling, in the series look.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShrunkenPatient {
-    /// 0-based participant number.
-    pub participant: u32,
-    /// The patient's own posterior mean.
-    pub own_mean: f64,
-    /// Posterior mean under the hierarchical model.
-    pub mean: f64,
-    /// Its 95% credible interval.
-    pub ci95: [f64; 2],
-}
-
-/// The hierarchical summary of a series of n-of-1 trials (contrast of the second treatment
-/// with the first).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesSummary {
-    /// Patients pooled (those with at least one look).
-    pub patients: u32,
-    /// Posterior mean of the population mean effect.
-    pub mean: f64,
-    /// Its posterior SD.
-    pub sd: f64,
-    /// Its 95% credible interval.
-    pub ci95: [f64; 2],
-    /// P(population effect > 0).
-    pub p_positive: f64,
-    /// P(population effect beyond the MCID in the better direction).
-    pub p_beyond_mcid: f64,
-    /// Posterior mean of the between-patient SD τ.
-    pub tau_mean: f64,
-    /// 95% credible interval of τ.
-    pub tau_ci95: [f64; 2],
-    /// Empirical-Bayes mode: population mean.
-    pub eb_mean: f64,
-    /// Empirical-Bayes mode: τ.
-    pub eb_tau: f64,
-    /// The patients' shrunken effects.
-    pub shrunken: Vec<ShrunkenPatient>,
-}
-
-/// Where a study day falls in a patient's calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-pub enum DayPhase {
-    /// Run-in (not analysed).
-    RunIn,
-    /// A treatment period (1-based number).
-    Period {
-        /// 1-based period number.
-        period: u32,
-    },
-    /// Washout after a period (not analysed).
-    Washout {
-        /// The period it follows.
-        after: u32,
-    },
-    /// After the last period.
-    After,
-}
-
-/// The fixed calendar of an n-of-1 protocol, in study days (day 1 is the first day).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Calendar {
-    run_in: u32,
-    period: u32,
-    washout: u32,
-    periods: u32,
-    per_cycle: u32,
-    measurements: u32,
-}
-
-impl Calendar {
-    /// The calendar of `spec`.
-    pub fn of(spec: &Nof1Spec) -> Self {
-        let per_cycle = spec.treatments.len() as u32;
-        Self {
-            run_in: spec.run_in_days,
-            period: spec.period_days,
-            washout: spec.washout_days,
-            periods: spec.cycles * per_cycle,
-            per_cycle,
-            measurements: spec.measurements_per_period,
-        }
-    }
-
-    /// Periods in all.
-    pub fn periods(&self) -> u32 {
-        self.periods
-    }
-
-    /// Periods per cycle (the number of treatments).
-    pub fn periods_per_cycle(&self) -> u32 {
-        self.per_cycle
-    }
-
-    /// First and last study day of a 1-based period.
-    pub fn period_days(&self, period: u32) -> (u32, u32) {
-        let first = self.run_in + 1 + (period - 1) * (self.period + self.washout);
-        (first, first + self.period - 1)
-    }
-
-    /// The 1-based cycle of a 1-based period.
-    pub fn cycle_of(&self, period: u32) -> u32 {
-        (period - 1) / self.per_cycle + 1
-    }
-
-    /// The last study day of the schedule (the end of the last period).
-    pub fn last_day(&self) -> u32 {
-        self.period_days(self.periods).1
-    }
-
-    /// Where `day` falls.
-    pub fn phase(&self, day: u32) -> DayPhase {
-        if day <= self.run_in {
-            return DayPhase::RunIn;
-        }
-        let offset = day - self.run_in - 1;
-        let stride = self.period + self.washout;
-        let period = offset / stride + 1;
-        if period > self.periods {
-            return DayPhase::After;
-        }
-        if offset % stride < self.period {
-            DayPhase::Period { period }
-        } else if period == self.periods {
-            DayPhase::After
-        } else {
-            DayPhase::Washout { after: period }
-        }
-    }
-
-    /// The planned measurement days of a period: `measurements_per_period` days spread evenly
-    /// and ending on the period's last day (so the first days, most exposed to carry-over, are
-    /// measured least).
-    pub fn measurement_days(&self, period: u32) -> impl Iterator<Item = u32> + '_ {
-        let (first, last) = self.period_days(period);
-        let m = self.measurements.min(self.period);
-        (0..m).map(move |i| (last - ((m - 1 - i) * self.period) / m).max(first))
-    }
-
-    /// Measurements that complete a period.
-    pub fn measurements_per_period(&self) -> u32 {
-        self.measurements
-    }
-}
-
-/// A measurement held in a patient's record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Measurement {
-    /// Sequence number of the event holding the current value.
-    pub seq: u64,
-    /// Study day.
-    pub day: u32,
-    /// The current value (after corrections).
-    pub value: OutcomeValue,
-}
-
-/// One n-of-1 patient's record (the state keeps one per participant of an n-of-1 trial).
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct Nof1Patient {
-    /// Calendar date of study day 1 (`YYYY-MM-DD`).
-    pub start_date: String,
-    /// Treatment index per period, for the periods assigned so far.
-    pub periods: Vec<usize>,
-    /// Measurements in the order recorded; a correction replaces the value in place.
-    pub measurements: Vec<Measurement>,
-    /// Cycles analysed (the last patient look's cycle).
-    pub cycles_looked: u32,
-    /// The effects at the last look.
-    pub effects: Vec<Nof1Effect>,
-    /// How the patient's participation ended, once it has.
-    pub end: Option<PatientEnd>,
-}
-
-impl Nof1Patient {
-    /// The treatment (index) whose analysis a measurement on study day `day` enters: days of
-    /// assigned periods only (run-in, washout, days after the last period and periods not yet
-    /// assigned are recorded but not analysed). The one rule of what is analysed.
-    pub fn analysed_treatment(&self, calendar: &Calendar, day: u32) -> Option<usize> {
-        let DayPhase::Period { period } = calendar.phase(day) else {
-            return None;
-        };
-        self.periods.get(period as usize - 1).copied()
-    }
-
-    /// Measurements (current values) inside a period, by period number.
-    fn count_in(&self, calendar: &Calendar, period: u32) -> u32 {
-        let (first, last) = calendar.period_days(period);
-        self.measurements
-            .iter()
-            .filter(|m| (first..=last).contains(&m.day))
-            .count() as u32
-    }
-
-    /// Whether every period of a 1-based cycle has its planned measurements.
-    pub fn cycle_complete(&self, calendar: &Calendar, cycle: u32) -> bool {
-        let first = (cycle - 1) * calendar.per_cycle + 1;
-        (first..first + calendar.per_cycle).all(|p| {
-            (p as usize) <= self.periods.len()
-                && self.count_in(calendar, p) >= calendar.measurements_per_period()
-        })
-    }
-}
-
-/// Parses a calendar date `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Result<time::Date, String> {
-    let bad = || format!("{text:?} is not a date of the form YYYY-MM-DD");
-    let mut parts = text.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
-    }
-    let y: i32 = y.parse().map_err(|_| bad())?;
-    let m: u8 = m.parse().map_err(|_| bad())?;
-    let d: u8 = d.parse().map_err(|_| bad())?;
-    let month = time::Month::try_from(m).map_err(|_| bad())?;
-    time::Date::from_calendar_date(y, month, d).map_err(|_| bad())
-}
-
-/// The calendar date of a study day, `YYYY-MM-DD`.
-pub fn date_of_day(start_date: &str, day: u32) -> Option<String> {
-    let start = parse_date(start_date).ok()?;
-    let date = start.checked_add(time::Duration::days(i64::from(day) - 1))?;
-    Some(format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    ))
-}
-
-/// The study day of a calendar date (1 on the start date; 0 or below before it).
-pub fn day_of_date(start_date: &str, date: &str) -> Option<i64> {
-    let start = parse_date(start_date).ok()?;
-    let date = parse_date(date).ok()?;
-    Some((date - start).whole_days() + 1)
-}
 
 /// The Thue–Morse parity of a 0-based cycle: the ABBA BAAB … counterbalancing pattern.
 fn thue_morse(cycle: u32) -> bool {
@@ -726,13 +387,13 @@ impl Engine<'_> {
             p = [0.5, 0.5];
         }
         let min = spec.min_probability;
-        super::allocation::clamp_probabilities(&mut p, min, 1.0 - min, 1.0);
+        super::super::allocation::clamp_probabilities(&mut p, min, 1.0 - min, 1.0);
         let seq = state.last_seq + 1;
         let draw = self.draw(seq);
         let mut u = draw;
         let mut treatments = Vec::with_capacity(k);
         for _ in 0..k {
-            let t = super::allocation::choose(p.iter().copied(), u);
+            let t = super::super::allocation::choose(p.iter().copied(), u);
             let below: f64 = p[..t].iter().sum();
             u = ((u - below) / p[t]).clamp(0.0, 1.0 - f64::EPSILON);
             treatments.push(state.arms[t].id.clone());
@@ -876,7 +537,7 @@ impl Engine<'_> {
             self.emit(
                 state,
                 EventBody::TrialStopped {
-                    reason: super::events::StopReason::MaxParticipants,
+                    reason: super::super::events::StopReason::MaxParticipants,
                 },
                 out,
             )?;
@@ -984,7 +645,7 @@ fn effect_of(arm: &ArmId, e: &EffectPosterior, mcid: f64, protocol: &Protocol) -
     let sd = if e.sd.is_finite() {
         e.sd
     } else {
-        (e.ci95.1 - e.ci95.0) / (2.0 * 1.959_963_984_540_054)
+        (e.ci95.1 - e.ci95.0) / (2.0 * crate::stats::special::Z_975)
     };
     Nof1Effect {
         treatment: arm.clone(),
@@ -1108,6 +769,7 @@ fn series_summary(
 
 #[cfg(test)]
 mod tests {
+    use super::super::{date_of_day, day_of_date};
     use super::*;
 
     #[test]
