@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{ExportError, TrialExport};
-use crate::audit::{AuditRecord, ChainHead, ChainId, Checkpoint, Hash, PublicKey, UtcTimestamp};
+use crate::audit::{
+    AuditRecord, ChainHead, ChainId, Checkpoint, Hash, PublicKey, Salt, UtcTimestamp,
+};
 
 /// The version of the JSON Lines layout (the header's `format_version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -96,6 +98,9 @@ pub struct RecordLine {
     pub prev_hash: Hash,
     /// This record's hash.
     pub hash: Hash,
+    /// The record's salt (record format 2; absent when sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<Salt>,
     /// The payload (absent when sealed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
@@ -122,6 +127,7 @@ impl RecordLine {
             role: self.role.clone(),
             recorded_at: self.recorded_at.clone(),
             reason: self.reason.clone(),
+            salt: self.salt,
             prev_hash: self.prev_hash,
             hash: self.hash,
         }))
@@ -197,6 +203,7 @@ fn record_line(record: &AuditRecord, unblinded: bool) -> Result<RecordLine, Expo
         reason: record.reason.clone(),
         prev_hash: record.prev_hash,
         hash: record.hash,
+        salt: record.salt.filter(|_| sealed.is_none()),
         payload,
         sealed: sealed.is_some(),
         disclosed: sealed.filter(|d| !d.is_null()),

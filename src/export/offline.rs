@@ -289,6 +289,7 @@ fn verify_records(
                     role: line.role.clone(),
                     recorded_at: line.recorded_at.clone(),
                     reason: line.reason.clone(),
+                    salt: None,
                     prev_hash: line.prev_hash,
                     hash: line.hash,
                 }

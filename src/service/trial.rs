@@ -744,7 +744,8 @@ impl Service {
             if events.is_empty() {
                 return Ok((value, cached));
             }
-            let records = AuditRecord::from_events(cached.head.as_ref(), &chain, &events, &by)?;
+            let records =
+                AuditRecord::from_events(cached.head.as_ref(), &chain, &events, &by, &cached.seed)?;
             let rows: Vec<AuditRow> = records.iter().map(row_from_record).collect();
             AuditRow::append(conn, &rows)?;
             project(
