@@ -61,7 +61,8 @@ fn run_trial() -> Trial {
     let mut clock = 0;
     let chain_up = |records: &mut Vec<AuditRecord>, new: &[Event], who: &Attribution| {
         let appended =
-            AuditRecord::from_events(records.last(), &chain, new, who).expect("events chain up");
+            AuditRecord::from_events(records.last(), &chain, new, who, &TrialSeed::from_u64(SEED))
+                .expect("events chain up");
         records.extend(appended);
     };
 

@@ -27,12 +27,38 @@
 //! `{"actor":"alice","chain":"trial:T-1","kind":"data_collection_closed","payload":"{\"kind\":\"data_collection_closed\"}","prev_hash":"0000…0000","reason":null,"recorded_at":"2026-03-01T09:30:00Z","role":"coordinator","seq":1}`
 //! (the test `hash_layout_matches_the_documented_bytes` pins the result).
 //!
+//! # Record formats: salted records
+//!
+//! That layout is **record format 1**. In **record format 2** the object has one more key,
+//! `salt`, whose value `S` is the record's secret salt as 64 lowercase hex digits; in canonical
+//! key order it sits between `role` and `seq`:
+//!
+//! ```text
+//! {"actor":A,"chain":C,"kind":K,"payload":P,"prev_hash":H,"reason":R,"recorded_at":T,"role":O,"salt":S,"seq":N}
+//! ```
+//!
+//! The salt is HMAC-SHA256 keyed by the trial's 32-byte seed over
+//! `"bayestrial-record-salt" ‖ 0x00 ‖ C ‖ 0x00 ‖ N as 8 bytes big-endian` ([`Salt::derive`]).
+//! Because the hash covers a secret, a viewer who sees a record's hash but not its payload (a
+//! blinded viewer of a sealed record) cannot test candidate payloads against it. With the
+//! seed of the example above set to the bytes 0, 1, …, 31, the same record in format 2 has the
+//! salt `b2b49cf1…2da9` and hashes to `bd72e59f…2baa` (pinned by
+//! `a_salted_hash_layout_matches_the_documented_bytes`).
+//!
+//! A chain's format is fixed by its first record ([`RecordFormat`]): every trial chain begun
+//! since format 2 carries a salt on every record; trial chains begun before, and the system
+//! chain, carry none, so they hash exactly as they always did. [`verify_chain`] refuses a
+//! record without a salt on a chain whose first record has one (a downgrade) and a salt on a
+//! format-1 chain or the system chain; [`verify_salts`] checks, for a verifier that holds the
+//! seed, that each salt is the one the seed derives, so that no salt was chosen.
+//!
 //! On a trial chain, a record's `seq` is the engine event's sequence number and its payload is
 //! the canonical JSON of the event body (which carries its own `kind`), so the events can be
 //! read back from the records ([`AuditRecord::to_event`]) and replayed.
 //!
 //! This module computes and checks hashes only; it must not store, fetch, sort or repair
-//! records, and it must not read a clock: the time comes in with the [`Attribution`].
+//! records, it must not read a clock (the time comes in with the [`Attribution`]), and it must
+//! not keep, print or log a trial's seed: it only derives salts from it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,9 +67,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::canonical::{canonical, canonical_json};
+use super::salt::Salt;
 use super::time::UtcTimestamp;
 use super::AuditError;
-use crate::engine::{Event, EventBody, Origin};
+use crate::engine::{Event, EventBody, Origin, TrialSeed};
 
 /// A SHA-256 hash; shown, parsed and serialised as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, std::hash::Hash)]
@@ -246,6 +273,10 @@ pub struct AuditRecord {
     pub recorded_at: UtcTimestamp,
     /// Why, when a reason was required.
     pub reason: Option<String>,
+    /// The record's secret salt (record format 2, trial chains begun since: module docs), or
+    /// `None` (record format 1: the system chain and older trial chains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<Salt>,
     /// The previous record's hash ([`Hash::GENESIS`] for `seq` = 1).
     pub prev_hash: Hash,
     /// SHA-256 of `prev_hash` and the canonical JSON of the other fields (module docs).
@@ -263,20 +294,97 @@ struct Hashed<'a> {
     reason: Option<&'a str>,
     recorded_at: &'a UtcTimestamp,
     role: &'a str,
+    /// Absent, not `null`, in record format 1, so those records hash exactly as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    salt: Option<&'a Salt>,
     seq: u64,
 }
 
+/// A chain's record format, fixed by its first record (METHODS.md §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordFormat {
+    /// Format 1: no record carries a salt. The system chain, and the trial chains begun before
+    /// format 2.
+    Unsalted,
+    /// Format 2: every record carries the salt derived from the trial's seed ([`Salt`]). Every
+    /// trial chain begun since.
+    Salted,
+}
+
+impl RecordFormat {
+    /// The format's number: 1 or 2.
+    pub fn number(self) -> u32 {
+        match self {
+            Self::Unsalted => 1,
+            Self::Salted => 2,
+        }
+    }
+
+    /// The format of a chain whose first record has (or has not) a salt.
+    pub fn of_first(has_salt: bool) -> Self {
+        if has_salt {
+            Self::Salted
+        } else {
+            Self::Unsalted
+        }
+    }
+
+    /// The format of the record that follows `prev` on `chain`: the system chain is never
+    /// salted, a trial chain's first record is, and a chain keeps the format it began with.
+    pub fn for_next(chain: &ChainId, prev: Option<&AuditRecord>) -> Self {
+        match prev {
+            _ if chain.is_system() => Self::Unsalted,
+            None => Self::Salted,
+            Some(prev) => Self::of_first(prev.salt.is_some()),
+        }
+    }
+
+    /// Checks that a record with (or without) a salt belongs on `chain` in this format: a
+    /// format-2 record without a salt is a downgrade ([`BreakKind::SaltMissing`]), and a salt
+    /// on the system chain or on a format-1 chain is refused ([`BreakKind::UnexpectedSalt`]).
+    pub fn check(self, chain: &ChainId, has_salt: bool) -> Result<(), BreakKind> {
+        match (self, has_salt) {
+            (_, true) if chain.is_system() => Err(BreakKind::UnexpectedSalt),
+            (Self::Salted, false) => Err(BreakKind::SaltMissing),
+            (Self::Unsalted, true) => Err(BreakKind::UnexpectedSalt),
+            (Self::Salted, true) | (Self::Unsalted, false) => Ok(()),
+        }
+    }
+}
+
 impl AuditRecord {
-    /// The record that follows `prev` (`None` for the first record of `chain`), with `payload`
-    /// in canonical JSON. Fails when `prev` is on another chain, when `kind` is not a snake_case
-    /// word, when the actor, role or reason is blank, or when the payload holds a NaN or an
-    /// infinity.
+    /// The unsalted (record format 1) record that follows `prev` (`None` for the first record
+    /// of `chain`), with `payload` in canonical JSON: the system chain's records. Fails when
+    /// `prev` is on another chain or carries a salt (a format-2 chain continues with salts only:
+    /// [`AuditRecord::from_event`]), when `kind` is not a snake_case word, when the actor, role
+    /// or reason is blank, or when the payload holds a NaN or an infinity.
     pub fn append<P: Serialize + ?Sized>(
         prev: Option<&AuditRecord>,
         chain: ChainId,
         kind: &str,
         payload: &P,
         by: &Attribution,
+    ) -> Result<Self, AuditError> {
+        if prev.is_some_and(|p| p.salt.is_some()) {
+            return Err(AuditError::Invalid {
+                field: "salt",
+                problem: format!(
+                    "chain {chain} is in record format 2: every record carries a salt"
+                ),
+            });
+        }
+        Self::build(prev, chain, kind, payload, by, None)
+    }
+
+    /// The record that follows `prev`, with `salt` (checked by the callers).
+    fn build<P: Serialize + ?Sized>(
+        prev: Option<&AuditRecord>,
+        chain: ChainId,
+        kind: &str,
+        payload: &P,
+        by: &Attribution,
+        salt: Option<Salt>,
     ) -> Result<Self, AuditError> {
         let (seq, prev_hash) = match prev {
             None => (1, Hash::GENESIS),
@@ -314,6 +422,7 @@ impl AuditRecord {
             role: by.role.clone(),
             recorded_at: by.recorded_at.clone(),
             reason: by.reason.clone(),
+            salt,
             prev_hash,
             hash: Hash::GENESIS,
         };
@@ -324,11 +433,16 @@ impl AuditRecord {
     /// The record of an engine event on a trial chain: its kind is the event's kind, its
     /// payload the canonical JSON of the event body, and its `seq` must be the event's (so the
     /// first event of a trial is the first record of its chain).
+    ///
+    /// Its format is [`RecordFormat::for_next`]: the first record of a trial chain, and every
+    /// record after a salted one, carries the salt that `seed` (the trial's) derives for it; a
+    /// chain begun unsalted (format 1) goes on unsalted, so it verifies as it always did.
     pub fn from_event(
         prev: Option<&AuditRecord>,
         chain: ChainId,
         event: &Event,
         by: &Attribution,
+        seed: &TrialSeed,
     ) -> Result<Self, AuditError> {
         if chain.is_system() {
             return Err(AuditError::Invalid {
@@ -343,7 +457,11 @@ impl AuditRecord {
                 found: event.seq,
             });
         }
-        Self::append(prev, chain, event.body.kind(), &event.body, by)
+        let salt = match RecordFormat::for_next(&chain, prev) {
+            RecordFormat::Salted => Some(Salt::derive(seed, &chain, event.seq)),
+            RecordFormat::Unsalted => None,
+        };
+        Self::build(prev, chain, event.body.kind(), &event.body, by, salt)
     }
 
     /// The records of consecutive engine events (one command's output), following `prev`.
@@ -351,11 +469,13 @@ impl AuditRecord {
     /// Inputs (and the engine's immediate answers to them) carry `by`; the engine's decisions
     /// ([`Origin::Decision`]: looks, drops, control changes, stops, allocation updates) carry
     /// [`Attribution::system`], whose reason names the seq of the input that made them due.
+    /// `seed` is the trial's: it derives the records' salts ([`AuditRecord::from_event`]).
     pub fn from_events(
         prev: Option<&AuditRecord>,
         chain: &ChainId,
         events: &[Event],
         by: &Attribution,
+        seed: &TrialSeed,
     ) -> Result<Vec<Self>, AuditError> {
         let mut records: Vec<Self> = Vec::with_capacity(events.len());
         let mut due_after = prev.map_or(0, |p| p.seq);
@@ -364,12 +484,12 @@ impl AuditRecord {
             let record = match event.body.origin() {
                 Origin::Input => {
                     due_after = event.seq;
-                    Self::from_event(previous, chain.clone(), event, by)?
+                    Self::from_event(previous, chain.clone(), event, by, seed)?
                 }
-                Origin::Answer => Self::from_event(previous, chain.clone(), event, by)?,
+                Origin::Answer => Self::from_event(previous, chain.clone(), event, by, seed)?,
                 Origin::Decision => {
                     let system = Attribution::system(by.recorded_at.clone(), due_after);
-                    Self::from_event(previous, chain.clone(), event, &system)?
+                    Self::from_event(previous, chain.clone(), event, &system, seed)?
                 }
             };
             records.push(record);
@@ -388,6 +508,7 @@ impl AuditRecord {
             reason: self.reason.as_deref(),
             recorded_at: &self.recorded_at,
             role: &self.role,
+            salt: self.salt.as_ref(),
             seq: self.seq,
         })
     }
@@ -508,6 +629,18 @@ pub enum BreakKind {
         /// The hash of its fields.
         computed: Hash,
     },
+    /// The chain's first record carries a salt (record format 2) but this one does not: a
+    /// downgrade, which would make its payload guessable from its hash again.
+    #[error("downgraded: the chain's first record carries a salt (record format 2), this one carries none")]
+    SaltMissing,
+    /// The record carries a salt on a chain that has none: the system chain, or a trial chain
+    /// whose first record has no salt (record format 1).
+    #[error("carries a salt, but its chain has none (the system chain, or a trial chain whose first record has no salt)")]
+    UnexpectedSalt,
+    /// The record's salt is not the one the trial's seed derives for it ([`Salt::derive`]), so
+    /// it may have been chosen.
+    #[error("the salt is not the one the trial's seed derives for this record")]
+    SaltNotDerived,
     /// The hash is consistent but the payload is not canonical JSON (a writer that bypassed
     /// [`AuditRecord::append`]).
     #[error("the payload is not canonical JSON")]
@@ -532,8 +665,13 @@ pub struct ChainBreak {
 
 /// Verifies a whole chain, given in order from its first record: one chain id throughout,
 /// sequence numbers 1, 2, 3, … without gaps, each `prev_hash` equal to the previous record's
-/// hash (genesis for the first), each `hash` equal to the hash of the record's fields, and each
-/// payload canonical JSON. Returns the head (`None` for no records), or the first break.
+/// hash (genesis for the first), the chain's record format kept (a salt on every record when
+/// the first has one, on none otherwise, never on the system chain: [`RecordFormat::check`]),
+/// each `hash` equal to the hash of the record's fields, and each payload canonical JSON.
+/// Returns the head (`None` for no records), or the first break.
+///
+/// Whether each salt is the one the trial's seed derives is checked by [`verify_salts`], for a
+/// verifier that holds the seed.
 ///
 /// A chain that was edited and then re-hashed from the edit onwards, or cut short, verifies:
 /// only signed checkpoints ([`super::verify_checkpoints`]) catch those.
@@ -542,6 +680,7 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<Option<ChainHead>, ChainB
         return Ok(None);
     };
     let chain = &first.chain;
+    let format = RecordFormat::of_first(first.salt.is_some());
     let mut prev = Hash::GENESIS;
     for (index, record) in records.iter().enumerate() {
         let seq = index as u64 + 1;
@@ -570,6 +709,7 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<Option<ChainHead>, ChainB
                 found: record.prev_hash,
             }));
         }
+        format.check(chain, record.salt.is_some()).map_err(fail)?;
         let computed = record
             .compute_hash()
             .map_err(|e| fail(BreakKind::Unencodable(e.to_string())))?;
@@ -592,6 +732,25 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<Option<ChainHead>, ChainB
         seq: last.seq,
         hash: last.hash,
     }))
+}
+
+/// Checks, for a verifier that holds the trial's seed (the server, or anyone with an unblinded
+/// export), that every salt in `records` is the one `seed` derives for its chain and seq
+/// ([`Salt::derive`]), so that no salt was chosen. Records without a salt are left to
+/// [`verify_chain`], which checks where salts must be. Returns the first record that fails.
+pub fn verify_salts(records: &[AuditRecord], seed: &TrialSeed) -> Result<(), ChainBreak> {
+    for record in records {
+        if let Some(salt) = &record.salt {
+            if !salt.is_derived_from(seed, &record.chain, record.seq) {
+                return Err(ChainBreak {
+                    chain: record.chain.clone(),
+                    seq: record.seq,
+                    problem: BreakKind::SaltNotDerived,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -656,6 +815,153 @@ mod tests {
             record.hash.to_hex(),
             "86941901e472e2eafec9f6edefc4e702f057e4ebb9fc99d78b03d31f3948f56c"
         );
+    }
+
+    fn test_seed() -> TrialSeed {
+        let mut bytes = [0_u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        TrialSeed::from_bytes(bytes)
+    }
+
+    /// A salted (record format 2) trial chain of `n` events.
+    fn salted_chain_of(n: u64) -> Vec<AuditRecord> {
+        let mut records: Vec<AuditRecord> = Vec::new();
+        for seq in 1..=n {
+            let event = Event {
+                seq,
+                body: EventBody::EnrolmentPaused {
+                    reason: format!("pause {seq}"),
+                },
+            };
+            let record =
+                AuditRecord::from_event(records.last(), trial(), &event, &by(0), &test_seed())
+                    .unwrap();
+            records.push(record);
+        }
+        records
+    }
+
+    #[test]
+    fn a_salted_hash_layout_matches_the_documented_bytes() {
+        let event = Event {
+            seq: 1,
+            body: EventBody::DataCollectionClosed,
+        };
+        let record = AuditRecord::from_event(None, trial(), &event, &by(30), &test_seed()).unwrap();
+        let salt = "b2b49cf1646e31b4a30b861bd4ca4bf4f7f7a7b87ecc79b604e91fd79da12da9";
+        assert_eq!(record.salt.map(|s| s.to_hex()).as_deref(), Some(salt));
+        let text = format!(
+            "{{\"actor\":\"alice\",\"chain\":\"trial:T-1\",\"kind\":\"data_collection_closed\",\"payload\":\"{{\\\"kind\\\":\\\"data_collection_closed\\\"}}\",\"prev_hash\":\"{}\",\"reason\":null,\"recorded_at\":\"2026-03-01T09:30:00Z\",\"role\":\"coordinator\",\"salt\":\"{salt}\",\"seq\":1}}",
+            "0".repeat(64)
+        );
+        assert_eq!(record.hashed_text().unwrap(), text);
+        // The same value computed with Python's hashlib and hmac from the documented layout.
+        assert_eq!(
+            record.hash.to_hex(),
+            "bd72e59f4aa4d84d3776ecf166c6b1a8d6d1c8b3a66ed0e99a8b61d5ff662baa"
+        );
+        // Without the salt the record hashes as record format 1 (the pinned value above).
+        let mut unsalted = record.clone();
+        unsalted.salt = None;
+        assert_eq!(
+            unsalted.compute_hash().unwrap().to_hex(),
+            "86941901e472e2eafec9f6edefc4e702f057e4ebb9fc99d78b03d31f3948f56c"
+        );
+    }
+
+    #[test]
+    fn a_salted_chain_keeps_its_salts_and_they_are_the_seeds() {
+        let records = salted_chain_of(5);
+        assert!(records.iter().all(|r| r.salt.is_some()));
+        assert_eq!(verify_chain(&records).unwrap().unwrap().seq, 5);
+        assert_eq!(verify_salts(&records, &test_seed()), Ok(()));
+        // Every salt differs, and another seed did not derive them.
+        let salts: std::collections::BTreeSet<String> = records
+            .iter()
+            .filter_map(|r| r.salt.map(|s| s.to_hex()))
+            .collect();
+        assert_eq!(salts.len(), 5);
+        let other = verify_salts(&records, &TrialSeed::from_u64(3)).unwrap_err();
+        assert_eq!((other.seq, other.problem), (1, BreakKind::SaltNotDerived));
+        // A chosen salt, re-hashed from there on, passes the chain but not the seed's check.
+        let mut chosen = records.clone();
+        chosen[2].salt = Some(Salt::from_bytes([7; 32]));
+        for i in 2..chosen.len() {
+            if i > 2 {
+                chosen[i].prev_hash = chosen[i - 1].hash;
+            }
+            chosen[i].hash = chosen[i].compute_hash().unwrap();
+        }
+        assert!(verify_chain(&chosen).is_ok());
+        let caught = verify_salts(&chosen, &test_seed()).unwrap_err();
+        assert_eq!((caught.seq, caught.problem), (3, BreakKind::SaltNotDerived));
+        // An unsalted record cannot be appended to a salted chain.
+        assert!(matches!(
+            AuditRecord::append(records.last(), trial(), "note", &1, &by(0)),
+            Err(AuditError::Invalid { field: "salt", .. })
+        ));
+    }
+
+    #[test]
+    fn a_removed_salt_is_a_downgrade_even_when_re_hashed() {
+        let records = salted_chain_of(5);
+        let mut stripped = records.clone();
+        stripped[3].salt = None;
+        assert_eq!(broken(&stripped), (4, BreakKind::SaltMissing));
+        for i in 3..stripped.len() {
+            if i > 3 {
+                stripped[i].prev_hash = stripped[i - 1].hash;
+            }
+            stripped[i].hash = stripped[i].compute_hash().unwrap();
+        }
+        assert_eq!(broken(&stripped), (4, BreakKind::SaltMissing));
+        // The first record's salt removed: the chain reads as format 1, so the next salt is
+        // the one out of place.
+        let mut first = records.clone();
+        first[0].salt = None;
+        first[0].hash = first[0].compute_hash().unwrap();
+        first[1].prev_hash = first[0].hash;
+        first[1].hash = first[1].compute_hash().unwrap();
+        assert_eq!(broken(&first), (2, BreakKind::UnexpectedSalt));
+    }
+
+    #[test]
+    fn salts_have_no_place_on_format_1_chains_or_the_system_chain() {
+        let mut records = chain_of(3);
+        assert!(records.iter().all(|r| r.salt.is_none()));
+        // A format-1 chain goes on unsalted, also through from_event.
+        let next = AuditRecord::from_event(
+            records.last(),
+            trial(),
+            &Event {
+                seq: 4,
+                body: EventBody::DataCollectionClosed,
+            },
+            &by(4),
+            &test_seed(),
+        )
+        .unwrap();
+        assert_eq!(next.salt, None);
+        records.push(next);
+        assert!(verify_chain(&records).is_ok());
+        let mut salted = records.clone();
+        salted[2].salt = Some(Salt::derive(&test_seed(), &trial(), 3));
+        salted[2].hash = salted[2].compute_hash().unwrap();
+        salted[3].prev_hash = salted[2].hash;
+        salted[3].hash = salted[3].compute_hash().unwrap();
+        assert_eq!(broken(&salted), (3, BreakKind::UnexpectedSalt));
+
+        let mut system =
+            vec![AuditRecord::append(None, ChainId::system(), "x", &1, &by(0)).unwrap()];
+        assert_eq!(
+            RecordFormat::for_next(&ChainId::system(), None),
+            RecordFormat::Unsalted
+        );
+        system[0].salt = Some(Salt::from_bytes([1; 32]));
+        system[0].hash = system[0].compute_hash().unwrap();
+        assert_eq!(broken(&system), (1, BreakKind::UnexpectedSalt));
     }
 
     #[test]
@@ -776,13 +1082,15 @@ mod tests {
                 body: EventBody::DataCollectionClosed,
             },
         ];
-        let records = AuditRecord::from_events(None, &trial(), &events, &by(1)).unwrap();
+        let seed = TrialSeed::from_u64(1);
+        let records = AuditRecord::from_events(None, &trial(), &events, &by(1), &seed).unwrap();
         assert_eq!(records[1].kind, "data_collection_closed");
         assert_eq!(records[0].to_event().unwrap(), events[0]);
         assert_eq!(records[1].to_event().unwrap(), events[1]);
         assert!(verify_chain(&records).is_ok());
         // An event whose seq is not the chain's next is refused, as is the system chain.
-        let skipped = AuditRecord::from_event(Some(&records[1]), trial(), &events[1], &by(2));
+        let skipped =
+            AuditRecord::from_event(Some(&records[1]), trial(), &events[1], &by(2), &seed);
         assert_eq!(
             skipped,
             Err(AuditError::SeqMismatch {
@@ -790,7 +1098,9 @@ mod tests {
                 found: 2
             })
         );
-        assert!(AuditRecord::from_event(None, ChainId::system(), &events[0], &by(2)).is_err());
+        assert!(
+            AuditRecord::from_event(None, ChainId::system(), &events[0], &by(2), &seed).is_err()
+        );
         let mut relabelled = records[1].clone();
         relabelled.kind = "trial_started".into();
         assert!(relabelled.to_event().is_err());

@@ -5,9 +5,12 @@
 //! an [`AuditRecord`] whose hash covers its predecessor's hash, so removing, reordering or editing
 //! any record is detected by [`verify_chain`]; a [`Checkpoint`] signed with the server's Ed25519
 //! key pins the head of a chain at a point in time, so a chain rewritten after the checkpoint and
-//! re-hashed from the edit onwards, or cut after it, is detected by [`verify_checkpoints`]. The
-//! exact bytes hashed and signed are documented on [`canonical_json`], [`AuditRecord`] and
-//! [`Checkpoint`], and in `METHODS.md` §8.
+//! re-hashed from the edit onwards, or cut after it, is detected by [`verify_checkpoints`]. On
+//! the trial chains begun since record format 2, each record's hash also covers a secret
+//! [`Salt`] derived from the trial's seed, so a record whose payload is sealed from a blinded
+//! viewer cannot be guessed from its hash ([`verify_salts`] checks the salts against the seed).
+//! The exact bytes hashed and signed are documented on [`canonical_json`], [`AuditRecord`],
+//! [`Salt`] and [`Checkpoint`], and in `METHODS.md` §8 and §10.
 //!
 //! This layer is pure so that `bayestrial audit verify` can run offline on an export, without a
 //! database: it must not read the clock (times come in as [`UtcTimestamp`] arguments), own or
@@ -18,16 +21,19 @@
 mod canonical;
 mod chain;
 mod checkpoint;
+mod salt;
 mod time;
 
 pub use canonical::{canonical, canonical_json};
 pub use chain::{
-    verify_chain, Attribution, AuditRecord, BreakKind, ChainBreak, ChainHead, ChainId, Hash,
+    verify_chain, verify_salts, Attribution, AuditRecord, BreakKind, ChainBreak, ChainHead,
+    ChainId, Hash, RecordFormat,
 };
 pub use checkpoint::{
     verify_checkpoints, Checkpoint, CheckpointBreak, CheckpointProblem, PublicKey, Purpose,
     ServerKey, Signature, DOCUMENT_CONTEXT,
 };
+pub use salt::{Salt, SALT_LABEL};
 pub use time::UtcTimestamp;
 
 /// Everything that can go wrong in the audit layer.

@@ -145,9 +145,19 @@ fn print_report(path: &Path, report: &OfflineReport) {
     );
     if report.chains.iter().any(|c| c.sealed > 0) {
         println!(
-            "note: sealed records (allocation probabilities) are held in place by the next \
-             record's hash and the signed checkpoints; their payloads are not in this blinded \
-             export, so their content cannot be checked or replayed"
+            "note: sealed records (assignments and comparative results) are held in place by \
+             the next record's hash and the signed checkpoints; their payloads and salts are \
+             not in this blinded export, so their content cannot be checked or replayed"
+        );
+    }
+    if report
+        .chains
+        .iter()
+        .any(|c| c.record_format == 1 && c.sealed > 0)
+    {
+        println!(
+            "note: the trial's chain has no record salts (record format 1, begun before \
+             salts): a sealed record's payload could be guessed by hashing candidates"
         );
     }
 }
@@ -202,7 +212,7 @@ pub fn replay_offline(path: &Path) -> ExitCode {
         Ok(ReplayOutcome::Blinded { trial }) => {
             eprintln!(
                 "error: {} is a blinded export of trial {trial}: it holds no seed and its \
-                 allocation records are sealed, so it cannot be replayed; replay needs an \
+                 assignment and decision records are sealed, so it cannot be replayed; replay needs an \
                  unblinded export (statisticians, the DMC, or `bayestrial export --unblinded` \
                  on the server)",
                 path.display()

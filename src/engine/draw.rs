@@ -39,6 +39,12 @@ impl TrialSeed {
         Ok(Self(array))
     }
 
+    /// The 32 secret bytes, for keyed derivations from the seed (the audit trail's record
+    /// salts, `crate::audit::Salt::derive`). Never log or display them.
+    pub fn secret_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The seed as 64 lowercase hexadecimal characters (only for the unblinded export).
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

@@ -4,28 +4,43 @@
 //!    and the head (seq and hash) of the trial's chain and of the system chain;
 //! 2. `protocol`: every protocol version with its exact TOML text and hash;
 //! 3. `record`: every record of the trial's chain, then of the system chain, in order, with
-//!    `chain, seq, kind, actor, role, recorded_at, reason, prev_hash, hash` and `payload` (the
+//!    `chain, seq, kind, actor, role, recorded_at, reason, prev_hash, hash`, `salt` (records of
+//!    a salted trial chain, record format 2: [`crate::audit::Salt`]) and `payload` (the
 //!    payload's canonical JSON text parsed as a JSON value; canonical JSON parsed and encoded
 //!    again gives the same text, so the hash can be recomputed);
 //! 4. `checkpoint`: every signed checkpoint of both chains up to their heads;
 //! 5. `seed` (unblinded exports only): the trial's secret seed, whose SHA-256 the trial's first
-//!    record commits to.
+//!    record commits to, and from which every salt is derived.
 //!
-//! In a blinded export a record whose payload carries allocation probabilities (`randomised`,
-//! `allocation_updated`, and `nof1_cycle_assigned` of an adaptive cycle) is **sealed**: it
-//! keeps every field but `payload`, has `"sealed": true`, and may carry `disclosed` (the
-//! participant and the arm or treatments), which no hash covers. Its own hash cannot be
-//! recomputed, but the next record's hash covers its `prev_hash`, so the chain and the signed
-//! checkpoints still pin it in place.
+//! In a blinded export a record of the trial's chain whose event reveals an assignment or a
+//! comparative result ([`crate::engine::Disclosure::is_sealed`], decided by the engine for
+//! every event) is **sealed**: it keeps `chain, seq, kind, actor, role, recorded_at, reason,
+//! prev_hash, hash`, has `"sealed": true`, and has neither `payload` nor `salt`: nothing of its
+//! payload is disclosed, and without the salt its hash cannot be tested against candidate
+//! payloads. Its own hash cannot be recomputed, but the next record's hash covers it (as
+//! `prev_hash`), so the chain and the signed checkpoints still pin it in place. Every other
+//! record carries its payload and its salt, so its hash is recomputed in full. An unblinded
+//! export seals nothing and holds every salt and the seed, so a verifier checks every hash and
+//! that each salt is the one the seed derives (METHODS.md §10).
+//!
+//! Format version 1 (before salts) wrote a sealed record with an optional `disclosed` value
+//! and sealed only records with allocation probabilities; such files are still read and
+//! verified (their records have no salts; `disclosed` is ignored).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{ExportError, TrialExport};
-use crate::audit::{AuditRecord, ChainHead, ChainId, Checkpoint, Hash, PublicKey, UtcTimestamp};
+use crate::audit::{
+    AuditRecord, ChainHead, ChainId, Checkpoint, Hash, PublicKey, Salt, UtcTimestamp,
+};
 
-/// The version of the JSON Lines layout (the header's `format_version`).
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the JSON Lines layout written (the header's `format_version`): 2 since record
+/// salts (module docs).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Every layout version the offline verifier reads: 1 (before salts) and 2.
+pub const READABLE_VERSIONS: [u32; 2] = [1, FORMAT_VERSION];
 
 /// The first line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,15 +111,15 @@ pub struct RecordLine {
     pub prev_hash: Hash,
     /// This record's hash.
     pub hash: Hash,
+    /// The record's salt (record format 2; absent when sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<Salt>,
     /// The payload (absent when sealed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     /// Whether the payload is sealed (blinded exports).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sealed: bool,
-    /// What a sealed record discloses (not covered by any hash).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disclosed: Option<Value>,
 }
 
 impl RecordLine {
@@ -122,6 +137,7 @@ impl RecordLine {
             role: self.role.clone(),
             recorded_at: self.recorded_at.clone(),
             reason: self.reason.clone(),
+            salt: self.salt,
             prev_hash: self.prev_hash,
             hash: self.hash,
         }))
@@ -155,37 +171,36 @@ pub enum ExportLine {
     Seed(SeedLine),
 }
 
-/// What a blinded export discloses of a record instead of its payload, or `None` when the
-/// record is exported in full: records whose payload carries allocation probabilities are
-/// sealed (module docs).
-pub fn seals(record: &AuditRecord) -> Option<Value> {
-    let payload: Value = serde_json::from_str(&record.payload).ok()?;
-    match record.kind.as_str() {
-        "randomised" => Some(json!({
-            "participant": payload.get("participant"),
-            "arm": payload.get("arm"),
-        })),
-        "allocation_updated" => Some(Value::Null),
-        "nof1_cycle_assigned" if payload.get("probabilities").is_some() => Some(json!({
-            "participant": payload.get("participant"),
-            "cycle": payload.get("cycle"),
-            "treatments": payload.get("treatments"),
-        })),
-        _ => None,
+/// Whether a blinded export seals `record` (module docs): a record of a trial chain whose
+/// engine event reveals an assignment or a comparative result, as the engine classifies it
+/// ([`crate::engine::EventBody::disclosure`]). System records are never sealed. Fails, naming
+/// the seq, when a trial record's payload is not the engine event its kind names.
+pub fn is_sealed(record: &AuditRecord) -> Result<bool, ExportError> {
+    if record.chain.is_system() {
+        return Ok(false);
     }
+    let event = record
+        .to_event()
+        .map_err(|source| ExportError::Unclassifiable {
+            chain: record.chain.to_string(),
+            seq: record.seq,
+            source,
+        })?;
+    Ok(event.body.disclosure().is_sealed())
 }
 
 fn record_line(record: &AuditRecord, unblinded: bool) -> Result<RecordLine, ExportError> {
-    let sealed = if unblinded { None } else { seals(record) };
-    let payload = match &sealed {
-        Some(_) => None,
-        None => Some(
+    let sealed = !unblinded && is_sealed(record)?;
+    let payload = if sealed {
+        None
+    } else {
+        Some(
             serde_json::from_str(&record.payload).map_err(|e| ExportError::Record {
                 chain: record.chain.to_string(),
                 seq: record.seq,
                 problem: format!("the payload is not JSON: {e}"),
             })?,
-        ),
+        )
     };
     Ok(RecordLine {
         chain: record.chain.clone(),
@@ -197,9 +212,9 @@ fn record_line(record: &AuditRecord, unblinded: bool) -> Result<RecordLine, Expo
         reason: record.reason.clone(),
         prev_hash: record.prev_hash,
         hash: record.hash,
+        salt: if sealed { None } else { record.salt },
         payload,
-        sealed: sealed.is_some(),
-        disclosed: sealed.filter(|d| !d.is_null()),
+        sealed,
     })
 }
 

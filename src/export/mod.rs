@@ -27,7 +27,10 @@ use std::str::FromStr;
 
 use crate::audit::{AuditError, AuditRecord, Checkpoint, PublicKey, ServerKey, UtcTimestamp};
 
-pub use jsonl::{seals, ExportLine, Header, ProtocolLine, RecordLine, SeedLine, FORMAT_VERSION};
+pub use jsonl::{
+    is_sealed, ExportLine, Header, ProtocolLine, RecordLine, SeedLine, FORMAT_VERSION,
+    READABLE_VERSIONS,
+};
 pub use offline::{
     replay_export, verify_export, ChainSummary, OfflineProblem, OfflineReport, ReadError,
     ReplayOutcome,
@@ -187,6 +190,18 @@ pub enum ExportError {
         seq: u64,
         /// What is wrong.
         problem: String,
+    },
+    /// A trial record's payload is not the engine event its kind names, so whether a blinded
+    /// export must seal it cannot be told (the export is refused rather than guessed).
+    #[error("record {seq} of {chain}: cannot tell whether to seal it: {source}")]
+    Unclassifiable {
+        /// The chain.
+        chain: String,
+        /// The record.
+        seq: u64,
+        /// Why the payload does not read as an engine event.
+        #[source]
+        source: AuditError,
     },
     /// A protocol version does not parse.
     #[error("protocol version {version}: {problem}")]

@@ -4,9 +4,12 @@
 //! Verification checks, and names the first place where one fails:
 //! - every line reads (a line that does not is reported at the seq it stands in for);
 //! - each chain (the trial's and the system chain) from seq 1: one chain id, seqs without gaps,
-//!   each `prev_hash` the previous record's `hash`, and each record's `hash` recomputed from its
-//!   fields; a sealed record's own hash cannot be recomputed and is taken as written, but the
-//!   next record's hash covers it;
+//!   each `prev_hash` the previous record's `hash`, the chain's record format kept (on a salted
+//!   trial chain every record that is not sealed carries its salt; no salt on a chain whose
+//!   first record has none, nor on the system chain), and each record's `hash` recomputed from
+//!   its fields, salt included; a sealed record (blinded exports) carries neither payload nor
+//!   salt, so its own hash cannot be recomputed and is taken as written, but the next record's
+//!   hash covers it;
 //! - every checkpoint: signed by the trusted key (the file's, or one pinned with
 //!   `--public-key`), of one of the chains, and naming the hash of the record at its seq; and
 //!   each chain's last record is covered by a checkpoint, so the end of each chain is bound to
@@ -15,7 +18,9 @@
 //! - every protocol version's text has its hash, and the hash is bound to the chains: version
 //!   1 by the trial's `trial_started` record, later ones by their approval signatures on the
 //!   system chain;
-//! - the revealed seed, if any, matches the commitment in `trial_started`;
+//! - an unblinded export holds the seed; the revealed seed matches the commitment in
+//!   `trial_started`, and every salt is the one the seed derives for its record (so no salt was
+//!   chosen: [`crate::audit::verify_salts`]);
 //! - for a package: the manifest's signature (by the same key) and every file's SHA-256, with
 //!   no file left out of the manifest.
 //!
@@ -29,9 +34,12 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::jsonl::{ExportLine, Header, ProtocolLine, RecordLine, SeedLine};
+use super::jsonl::{ExportLine, Header, ProtocolLine, RecordLine, SeedLine, READABLE_VERSIONS};
 use super::package::{self, PackageContents};
-use crate::audit::{verify_checkpoints, AuditRecord, ChainId, Checkpoint, Hash, PublicKey};
+use crate::audit::{
+    verify_checkpoints, verify_salts, AuditRecord, ChainId, Checkpoint, Hash, PublicKey,
+    RecordFormat,
+};
 use crate::engine::{replay, Event, TrialSeed};
 use crate::protocol::LoadedProtocol;
 
@@ -73,6 +81,8 @@ pub struct ChainSummary {
     pub records: usize,
     /// Of which sealed.
     pub sealed: usize,
+    /// The chain's record format: 1 (no salts) or 2 (salted).
+    pub record_format: u32,
     /// Checkpoints that verified.
     pub checkpoints: usize,
     /// The last record's seq.
@@ -154,12 +164,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ReadError> {
         },
         None => return Err(ReadError::Unreadable("the file is empty".into())),
     };
-    if header.format != "bayestrial-export" || header.format_version != super::FORMAT_VERSION {
+    if header.format != "bayestrial-export" || !READABLE_VERSIONS.contains(&header.format_version) {
         return Err(ReadError::Unreadable(format!(
-            "not a bayestrial export of format version {}: {} version {}",
-            super::FORMAT_VERSION,
-            header.format,
-            header.format_version
+            "not a bayestrial export of a format version this program reads ({READABLE_VERSIONS:?}): \
+             {} version {}",
+            header.format, header.format_version
         )));
     }
     let mut parsed = Parsed {
@@ -236,16 +245,31 @@ fn problem(place: impl Into<String>, seq: Option<u64>, what: impl Into<String>) 
     }
 }
 
-/// Verifies one chain's record lines from seq 1 (module docs). Returns the records in the form
-/// `verify_checkpoints` reads (sealed ones with an empty payload) and the number sealed.
+/// One chain's records as verified: in the form `verify_checkpoints` reads (sealed ones with an
+/// empty payload and no salt), how many are sealed, and the chain's record format.
+struct VerifiedRecords {
+    records: Vec<AuditRecord>,
+    sealed: usize,
+    format: RecordFormat,
+}
+
+/// Verifies one chain's record lines from seq 1 (module docs).
 fn verify_records(
     chain: &ChainId,
     lines: &[&RecordLine],
-) -> Result<(Vec<AuditRecord>, usize), OfflineProblem> {
+) -> Result<VerifiedRecords, OfflineProblem> {
     let place = chain.to_string();
     let mut prev = Hash::GENESIS;
     let mut records = Vec::with_capacity(lines.len());
     let mut sealed = 0;
+    // The format is the first record's; a sealed record shows no salt, so the first record in
+    // full decides (the first record of a trial, `trial_started`, is never sealed).
+    let format = RecordFormat::of_first(
+        lines
+            .iter()
+            .find(|l| !l.sealed)
+            .is_some_and(|l| l.salt.is_some()),
+    );
     for (index, line) in lines.iter().enumerate() {
         let seq = index as u64 + 1;
         let fail = |what: String| problem(place.clone(), Some(seq), what);
@@ -264,6 +288,17 @@ fn verify_records(
                 "prev_hash is {}, but the previous record's hash is {prev}",
                 line.prev_hash
             )));
+        }
+        if line.sealed {
+            if line.payload.is_some() || line.salt.is_some() {
+                return Err(fail(
+                    "sealed, yet it carries its payload or its salt (a blinded export must carry \
+                     neither: with the salt, its hash would reveal which payload it holds)"
+                        .into(),
+                ));
+            }
+        } else if let Err(kind) = format.check(chain, line.salt.is_some()) {
+            return Err(fail(kind.to_string()));
         }
         let record = match line.to_record() {
             Ok(Some(record)) => {
@@ -289,6 +324,7 @@ fn verify_records(
                     role: line.role.clone(),
                     recorded_at: line.recorded_at.clone(),
                     reason: line.reason.clone(),
+                    salt: None,
                     prev_hash: line.prev_hash,
                     hash: line.hash,
                 }
@@ -303,7 +339,11 @@ fn verify_records(
         prev = record.hash;
         records.push(record);
     }
-    Ok((records, sealed))
+    Ok(VerifiedRecords {
+        records,
+        sealed,
+        format,
+    })
 }
 
 /// Verifies a parsed export (module docs); `trusted` pins the key.
@@ -366,7 +406,11 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
             .get(&name)
             .map(|(_, l)| l.as_slice())
             .unwrap_or(&[]);
-        let (records, sealed) = match verify_records(chain, lines) {
+        let VerifiedRecords {
+            records,
+            sealed,
+            format,
+        } = match verify_records(chain, lines) {
             Ok(done) => done,
             Err(found) => {
                 report.problem = Some(found);
@@ -420,6 +464,7 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
             chain: name,
             records: records.len(),
             sealed,
+            record_format: format.number(),
             checkpoints: checkpoints.len(),
             head_seq: head.map_or(0, |h| h.0),
         });
@@ -448,17 +493,43 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
         return;
     }
     report.protocols = parsed.protocols.len();
-    if let Some(seed) = &parsed.seed {
-        let commitment = first_started(&trial_records).map(|(_, c)| c);
-        let revealed = TrialSeed::from_hex(&seed.seed).map(|s| s.commitment());
-        if revealed.as_ref().ok() != commitment.as_ref() {
-            report.problem = Some(problem(
-                trial_chain.to_string(),
-                Some(1),
-                "the revealed seed does not match the commitment in trial_started",
-            ));
-        }
+    if let Some(found) = check_seed(parsed, &trial_chain, &trial_records) {
+        report.problem = Some(found);
     }
+}
+
+/// The revealed seed: present when the header says unblinded, matching the commitment in
+/// `trial_started`, and the one every salt of the trial's chain is derived from.
+fn check_seed(
+    parsed: &Parsed,
+    trial_chain: &ChainId,
+    trial_records: &[AuditRecord],
+) -> Option<OfflineProblem> {
+    let place = trial_chain.to_string();
+    let Some(line) = &parsed.seed else {
+        return parsed.header.unblinded.then(|| {
+            problem(
+                "header",
+                None,
+                "the export says it is unblinded but holds no seed: its salts and allocations \
+                 cannot be checked",
+            )
+        });
+    };
+    let commitment = first_started(trial_records).map(|(_, c)| c);
+    let seed = TrialSeed::from_hex(&line.seed)
+        .ok()
+        .filter(|seed| Some(seed.commitment()) == commitment);
+    let Some(seed) = seed else {
+        return Some(problem(
+            place,
+            Some(1),
+            "the revealed seed does not match the commitment in trial_started",
+        ));
+    };
+    verify_salts(trial_records, &seed)
+        .err()
+        .map(|broken| problem(place, Some(broken.seq), broken.problem.to_string()))
 }
 
 /// The protocol hash and seed commitment of the trial's first record, when it is a start.
@@ -554,7 +625,7 @@ pub fn verify_export(bytes: &[u8], pinned: Option<&PublicKey>) -> Result<Offline
         problem: None,
     };
     if let Input::Package(contents, parsed) = &input {
-        match package::verify(contents, pinned, &parsed.header.public_key) {
+        match package::verify(contents, pinned, &parsed.header) {
             Ok(files) => report.files = files,
             Err(found) => {
                 report.problem = Some(found);

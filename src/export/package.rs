@@ -6,6 +6,12 @@
 //! signed as `bayestrial-document-v1`, a zero byte, then the manifest: see
 //! [`crate::audit::ServerKey::sign_document`]).
 //!
+//! `audit.jsonl` is the JSON Lines export exactly as [`super::jsonl`] writes it: in a blinded
+//! package its sealed records carry neither payload nor salt, in an unblinded one every record
+//! carries its salt and the seed is revealed. The offline verifier checks the manifest (whose
+//! `unblinded` must be the JSON Lines header's) and then `audit.jsonl` as it checks a JSON Lines
+//! file (METHODS.md §10).
+//!
 //! Simulation reports are not in the package: the server keeps a simulation job's report in
 //! memory only, for as long as it runs, so none is stored to export (the summary says so).
 
@@ -14,6 +20,7 @@ use std::io::{Cursor, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::jsonl::Header;
 use super::offline::{OfflineProblem, ReadError};
 use super::{csv_files, jsonl, odm, sha256_hex, summary, ExportError, TrialExport};
 use crate::audit::{PublicKey, ServerKey, Signature, UtcTimestamp};
@@ -207,12 +214,14 @@ fn at(place: &str, what: impl Into<String>) -> OfflineProblem {
 }
 
 /// Checks the manifest's signature (by `pinned` when given, and by the key of the JSON Lines
-/// export) and every file's size and hash. Returns the number of files checked.
+/// export), that it is as blinded as the JSON Lines export says, and every file's size and
+/// hash. Returns the number of files checked.
 pub(crate) fn verify(
     contents: &PackageContents,
     pinned: Option<&PublicKey>,
-    jsonl_key: &PublicKey,
+    jsonl: &Header,
 ) -> Result<usize, OfflineProblem> {
+    let jsonl_key = &jsonl.public_key;
     let manifest_bytes = contents
         .entries
         .get(MANIFEST)
@@ -257,6 +266,15 @@ pub(crate) fn verify(
             MANIFEST_SIGNATURE,
             "the signature of MANIFEST.json does not verify: the manifest was altered or not \
              signed by this key",
+        ));
+    }
+    if manifest.unblinded != jsonl.unblinded {
+        return Err(at(
+            MANIFEST,
+            format!(
+                "says unblinded is {} but audit.jsonl says {}",
+                manifest.unblinded, jsonl.unblinded
+            ),
         ));
     }
     for file in &manifest.files {

@@ -366,6 +366,7 @@ pub(crate) fn row_from_record(record: &AuditRecord) -> AuditRow {
         role: record.role.clone(),
         recorded_at: record.recorded_at.as_str().to_owned(),
         reason: record.reason.clone(),
+        salt: record.salt.as_ref().map(crate::audit::Salt::to_hex),
         prev_hash: record.prev_hash.to_hex(),
         hash: record.hash.to_hex(),
     }
@@ -392,6 +393,12 @@ pub(crate) fn record_from_row(row: AuditRow) -> Result<AuditRecord, ServiceError
         recorded_at: crate::audit::UtcTimestamp::parse(&row.recorded_at)
             .map_err(|e| at("recorded_at", e.to_string()))?,
         reason: row.reason.clone(),
+        salt: row
+            .salt
+            .as_deref()
+            .map(str::parse::<crate::audit::Salt>)
+            .transpose()
+            .map_err(|e| at("salt", e.to_string()))?,
         prev_hash: row
             .prev_hash
             .parse::<Hash>()

@@ -1,5 +1,6 @@
-//! Verification of what is stored: every chain's hashes, every checkpoint's signature and head,
-//! and a replay of every trial through the engine. Reads only; names the first bad record.
+//! Verification of what is stored: every chain's hashes and record format, every salt of a
+//! trial chain against the trial's seed, every checkpoint's signature and head, and a replay of
+//! every trial through the engine. Reads only; names the first bad record.
 
 use std::fmt;
 
@@ -7,7 +8,8 @@ use serde::Serialize;
 
 use super::{record_from_row, Service, ServiceError};
 use crate::audit::{
-    verify_chain, verify_checkpoints, AuditRecord, ChainId, Checkpoint, Purpose, UtcTimestamp,
+    verify_chain, verify_checkpoints, verify_salts, AuditRecord, ChainId, Checkpoint, Purpose,
+    UtcTimestamp,
 };
 use crate::engine::{replay, Event, TrialSeed};
 use crate::protocol::LoadedProtocol;
@@ -113,8 +115,42 @@ fn chain_records(
     Ok(Ok(records))
 }
 
+/// Checks every salt of a trial chain against the trial's stored seed (the system chain has
+/// none, which [`verify_chain`] checks): a salt that the seed does not derive was chosen.
+fn check_salts(
+    conn: &mut DbConn,
+    chain: &str,
+    records: &[AuditRecord],
+) -> Result<Result<(), ChainProblem>, ServiceError> {
+    let fail = |seq: u64, problem: String| {
+        Ok(Err(ChainProblem {
+            chain: chain.to_owned(),
+            seq,
+            problem,
+        }))
+    };
+    let Some(first) = records.first() else {
+        return Ok(Ok(()));
+    };
+    let Some(trial_id) = first.chain.trial_id() else {
+        return Ok(Ok(()));
+    };
+    let Some(trial) = TrialRow::find(conn, trial_id)? else {
+        return fail(1, format!("the chain's trial {trial_id} does not exist"));
+    };
+    let seed = match TrialSeed::from_hex(&trial.seed_hex) {
+        Ok(seed) => seed,
+        Err(e) => return fail(1, format!("the trial's seed: {e}")),
+    };
+    match verify_salts(records, &seed) {
+        Ok(()) => Ok(Ok(())),
+        Err(broken) => fail(broken.seq, broken.problem.to_string()),
+    }
+}
+
 impl Service {
-    /// Verifies every chain (or one trial's) and its checkpoints against this server's key.
+    /// Verifies every chain (or one trial's) and its checkpoints against this server's key, and
+    /// every salt of a trial chain against the trial's seed.
     pub fn verify(&self, trial: Option<&str>) -> Result<VerifyReport, ServiceError> {
         let mut conn = self.conn()?;
         let chains: Vec<String> = match trial {
@@ -158,6 +194,10 @@ impl Service {
                     seq: broken.seq,
                     problem: broken.problem.to_string(),
                 });
+                return Ok(report);
+            }
+            if let Err(problem) = check_salts(&mut conn, chain, &records)? {
+                report.problem = Some(problem);
                 return Ok(report);
             }
             let mut checkpoints = Vec::new();

@@ -237,6 +237,9 @@ pub struct AuditRow {
     pub prev_hash: String,
     /// This record's hash (hex).
     pub hash: String,
+    /// The record's secret salt (64 hex digits; record format 2), or `NULL` (format 1: the
+    /// system chain and trial chains begun before salts).
+    pub salt: Option<String>,
 }
 
 impl AuditRow {

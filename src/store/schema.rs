@@ -90,6 +90,7 @@ diesel::table! {
         reason -> Nullable<Text>,
         prev_hash -> Text,
         hash -> Text,
+        salt -> Nullable<Text>,
     }
 }
 

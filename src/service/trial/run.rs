@@ -133,7 +133,8 @@ impl Service {
                 cached.trial = Some(trial.clone());
                 return Ok((value, cached));
             }
-            let records = AuditRecord::from_events(cached.head.as_ref(), &chain, &events, &by)?;
+            let records =
+                AuditRecord::from_events(cached.head.as_ref(), &chain, &events, &by, &cached.seed)?;
             let rows: Vec<AuditRow> = records.iter().map(row_from_record).collect();
             AuditRow::append(conn, &rows)?;
             let history = Arc::make_mut(&mut cached.history);

@@ -140,6 +140,7 @@ fn audit_entry(row: AuditRow, sight: Option<Sight>) -> AuditEntry {
         role: row.role,
         recorded_at: row.recorded_at,
         reason: row.reason,
+        salt: if sealed { None } else { row.salt },
         prev_hash: row.prev_hash,
         hash: row.hash,
     }

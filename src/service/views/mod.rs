@@ -291,6 +291,11 @@ pub struct AuditEntry {
     pub recorded_at: String,
     /// Why.
     pub reason: Option<String>,
+    /// The record's salt (record format 2), so that its hash can be recomputed: absent when the
+    /// record is sealed for the viewer (without it the hash cannot be brute-forced) and on
+    /// chains without salts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
     /// Previous hash.
     pub prev_hash: String,
     /// Hash.
