@@ -905,6 +905,8 @@ fn exports_follow_the_roles_and_are_recorded_and_signed() {
         assert_eq!(payload["trial"], "ROLES");
         assert_eq!(payload["format"], "jsonl");
         assert_eq!(payload["unblinded"], Value::Bool(who == "stat"));
+        assert_eq!(payload["file"], Value::String(file.filename.clone()));
+        assert_eq!(file.filename.contains("unblinded"), who == "stat", "{who}");
         assert!(payload["head_seq"].as_u64().is_some());
         assert_eq!(
             bayestrial::export::sha256_hex(&file.bytes),
@@ -1140,29 +1142,79 @@ impl Session {
         response.into_reader().read_to_end(&mut body).expect("body");
         (status, disposition, sha, body)
     }
+
+    /// GETs a download: its status, `Content-Disposition` and body.
+    fn download(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let response = answer(
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie)
+                .call(),
+        );
+        let status = response.status();
+        let disposition = response
+            .header("Content-Disposition")
+            .unwrap_or_default()
+            .to_owned();
+        let mut body = Vec::new();
+        response.into_reader().read_to_end(&mut body).expect("body");
+        (status, disposition, body)
+    }
 }
 
 fn web_downloads(base: &str) {
     let stat = Session::login(base, "stat");
     for (format, file) in [
-        ("odm", "WEB-odm.xml"),
-        ("jsonl", "WEB-audit.jsonl"),
-        ("csv", "WEB-csv.zip"),
-        ("package", "WEB-package.zip"),
+        ("odm", "odm.xml"),
+        ("jsonl", "audit.jsonl"),
+        ("csv", "csv.zip"),
+        ("package", "package.zip"),
     ] {
-        let (status, disposition, sha, body) = stat.export(format, format == "package", true);
-        assert_eq!(status, 200, "{format}: {}", String::from_utf8_lossy(&body));
-        assert!(disposition.contains(file), "{disposition}");
-        assert_eq!(sha, bayestrial::export::sha256_hex(&body));
-        if format == "jsonl" || format == "package" {
-            assert_eq!(verified(&body).problem, None, "{format}");
+        for unblinded in [false, true] {
+            let (status, disposition, sha, body) = stat.export(format, unblinded, true);
+            assert_eq!(status, 200, "{format}: {}", String::from_utf8_lossy(&body));
+            let name = if unblinded {
+                format!("WEB-unblinded-{file}")
+            } else {
+                format!("WEB-{file}")
+            };
+            assert!(
+                disposition.contains(&format!("filename=\"{name}\"")),
+                "{disposition}"
+            );
+            assert_eq!(
+                disposition.contains("unblinded"),
+                unblinded,
+                "{disposition}"
+            );
+            assert_eq!(sha, bayestrial::export::sha256_hex(&body));
+            if format == "jsonl" || format == "package" {
+                assert_eq!(verified(&body).problem, None, "{format}");
+                assert_eq!(verified(&body).unblinded, unblinded, "{format}");
+            }
+            if format == "package" {
+                let replayed = replay_export(&body).expect("readable");
+                if unblinded {
+                    assert!(matches!(replayed, ReplayOutcome::Replayed { .. }));
+                } else {
+                    assert!(matches!(replayed, ReplayOutcome::Blinded { .. }));
+                }
+            }
         }
-        if format == "package" {
-            assert!(matches!(
-                replay_export(&body).expect("readable"),
-                ReplayOutcome::Replayed { .. }
-            ));
-        }
+    }
+    // The JSON Lines link on the trial's pages.
+    for (query, name) in [
+        ("", "WEB-audit.jsonl"),
+        ("?unblinded=1", "WEB-unblinded-audit.jsonl"),
+    ] {
+        let (status, disposition, body) =
+            stat.download(&format!("/trials/WEB/export.jsonl{query}"));
+        assert_eq!(status, 200, "{query}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            disposition.contains(&format!("filename=\"{name}\"")),
+            "{disposition}"
+        );
+        assert_eq!(verified(&body).unblinded, !query.is_empty());
     }
     let (status, ..) = stat.export("odm", false, false);
     assert_eq!(status, 403, "no export without the CSRF token");

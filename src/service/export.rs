@@ -257,7 +257,7 @@ impl Service {
         let bytes = export::render(&data, format, &self.key)
             .map_err(|e| ServiceError::Integrity(format!("export of trial {trial_id}: {e}")))?;
         let sha256 = export::sha256_hex(&bytes);
-        let filename = format.file_name(trial_id);
+        let filename = format.file_name(trial_id, unblinded);
 
         // Record: the checkpoints in the file, the export itself and a checkpoint over it.
         let system_seq = self.write_transaction(&mut conn, WriteLock::System, |conn| {
