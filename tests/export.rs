@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use bayestrial::audit::{AuditRecord, PublicKey};
+use bayestrial::audit::{AuditRecord, ChainHead, Checkpoint, PublicKey, ServerKey};
 use bayestrial::engine::{Calendar, OutcomeValue};
 use bayestrial::export::{
     replay_export, verify_export, ExportFormat, ExportLine, OfflineReport, ReplayOutcome,
@@ -573,6 +573,78 @@ fn a_changed_allocation_with_fixed_up_hashes_is_caught_by_the_signed_checkpoint(
     assert!(
         problem.problem.contains("checkpoint") && problem.problem.contains("altered"),
         "the re-hashed chain verifies; its signed checkpoint does not: {problem}"
+    );
+}
+
+#[test]
+fn a_system_record_that_is_not_a_system_event_fails_verification_at_its_seq() {
+    let scratch = Scratch::new();
+    let service = scratch.service();
+    let p = people(&service);
+    small_trial(&service, &p, "SYSTEM");
+    let mut lines = lines(&export(&service, "SYSTEM", ExportFormat::Jsonl, true));
+    let seq = lines
+        .iter()
+        .find_map(|l| match parsed(l) {
+            ExportLine::Record(r) => {
+                (r.kind == "signature" && r.chain.is_system()).then_some(r.seq)
+            }
+            ExportLine::Header(_)
+            | ExportLine::Protocol(_)
+            | ExportLine::Checkpoint(_)
+            | ExportLine::Seed(_) => None,
+        })
+        .expect("a signature on the system chain");
+    // A forger who holds the server key: the signature record gains a field, the system chain
+    // is re-hashed and every checkpoint of it signed again, so hashes and signatures all hold.
+    let records = rewrite(&mut lines, "system", seq, |payload| {
+        payload["witness"] = Value::String("nobody".into());
+    });
+    let key_hex = std::fs::read_to_string(scratch.path(bayestrial::service::SERVER_KEY_FILE))
+        .expect("the server key");
+    let key = ServerKey::from_hex(key_hex.trim()).expect("a server key");
+    let hash_at = |seq: u64| {
+        records
+            .iter()
+            .find(|(_, r)| r.seq == seq)
+            .map(|(_, r)| r.hash)
+            .expect("a record at the checkpoint's seq")
+    };
+    for line in lines.iter_mut() {
+        match parsed(line) {
+            ExportLine::Checkpoint(c) if c.chain.is_system() => {
+                let head = ChainHead {
+                    chain: c.chain.clone(),
+                    seq: c.seq,
+                    hash: hash_at(c.seq),
+                };
+                let signed =
+                    Checkpoint::sign(&key, &head, c.purpose, c.signed_at.clone()).expect("signed");
+                *line = serde_json::to_string(&ExportLine::Checkpoint(signed)).expect("JSON");
+            }
+            ExportLine::Header(mut header) => {
+                if let Some(head) = header.system_head.as_mut() {
+                    head.hash = hash_at(head.seq);
+                }
+                *line = serde_json::to_string(&ExportLine::Header(header)).expect("JSON");
+            }
+            ExportLine::Checkpoint(_)
+            | ExportLine::Protocol(_)
+            | ExportLine::Record(_)
+            | ExportLine::Seed(_) => {}
+        }
+    }
+    let problem = verified(&join(&lines))
+        .problem
+        .expect("the record is not skipped");
+    assert_eq!(
+        (problem.place.as_str(), problem.seq),
+        ("system", Some(seq)),
+        "{problem}"
+    );
+    assert!(
+        problem.problem.contains("not a system event") && problem.problem.contains("witness"),
+        "{problem}"
     );
 }
 
