@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use bayestrial::audit::{AuditRecord, PublicKey};
+use bayestrial::audit::{AuditRecord, ChainHead, Checkpoint, PublicKey, ServerKey};
 use bayestrial::export::{replay_export, verify_export, ExportFormat, ExportLine, ReplayOutcome};
 use bayestrial::service::{
     bench_export, Actor, Amendment, Exporter, Randomness, Service, ServiceConfig, ServiceError,
@@ -238,6 +238,78 @@ fn a_changed_allocation_with_fixed_up_hashes_is_caught_by_the_signed_checkpoint(
     assert!(
         problem.problem.contains("checkpoint") && problem.problem.contains("altered"),
         "the re-hashed chain verifies; its signed checkpoint does not: {problem}"
+    );
+}
+
+#[test]
+fn a_system_record_that_is_not_a_system_event_fails_verification_at_its_seq() {
+    let scratch = Scratch::new();
+    let service = scratch.service();
+    let p = people(&service);
+    small_trial(&service, &p, "SYSTEM");
+    let mut lines = lines(&export(&service, "SYSTEM", ExportFormat::Jsonl, true));
+    let seq = lines
+        .iter()
+        .find_map(|l| match parsed(l) {
+            ExportLine::Record(r) => {
+                (r.kind == "signature" && r.chain.is_system()).then_some(r.seq)
+            }
+            ExportLine::Header(_)
+            | ExportLine::Protocol(_)
+            | ExportLine::Checkpoint(_)
+            | ExportLine::Seed(_) => None,
+        })
+        .expect("a signature on the system chain");
+    // A forger who holds the server key: the signature record gains a field, the system chain
+    // is re-hashed and every checkpoint of it signed again, so hashes and signatures all hold.
+    let records = rewrite(&mut lines, "system", seq, |payload| {
+        payload["witness"] = Value::String("nobody".into());
+    });
+    let key_hex = std::fs::read_to_string(scratch.path(bayestrial::service::SERVER_KEY_FILE))
+        .expect("the server key");
+    let key = ServerKey::from_hex(key_hex.trim()).expect("a server key");
+    let hash_at = |seq: u64| {
+        records
+            .iter()
+            .find(|(_, r)| r.seq == seq)
+            .map(|(_, r)| r.hash)
+            .expect("a record at the checkpoint's seq")
+    };
+    for line in lines.iter_mut() {
+        match parsed(line) {
+            ExportLine::Checkpoint(c) if c.chain.is_system() => {
+                let head = ChainHead {
+                    chain: c.chain.clone(),
+                    seq: c.seq,
+                    hash: hash_at(c.seq),
+                };
+                let signed =
+                    Checkpoint::sign(&key, &head, c.purpose, c.signed_at.clone()).expect("signed");
+                *line = serde_json::to_string(&ExportLine::Checkpoint(signed)).expect("JSON");
+            }
+            ExportLine::Header(mut header) => {
+                if let Some(head) = header.system_head.as_mut() {
+                    head.hash = hash_at(head.seq);
+                }
+                *line = serde_json::to_string(&ExportLine::Header(header)).expect("JSON");
+            }
+            ExportLine::Checkpoint(_)
+            | ExportLine::Protocol(_)
+            | ExportLine::Record(_)
+            | ExportLine::Seed(_) => {}
+        }
+    }
+    let problem = verified(&join(&lines))
+        .problem
+        .expect("the record is not skipped");
+    assert_eq!(
+        (problem.place.as_str(), problem.seq),
+        ("system", Some(seq)),
+        "{problem}"
+    );
+    assert!(
+        problem.problem.contains("not a system event") && problem.problem.contains("witness"),
+        "{problem}"
     );
 }
 
@@ -570,6 +642,8 @@ fn exports_follow_the_roles_and_are_recorded_and_signed() {
         assert_eq!(payload["trial"], "ROLES");
         assert_eq!(payload["format"], "jsonl");
         assert_eq!(payload["unblinded"], Value::Bool(who == "stat"));
+        assert_eq!(payload["file"], Value::String(file.filename.clone()));
+        assert_eq!(file.filename.contains("unblinded"), who == "stat", "{who}");
         assert!(payload["head_seq"].as_u64().is_some());
         assert_eq!(
             bayestrial::export::sha256_hex(&file.bytes),
@@ -805,29 +879,79 @@ impl Session {
         response.into_reader().read_to_end(&mut body).expect("body");
         (status, disposition, sha, body)
     }
+
+    /// GETs a download: its status, `Content-Disposition` and body.
+    fn download(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let response = answer(
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie)
+                .call(),
+        );
+        let status = response.status();
+        let disposition = response
+            .header("Content-Disposition")
+            .unwrap_or_default()
+            .to_owned();
+        let mut body = Vec::new();
+        response.into_reader().read_to_end(&mut body).expect("body");
+        (status, disposition, body)
+    }
 }
 
 fn web_downloads(base: &str) {
     let stat = Session::login(base, "stat");
     for (format, file) in [
-        ("odm", "WEB-odm.xml"),
-        ("jsonl", "WEB-audit.jsonl"),
-        ("csv", "WEB-csv.zip"),
-        ("package", "WEB-package.zip"),
+        ("odm", "odm.xml"),
+        ("jsonl", "audit.jsonl"),
+        ("csv", "csv.zip"),
+        ("package", "package.zip"),
     ] {
-        let (status, disposition, sha, body) = stat.export(format, format == "package", true);
-        assert_eq!(status, 200, "{format}: {}", String::from_utf8_lossy(&body));
-        assert!(disposition.contains(file), "{disposition}");
-        assert_eq!(sha, bayestrial::export::sha256_hex(&body));
-        if format == "jsonl" || format == "package" {
-            assert_eq!(verified(&body).problem, None, "{format}");
+        for unblinded in [false, true] {
+            let (status, disposition, sha, body) = stat.export(format, unblinded, true);
+            assert_eq!(status, 200, "{format}: {}", String::from_utf8_lossy(&body));
+            let name = if unblinded {
+                format!("WEB-unblinded-{file}")
+            } else {
+                format!("WEB-{file}")
+            };
+            assert!(
+                disposition.contains(&format!("filename=\"{name}\"")),
+                "{disposition}"
+            );
+            assert_eq!(
+                disposition.contains("unblinded"),
+                unblinded,
+                "{disposition}"
+            );
+            assert_eq!(sha, bayestrial::export::sha256_hex(&body));
+            if format == "jsonl" || format == "package" {
+                assert_eq!(verified(&body).problem, None, "{format}");
+                assert_eq!(verified(&body).unblinded, unblinded, "{format}");
+            }
+            if format == "package" {
+                let replayed = replay_export(&body).expect("readable");
+                if unblinded {
+                    assert!(matches!(replayed, ReplayOutcome::Replayed { .. }));
+                } else {
+                    assert!(matches!(replayed, ReplayOutcome::Blinded { .. }));
+                }
+            }
         }
-        if format == "package" {
-            assert!(matches!(
-                replay_export(&body).expect("readable"),
-                ReplayOutcome::Replayed { .. }
-            ));
-        }
+    }
+    // The JSON Lines link on the trial's pages.
+    for (query, name) in [
+        ("", "WEB-audit.jsonl"),
+        ("?unblinded=1", "WEB-unblinded-audit.jsonl"),
+    ] {
+        let (status, disposition, body) =
+            stat.download(&format!("/trials/WEB/export.jsonl{query}"));
+        assert_eq!(status, 200, "{query}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            disposition.contains(&format!("filename=\"{name}\"")),
+            "{disposition}"
+        );
+        assert_eq!(verified(&body).unblinded, !query.is_empty());
     }
     let (status, ..) = stat.export("odm", false, false);
     assert_eq!(status, 403, "no export without the CSRF token");

@@ -185,10 +185,19 @@ struct Reply {
     status: u16,
     location: String,
     cookies: Vec<(String, String)>,
+    /// Every header but `Set-Cookie`, by lower-case name (repeated headers joined with ", ").
+    headers: HashMap<String, String>,
     body: String,
 }
 
 impl Reply {
+    /// A header's value, or "" when the answer has none.
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map_or("", String::as_str)
+    }
+
     fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
@@ -219,11 +228,21 @@ fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
             Some((k.trim().to_owned(), v.trim().to_owned()))
         })
         .collect();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter(|name| !name.eq_ignore_ascii_case("set-cookie"))
+        .map(|name| {
+            let value = response.all(&name).join(", ");
+            (name.to_ascii_lowercase(), value)
+        })
+        .collect();
     let body = response.into_string().unwrap_or_default();
     Reply {
         status,
         location,
         cookies,
+        headers,
         body,
     }
 }
@@ -479,56 +498,49 @@ fn check(route: &str, who: &str, got: &Reply, expect: Expect) {
     );
 }
 
-#[test]
-fn every_route_answers_every_role_as_the_architecture_says() {
-    for db in Database::all() {
-        let server = Server::start(db, &[]);
-        users(&server);
-        let trial = started_trial(&server, "MATRIX", true, 10);
-        run_participants(&server, &trial, "M", 3);
-        let nof1 = started_nof1(&server, "MATRIX-N1");
-        let enrolled = Api::login(&server, &user_of("coordinator"), PASSWORD).post(
-            &format!("/api/trials/{nof1}/participants"),
-            json!({ "subject_id": "N-000", "idempotency_key": "key-N-000",
-                    "start_date": "2026-11-02" }),
-        );
-        assert_eq!(enrolled.status, 201, "{}", enrolled.body);
-        let mut browsers: Vec<(String, Browser<'_>)> = ROLES
-            .iter()
-            .map(|role| {
-                (
-                    role.to_string(),
-                    Browser::login(&server, &user_of(role), PASSWORD),
-                )
-            })
-            .collect();
-        let apis: Vec<(String, Api<'_>)> = ROLES
-            .iter()
-            .map(|role| {
-                (
-                    role.to_string(),
-                    Api::login(&server, &user_of(role), PASSWORD),
-                )
-            })
-            .collect();
-        let mut anonymous = Browser::anonymous(&server);
-        let all: &[&str] = &ROLES;
-        let audit: &[&str] = &["admin", "statistician", "dmc", "regulator"];
-        let people: &[&str] = &["coordinator", "statistician", "dmc"];
-        // Pages read with GET: (path, roles allowed).
-        let pages: Vec<(String, &[&str])> = vec![
-            ("/trials".into(), all),
-            ("/account".into(), all),
-            (format!("/trials/{trial}"), all),
+/// Every role.
+const ALL: &[&str] = &ROLES;
+/// The roles that read the audit trail.
+const AUDIT: &[&str] = &["admin", "statistician", "dmc", "regulator"];
+/// The roles that see participants.
+const PEOPLE: &[&str] = &["coordinator", "statistician", "dmc"];
+
+/// A page read with GET: (path, roles allowed).
+type PageRoute = (String, &'static [&'static str]);
+/// A form: (path, fields, roles allowed). Allowed roles send input that the service then
+/// refuses or accepts harmlessly; the point is that they get past the role check.
+type FormRoute = (
+    String,
+    Vec<(&'static str, &'static str)>,
+    &'static [&'static str],
+);
+/// A JSON API call: (method, path, body, roles allowed).
+type ApiRoute = (&'static str, String, Value, &'static [&'static str]);
+
+/// The route table of the authorization matrix (ARCHITECTURE §8), on a [`Matrix`] server:
+/// every page, form and API route with the roles that may use it. The forms are walked in
+/// this order (pause before resume, …).
+struct RouteTable {
+    pages: Vec<PageRoute>,
+    forms: Vec<FormRoute>,
+    api: Vec<ApiRoute>,
+}
+
+impl RouteTable {
+    fn of(trial: &str, nof1: &str) -> Self {
+        let pages: Vec<PageRoute> = vec![
+            ("/trials".into(), ALL),
+            ("/account".into(), ALL),
+            (format!("/trials/{trial}"), ALL),
             ("/trials/new".into(), &["statistician"]),
             (
                 format!("/trials/{trial}/dashboard"),
                 &["statistician", "dmc"],
             ),
             (format!("/trials/{trial}/enrol"), &["coordinator"]),
-            (format!("/trials/{trial}/participants"), people),
-            (format!("/trials/{trial}/participants/M-000"), people),
-            ("/audit".into(), audit),
+            (format!("/trials/{trial}/participants"), PEOPLE),
+            (format!("/trials/{trial}/participants/M-000"), PEOPLE),
+            ("/audit".into(), AUDIT),
             (
                 format!("/trials/{trial}/export.jsonl"),
                 &["statistician", "dmc"],
@@ -536,36 +548,15 @@ fn every_route_answers_every_role_as_the_architecture_says() {
             ("/admin/users".into(), &["admin"]),
             // n-of-1: the patient's calendar, their report, the pooled series.
             (format!("/trials/{nof1}/enrol"), &["coordinator"]),
-            (format!("/trials/{nof1}/participants/N-000"), people),
-            (format!("/trials/{nof1}/participants/N-000/report"), people),
+            (format!("/trials/{nof1}/participants/N-000"), PEOPLE),
+            (format!("/trials/{nof1}/participants/N-000/report"), PEOPLE),
             (format!("/trials/{nof1}/series"), &["statistician", "dmc"]),
             (
                 format!("/trials/{nof1}/dashboard"),
                 &["statistician", "dmc"],
             ),
         ];
-        for (path, allowed) in &pages {
-            for (role, browser) in browsers.iter_mut() {
-                let got = browser.get(path);
-                let expect = if allowed.contains(&role.as_str()) {
-                    Expect::Allowed
-                } else if *path == format!("/trials/{trial}/export.jsonl")
-                    && audit.contains(&role.as_str())
-                {
-                    // Blinded audit roles may export once the trial has stopped: 409 now.
-                    assert_eq!(got.status, 409, "{path} as {role}: {}", got.body);
-                    continue;
-                } else {
-                    Expect::Forbidden
-                };
-                check(path, role, &got, expect);
-            }
-            check(path, "anonymous", &anonymous.get(path), Expect::Login);
-        }
-        // Forms: (path, fields, roles allowed). Allowed roles send input that the service then
-        // refuses or accepts harmlessly; the point is that they get past the role check.
-        type Form<'f> = (String, Vec<(&'f str, &'f str)>, &'f [&'f str]);
-        let forms: Vec<Form<'_>> = vec![
+        let forms: Vec<FormRoute> = vec![
             (
                 format!("/trials/{trial}/sign"),
                 vec![("password", PASSWORD), ("meaning", "review")],
@@ -617,7 +608,7 @@ fn every_route_answers_every_role_as_the_architecture_says() {
                 vec![("day", "4"), ("value", "5")],
                 &["coordinator"],
             ),
-            ("/audit/verify".into(), vec![], audit),
+            ("/audit/verify".into(), vec![], AUDIT),
             (
                 "/admin/users".into(),
                 vec![
@@ -640,56 +631,20 @@ fn every_route_answers_every_role_as_the_architecture_says() {
                 &["admin"],
             ),
         ];
-        for (path, fields, allowed) in &forms {
-            for (role, browser) in browsers.iter_mut() {
-                let got = browser.submit(path, fields);
-                let expect = if allowed.contains(&role.as_str()) {
-                    Expect::Allowed
-                } else {
-                    Expect::Forbidden
-                };
-                check(path, role, &got, expect);
-            }
-            check(
-                path,
-                "anonymous",
-                &anonymous.post(path, fields),
-                Expect::Login,
-            );
-        }
-        // The protocol editor (multipart).
-        for (role, browser) in browsers.iter_mut() {
-            let csrf = browser.csrf.clone();
-            let got = browser.multipart(
-                "/trials",
-                &[
-                    ("csrf", &csrf),
-                    ("action", "validate"),
-                    ("protocol", &protocol("EDIT", false, 10)),
-                ],
-            );
-            let expect = if role == "statistician" {
-                Expect::Allowed
-            } else {
-                Expect::Forbidden
-            };
-            check("POST /trials", role, &got, expect);
-        }
-        // The JSON API: (method, path, body, roles allowed).
-        let api: Vec<(&str, String, Value, &[&str])> = vec![
-            ("GET", "/api/trials".into(), Value::Null, all),
-            ("GET", format!("/api/trials/{trial}"), Value::Null, all),
+        let api: Vec<ApiRoute> = vec![
+            ("GET", "/api/trials".into(), Value::Null, ALL),
+            ("GET", format!("/api/trials/{trial}"), Value::Null, ALL),
             (
                 "GET",
                 format!("/api/trials/{trial}/events?after=0"),
                 Value::Null,
-                audit,
+                AUDIT,
             ),
             (
                 "GET",
                 format!("/api/trials/{trial}/participants"),
                 Value::Null,
-                people,
+                PEOPLE,
             ),
             (
                 "POST",
@@ -725,7 +680,7 @@ fn every_route_answers_every_role_as_the_architecture_says() {
                 "GET",
                 format!("/api/trials/{nof1}/participants/N-000/report"),
                 Value::Null,
-                people,
+                PEOPLE,
             ),
             (
                 "GET",
@@ -740,13 +695,148 @@ fn every_route_answers_every_role_as_the_architecture_says() {
                 &["coordinator"],
             ),
         ];
-        for (method, path, body, allowed) in &api {
-            for (role, client) in &apis {
-                let got = if *method == "GET" {
-                    client.get(path)
+        Self { pages, forms, api }
+    }
+}
+
+/// A server for the route table: one user per role, a started blinded platform trial with
+/// three participants (M-000…), and a started n-of-1 trial with patient N-000.
+struct Matrix {
+    server: Server,
+    trial: String,
+    nof1: String,
+}
+
+impl Matrix {
+    fn start(db: Database) -> Self {
+        let server = Server::start(db, &[]);
+        users(&server);
+        let trial = started_trial(&server, "MATRIX", true, 10);
+        run_participants(&server, &trial, "M", 3);
+        let nof1 = started_nof1(&server, "MATRIX-N1");
+        let enrolled = Api::login(&server, &user_of("coordinator"), PASSWORD).post(
+            &format!("/api/trials/{nof1}/participants"),
+            json!({ "subject_id": "N-000", "idempotency_key": "key-N-000",
+                    "start_date": "2026-11-02" }),
+        );
+        assert_eq!(enrolled.status, 201, "{}", enrolled.body);
+        Self {
+            server,
+            trial,
+            nof1,
+        }
+    }
+
+    fn routes(&self) -> RouteTable {
+        RouteTable::of(&self.trial, &self.nof1)
+    }
+
+    /// A logged-in browser per role.
+    fn browsers(&self) -> Vec<(String, Browser<'_>)> {
+        ROLES
+            .iter()
+            .map(|role| {
+                (
+                    role.to_string(),
+                    Browser::login(&self.server, &user_of(role), PASSWORD),
+                )
+            })
+            .collect()
+    }
+
+    /// An API token holder per role.
+    fn apis(&self) -> Vec<(String, Api<'_>)> {
+        ROLES
+            .iter()
+            .map(|role| {
+                (
+                    role.to_string(),
+                    Api::login(&self.server, &user_of(role), PASSWORD),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The protocol editor's multipart form (`POST /trials`), validating a protocol.
+fn validate_in_editor(browser: &mut Browser<'_>) -> Reply {
+    let csrf = browser.csrf.clone();
+    browser.multipart(
+        "/trials",
+        &[
+            ("csrf", &csrf),
+            ("action", "validate"),
+            ("protocol", &protocol("EDIT", false, 10)),
+        ],
+    )
+}
+
+/// Calls an API route as a token holder.
+fn call_api(client: &Api<'_>, method: &str, path: &str, body: &Value) -> Reply {
+    if method == "GET" {
+        client.get(path)
+    } else {
+        client.post(path, body.clone())
+    }
+}
+
+#[test]
+fn every_route_answers_every_role_as_the_architecture_says() {
+    for db in Database::all() {
+        let matrix = Matrix::start(db);
+        let (server, trial) = (&matrix.server, &matrix.trial);
+        let routes = matrix.routes();
+        let mut browsers = matrix.browsers();
+        let apis = matrix.apis();
+        let mut anonymous = Browser::anonymous(server);
+        for (path, allowed) in &routes.pages {
+            for (role, browser) in browsers.iter_mut() {
+                let got = browser.get(path);
+                let expect = if allowed.contains(&role.as_str()) {
+                    Expect::Allowed
+                } else if *path == format!("/trials/{trial}/export.jsonl")
+                    && AUDIT.contains(&role.as_str())
+                {
+                    // Blinded audit roles may export once the trial has stopped: 409 now.
+                    assert_eq!(got.status, 409, "{path} as {role}: {}", got.body);
+                    continue;
                 } else {
-                    client.post(path, body.clone())
+                    Expect::Forbidden
                 };
+                check(path, role, &got, expect);
+            }
+            check(path, "anonymous", &anonymous.get(path), Expect::Login);
+        }
+        for (path, fields, allowed) in &routes.forms {
+            for (role, browser) in browsers.iter_mut() {
+                let got = browser.submit(path, fields);
+                let expect = if allowed.contains(&role.as_str()) {
+                    Expect::Allowed
+                } else {
+                    Expect::Forbidden
+                };
+                check(path, role, &got, expect);
+            }
+            check(
+                path,
+                "anonymous",
+                &anonymous.post(path, fields),
+                Expect::Login,
+            );
+        }
+        // The protocol editor (multipart).
+        for (role, browser) in browsers.iter_mut() {
+            let got = validate_in_editor(browser);
+            let expect = if role == "statistician" {
+                Expect::Allowed
+            } else {
+                Expect::Forbidden
+            };
+            check("POST /trials", role, &got, expect);
+        }
+        for (method, path, body, allowed) in &routes.api {
+            for (role, client) in &apis {
+                let got = call_api(client, method, path, body);
                 let expect = if allowed.contains(&role.as_str()) {
                     Expect::Allowed
                 } else {
@@ -771,7 +861,7 @@ fn every_route_answers_every_role_as_the_architecture_says() {
             assert_eq!(anon.json()["error"], "unauthorized");
         }
         // The chain still verifies after all of that.
-        let mut regulator = Browser::login(&server, &user_of("regulator"), PASSWORD);
+        let mut regulator = Browser::login(server, &user_of("regulator"), PASSWORD);
         let verified = regulator.submit("/audit/verify", &[]);
         assert!(
             verified.body.contains("All chains verified"),
@@ -779,6 +869,81 @@ fn every_route_answers_every_role_as_the_architecture_says() {
             verified.body
         );
     }
+}
+
+fn assert_no_store(what: &str, got: &Reply) {
+    assert_eq!(
+        got.header("Cache-Control"),
+        "no-store",
+        "{what} ({}) must not be cached: {:?}",
+        got.status,
+        got.headers
+    );
+}
+
+#[test]
+fn no_answer_that_needs_a_login_is_cached() {
+    let matrix = Matrix::start(Database::sqlite());
+    let routes = matrix.routes();
+    let mut browsers = matrix.browsers();
+    let apis = matrix.apis();
+    let trial = &matrix.trial;
+    let mut statuses: Vec<u16> = Vec::new();
+    let mut seen = |what: String, got: Reply| {
+        assert_no_store(&what, &got);
+        statuses.push(got.status);
+    };
+    // Every route of the table as every role (allowed, refused, in conflict) and a few that
+    // name nothing.
+    let missing = [
+        "/trials/NO-SUCH-TRIAL".to_owned(),
+        format!("/trials/{trial}/participants/NOBODY"),
+        "/no/such/page".to_owned(),
+    ];
+    for (role, browser) in browsers.iter_mut() {
+        for (path, _) in &routes.pages {
+            seen(format!("GET {path} as {role}"), browser.get(path));
+        }
+        for (path, fields, _) in &routes.forms {
+            seen(
+                format!("POST {path} as {role}"),
+                browser.submit(path, fields),
+            );
+        }
+        seen(
+            format!("POST /trials as {role}"),
+            validate_in_editor(browser),
+        );
+        for path in &missing {
+            seen(format!("GET {path} as {role}"), browser.get(path));
+        }
+    }
+    let missing_api = [
+        "/api/trials/NO-SUCH-TRIAL".to_owned(),
+        format!("/api/trials/{}/participants/NOBODY/report", matrix.nof1),
+        "/api/no/such/route".to_owned(),
+    ];
+    for (role, client) in &apis {
+        for (method, path, body, _) in &routes.api {
+            seen(
+                format!("{method} {path} as {role} (token)"),
+                call_api(client, method, path, body),
+            );
+        }
+        for path in &missing_api {
+            seen(format!("GET {path} as {role} (token)"), client.get(path));
+        }
+    }
+    for status in [200, 201, 303, 403, 404, 409] {
+        assert!(
+            statuses.contains(&status),
+            "the walk met a {status} answer: {statuses:?}"
+        );
+    }
+    // Static files stay cacheable.
+    let css = Browser::anonymous(&matrix.server).get("/static/app.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("Cache-Control"), "max-age=3600");
 }
 
 #[test]

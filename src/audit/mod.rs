@@ -1,16 +1,17 @@
 //! The audit layer: the canonical JSON encoding, the hash chain of audit records, the server's
 //! signed checkpoints, and the offline verification of both.
 //!
-//! Every change to a trial (and, on the system chain, to users, roles, logins and exports) becomes
-//! an [`AuditRecord`] whose hash covers its predecessor's hash, so removing, reordering or editing
-//! any record is detected by [`verify_chain`]; a [`Checkpoint`] signed with the server's Ed25519
-//! key pins the head of a chain at a point in time, so a chain rewritten after the checkpoint and
-//! re-hashed from the edit onwards, or cut after it, is detected by [`verify_checkpoints`]. On
-//! the trial chains begun since record format 2, each record's hash also covers a secret
-//! [`Salt`] derived from the trial's seed, so a record whose payload is sealed from a blinded
-//! viewer cannot be guessed from its hash ([`verify_salts`] checks the salts against the seed).
-//! The exact bytes hashed and signed are documented on [`canonical_json`], [`AuditRecord`],
-//! [`Salt`] and [`Checkpoint`], and in `METHODS.md` §8 and §10.
+//! Every change to a trial (and, on the system chain, to users, roles, logins and exports: a
+//! [`SystemEvent`]) becomes an [`AuditRecord`] whose hash covers its predecessor's hash, so
+//! removing, reordering or editing any record is detected by [`verify_chain`]; a [`Checkpoint`]
+//! signed with the server's Ed25519 key pins the head of a chain at a point in time, so a chain
+//! rewritten after the checkpoint and re-hashed from the edit onwards, or cut after it, is
+//! detected by [`verify_checkpoints`]. On the trial chains begun since record format 2, each
+//! record's hash also covers a secret [`Salt`] derived from the trial's seed, so a record whose
+//! payload is sealed from a blinded viewer cannot be guessed from its hash ([`verify_salts`]
+//! checks the salts against the seed). The exact bytes hashed and signed are documented on
+//! [`canonical_json`], [`AuditRecord`], [`Salt`] and [`Checkpoint`], and in `METHODS.md` §8 and
+//! §10.
 //!
 //! This layer is pure so that `bayestrial audit verify` can run offline on an export, without a
 //! database: it must not read the clock (times come in as [`UtcTimestamp`] arguments), own or
@@ -22,6 +23,7 @@ mod canonical;
 mod chain;
 mod checkpoint;
 mod salt;
+mod system;
 mod time;
 
 pub use canonical::{canonical, canonical_json};
@@ -34,6 +36,10 @@ pub use checkpoint::{
     ServerKey, Signature, DOCUMENT_CONTEXT,
 };
 pub use salt::{Salt, SALT_LABEL};
+pub use system::{
+    signatures_of, ElectronicSignature, NoFailure, NotASystemEvent, ResultsView, RoleChange,
+    SignatureFailure, SystemEvent, UnblindingFailure,
+};
 pub use time::UtcTimestamp;
 
 /// Everything that can go wrong in the audit layer.
@@ -90,6 +96,15 @@ pub enum AuditError {
     /// A checkpoint failed verification.
     #[error(transparent)]
     Checkpoint(Box<CheckpointBreak>),
+    /// A system-chain record does not read as a system event.
+    #[error(transparent)]
+    NotASystemEvent(Box<NotASystemEvent>),
+}
+
+impl From<NotASystemEvent> for AuditError {
+    fn from(record: NotASystemEvent) -> Self {
+        Self::NotASystemEvent(Box::new(record))
+    }
 }
 
 impl From<ChainBreak> for AuditError {

@@ -13,8 +13,8 @@
 //!
 //! `--format csv` writes them into one zip.
 
+use super::archive::zip_files;
 use super::facts::{events, facts, Valued};
-use super::package::zip_files;
 use super::{ExportError, TrialExport};
 use crate::audit::AuditRecord;
 use crate::engine::OutcomeValue;

@@ -14,12 +14,14 @@
 //! `store`, `service` or `web`: `bayestrial audit verify --export` and `bayestrial replay FILE`
 //! run it on a file alone. It imports `audit`, `engine` and `protocol`.
 
+mod archive;
 mod csv_files;
 mod facts;
 mod jsonl;
 mod odm;
 mod offline;
 mod package;
+mod problem;
 mod summary;
 
 use std::fmt;
@@ -65,9 +67,14 @@ impl ExportFormat {
         }
     }
 
-    /// The file name of `trial`'s export in this format.
-    pub fn file_name(self, trial: &str) -> String {
-        let stem: String = trial
+    /// The file name of `trial`'s export in this format: `<trial>-odm.xml`, `<trial>-audit.jsonl`,
+    /// `<trial>-csv.zip` or `<trial>-package.zip`, with `-unblinded` after the trial id when the
+    /// export is unblinded (`<trial>-unblinded-odm.xml`), so that a file's name says whether it
+    /// holds the seed and the allocation probabilities. The trial id is kept to ASCII letters,
+    /// digits, `-`, `_` and `.` (anything else becomes `_`); a blinded export's name never
+    /// contains `unblinded`, not even when the trial id does (it is written `un_blinded`).
+    pub fn file_name(self, trial: &str, unblinded: bool) -> String {
+        let mut stem: String = trial
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || "-_.".contains(c) {
@@ -77,6 +84,14 @@ impl ExportFormat {
                 }
             })
             .collect();
+        if unblinded {
+            stem.push_str("-unblinded");
+        } else {
+            // The stem is ASCII, so its lower-case copy has the same byte offsets.
+            while let Some(at) = stem.to_ascii_lowercase().find("unblinded") {
+                stem.insert(at + "un".len(), '_');
+            }
+        }
         match self {
             Self::Odm => format!("{stem}-odm.xml"),
             Self::Jsonl => format!("{stem}-audit.jsonl"),
@@ -268,13 +283,64 @@ mod tests {
         assert_eq!("XML".parse::<ExportFormat>(), Ok(ExportFormat::Odm));
         assert!("pdf".parse::<ExportFormat>().is_err());
         assert_eq!(
-            ExportFormat::Package.file_name("T 1/\"x\""),
+            ExportFormat::Package.file_name("T 1/\"x\"", false),
             "T_1__x_-package.zip"
         );
-        assert_eq!(ExportFormat::Odm.file_name("PLAT-1"), "PLAT-1-odm.xml");
+        assert_eq!(
+            ExportFormat::Odm.file_name("PLAT-1", false),
+            "PLAT-1-odm.xml"
+        );
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn only_unblinded_exports_say_unblinded_in_their_file_names() {
+        let names = |trial: &str, unblinded: bool| -> Vec<String> {
+            ExportFormat::ALL
+                .iter()
+                .map(|f| f.file_name(trial, unblinded))
+                .collect()
+        };
+        assert_eq!(
+            names("PLAT-1", true),
+            [
+                "PLAT-1-unblinded-odm.xml",
+                "PLAT-1-unblinded-audit.jsonl",
+                "PLAT-1-unblinded-csv.zip",
+                "PLAT-1-unblinded-package.zip",
+            ]
+        );
+        assert_eq!(
+            names("PLAT-1", false),
+            [
+                "PLAT-1-odm.xml",
+                "PLAT-1-audit.jsonl",
+                "PLAT-1-csv.zip",
+                "PLAT-1-package.zip",
+            ]
+        );
+        for trial in [
+            "UNBLINDED",
+            "unblinded-unblinded",
+            "xUnBlindedUnblinded",
+            "ü unblinded",
+        ] {
+            for name in names(trial, false) {
+                assert!(
+                    !name.to_lowercase().contains("unblinded"),
+                    "{trial}: {name}"
+                );
+            }
+            for name in names(trial, true) {
+                assert!(name.contains("-unblinded-"), "{trial}: {name}");
+            }
+        }
+        assert_eq!(
+            ExportFormat::Jsonl.file_name("Unblinded-1", false),
+            "Un_blinded-1-audit.jsonl"
         );
     }
 }

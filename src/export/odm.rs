@@ -22,11 +22,10 @@ use std::collections::BTreeMap;
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
-use serde_json::Value;
 
 use super::facts::{events, facts, Valued};
 use super::{ExportError, TrialExport};
-use crate::audit::AuditRecord;
+use crate::audit::{signatures_of, AuditError, AuditRecord, ElectronicSignature};
 use crate::engine::history::{Assigned, Subject};
 use crate::engine::OutcomeValue;
 use crate::protocol::{Design, LoadedProtocol, OutcomeKind};
@@ -719,6 +718,15 @@ fn subject_data(
     xml.end("SubjectData")
 }
 
+/// Who signed: the signature's user name (the record's actor should it be blank).
+fn signer_of<'a>(record: &'a AuditRecord, signature: &'a ElectronicSignature) -> &'a str {
+    if signature.username.is_empty() {
+        &record.actor
+    } else {
+        &signature.username
+    }
+}
+
 /// Writes the ODM file (module docs).
 pub(crate) fn write(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
     let events = events(&export.trial_records)?;
@@ -820,29 +828,18 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
     xml.end("Study")?;
 
     // Signatures of this trial's protocol versions, from the system chain.
-    let signatures: Vec<(&AuditRecord, Value)> = export
-        .system_records
-        .iter()
-        .filter(|r| r.kind == "signature")
-        .filter_map(|r| {
-            serde_json::from_str::<Value>(&r.payload)
-                .ok()
-                .map(|v| (r, v))
-        })
-        .filter(|(_, v)| v.get("trial").and_then(Value::as_str) == Some(export.trial_id.as_str()))
-        .collect();
+    let signatures: Vec<(&AuditRecord, ElectronicSignature)> =
+        signatures_of(&export.system_records, &export.trial_id).map_err(AuditError::from)?;
 
     xml.start("AdminData", &[("StudyOID", &study)])?;
     let mut people: BTreeMap<String, Option<&super::UserInfo>> = BTreeMap::new();
     for record in &export.trial_records {
         people.entry(record.actor.clone()).or_default();
     }
-    for (record, value) in &signatures {
-        let signer = value
-            .get("username")
-            .and_then(Value::as_str)
-            .unwrap_or(&record.actor);
-        people.entry(signer.to_owned()).or_default();
+    for (record, signature) in &signatures {
+        people
+            .entry(signer_of(record, signature).to_owned())
+            .or_default();
     }
     for user in &export.users {
         if let Some(slot) = people.get_mut(&user.username) {
@@ -921,9 +918,8 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
     }
     if !signatures.is_empty() {
         xml.start("Signatures", &[])?;
-        for (record, value) in &signatures {
-            let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default();
-            let meaning = text("meaning");
+        for (record, signature) in &signatures {
+            let meaning = signature.meaning.as_str();
             let def = MEANINGS
                 .iter()
                 .find(|(m, ..)| *m == meaning)
@@ -932,28 +928,23 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
                 "{} of protocol version {} (SHA-256 {}) by {} ({}), signed {}: system chain \
                  record {}, hash {}",
                 meaning,
-                value.get("version").and_then(Value::as_u64).unwrap_or(0),
-                text("protocol_hash"),
-                text("printed_name"),
-                text("username"),
-                text("signed_at"),
+                signature.version,
+                signature.protocol_hash,
+                signature.printed_name,
+                signature.username,
+                signature.signed_at.as_str(),
                 record.seq,
                 record.hash
             ))?;
             let id = format!("SIG.{}", record.seq);
-            let signer = match text("username") {
-                "" => record.actor.as_str(),
-                name => name,
-            };
-            let at = match text("signed_at") {
-                "" => record.recorded_at.as_str(),
-                at => at,
-            };
             xml.start("Signature", &[("ID", &id)])?;
-            xml.empty("UserRef", &[("UserOID", &user_oid(signer))])?;
+            xml.empty(
+                "UserRef",
+                &[("UserOID", &user_oid(signer_of(record, signature)))],
+            )?;
             xml.empty("LocationRef", &[("LocationOID", LOCATION)])?;
             xml.empty("SignatureRef", &[("SignatureOID", def)])?;
-            xml.text("DateTimeStamp", &[], at)?;
+            xml.text("DateTimeStamp", &[], signature.signed_at.as_str())?;
             xml.end("Signature")?;
         }
         xml.end("Signatures")?;

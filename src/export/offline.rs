@@ -29,48 +29,19 @@
 //! no seed and sealed records, so it cannot be replayed ([`ReplayOutcome::Blinded`]).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::jsonl::{ExportLine, Header, ProtocolLine, RecordLine, SeedLine, READABLE_VERSIONS};
 use super::package::{self, PackageContents};
+pub use super::problem::{OfflineProblem, ReadError};
 use crate::audit::{
-    verify_checkpoints, verify_salts, AuditRecord, ChainId, Checkpoint, Hash, PublicKey,
-    RecordFormat,
+    signatures_of, verify_checkpoints, verify_salts, AuditRecord, ChainId, Checkpoint, Hash,
+    PublicKey, RecordFormat,
 };
 use crate::engine::{replay, Event, TrialSeed};
 use crate::protocol::LoadedProtocol;
-
-/// Why a file could not be checked at all, or where it first fails to read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReadError {
-    /// Not an export (or a package) at all: usage error, exit code 2.
-    #[error("{0}")]
-    Unreadable(String),
-}
-
-/// Where and how an export fails verification (or replay).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OfflineProblem {
-    /// The chain (`trial:<id>` or `system`), or the file (`MANIFEST.json`, a file name) when
-    /// the problem is not in a chain.
-    pub place: String,
-    /// The record's seq, when the problem is at a record.
-    pub seq: Option<u64>,
-    /// What is wrong.
-    pub problem: String,
-}
-
-impl fmt::Display for OfflineProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.seq {
-            Some(seq) => write!(f, "{} seq {seq}: {}", self.place, self.problem),
-            None => write!(f, "{}: {}", self.place, self.problem),
-        }
-    }
-}
 
 /// One chain as verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -399,7 +370,8 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
     if by_chain.contains_key("system") || header.system_head.is_some() {
         order.push(ChainId::system());
     }
-    let mut trial_records: Vec<AuditRecord> = Vec::new();
+    let (mut trial_records, mut system_records): (Vec<AuditRecord>, Vec<AuditRecord>) =
+        (Vec::new(), Vec::new());
     for chain in &order {
         let name = chain.to_string();
         let lines = by_chain
@@ -468,7 +440,9 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
             checkpoints: checkpoints.len(),
             head_seq: head.map_or(0, |h| h.0),
         });
-        if !chain.is_system() {
+        if chain.is_system() {
+            system_records = records;
+        } else {
             trial_records = records;
         }
     }
@@ -484,11 +458,7 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
         ));
         return;
     }
-    let system: Vec<&RecordLine> = by_chain
-        .get("system")
-        .map(|(_, l)| l.clone())
-        .unwrap_or_default();
-    if let Some(found) = check_protocols(parsed, &trial_records, &system) {
+    if let Some(found) = check_protocols(parsed, &trial_records, &system_records) {
         report.problem = Some(found);
         return;
     }
@@ -546,10 +516,23 @@ fn first_started(records: &[AuditRecord]) -> Option<(String, String)> {
 fn check_protocols(
     parsed: &Parsed,
     trial_records: &[AuditRecord],
-    system: &[&RecordLine],
+    system_records: &[AuditRecord],
 ) -> Option<OfflineProblem> {
     let trial = &parsed.header.trial;
     let started = first_started(trial_records);
+    let signatures = match signatures_of(system_records, trial) {
+        Ok(found) => found,
+        Err(e) => {
+            return Some(problem(
+                e.chain.to_string(),
+                Some(e.seq),
+                format!(
+                    "a {} record that is not a system event: {}",
+                    e.kind, e.problem
+                ),
+            ))
+        }
+    };
     if parsed.protocols.is_empty() {
         return Some(problem(
             "protocols",
@@ -577,16 +560,9 @@ fn check_protocols(
         let bound = if p.version == 1 {
             started.as_ref().is_some_and(|(hash, _)| *hash == p.hash)
         } else {
-            system.iter().any(|r| {
-                r.kind == "signature"
-                    && r.payload.as_ref().is_some_and(|v| {
-                        v.get("trial").and_then(Value::as_str) == Some(trial.as_str())
-                            && v.get("version").and_then(Value::as_u64)
-                                == Some(u64::from(p.version))
-                            && v.get("protocol_hash").and_then(Value::as_str)
-                                == Some(p.hash.as_str())
-                    })
-            })
+            signatures
+                .iter()
+                .any(|(_, s)| s.version == p.version && s.protocol_hash.to_hex() == p.hash)
         };
         if !bound {
             return Some(problem(

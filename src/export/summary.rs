@@ -5,10 +5,9 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::facts::{events, facts};
 use super::{ExportError, TrialExport};
+use crate::audit::{signatures_of, AuditError};
 
 /// HTML-escapes text.
 fn esc(text: &str) -> String {
@@ -79,32 +78,21 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
     h.push_str("</table>\n");
 
     h.push_str("<h2>Electronic signatures</h2>\n<table>\n<tr><th>Version</th><th>Meaning</th><th>Signer</th><th>Signed (UTC)</th><th>Bound to hash</th></tr>\n");
-    let mut signatures = 0;
-    for r in export
-        .system_records
-        .iter()
-        .filter(|r| r.kind == "signature")
-    {
-        let Ok(v) = serde_json::from_str::<Value>(&r.payload) else {
-            continue;
-        };
-        if v.get("trial").and_then(Value::as_str) != Some(export.trial_id.as_str()) {
-            continue;
-        }
-        signatures += 1;
-        let s = |key: &str| esc(v.get(key).and_then(Value::as_str).unwrap_or_default());
+    let signatures =
+        signatures_of(&export.system_records, &export.trial_id).map_err(AuditError::from)?;
+    for (_, s) in &signatures {
         let _ = writeln!(
             h,
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td><code>{}</code></td></tr>",
-            v.get("version").and_then(Value::as_u64).unwrap_or(0),
-            s("meaning"),
-            s("printed_name"),
-            s("username"),
-            s("signed_at"),
-            s("protocol_hash")
+            s.version,
+            esc(&s.meaning),
+            esc(&s.printed_name),
+            esc(&s.username),
+            esc(s.signed_at.as_str()),
+            esc(&s.protocol_hash.to_hex())
         );
     }
-    if signatures == 0 {
+    if signatures.is_empty() {
         h.push_str("<tr><td colspan=\"5\">none</td></tr>\n");
     }
     h.push_str("</table>\n");

@@ -109,9 +109,21 @@ impl Service {
             }
             _ => Err("wrong user name or password".to_owned()),
         };
-        let (kind, actor_name, role_name) = match &verdict {
-            Ok(role) => ("login", username.to_owned(), role.as_str().to_owned()),
-            Err(_) => ("login_failed", name.clone(), "none".to_owned()),
+        let (event, actor_name, role_name) = match &verdict {
+            Ok(role) => (
+                crate::audit::SystemEvent::Login {
+                    failure: crate::audit::NoFailure,
+                },
+                username.to_owned(),
+                role.as_str().to_owned(),
+            ),
+            Err(problem) => (
+                crate::audit::SystemEvent::LoginFailed {
+                    failure: problem.clone(),
+                },
+                name.clone(),
+                "none".to_owned(),
+            ),
         };
         let by = Attribution {
             actor: actor_name,
@@ -124,9 +136,7 @@ impl Service {
                 Ok(_) => LoginFailures::clear(conn, &name)?,
                 Err(_) => LoginFailures::record(conn, &name, now.as_str())?,
             }
-            let detail = verdict.as_ref().err().cloned();
-            self.append_system(conn, kind, &serde_json::json!({ "failure": detail }), &by)
-                .map(|_| ())
+            self.append_system(conn, &event, &by).map(|_| ())
         })?;
         match verdict {
             Ok(role) => Ok(Actor {
@@ -276,8 +286,9 @@ impl Service {
             ApiTokenRow::revoke_for_user(conn, &actor.username, by.recorded_at.as_str())?;
             self.append_system(
                 conn,
-                "password_changed",
-                &serde_json::json!({ "username": actor.username }),
+                &crate::audit::SystemEvent::PasswordChanged {
+                    username: actor.username.clone(),
+                },
                 &by,
             )
             .map(|_| ())
@@ -327,12 +338,15 @@ impl Service {
             ApiTokenRow::revoke_for_user(conn, username, by.recorded_at.as_str())?;
             self.append_system(
                 conn,
-                "role_changed",
-                &serde_json::json!({
-                    "username": username,
-                    "role": role.as_str(),
-                    "change": if grant { "granted" } else { "revoked" },
-                }),
+                &crate::audit::SystemEvent::RoleChanged {
+                    username: username.to_owned(),
+                    role: role.as_str().to_owned(),
+                    change: if grant {
+                        crate::audit::RoleChange::Granted
+                    } else {
+                        crate::audit::RoleChange::Revoked
+                    },
+                },
                 &by,
             )
             .map(|_| ())
@@ -362,14 +376,14 @@ impl Service {
             UserListing::set_active(conn, username, active)?;
             SessionRow::delete_for_user(conn, username)?;
             ApiTokenRow::revoke_for_user(conn, username, by.recorded_at.as_str())?;
+            let username = username.to_owned();
             self.append_system(
                 conn,
-                if active {
-                    "user_activated"
+                &if active {
+                    crate::audit::SystemEvent::UserActivated { username }
                 } else {
-                    "user_deactivated"
+                    crate::audit::SystemEvent::UserDeactivated { username }
                 },
-                &serde_json::json!({ "username": username }),
                 &by,
             )
             .map(|_| ())

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{json, Value};
 use tracing::instrument;
 
 use super::trial::{chain_of, checkpoint_row};
@@ -19,8 +18,8 @@ use super::verify::checkpoint_from_row;
 use super::Permission;
 use super::{record_from_row, Actor, Service, ServiceError};
 use crate::audit::{
-    verify_chain, verify_checkpoints, Attribution, AuditRecord, ChainHead, ChainId, Checkpoint,
-    Purpose,
+    signatures_of, verify_chain, verify_checkpoints, Attribution, AuditError, AuditRecord,
+    ChainHead, ChainId, Checkpoint, Purpose, SystemEvent,
 };
 use crate::export::{self, ExportFormat, ProtocolText, TrialExport, UserInfo};
 use crate::store::{
@@ -214,14 +213,8 @@ impl Service {
             })
             .collect();
         let mut names: BTreeSet<String> = trial_records.iter().map(|r| r.actor.clone()).collect();
-        for record in system_records.iter().filter(|r| r.kind == "signature") {
-            if let Ok(v) = serde_json::from_str::<Value>(&record.payload) {
-                if v.get("trial").and_then(Value::as_str) == Some(trial_id) {
-                    if let Some(name) = v.get("username").and_then(Value::as_str) {
-                        names.insert(name.to_owned());
-                    }
-                }
-            }
+        for (_, signature) in signatures_of(&system_records, trial_id).map_err(AuditError::from)? {
+            names.insert(signature.username);
         }
         let mut users = Vec::new();
         for name in names {
@@ -254,7 +247,7 @@ impl Service {
         let bytes = export::render(&data, format, &self.key)
             .map_err(|e| ServiceError::Integrity(format!("export of trial {trial_id}: {e}")))?;
         let sha256 = export::sha256_hex(&bytes);
-        let filename = format.file_name(trial_id);
+        let filename = format.file_name(trial_id, unblinded);
 
         // Record: the checkpoints in the file, the export itself and a checkpoint over it.
         let system_seq = self.write_transaction(&mut conn, WriteLock::System, |conn| {
@@ -266,21 +259,19 @@ impl Service {
                     checkpoint_row(checkpoint).insert(conn)?;
                 }
             }
-            let mut payload = json!({
-                "trial": trial_id,
-                "format": format.as_str(),
-                "unblinded": unblinded,
-                "file": filename,
-                "sha256": sha256,
-                "bytes": bytes.len(),
-                "head_seq": trial_head.seq,
-                "head_hash": trial_head.hash.to_hex(),
-                "system_head_seq": system_head.as_ref().map(|h| h.seq),
-            });
-            if let (Some(user), Some(map)) = (&os_user, payload.as_object_mut()) {
-                map.insert("os_user".into(), Value::String(user.clone()));
-            }
-            let record = self.append_system(conn, "export", &payload, &by)?;
+            let event = SystemEvent::Export {
+                trial: trial_id.to_owned(),
+                format: format.as_str().to_owned(),
+                unblinded,
+                file: filename.clone(),
+                sha256: sha256.parse()?,
+                bytes: bytes.len() as u64,
+                head_seq: trial_head.seq,
+                head_hash: trial_head.hash,
+                system_head_seq: system_head.as_ref().map(|h| h.seq),
+                os_user: os_user.clone(),
+            };
+            let record = self.append_system(conn, &event, &by)?;
             let over = Checkpoint::sign(
                 &self.key,
                 &ChainHead {

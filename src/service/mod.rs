@@ -25,7 +25,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use tracing::instrument;
 
 pub use access::{
@@ -51,7 +50,7 @@ pub use views::{
     SignatureView, TimelineEntry, TrialListing, TrialResults, TrialView, VersionView,
 };
 
-use crate::audit::{Attribution, AuditRecord, ChainId, Hash, PublicKey, ServerKey};
+use crate::audit::{Attribution, AuditRecord, ChainId, Hash, PublicKey, ServerKey, SystemEvent};
 use crate::engine::TrialState;
 use crate::protocol::LoadedProtocol;
 use crate::store::{self, AuditRow, DatabaseUrl, DbConn, DbPool, UserRow, WriteLock};
@@ -206,19 +205,18 @@ impl Service {
         }
     }
 
-    /// Appends one record to the system chain (the caller holds the system lock).
-    fn append_system<P: Serialize + ?Sized>(
+    /// Appends one event to the system chain (the caller holds the system lock).
+    fn append_system(
         &self,
         conn: &mut DbConn,
-        kind: &str,
-        payload: &P,
+        event: &SystemEvent,
         by: &Attribution,
     ) -> Result<AuditRecord, ServiceError> {
         let chain = ChainId::system();
         let head = AuditRow::head(conn, &chain.to_string())?
             .map(record_from_row)
             .transpose()?;
-        let record = AuditRecord::append(head.as_ref(), chain, kind, payload, by)?;
+        let record = AuditRecord::system(head.as_ref(), event, by)?;
         AuditRow::append(conn, &[row_from_record(&record)])?;
         Ok(record)
     }
@@ -249,13 +247,12 @@ impl Service {
             UserRow::insert(conn, &row, user.role.as_str())?;
             self.append_system(
                 conn,
-                "user_added",
-                &serde_json::json!({
-                    "username": row.username,
-                    "role": user.role.as_str(),
-                    "printed_name": row.printed_name,
-                    "email": row.email,
-                }),
+                &SystemEvent::UserAdded {
+                    username: row.username.clone(),
+                    role: user.role.as_str().to_owned(),
+                    printed_name: row.printed_name.clone(),
+                    email: row.email.clone(),
+                },
                 &by,
             )?;
             Ok(())
@@ -289,8 +286,10 @@ impl Service {
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
             self.append_system(
                 conn,
-                "signature_failed",
-                &serde_json::json!({ "purpose": purpose, "failure": "wrong password" }),
+                &SystemEvent::SignatureFailed {
+                    purpose: purpose.to_owned(),
+                    failure: crate::audit::SignatureFailure::WrongPassword,
+                },
                 &by,
             )
             .map(|_| ())

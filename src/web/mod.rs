@@ -14,7 +14,11 @@ pub mod pages;
 
 use std::sync::Arc;
 
-use actix_web::middleware::DefaultHeaders;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::header::{HeaderValue, CACHE_CONTROL};
+use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{get, web, App, HttpResponse, HttpServer};
 
 use crate::service::Service;
@@ -71,7 +75,33 @@ async fn not_found(req: actix_web::HttpRequest) -> actix_web::Result<HttpRespons
     }
 }
 
+/// Marks every answer it wraps `Cache-Control: no-store`, so no browser or proxy keeps a copy of
+/// a page or API answer that needed a login: trial data, audit records and exports, and their
+/// error answers too. An error that reaches it as an `Err` (rather than as an error answer)
+/// goes on as an error whose answer is marked as well.
+async fn no_store(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let no_store = HeaderValue::from_static("no-store");
+    match next.call(req).await {
+        Ok(mut response) => {
+            response.headers_mut().insert(CACHE_CONTROL, no_store);
+            Ok(response.map_into_boxed_body())
+        }
+        Err(error) => {
+            let mut answer = error.error_response();
+            answer.headers_mut().insert(CACHE_CONTROL, no_store);
+            Err(InternalError::from_response(error, answer).into())
+        }
+    }
+}
+
 /// Registers pages, the API, static files and the request-body error handlers.
+///
+/// Everything but the static files (`/static/…`, cached for an hour) is served from one scope
+/// wrapped in `Cache-Control: no-store`, including unknown paths, so every app built with
+/// `App::new().configure(configure)` (the server's and any test's) marks them the same way.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(
@@ -102,9 +132,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
         }))
         .service(css)
         .service(js)
-        .configure(api::routes)
-        .configure(pages::routes)
-        .default_service(web::to(not_found));
+        .service(
+            web::scope("")
+                .wrap(from_fn(no_store))
+                .configure(api::routes)
+                .configure(pages::routes)
+                .default_service(web::to(not_found)),
+        );
 }
 
 /// Headers on every response: no sniffing, no framing, nothing loaded from elsewhere.
@@ -141,7 +175,44 @@ pub fn serve(state: AppState, bind: &str, workers: usize) -> std::io::Result<()>
 
 #[cfg(test)]
 mod tests {
-    use super::path_segment;
+    use super::{configure, path_segment};
+    use actix_web::http::header::CACHE_CONTROL;
+    use actix_web::{test as actix_test, App};
+
+    /// An app built the way tests build one in process gets the cache policy too.
+    #[actix_web::test]
+    async fn answers_are_not_cached_but_static_files_are() {
+        let app = actix_test::init_service(App::new().configure(configure)).await;
+        for path in [
+            "/no/such/page",
+            "/api/no/such/route",
+            "/trials",
+            "/api/trials",
+        ] {
+            let answer = actix_test::call_service(
+                &app,
+                actix_test::TestRequest::get().uri(path).to_request(),
+            )
+            .await;
+            assert_eq!(
+                answer.headers().get(CACHE_CONTROL).map(|v| v.as_bytes()),
+                Some(&b"no-store"[..]),
+                "{path}: {}",
+                answer.status()
+            );
+        }
+        let css = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get()
+                .uri("/static/app.css")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(
+            css.headers().get(CACHE_CONTROL).map(|v| v.as_bytes()),
+            Some(&b"max-age=3600"[..])
+        );
+    }
 
     #[test]
     fn path_segments_are_encoded() {

@@ -272,7 +272,12 @@ impl Service {
         let reason = match need_reason(reason, "emergency unblinding") {
             Ok(reason) => reason,
             Err(error) => {
-                self.record_failed_code_break(actor, trial_id, subject_id, &error)?;
+                self.record_failed_code_break(
+                    actor,
+                    trial_id,
+                    subject_id,
+                    crate::audit::UnblindingFailure::NoReason,
+                )?;
                 return Err(error);
             }
         };
@@ -313,19 +318,18 @@ impl Service {
         actor: &Actor,
         trial_id: &str,
         subject_id: &str,
-        error: &ServiceError,
+        failure: crate::audit::UnblindingFailure,
     ) -> Result<(), ServiceError> {
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
             self.append_system(
                 conn,
-                "unblinding_failed",
-                &serde_json::json!({
-                    "trial": trial_id,
-                    "subject_id": crate::service::printable(subject_id),
-                    "failure": error.to_string(),
-                }),
+                &crate::audit::SystemEvent::UnblindingFailed {
+                    trial: trial_id.to_owned(),
+                    subject_id: crate::service::printable(subject_id),
+                    failure,
+                },
                 &by,
             )
             .map(|_| ())

@@ -258,7 +258,15 @@ impl Service {
                 created_at: at,
             }
             .insert(conn)?;
-            self.append_system(conn, "trial_created", &summary, &by)?;
+            self.append_system(
+                conn,
+                &crate::audit::SystemEvent::TrialCreated {
+                    id: summary.id.clone(),
+                    protocol_hash: summary.protocol_hash.parse()?,
+                    seed_commitment: summary.seed_commitment.parse()?,
+                },
+                &by,
+            )?;
             let state = TrialState::new(&loaded.protocol)?;
             Projections {
                 trial_status: Some((status_text(&state), 0)),
@@ -329,15 +337,19 @@ impl Service {
         })?;
         let record = self.append_system(
             conn,
-            "signature",
-            &serde_json::json!({
-                "trial": trial.id,
-                "version": version,
-                "protocol_hash": protocol.hash,
-                "meaning": meaning.as_str(),
-                "username": user.username,
-                "printed_name": user.printed_name,
-                "signed_at": by.recorded_at.as_str(),
+            &crate::audit::SystemEvent::Signature(crate::audit::ElectronicSignature {
+                trial: trial.id.clone(),
+                version: u32::try_from(version).map_err(|_| {
+                    ServiceError::Integrity(format!(
+                        "trial {} has a protocol version numbered {version}",
+                        trial.id
+                    ))
+                })?,
+                protocol_hash: protocol.hash.parse()?,
+                meaning: meaning.as_str().to_owned(),
+                username: user.username.clone(),
+                printed_name: user.printed_name.clone(),
+                signed_at: by.recorded_at.clone(),
             }),
             by,
         )?;

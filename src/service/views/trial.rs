@@ -119,8 +119,11 @@ impl Service {
             self.write_transaction(&mut conn, WriteLock::System, |conn| {
                 self.append_system(
                     conn,
-                    "results_viewed",
-                    &serde_json::json!({ "trial": trial_id, "head_seq": state.last_seq }),
+                    &crate::audit::SystemEvent::ResultsViewed {
+                        trial: trial_id.to_owned(),
+                        head_seq: state.last_seq,
+                        view: None,
+                    },
                     &by,
                 )
                 .map(|_| ())
