@@ -35,7 +35,8 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::canonical::canonical;
-use super::chain::{AuditRecord, ChainHead, ChainId, Hash};
+use super::chain::{AuditRecord, ChainHead, Hash};
+use super::chain_id::ChainId;
 use super::time::UtcTimestamp;
 use super::AuditError;
 

@@ -21,6 +21,7 @@
 
 mod canonical;
 mod chain;
+mod chain_id;
 mod checkpoint;
 mod salt;
 mod system;
@@ -28,9 +29,10 @@ mod time;
 
 pub use canonical::{canonical, canonical_json};
 pub use chain::{
-    verify_chain, verify_salts, Attribution, AuditRecord, BreakKind, ChainBreak, ChainHead,
-    ChainId, Hash, RecordFormat,
+    verify_chain, verify_salts, Attribution, AuditRecord, BreakKind, ChainBreak, ChainHead, Hash,
+    RecordFormat,
 };
+pub use chain_id::ChainId;
 pub use checkpoint::{
     verify_checkpoints, Checkpoint, CheckpointBreak, CheckpointProblem, PublicKey, Purpose,
     ServerKey, Signature, DOCUMENT_CONTEXT,

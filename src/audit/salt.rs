@@ -28,7 +28,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Sha256;
 
-use super::chain::ChainId;
+use super::chain_id::ChainId;
 use super::AuditError;
 use crate::engine::TrialSeed;
 

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::canonical::canonical;
-use super::chain::{Attribution, AuditRecord, ChainId, Hash};
+use super::chain::{Attribution, AuditRecord, Hash};
+use super::chain_id::ChainId;
 use super::time::UtcTimestamp;
 use super::AuditError;
 

@@ -56,7 +56,7 @@ pub struct UserAddArgs {
     /// Login name.
     #[arg(long)]
     username: String,
-    /// admin, statistician, coordinator, dmc or regulator.
+    /// admin, statistician, coordinator, pharmacist, dmc or regulator.
     #[arg(long)]
     role: String,
     /// The name printed on electronic signatures.

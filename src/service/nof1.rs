@@ -315,7 +315,9 @@ impl Service {
         trial_id: &str,
         subject_id: &str,
     ) -> Result<PatientReport, ServiceError> {
-        actor.require(Permission::ReadPatientReports)?;
+        if !actor.may(Permission::Dispense) {
+            actor.require(Permission::ReadPatientReports)?;
+        }
         let mut conn = self.conn()?;
         let snapshot = self.snapshot(&mut conn, trial_id)?;
         let (loaded, state) = (&snapshot.protocol, &snapshot.state);
@@ -337,6 +339,8 @@ impl Service {
             .get(index)
             .is_some_and(|s| !s.revealed.is_empty() && s.finished.is_some());
         let concealed = !(snapshot.sight(actor).reveals(Disclosure::Assignment) || revealed);
+        // The pharmacist dispenses from the calendar: treatments, never effects.
+        let effects_withheld = concealed || !actor.may(Permission::ReadPatientReports);
         let seed_hex = &snapshot.trial.seed_hex;
         let calendar = Calendar::of(spec);
         let date = |day: u32| date_of_day(&patient.start_date, day).unwrap_or_default();
@@ -416,7 +420,7 @@ impl Service {
             })
             .collect();
         let curve = match patient.effects.first() {
-            Some(_) if !concealed => effect_curve(protocol, patient, 161)?,
+            Some(_) if !effects_withheld => effect_curve(protocol, patient, 161)?,
             Some(_) | None => Vec::new(),
         };
         Ok(PatientReport {
@@ -438,17 +442,17 @@ impl Service {
             periods,
             measurements,
             cycles_looked: patient.cycles_looked,
-            effects: if concealed {
+            effects: if effects_withheld {
                 Vec::new()
             } else {
                 patient.effects.clone()
             },
             curve,
-            end: patient.end.clone().filter(|_| !concealed),
+            end: patient.end.clone().filter(|_| !effects_withheld),
             sentence: patient
                 .effects
                 .first()
-                .filter(|_| !concealed)
+                .filter(|_| !effects_withheld)
                 .map(|e| effect_sentence(protocol, e)),
             blinded: concealed,
         })

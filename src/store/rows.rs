@@ -271,6 +271,15 @@ impl AuditRow {
         .pop())
     }
 
+    /// The record `seq` of `chain`, if there is one.
+    pub fn at(conn: &mut DbConn, chain: &str, seq: i64) -> Result<Option<AuditRow>> {
+        Ok(per_backend!(conn, |c| audit_events::table
+            .find((chain, seq))
+            .select(Self::as_select())
+            .load(c))?
+        .pop())
+    }
+
     /// The sequence number of the last record of `chain` (0 when it has none).
     pub fn last_seq(conn: &mut DbConn, chain: &str) -> Result<i64> {
         let last: Option<i64> = per_backend!(conn, |c| audit_events::table

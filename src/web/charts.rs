@@ -320,12 +320,17 @@ pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f6
     let today = (1..=i64::from(last_day))
         .contains(&report.today_day)
         .then_some(report.today_day as f64);
-    let mut keys: Vec<(Key, String)> = report
-        .treatments
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (Key::Dot(colour(i)), format!("{t} (period shaded)")))
-        .collect();
+    // Blinded: one neutral colour, periods named by their kits, no treatment in the legend.
+    let mut keys: Vec<(Key, String)> = if report.blinded {
+        vec![(Key::Dot(BLACK), "measurement (blinded)".to_owned())]
+    } else {
+        report
+            .treatments
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (Key::Dot(colour(i)), format!("{t} (period shaded)")))
+            .collect()
+    };
     if !excluded.is_empty() {
         keys.push((Key::Fill(EXCLUDED.to_rgba()), "run-in, washout".to_owned()));
     }
@@ -369,7 +374,11 @@ pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f6
         }))?;
         if report.periods.len() <= 12 {
             chart.draw_series(report.periods.iter().map(|p| {
-                let name = p.treatment.as_deref().unwrap_or("?");
+                let name = match (&p.treatment, &p.kit) {
+                    (Some(treatment), _) => treatment.as_str(),
+                    (None, Some(_)) => "blinded",
+                    (None, None) => "?",
+                };
                 Text::new(
                     format!("P{} {name}", p.period),
                     (day(p.days[0]) - 0.3, y0 + (y1 - y0) * 0.07),
@@ -399,6 +408,13 @@ pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f6
             report
                 .measurements
                 .iter()
+                .filter(|m| m.analysed && m.treatment.is_none())
+                .map(|m| Circle::new((day(m.day), m.value), 4, BLACK.filled())),
+        )?;
+        chart.draw_series(
+            report
+                .measurements
+                .iter()
                 .filter(|m| !m.analysed)
                 .map(|m| Circle::new((day(m.day), m.value), 4, EXCLUDED_INK.stroke_width(2))),
         )?;
@@ -407,8 +423,14 @@ pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f6
     labelled(
         drawn,
         &format!(
-            "{}'s measurements of {} by study day, coloured by treatment",
-            report.subject_id, report.outcome_name
+            "{}'s measurements of {} by study day{}",
+            report.subject_id,
+            report.outcome_name,
+            if report.blinded {
+                " (blinded: treatments not shown)"
+            } else {
+                ", coloured by treatment"
+            }
         ),
     )
 }

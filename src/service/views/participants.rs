@@ -14,6 +14,8 @@ struct Lens<'a> {
     seed_hex: &'a str,
     /// Whether outcome values may be shown (everyone who lists participants but the pharmacist).
     outcomes: bool,
+    /// Whether the trial is a series of n-of-1 trials.
+    nof1: bool,
 }
 
 impl Lens<'_> {
@@ -22,6 +24,7 @@ impl Lens<'_> {
             sight: snapshot.sight(actor),
             seed_hex: &snapshot.trial.seed_hex,
             outcomes: actor.may(Permission::Enrol) || actor.may(Permission::SeeResults),
+            nof1: snapshot.protocol.protocol.trial.design == crate::protocol::Design::Nof1,
         }
     }
 
@@ -31,10 +34,10 @@ impl Lens<'_> {
             .then(|| arm.to_owned())
     }
 
+    /// A platform participant's kit; an n-of-1 patient has one kit per period (on the
+    /// calendar), none of their own.
     fn kit(&self, participant: u32) -> Option<String> {
-        self.sight
-            .blinded
-            .then(|| kit_code(self.seed_hex, participant))
+        (self.sight.blinded && !self.nof1).then(|| kit_code(self.seed_hex, participant))
     }
 
     /// Seqs count the records between inputs, and so the decisions taken at looks
@@ -102,21 +105,28 @@ impl Service {
             (None, Some(kit)) => format!("randomised: kit {kit}"),
             (None, None) => "randomised".to_owned(),
         };
+        // Each entry with its seq, to keep the chain's order.
         let mut timeline = vec![
-            TimelineEntry {
-                at: row.enrolled_at.clone(),
-                seq: lens.seq(row.seq - 1),
-                what: "enrolled (eligibility confirmed)".to_owned(),
-                by: row.enrolled_by.clone(),
-                reason: None,
-            },
-            TimelineEntry {
-                at: row.enrolled_at.clone(),
-                seq: lens.seq(row.seq),
-                what: assignment,
-                by: row.enrolled_by.clone(),
-                reason: None,
-            },
+            (
+                row.seq - 1,
+                TimelineEntry {
+                    at: row.enrolled_at.clone(),
+                    seq: lens.seq(row.seq - 1),
+                    what: "enrolled (eligibility confirmed)".to_owned(),
+                    by: row.enrolled_by.clone(),
+                    reason: None,
+                },
+            ),
+            (
+                row.seq,
+                TimelineEntry {
+                    at: row.enrolled_at.clone(),
+                    seq: lens.seq(row.seq),
+                    what: assignment,
+                    by: row.enrolled_by.clone(),
+                    reason: None,
+                },
+            ),
         ];
         if lens.outcomes {
             for outcome in OutcomeRow::of_participant(&mut conn, trial_id, row.participant)? {
@@ -127,23 +137,61 @@ impl Service {
                     Some(seq) => format!(" (corrects seq {seq})"),
                     None => String::new(),
                 };
-                timeline.push(TimelineEntry {
-                    at: outcome.recorded_at,
-                    seq: lens.seq(outcome.seq),
-                    what: match outcome.corrects {
-                        Some(_) => {
-                            format!("outcome corrected to {}{corrects}", outcome_text(&value))
-                        }
-                        None => format!("outcome recorded: {}", outcome_text(&value)),
+                timeline.push((
+                    outcome.seq,
+                    TimelineEntry {
+                        at: outcome.recorded_at,
+                        seq: lens.seq(outcome.seq),
+                        what: match outcome.corrects {
+                            Some(_) => {
+                                format!("outcome corrected to {}{corrects}", outcome_text(&value))
+                            }
+                            None => format!("outcome recorded: {}", outcome_text(&value)),
+                        },
+                        by: outcome.recorded_by,
+                        reason: outcome.reason,
                     },
-                    by: outcome.recorded_by,
-                    reason: outcome.reason,
-                });
+                ));
             }
         }
+        // Code breaks (and, on blinded n-of-1 trials, the reveal at the patient's end) are
+        // part of the participant's story: when, by whom and why; never the arm.
+        let chain = chain_of(trial_id)?.to_string();
+        let reveals = snapshot
+            .history
+            .subjects
+            .get(row.participant as usize)
+            .map(|s| s.revealed.clone())
+            .unwrap_or_default();
+        for reveal in reveals {
+            let Some(record) = AuditRow::at(&mut conn, &chain, reveal.record as i64)? else {
+                return Err(ServiceError::Integrity(format!(
+                    "the reveal at record {} is not on the chain",
+                    reveal.record
+                )));
+            };
+            timeline.push((
+                record.seq,
+                TimelineEntry {
+                    at: record.recorded_at,
+                    seq: lens.seq(record.seq),
+                    what: match reveal.cause {
+                        crate::engine::RevealCause::Emergency { .. } => {
+                            "code broken (emergency unblinding)".to_owned()
+                        }
+                        crate::engine::RevealCause::PatientFinished => {
+                            "treatments revealed to the site (the patient's trial ended)".to_owned()
+                        }
+                    },
+                    by: record.actor,
+                    reason: record.reason,
+                },
+            ));
+        }
+        timeline.sort_by_key(|(seq, _)| *seq);
         Ok(ParticipantDetail {
             participant: view,
-            timeline,
+            timeline: timeline.into_iter().map(|(_, entry)| entry).collect(),
         })
     }
 
@@ -175,7 +223,15 @@ impl Service {
             subject_id: assignment.subject_id.clone(),
             arm: (!concealed).then(|| assignment.arm.clone()),
             arm_name: if concealed { None } else { arm_name },
-            kit: blinded.then(|| kit_code(&trial.seed_hex, assignment.participant)),
+            // An n-of-1 patient's first kit is their first period's.
+            kit: blinded.then(|| match protocol.protocol.trial.design {
+                crate::protocol::Design::Nof1 => {
+                    period_kit_code(&trial.seed_hex, assignment.participant, 1)
+                }
+                crate::protocol::Design::Platform => {
+                    kit_code(&trial.seed_hex, assignment.participant)
+                }
+            }),
             seq: sight.sees_seqs().then_some(assignment.seq),
         })
     }

@@ -109,6 +109,12 @@ impl Chrome {
         self.role.may(Permission::ListParticipants)
     }
 
+    /// Whether the role sees outcome values (everyone who lists participants but the
+    /// pharmacist).
+    pub fn sees_outcomes(&self) -> bool {
+        self.role.may(Permission::Enrol) || self.role.may(Permission::SeeResults)
+    }
+
     /// Whether the role may break a participant's code (emergency unblinding).
     pub fn breaks_codes(&self) -> bool {
         self.role.may(Permission::BreakCode)

@@ -153,7 +153,9 @@ pub(super) async fn participant_page(
     let (trial, detail, report) = call(&state, move |s| {
         let detail = s.participant(&actor, &id, &subject)?;
         let trial = s.trial_view(&actor, &id, false)?;
-        let report = if trial.nof1 && actor.may(Permission::ReadPatientReports) {
+        let report = if trial.nof1
+            && (actor.may(Permission::ReadPatientReports) || actor.may(Permission::Dispense))
+        {
             Some(s.patient_report(&actor, &id, &subject)?)
         } else {
             None
