@@ -13,8 +13,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App};
 use bayestrial::service::{
-    Actor, Meaning, NewUser, Password, Randomness, Role, Service, ServiceConfig, SteppingClock,
-    Username,
+    Actor, Meaning, Randomness, Role, Service, ServiceConfig, SteppingClock,
 };
 use bayestrial::store::DatabaseUrl;
 use bayestrial::web::auth::SESSION_COOKIE;
@@ -47,18 +46,7 @@ impl World {
             ("dmc", Role::Dmc),
             ("reg", Role::Regulator),
         ] {
-            service
-                .add_user(
-                    &Actor::command_line(),
-                    &NewUser {
-                        username: Username::parse(name).expect("user name"),
-                        role,
-                        printed_name: format!("Test {name}"),
-                        email: format!("{name}@example.org"),
-                        password: Password::new(PASSWORD).expect("password"),
-                    },
-                )
-                .expect("user added");
+            super::trials::user(&service, name, role);
         }
         Self {
             service: Arc::new(service),
@@ -158,78 +146,72 @@ async fn reply<B: MessageBody>(response: ServiceResponse<B>) -> Reply {
     }
 }
 
-/// GET as a browser with a session.
-pub async fn page<S, B>(app: &S, session: &str, path: &str) -> Reply
-where
+/// The web app under test, as actix's test server gives it.
+pub trait TestApp<B: MessageBody>:
+    actix_web::dev::Service<
+    actix_http::Request,
+    Response = ServiceResponse<B>,
+    Error = actix_web::Error,
+>
+{
+}
+
+impl<S, B: MessageBody> TestApp<B> for S where
     S: actix_web::dev::Service<
         actix_http::Request,
         Response = ServiceResponse<B>,
         Error = actix_web::Error,
-    >,
-    B: MessageBody,
+    >
 {
-    let request = test::TestRequest::get()
-        .uri(path)
-        .cookie(actix_web::cookie::Cookie::new(
-            SESSION_COOKIE,
-            session.to_owned(),
-        ))
-        .to_request();
-    reply(app.call(request).await.expect("answer")).await
+}
+
+/// Sends one request and reads the answer.
+async fn send<B: MessageBody>(app: &impl TestApp<B>, request: test::TestRequest) -> Reply {
+    reply(app.call(request.to_request()).await.expect("answer")).await
+}
+
+fn browser(request: test::TestRequest, session: &str) -> test::TestRequest {
+    request.cookie(actix_web::cookie::Cookie::new(
+        SESSION_COOKIE,
+        session.to_owned(),
+    ))
+}
+
+fn bearer(request: test::TestRequest, token: &str) -> test::TestRequest {
+    request.insert_header(("Authorization", format!("Bearer {token}")))
+}
+
+/// GET as a browser with a session.
+pub async fn page<B: MessageBody>(app: &impl TestApp<B>, session: &str, path: &str) -> Reply {
+    send(app, browser(test::TestRequest::get().uri(path), session)).await
 }
 
 /// POST a form as a browser with a session.
-pub async fn form<S, B>(app: &S, session: &str, path: &str, fields: &[(&str, &str)]) -> Reply
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: MessageBody,
-{
-    let request = test::TestRequest::post()
-        .uri(path)
-        .cookie(actix_web::cookie::Cookie::new(
-            SESSION_COOKIE,
-            session.to_owned(),
-        ))
-        .set_form(fields.to_vec())
-        .to_request();
-    reply(app.call(request).await.expect("answer")).await
+pub async fn form<B: MessageBody>(
+    app: &impl TestApp<B>,
+    session: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Reply {
+    let request = browser(test::TestRequest::post().uri(path), session).set_form(fields.to_vec());
+    send(app, request).await
 }
 
 /// GET as an API client.
-pub async fn api_get<S, B>(app: &S, token: &str, path: &str) -> Reply
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: MessageBody,
-{
-    let request = test::TestRequest::get()
-        .uri(path)
-        .insert_header(("Authorization", format!("Bearer {token}")))
-        .to_request();
-    reply(app.call(request).await.expect("answer")).await
+pub async fn api_get<B: MessageBody>(app: &impl TestApp<B>, token: &str, path: &str) -> Reply {
+    send(app, bearer(test::TestRequest::get().uri(path), token)).await
 }
 
 /// POST JSON as an API client.
-pub async fn api_post<S, B>(app: &S, token: &str, path: &str, body: serde_json::Value) -> Reply
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: MessageBody,
-{
-    let request = test::TestRequest::post()
-        .uri(path)
-        .insert_header(("Authorization", format!("Bearer {token}")))
-        .set_json(body)
-        .to_request();
-    reply(app.call(request).await.expect("answer")).await
+pub async fn api_post<B: MessageBody>(
+    app: &impl TestApp<B>,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Reply {
+    send(
+        app,
+        bearer(test::TestRequest::post().uri(path), token).set_json(body),
+    )
+    .await
 }
