@@ -1,6 +1,7 @@
 //! The trial's data as the exports lay it out: the engine's history
 //! ([`crate::engine::history`]) of the audit records, each value keeping the record that holds
-//! it (who, when, why, and the hash that ODM's `SourceID` and the CSV tables name).
+//! it (who, when, why, and the hash that ODM's `SourceID` and the CSV tables name). A blinded
+//! export's history leaves out the records the engine classifies as sealed.
 
 use crate::audit::AuditRecord;
 use crate::engine::{Event, History};
@@ -45,7 +46,14 @@ pub(crate) fn facts<'a>(
             .is_some(),
         None => false,
     };
-    History::of(has_control, records.iter().zip(events)).map_err(|e| {
+    // A blinded export shows what a blinded reader may see: the records the engine classifies
+    // as sealed (assignments and comparative results) are left out of its tables, as their
+    // payloads are left out of its JSON Lines file.
+    let shown = records
+        .iter()
+        .zip(events)
+        .filter(|(_, event)| export.unblinded || !event.body.disclosure().is_sealed());
+    History::of(has_control, shown).map_err(|e| {
         let seq = match &e {
             crate::engine::EngineError::Log { seq, .. } => *seq,
             _ => 0,

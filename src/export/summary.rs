@@ -55,9 +55,9 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
             "unblinded: the seed and every allocation probability are included, so the trial \
              can be replayed"
         } else {
-            "blinded: the seed is left out, and the records of assignments and comparative \
-             results are sealed in audit.jsonl (neither payload nor salt), so the trial cannot \
-             be replayed from this package"
+            "blinded: the seed is left out, the records of assignments and comparative \
+             results are sealed in audit.jsonl (neither payload nor salt) and left out of the \
+             ODM and CSV files, so the trial cannot be replayed from this package"
         },
         esc(&export.public_key.to_hex())
     );
