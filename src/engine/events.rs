@@ -602,8 +602,8 @@ pub enum EventBody {
     },
 }
 
-/// What a record reveals, decided once for every event (ARCHITECTURE §10). Ordered from the least
-/// to the most sensitive, so `a <= b` reads "a reveals no more than b".
+/// What a record reveals, decided once for every event (see ARCHITECTURE.md). Ordered from the
+/// least to the most sensitive, so `a <= b` reads "a reveals no more than b".
 ///
 /// Every view, the audit page, the events feed, the exports and the notifications ask
 /// [`EventBody::disclosure`]; nothing outside the engine keeps a list of event kinds.
@@ -631,7 +631,7 @@ impl Disclosure {
     }
 }
 
-/// Who an event is attributed to on the audit trail (ARCHITECTURE §10).
+/// Who an event is attributed to on the audit trail (see ARCHITECTURE.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {

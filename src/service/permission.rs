@@ -1,4 +1,4 @@
-//! The roles table of ARCHITECTURE §8, encoded once: what each role may do ([`Permission`],
+//! The roles table, encoded once (see ARCHITECTURE.md): what each role may do ([`Permission`],
 //! [`Role::may`]) and what a record or a view may reveal to it ([`Sight`]).
 //!
 //! Both are exhaustive matches: a new permission does not compile until every role is decided
@@ -58,7 +58,7 @@ impl fmt::Display for Permission {
 }
 
 impl Role {
-    /// Whether the role has `permission` (ARCHITECTURE §8).
+    /// Whether the role has `permission` (the roles table above).
     pub fn may(self, permission: Permission) -> bool {
         use Role::{Admin, Coordinator, Dmc, Pharmacist, Regulator, Statistician};
         match permission {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ServiceError;
 
-/// A role (ARCHITECTURE §8).
+/// A role; what each may do is `Role::may` (`service::permission`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -29,7 +29,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// Every role, in the order of ARCHITECTURE §8.
+    /// Every role.
     pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Statistician,
