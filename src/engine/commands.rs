@@ -780,6 +780,7 @@ impl<'p> Engine<'p> {
             state,
             EventBody::AssignmentRevealed {
                 participant: participant as u32,
+                subject_id: Arc::clone(&state.participants[participant].subject_id),
                 cause: RevealCause::Emergency {
                     reason: reason.trim().to_owned(),
                 },

@@ -590,6 +590,8 @@ pub enum EventBody {
     AssignmentRevealed {
         /// 0-based participant number.
         participant: u32,
+        /// Their subject identifier (as entered at enrolment), for the reader of the trail.
+        subject_id: Arc<str>,
         /// Why.
         #[serde(flatten)]
         cause: RevealCause,

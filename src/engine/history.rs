@@ -747,7 +747,9 @@ impl<R: Clone> History<R> {
                 self.series.push((record, summary.clone()));
                 vec![Change::Series]
             }
-            EventBody::AssignmentRevealed { participant, cause } => {
+            EventBody::AssignmentRevealed {
+                participant, cause, ..
+            } => {
                 self.subject(seq, *participant)?.revealed.push(Revealed {
                     record,
                     cause: cause.clone(),

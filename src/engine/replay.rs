@@ -158,6 +158,7 @@ fn run(
         EventBody::AssignmentRevealed {
             participant,
             cause: RevealCause::Emergency { reason },
+            ..
         } => {
             let subject = subject(state, *participant)?;
             engine.reveal_assignment(state, &subject, reason)

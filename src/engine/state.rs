@@ -631,8 +631,14 @@ impl TrialState {
                 self.max_participants = *to;
                 self.looks = extend_looks(&self.looks, *to);
             }
-            EventBody::AssignmentRevealed { participant, .. } => {
-                self.participant(seq, *participant)?;
+            EventBody::AssignmentRevealed {
+                participant,
+                subject_id,
+                ..
+            } => {
+                if self.participant(seq, *participant)?.subject_id != *subject_id {
+                    return Err(log("a reveal names another participant's subject id"));
+                }
             }
             EventBody::TrialStopped { reason } => {
                 self.status = TrialStatus::Stopped {

@@ -294,6 +294,11 @@ impl Engine<'_> {
             state,
             EventBody::AssignmentRevealed {
                 participant,
+                subject_id: state
+                    .participants
+                    .get(participant as usize)
+                    .map(|p| std::sync::Arc::clone(&p.subject_id))
+                    .ok_or_else(|| EngineError::Refused(format!("no participant {participant}")))?,
                 cause: RevealCause::PatientFinished,
             },
             out,
