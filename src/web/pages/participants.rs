@@ -213,6 +213,8 @@ struct CodeBreakPage {
     chrome: Chrome,
     trial_id: String,
     answer: CodeBreak,
+    /// The arm's display name (platform trials).
+    arm_name: String,
 }
 
 #[derive(Deserialize)]
@@ -237,13 +239,20 @@ pub(super) async fn code_break_page(
     let (id, subject) = path.into_inner();
     let form = form.into_inner();
     let (actor, trial) = (user.actor.clone(), id.clone());
-    let answer = call(&state, move |s| {
-        s.break_code(&actor, &trial, &subject, &form.reason, &form.password)
+    let (answer, view) = call(&state, move |s| {
+        let answer = s.break_code(&actor, &trial, &subject, &form.reason, &form.password)?;
+        Ok((answer, s.trial_view(&actor, &trial, false)?))
     })
     .await?;
+    let arm_name = view
+        .arms
+        .iter()
+        .find(|a| a.id == answer.arm)
+        .map_or_else(|| answer.arm.clone(), |a| a.name.clone());
     html(&CodeBreakPage {
         chrome: Chrome::of(&user),
         trial_id: id,
         answer,
+        arm_name,
     })
 }
