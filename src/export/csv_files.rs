@@ -52,6 +52,18 @@ fn value_columns(value: &OutcomeValue) -> [String; 4] {
     }
 }
 
+/// A cell as a spreadsheet may open it safely (OWASP CSV injection): text that begins with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that it is not read as a
+/// formula; numbers (`-2.5`) are left as they are.
+fn neutralised(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
 struct Table {
     writer: csv::Writer<Vec<u8>>,
 }
@@ -65,13 +77,18 @@ impl Table {
         Ok(Self { writer })
     }
 
+    /// Writes one row; every text cell goes through [`neutralised`].
     fn row<I, S>(&mut self, cells: I) -> Result<(), ExportError>
     where
         I: IntoIterator<Item = S>,
-        S: AsRef<[u8]>,
+        S: AsRef<str>,
     {
         self.writer
-            .write_record(cells)
+            .write_record(
+                cells
+                    .into_iter()
+                    .map(|cell| neutralised(cell.as_ref()).into_owned()),
+            )
             .map_err(|e| ExportError::write("CSV", e))
     }
 
@@ -400,4 +417,26 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<(String, Vec<u8>)>, Expo
 pub(crate) fn write_zip(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
     let files = write(export)?;
     zip_files(&files, &export.exported_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralised;
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_kept() {
+        for risky in [
+            "=HYPERLINK(\"http://x\")",
+            "+1+1",
+            "-1+2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(neutralised(risky), format!("'{risky}"), "{risky:?}");
+        }
+        for kept in ["-2.5", "+3", "S-001", "response", "", "0.25"] {
+            assert_eq!(neutralised(kept), kept, "{kept:?}");
+        }
+    }
 }

@@ -56,15 +56,45 @@ pub fn shifted(at: &UtcTimestamp, seconds: i64) -> UtcTimestamp {
     timestamp(parsed + time::Duration::seconds(seconds))
 }
 
+/// `at` as UTC RFC 3339 text with exactly three fraction digits (`…T09:30:05.000Z`), so that
+/// times compare as text in the order they happened (session expiry, login throttling, the
+/// audit trail's sort).
 fn timestamp(at: OffsetDateTime) -> UtcTimestamp {
-    let at = at
-        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at);
-    let text = at
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned());
-    // RFC 3339 from `time` is already UTC with `Z`; the parse only re-checks the spelling.
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    );
     UtcTimestamp::parse(&text).unwrap_or_else(|_| UtcTimestamp::epoch())
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+
+    #[test]
+    fn times_have_three_fraction_digits_and_sort_as_text() {
+        let whole = timestamp(
+            OffsetDateTime::from_unix_timestamp(1_780_000_005)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        );
+        let half = timestamp(
+            OffsetDateTime::from_unix_timestamp_nanos(1_780_000_005_500_000_000)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        );
+        assert!(whole.as_str().ends_with(":45.000Z"), "{whole}");
+        assert!(half.as_str().ends_with(":45.500Z"), "{half}");
+        assert!(whole.as_str() < half.as_str());
+        assert_eq!(whole.as_str().len(), half.as_str().len());
+        let later = shifted(&whole, 1);
+        assert!(later.as_str().ends_with(":46.000Z") && later.as_str() > half.as_str());
+    }
 }
 
 /// Where secret seeds, keys and tokens come from: the operating system, or (tests, benches) a
@@ -104,8 +134,8 @@ mod tests {
     #[test]
     fn clocks_write_utc_rfc3339() {
         let clock = SteppingClock::starting_at(1_764_000_000);
-        assert_eq!(clock.now().as_str(), "2025-11-24T16:00:00Z");
-        assert_eq!(clock.now().as_str(), "2025-11-24T16:00:01Z");
+        assert_eq!(clock.now().as_str(), "2025-11-24T16:00:00.000Z");
+        assert_eq!(clock.now().as_str(), "2025-11-24T16:00:01.000Z");
         assert!(SystemClock.now().as_str().ends_with('Z'));
     }
 }

@@ -328,7 +328,7 @@ fn load_or_create_key(dir: &Path, randomness: &Randomness) -> Result<ServerKey, 
             ServiceError::Integrity(format!("{}: not a server key: {e}", path.display()))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            store::create_private_dir(dir).map_err(io)?;
             let key = ServerKey::from_bytes(&randomness.bytes32());
             write_private(&path, &key.to_hex()).map_err(io)?;
             tracing::info!(path = %path.display(), "generated the server's signing key");

@@ -184,6 +184,37 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// Creates `dir` (and its missing parents) readable by the owner only (0700), when it does not
+/// exist yet; an existing folder is left as it is. The database holds seeds, unblinded records
+/// and password hashes.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates an empty file at `path` readable and writable by the owner only (0600), when none
+/// exists. SQLite then opens it, and creates its journal files with the same permissions.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// Connects once, choosing the backend from the URL and saying which failed and why.
 pub fn connect(url: &DatabaseUrl) -> Result<DbConn, StoreError> {
     let failed = |source| StoreError::Connect {
@@ -194,11 +225,15 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConn, StoreError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| StoreError::DataDir {
+                create_private_dir(parent).map_err(|source| StoreError::DataDir {
                     path: parent.to_owned(),
                     source,
                 })?;
             }
+            create_private_file(path).map_err(|source| StoreError::DataDir {
+                path: path.to_owned(),
+                source,
+            })?;
             let mut conn = SqliteConnection::establish(&url.connection_string()).map_err(failed)?;
             configure_sqlite(&mut conn)
                 .map_err(|e| failed(ConnectionError::CouldntSetupConfiguration(e)))?;
@@ -387,6 +422,33 @@ pub fn data_dir_of(url: &DatabaseUrl, fallback: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_sqlite_database_and_its_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = scratch.path().join("fresh").join("data");
+        let path = dir.join("trials.db");
+        let url = DatabaseUrl::Sqlite(path.clone());
+        let mut pool = open_pool(&url, 1).unwrap_or_else(|e| panic!("{e}"));
+        drop(pool.get());
+        pool = open_pool(&url, 1).unwrap_or_else(|e| panic!("{e}"));
+        drop(pool);
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        assert_eq!(mode(&dir), 0o700, "the data folder");
+        assert_eq!(mode(&path), 0o600, "the database file");
+        for journal in ["trials.db-wal", "trials.db-shm"] {
+            let file = dir.join(journal);
+            if file.exists() {
+                assert_eq!(mode(&file) & 0o077, 0, "{journal} is private");
+            }
+        }
+    }
 
     #[test]
     fn urls_choose_the_backend_by_scheme() {
