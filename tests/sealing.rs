@@ -883,3 +883,115 @@ fn no_sealed_record_is_recovered_from_the_regulators_feed_but_all_cycles_are_wit
         "with the salts every cycle is recovered"
     );
 }
+
+#[test]
+fn an_export_refuses_to_sign_a_chain_that_verifies_but_does_not_replay() {
+    let scratch = Scratch::new();
+    let service = scratch.service();
+    let p = people(&service);
+    small_trial(&service, &p, "REPLAY-1");
+    let chain = "trial:REPLAY-1";
+
+    // A tamperer with the database and the server key: one randomisation gets another arm,
+    // every later record is re-hashed and every checkpoint re-signed, so the chain verifies.
+    let mut conn = store_conn(&scratch);
+    let rows = AuditRow::after(&mut conn, chain, 0).expect("records");
+    let checkpoints = store::CheckpointRow::of_chain(&mut conn, chain).expect("checkpoints");
+    drop(conn);
+    let target = rows
+        .iter()
+        .position(|r| r.kind == "randomised")
+        .expect("a randomisation");
+    let mut records: Vec<AuditRecord> = rows
+        .iter()
+        .map(|r| AuditRecord {
+            chain: r.chain.parse().expect("chain"),
+            seq: r.seq as u64,
+            kind: r.kind.clone(),
+            payload: r.payload.clone(),
+            actor: r.actor.clone(),
+            role: r.role.clone(),
+            recorded_at: UtcTimestamp::parse(&r.recorded_at).expect("time"),
+            reason: r.reason.clone(),
+            salt: r.salt.as_deref().map(|s| s.parse().expect("salt")),
+            prev_hash: r.prev_hash.parse().expect("hash"),
+            hash: r.hash.parse().expect("hash"),
+        })
+        .collect();
+    let mut payload: Value = serde_json::from_str(&records[target].payload).expect("JSON");
+    let arm = payload["arm"].as_str().expect("arm").to_owned();
+    let other = ["control", "a", "b"]
+        .into_iter()
+        .find(|a| *a != arm)
+        .expect("another arm");
+    payload["arm"] = Value::String(other.to_owned());
+    records[target].payload = bayestrial::audit::canonical_json(&payload).expect("canonical");
+    for i in target..records.len() {
+        if i > 0 {
+            records[i].prev_hash = records[i - 1].hash;
+        }
+        records[i].hash = records[i].compute_hash().expect("hash");
+    }
+    let key_hex = std::fs::read_to_string(scratch.path(SERVER_KEY_FILE)).expect("server key");
+    let key = bayestrial::audit::ServerKey::from_hex(&key_hex).expect("key");
+    let mut sql = String::from(
+        "DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS checkpoints_no_update;",
+    );
+    for record in &records[target..] {
+        sql.push_str(&format!(
+            "UPDATE audit_events SET payload = '{}', prev_hash = '{}', hash = '{}' WHERE chain = '{chain}' AND seq = {};",
+            record.payload,
+            record.prev_hash.to_hex(),
+            record.hash.to_hex(),
+            record.seq
+        ));
+    }
+    for row in &checkpoints {
+        let seq = row.seq as u64;
+        let Some(head) = records.iter().find(|r| r.seq == seq) else {
+            continue;
+        };
+        let purpose: bayestrial::audit::Purpose =
+            serde_json::from_value(Value::String(row.purpose.clone())).expect("purpose");
+        let signed = bayestrial::audit::Checkpoint::sign(
+            &key,
+            &bayestrial::audit::ChainHead {
+                chain: chain.parse().expect("chain"),
+                seq,
+                hash: head.hash,
+            },
+            purpose,
+            UtcTimestamp::parse(&row.signed_at).expect("time"),
+        )
+        .expect("signed");
+        sql.push_str(&format!(
+            "UPDATE checkpoints SET head_hash = '{}', signature = '{}' WHERE chain = '{chain}' AND seq = {seq} AND purpose = '{}';",
+            signed.head_hash.to_hex(),
+            signed.signature.to_hex(),
+            row.purpose
+        ));
+    }
+    let mut raw = diesel::SqliteConnection::establish(&scratch.url()).expect("SQLite");
+    raw.batch_execute(&sql).expect("tampered");
+    drop(raw);
+
+    // The hashes and signatures hold; only the engine can tell.
+    let fresh = scratch.service();
+    let report = fresh.verify(Some("REPLAY-1")).expect("verify");
+    assert_eq!(report.problem, None, "the tampered chain still verifies");
+    let refused = fresh.export(
+        &bayestrial::service::Exporter::User(p.stat.clone()),
+        "REPLAY-1",
+        ExportFormat::Jsonl,
+        true,
+    );
+    let message = match refused {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("an export signed a chain that does not replay"),
+    };
+    assert!(
+        message.contains("does not replay")
+            && message.contains(&format!("seq {}", records[target].seq)),
+        "{message}"
+    );
+}

@@ -83,6 +83,39 @@ fn head_of(records: &[AuditRecord]) -> Option<ChainHead> {
     })
 }
 
+/// Replays the exported trial chain through the engine (protocol version 1 and the trial's
+/// seed) before an export signs it: the server must not sign a chain whose decisions the
+/// engine does not derive, even when every hash is consistent.
+fn replay_before_signing(
+    conn: &mut DbConn,
+    trial: &TrialRow,
+    records: &[AuditRecord],
+) -> Result<(), ServiceError> {
+    let refuse = |seq: u64, problem: String| {
+        ServiceError::Integrity(format!(
+            "refusing to export: trial:{} does not replay at seq {seq}: {problem} (run \
+             bayestrial replay)",
+            trial.id
+        ))
+    };
+    let version = ProtocolVersionRow::find(conn, &trial.id, 1)?.ok_or_else(|| {
+        ServiceError::Integrity(format!("trial {} has no protocol version 1", trial.id))
+    })?;
+    let loaded = crate::protocol::LoadedProtocol::from_toml(
+        &version.source,
+        &format!("trial {} version 1", trial.id),
+    )?;
+    let seed = crate::engine::TrialSeed::from_hex(&trial.seed_hex)
+        .map_err(|e| refuse(0, format!("the trial's seed does not read: {e}")))?;
+    let events = records
+        .iter()
+        .map(|r| r.to_event().map_err(|e| refuse(r.seq, e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::engine::replay(&loaded.protocol, seed, &events)
+        .map(|_| ())
+        .map_err(|mismatch| refuse(mismatch.seq, mismatch.problem))
+}
+
 impl Service {
     /// Verifies a chain and its checkpoints before an export signs its head: the server must
     /// not put its signature on a chain that was tampered with.
@@ -177,6 +210,7 @@ impl Service {
         })?;
         let mut trial_checkpoints = checkpoints(&mut conn, &chain.to_string(), trial_head.seq)?;
         self.check_before_signing(&trial_records, &trial_checkpoints)?;
+        replay_before_signing(&mut conn, &trial, &trial_records)?;
         let system = ChainId::system().to_string();
         let system_records = records(&mut conn, &system)?;
         let system_head = head_of(&system_records);
