@@ -513,3 +513,30 @@ fn equal_arms_stop_for_equivalence_without_a_control() {
         other => panic!("expected an equivalence stop, got {other:?}"),
     }
 }
+
+#[test]
+fn a_value_that_would_overflow_the_posterior_is_refused_as_an_input_error() {
+    // Without the protocol's range, only the numerics bound the value.
+    let protocol = variant("continuous-2arm.toml", "min = -400\nmax = 400\n", "");
+    assert!(protocol.outcome.min.is_none() && protocol.outcome.max.is_none());
+    let mut engine = Engine::new(&protocol, TrialSeed::from_u64(5));
+    let mut state = TrialState::new(&protocol).expect("state");
+    engine.start(&mut state, "h").expect("start");
+    engine.enrol(&mut state, "S1").expect("enrol");
+    let before = state.clone();
+    for huge in [1e200, -1e200] {
+        let refused =
+            engine.record_outcome(&mut state, "S1", OutcomeValue::Continuous { value: huge });
+        assert!(
+            matches!(
+                refused,
+                Err(bayestrial::engine::EngineError::Invalid { field: "value", .. })
+            ),
+            "{huge}: {refused:?}"
+        );
+        assert_eq!(state, before, "{huge} changed nothing");
+    }
+    engine
+        .record_outcome(&mut state, "S1", OutcomeValue::Continuous { value: 12.5 })
+        .expect("an ordinary value is recorded");
+}

@@ -443,6 +443,27 @@ impl<'p> Engine<'p> {
             .collect())
     }
 
+    /// Checks that the arm's model can take `value` (the posterior stays finite), so an
+    /// out-of-range value is refused as an input error before any event is written.
+    pub(super) fn check_fits(
+        state: &TrialState,
+        arm: usize,
+        value: &OutcomeValue,
+    ) -> Result<(), EngineError> {
+        match value {
+            OutcomeValue::Binary { .. } => Ok(()),
+            OutcomeValue::Continuous { .. } | OutcomeValue::Count { .. } => {
+                let mut probe = state.arms[arm].model;
+                probe
+                    .observe(super::state::observation(value))
+                    .map_err(|e| EngineError::Invalid {
+                        field: "value",
+                        problem: e.to_string(),
+                    })
+            }
+        }
+    }
+
     /// Checks an outcome value against the protocol's kind and range.
     pub(super) fn check_outcome(&self, value: &OutcomeValue) -> Result<(), EngineError> {
         let outcome = &self.protocol.outcome;
@@ -537,6 +558,9 @@ impl<'p> Engine<'p> {
             )));
         }
         self.check_outcome(&value)?;
+        if let Some(arm) = record.arm {
+            Self::check_fits(state, arm, &value)?;
+        }
         self.emit(
             state,
             EventBody::OutcomeRecorded { participant, value },
@@ -589,6 +613,9 @@ impl<'p> Engine<'p> {
             });
         }
         self.check_outcome(&value)?;
+        if let Some(arm) = state.participants[participant as usize].arm {
+            Self::check_fits(state, arm, &value)?;
+        }
         let mut out = Vec::new();
         self.emit(
             state,

@@ -157,9 +157,40 @@ impl ConjugateModel {
         })
     }
 
-    /// Adds one outcome. An observation of the wrong kind, a non-finite value or a non-positive
-    /// exposure is rejected and leaves the model unchanged.
+    /// Adds one outcome. An observation of the wrong kind, a non-finite value, a non-positive
+    /// exposure, or a value that would make the posterior's parameters overflow (a continuous
+    /// value of 1e200, an exposure of 1e308) is rejected and leaves the model unchanged.
     pub fn observe(&mut self, observation: Observation) -> Result<(), StatsError> {
+        let before = *self;
+        self.add(observation)?;
+        if self.posterior_is_finite() {
+            Ok(())
+        } else {
+            *self = before;
+            Err(StatsError::Observation(
+                "the value is out of range: the posterior's sufficient statistics would not stay finite",
+            ))
+        }
+    }
+
+    /// Whether every parameter of the posterior is finite (and the scale positive).
+    fn posterior_is_finite(&self) -> bool {
+        match *self {
+            Self::BetaBinomial { .. } => true,
+            Self::Normal { .. } => self.nig_posterior().is_some_and(|p| {
+                p.mu.is_finite()
+                    && p.kappa.is_finite()
+                    && p.alpha.is_finite()
+                    && p.beta.is_finite()
+                    && p.beta > 0.0
+            }),
+            Self::GammaPoisson {
+                prior, exposure, ..
+            } => (prior.rate + exposure).is_finite(),
+        }
+    }
+
+    fn add(&mut self, observation: Observation) -> Result<(), StatsError> {
         match (self, observation) {
             (
                 Self::BetaBinomial {
@@ -337,6 +368,47 @@ impl ConjugateModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_would_overflow_the_posterior_are_refused_and_change_nothing() {
+        let mut normal = ConjugateModel::normal(NigPrior {
+            mu0: 0.0,
+            kappa0: 1.0,
+            alpha0: 1.0,
+            beta0: 1.0,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        normal
+            .observe(Observation::Continuous(2.0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let before = normal;
+        for huge in [1e200, -1e200, 1e155] {
+            assert!(
+                normal.observe(Observation::Continuous(huge)).is_err(),
+                "{huge}"
+            );
+            assert_eq!(normal, before, "{huge} left the model unchanged");
+        }
+        let mut counts = ConjugateModel::gamma_poisson(GammaPrior {
+            shape: 1.0,
+            rate: 1.0,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        counts
+            .observe(Observation::Count {
+                events: 1,
+                exposure: 1e308,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let before = counts;
+        assert!(counts
+            .observe(Observation::Count {
+                events: 1,
+                exposure: 1e308
+            })
+            .is_err());
+        assert_eq!(counts, before);
+    }
 
     #[test]
     fn normal_update_matches_the_textbook_formulas() -> Result<(), StatsError> {
