@@ -173,7 +173,7 @@ pub enum ExportLine {
 
 /// Whether a blinded export seals `record` (module docs): a record of a trial chain whose
 /// engine event reveals an assignment or a comparative result, as the engine classifies it
-/// ([`crate::engine::EventBody::disclosure`]). System records are never sealed. Fails, naming
+/// (the engine's `disclosure()` of the event). System records are never sealed. Fails, naming
 /// the seq, when a trial record's payload is not the engine event its kind names.
 pub fn is_sealed(record: &AuditRecord) -> Result<bool, ExportError> {
     if record.chain.is_system() {
