@@ -17,8 +17,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::events::{
-    AllocationBasis, ArmAnalysis, ArmShare, Conclusion, Disclosure, DropReason, Event, EventBody,
-    OutcomeValue, RevealCause, StopReason,
+    AllocationBasis, ArmAnalysis, ArmShare, Conclusion, DropReason, Event, EventBody, OutcomeValue,
+    RevealCause, StopReason,
 };
 use super::nof1::{Nof1Effect, PatientEnd, SeriesSummary};
 use super::EngineError;
@@ -209,17 +209,6 @@ pub enum ArmChange {
     Dropped(DropReason),
     /// Became the control (superior to the old one).
     BecameControl,
-}
-
-impl ArmChange {
-    /// What the change reveals: an arm's addition or opening follows the protocol; a drop or a
-    /// new control follows a comparison.
-    pub fn disclosure(self) -> Disclosure {
-        match self {
-            Self::Added | Self::Opened => Disclosure::Operational,
-            Self::Dropped(_) | Self::BecameControl => Disclosure::Comparative,
-        }
-    }
 }
 
 /// An arm with its changes of status.
