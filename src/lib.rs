@@ -2,11 +2,13 @@
 //! replay.
 //!
 //! Layers, each importing only the ones above it in this list:
+//! - [`canonical`]: the canonical JSON encoding that every hash and signature is computed over (a
+//!   leaf: imports nothing of ours);
 //! - [`stats`]: numerics only (conjugate models, decision probabilities by quadrature);
 //! - [`protocol`]: TOML protocols into a validated [`protocol::Protocol`];
 //! - [`engine`]: events, the trial state as a fold over events, allocation and decision rules;
 //! - [`sim`]: Monte Carlo of the engine, metrics, calibration, reports;
-//! - [`audit`]: canonical JSON, the hash chain of audit records, signed checkpoints and their
+//! - [`audit`]: the hash chain of audit records, signed checkpoints and their
 //!   offline verification (imports [`engine`] event types only);
 //! - [`export`]: CDISC ODM, JSON Lines, CSV and the regulatory package of one trial, and their
 //!   offline verification and replay (imports [`audit`], [`engine`], [`protocol`]);
@@ -16,6 +18,7 @@
 //!   per command.
 
 pub mod audit;
+pub mod canonical;
 pub mod engine;
 pub mod export;
 pub mod notify;

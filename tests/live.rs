@@ -224,6 +224,14 @@ fn assert_verified(service: &Service, what: &str) {
     assert_eq!(report.problem, None, "{what}: audit verify");
     let replayed = service.replay(None).expect("replay runs");
     assert!(replayed.is_ok(), "{what}: replay {replayed:?}");
+    let projections = service
+        .check_projections(None)
+        .expect("projections re-derived");
+    assert_eq!(
+        projections.differences,
+        vec![],
+        "{what}: projection rows differ from the chains"
+    );
 }
 
 #[test]
@@ -636,6 +644,58 @@ fn tampering_is_found_at_the_right_record() {
 }
 
 #[test]
+fn edited_projection_rows_are_each_reported() {
+    for backend in Backend::all() {
+        let service = backend.service();
+        let trial = "PROJ";
+        let (_, coord) = started_trial(&service, trial, 1000, 4);
+        for i in 0..9 {
+            let subject = format!("S-{i}");
+            service
+                .enrol(&coord, trial, &subject, None)
+                .expect("enrolled");
+            service
+                .record_outcome(&coord, trial, &subject, binary(i % 3 == 0), None)
+                .expect("outcome");
+        }
+        let clean = service
+            .check_projections(Some(trial))
+            .expect("projections re-derived");
+        assert_eq!(clean.differences, vec![], "{}", backend.name());
+        // trial, 9 participants, 9 outcomes, 2 looks, the trial status, at least 2 arms
+        assert!(clean.rows >= 23, "{} rows", clean.rows);
+        backend
+            .plain(
+                "UPDATE trials SET title = 'Forged title' WHERE id = 'PROJ'; \
+                 UPDATE participants SET subject_id = 'S-X' WHERE trial_id = 'PROJ' AND participant = 2; \
+                 UPDATE outcomes SET value = 'forged' WHERE trial_id = 'PROJ' AND participant = 4; \
+                 DELETE FROM looks WHERE trial_id = 'PROJ' AND look = 1; \
+                 UPDATE trial_status SET status = 'stopped' WHERE trial_id = 'PROJ'",
+            )
+            .expect("projection tables have no triggers");
+        let report = service
+            .check_projections(Some(trial))
+            .expect("projections re-derived");
+        let found: Vec<String> = report.differences.iter().map(|d| d.to_string()).collect();
+        let expected = [
+            "trial PROJ table trials id PROJ: title: stored \"Forged title\"",
+            "trial PROJ table participants participant 2: subject_id: stored \"S-X\", the chain says \"S-2\"",
+            "trial PROJ table outcomes seq ",
+            "trial PROJ table looks look 1: missing",
+            "trial PROJ table trial_status trial PROJ: status: stored \"stopped\", the chain says \"running\"",
+        ];
+        for want in expected {
+            assert!(
+                found.iter().any(|f| f.starts_with(want)),
+                "{}: {want} not in {found:#?}",
+                backend.name()
+            );
+        }
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+    }
+}
+
+#[test]
 fn audit_verify_and_replay_commands_report_by_exit_code() {
     let backend = Backend::sqlite();
     let service = backend.service();
@@ -676,6 +736,17 @@ fn audit_verify_and_replay_commands_report_by_exit_code() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&replay.stdout)
+    );
+    // A projection row edited without touching a record: the pages would show it.
+    backend
+        .plain("UPDATE participants SET arm = 'forged' WHERE trial_id = 'CLI' AND participant = 3")
+        .expect("projection tables have no triggers");
+    let edited = verify(&[]);
+    let text = String::from_utf8_lossy(&edited.stdout);
+    assert_eq!(edited.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("trial CLI table participants participant 3: arm: stored \"forged\""),
+        "{text}"
     );
     backend.tamper(
         "UPDATE audit_events SET payload = payload || ' ' WHERE chain = 'trial:CLI' AND seq = 8",

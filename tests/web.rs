@@ -868,6 +868,13 @@ fn every_route_answers_every_role_as_the_architecture_says() {
             "{}",
             verified.body
         );
+        assert!(
+            verified
+                .body
+                .contains("The tables the pages show match the chains"),
+            "{}",
+            verified.body
+        );
     }
 }
 

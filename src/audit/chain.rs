@@ -66,11 +66,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use super::canonical::{canonical, canonical_json};
 use super::chain_id::ChainId;
 use super::salt::Salt;
 use super::time::UtcTimestamp;
 use super::AuditError;
+use crate::canonical::{canonical, canonical_json};
 use crate::engine::{Event, EventBody, Origin, TrialSeed};
 
 /// A SHA-256 hash; shown, parsed and serialised as 64 lowercase hex digits.
@@ -415,7 +415,7 @@ impl AuditRecord {
 
     /// The exact text hashed after `prev_hash`: the canonical JSON of every field but `hash`.
     pub fn hashed_text(&self) -> Result<String, AuditError> {
-        canonical(&Hashed {
+        Ok(canonical(&Hashed {
             actor: &self.actor,
             chain: &self.chain,
             kind: &self.kind,
@@ -426,7 +426,7 @@ impl AuditRecord {
             role: &self.role,
             salt: self.salt.as_ref(),
             seq: self.seq,
-        })
+        })?)
     }
 
     /// SHA-256(`prev_hash` ‖ [`AuditRecord::hashed_text`]): what `hash` must be.
@@ -672,6 +672,7 @@ pub fn verify_salts(records: &[AuditRecord], seed: &TrialSeed) -> Result<(), Cha
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::CanonicalError;
     use serde_json::json;
 
     fn by(minute: u32) -> Attribution {
@@ -979,7 +980,7 @@ mod tests {
         assert!(AuditRecord::append(None, trial(), "note", &1, &blank).is_err());
         assert!(matches!(
             AuditRecord::append(None, trial(), "note", &[f64::NAN], &by(0)),
-            Err(AuditError::NonFinite { .. })
+            Err(AuditError::Canonical(CanonicalError::NonFinite { .. }))
         ));
     }
 

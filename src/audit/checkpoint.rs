@@ -34,11 +34,11 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::canonical::canonical;
 use super::chain::{AuditRecord, ChainHead, Hash};
 use super::chain_id::ChainId;
 use super::time::UtcTimestamp;
 use super::AuditError;
+use crate::canonical::canonical;
 
 /// The server's Ed25519 signing key. Its `Debug` shows only the public key; the secret is wiped
 /// from memory when the key is dropped.
@@ -323,14 +323,14 @@ impl Checkpoint {
 
     /// The exact text signed: the canonical JSON of every field but `signature`.
     pub fn signed_text(&self) -> Result<String, AuditError> {
-        canonical(&Signed {
+        Ok(canonical(&Signed {
             chain: &self.chain,
             head_hash: &self.head_hash,
             public_key: &self.public_key,
             purpose: self.purpose,
             seq: self.seq,
             signed_at: &self.signed_at,
-        })
+        })?)
     }
 
     /// Checks that the checkpoint names `trusted` as its key and that its signature verifies

@@ -1,5 +1,5 @@
-//! The audit layer: the canonical JSON encoding, the hash chain of audit records, the server's
-//! signed checkpoints, and the offline verification of both.
+//! The audit layer: the hash chain of audit records, the server's signed checkpoints, and the
+//! offline verification of both, all over the [`crate::canonical`] encoding.
 //!
 //! Every change to a trial (and, on the system chain, to users, roles, logins and exports: a
 //! [`SystemEvent`]) becomes an [`AuditRecord`] whose hash covers its predecessor's hash, so
@@ -17,9 +17,8 @@
 //! database: it must not read the clock (times come in as [`UtcTimestamp`] arguments), own or
 //! seed a random number generator (key generation takes the caller's RNG), touch files, the
 //! network or a database, or import `web`, `store` or `sim`. Of the layers above it, it imports
-//! only the [`crate::engine`] event types.
+//! only the [`crate::engine`] event types and the [`crate::canonical`] leaf.
 
-mod canonical;
 mod chain;
 mod chain_id;
 mod checkpoint;
@@ -27,7 +26,7 @@ mod salt;
 mod system;
 mod time;
 
-pub use canonical::{canonical, canonical_json};
+pub use crate::canonical::{canonical, canonical_json, CanonicalError};
 pub use chain::{
     verify_chain, verify_salts, Attribution, AuditRecord, BreakKind, ChainBreak, ChainHead, Hash,
     RecordFormat,
@@ -51,12 +50,9 @@ pub use time::UtcTimestamp;
 /// chain as an error of the operation at hand.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AuditError {
-    /// A value holds a NaN or an infinity, which JSON cannot represent.
-    #[error("{path}: NaN and infinite numbers have no canonical JSON encoding")]
-    NonFinite {
-        /// Where in the value, as `$.field[index]…`.
-        path: String,
-    },
+    /// A value has no canonical JSON text (a NaN or an infinity, or no JSON form at all).
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
     /// A value could not be turned into JSON at all.
     #[error("cannot encode as JSON: {0}")]
     Encode(String),

@@ -20,11 +20,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::canonical::canonical;
 use super::chain::{Attribution, AuditRecord, Hash};
 use super::chain_id::ChainId;
 use super::time::UtcTimestamp;
 use super::AuditError;
+use crate::canonical::canonical;
 
 /// One record of the system chain (module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,7 +269,7 @@ impl SystemEvent {
         let stored = canonical(&content).map_err(|e| e.to_string())?;
         let encoded = event
             .payload()
-            .and_then(|p| canonical(&p))
+            .and_then(|p| Ok(canonical(&p)?))
             .map_err(|e| e.to_string())?;
         if encoded != stored {
             return Err(format!(

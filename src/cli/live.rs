@@ -150,7 +150,7 @@ pub fn audit(command: &AuditCommand) -> ExitCode {
                             "ok: {} chain(s), {} record(s), {} checkpoint(s) verified",
                             report.chains, report.records, report.checkpoints
                         );
-                        ExitCode::SUCCESS
+                        projections(&args.database, args.trial.as_deref())
                     }
                     Some(problem) => {
                         println!("FAILED: {problem}");
@@ -167,6 +167,35 @@ pub fn audit(command: &AuditCommand) -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+    }
+}
+
+/// The second half of `audit verify` on a database: the projection tables the pages show,
+/// re-derived from the verified chains; every row that differs is printed.
+fn projections(database: &DatabaseArgs, trial: Option<&str>) -> ExitCode {
+    match database
+        .open()
+        .and_then(|service| service.check_projections(trial))
+    {
+        Ok(report) if report.differences.is_empty() => {
+            println!(
+                "ok: {} projection row(s) of {} trial(s) re-derived from the chains",
+                report.rows, report.trials
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            for difference in &report.differences {
+                println!("FAILED: {difference}");
+            }
+            println!(
+                "FAILED: {} of {} projection row(s) differ from the chains",
+                report.differences.len(),
+                report.rows
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => fail(&e),
     }
 }
 

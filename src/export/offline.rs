@@ -543,7 +543,7 @@ fn check_protocols(
     for p in &parsed.protocols {
         let place = format!("protocol version {}", p.version);
         match LoadedProtocol::from_toml(&p.source, &place) {
-            Ok(loaded) if loaded.hash.to_hex() == p.hash => {}
+            Ok(loaded) if loaded.binds(&p.hash) => {}
             Ok(loaded) => {
                 return Some(problem(
                     place,
@@ -665,7 +665,7 @@ pub fn replay_export(bytes: &[u8]) -> Result<ReplayOutcome, ReadError> {
                     "the revealed seed does not match its commitment".into(),
                 );
             }
-            if protocol_hash != loaded.hash.to_hex() {
+            if !loaded.binds(protocol_hash) {
                 return fail(
                     Some(seq),
                     "the trial started on another protocol than the export's version 1".into(),

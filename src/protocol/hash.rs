@@ -1,19 +1,26 @@
 //! The canonical hash of a protocol document, which signatures and the audit trail bind to.
 //!
-//! The hash is SHA-256 of a canonical JSON encoding of the parsed TOML document (not of the
-//! validated [`Protocol`], so that every key written, including scenarios and explicit defaults,
-//! is covered):
+//! The hash is SHA-256 of the [`crate::canonical`] encoding (the one audit records are hashed
+//! over) of the parsed TOML document turned into JSON (not of the validated [`Protocol`], so that
+//! every key written, including scenarios and explicit defaults, is covered):
 //!
-//! - tables become objects with keys sorted by their UTF-8 bytes; arrays keep their order;
-//! - no whitespace anywhere;
-//! - strings are JSON strings (`serde_json` escaping);
-//! - integers are written as integers (`5`), floats in shortest round-trip form with a decimal
-//!   point or exponent (`5.0`, `0.25`, `1e-7`), so `5` and `5.0` differ; non-finite floats are
-//!   the strings `"nan"`, `"inf"` and `"-inf"`;
-//! - booleans are `true` / `false`; datetimes are strings in their RFC 3339 form.
+//! - tables become objects, arrays stay arrays, strings stay strings;
+//! - integers stay integers and floats stay floats, so `5` and `5.0` differ;
+//! - booleans stay booleans; datetimes become strings in their RFC 3339 form;
+//! - a NaN or infinite float has no encoding: such a document has no hash and is refused.
 //!
 //! So formatting, key order, table style (`[a]` vs inline) and comments do not change the hash,
 //! and any change of a value does. Nothing here validates the protocol.
+//!
+//! # The legacy encoding
+//!
+//! Trials created before the encodings were unified bound their protocol versions to a hash of
+//! another encoding ([`ProtocolHash::legacy_of_toml`]): strings escaped as `serde_json` escapes
+//! them (`\n`, not `\u000a`), and NaN and infinities written as the strings `"nan"`, `"inf"`
+//! and `"-inf"` (so `x = nan` and `x = "nan"` had the same hash). It is kept only so that those
+//! trials still verify: [`LoadedProtocol::binds`] accepts it for a document that has a hash in
+//! today's encoding (no NaN or infinity), where it is as unambiguous as today's. New protocol
+//! versions are always stored with today's hash.
 
 use std::fmt;
 use std::path::Path;
@@ -22,9 +29,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use super::error::ProtocolErrors;
+use serde_json::{Number, Value};
+
+use super::error::{ProtocolError, ProtocolErrors};
 use super::model::Protocol;
 use super::parse::{read_file, toml_error};
+use crate::canonical;
 
 /// SHA-256 of a protocol's canonical JSON encoding; shown and serialised as 64 lowercase hex
 /// digits.
@@ -35,6 +45,13 @@ impl ProtocolHash {
     /// The hash of protocol text. Only TOML syntax is checked; `origin` names the text in errors.
     pub fn of_toml(text: &str, origin: &str) -> Result<Self, ProtocolErrors> {
         let json = canonical_json(text, origin)?;
+        Ok(Self(Sha256::digest(json.as_bytes()).into()))
+    }
+
+    /// The hash of protocol text in the legacy encoding (module documentation), which trials
+    /// created before the encodings were unified bound their protocol versions to.
+    pub fn legacy_of_toml(text: &str, origin: &str) -> Result<Self, ProtocolErrors> {
+        let json = legacy_json(&parse_table(text, origin)?, text.len());
         Ok(Self(Sha256::digest(json.as_bytes()).into()))
     }
 
@@ -104,6 +121,16 @@ impl LoadedProtocol {
         })
     }
 
+    /// Whether a stored protocol hash (64 hex digits) binds this protocol's text: it is the
+    /// text's hash, or (for trials created before the encodings were unified) its legacy hash.
+    pub fn binds(&self, stored: &str) -> bool {
+        let Ok(stored) = stored.parse::<ProtocolHash>() else {
+            return false;
+        };
+        stored == self.hash
+            || ProtocolHash::legacy_of_toml(&self.source, "").is_ok_and(|legacy| legacy == stored)
+    }
+
     /// Reads, validates and hashes a protocol file; errors name the path as given.
     pub fn load(path: &Path) -> Result<Self, ProtocolErrors> {
         let origin = path.display().to_string();
@@ -112,13 +139,74 @@ impl LoadedProtocol {
     }
 }
 
-/// The canonical JSON encoding of a TOML document (see the module documentation).
+/// The canonical JSON encoding of a TOML document (see the module documentation); `origin`
+/// names the text in errors.
 pub fn canonical_json(text: &str, origin: &str) -> Result<String, ProtocolErrors> {
-    let table: toml::Table =
-        toml::from_str(text).map_err(|e| ProtocolErrors::from(toml_error(text, origin, &e)))?;
-    let mut out = String::with_capacity(text.len());
-    write_table(&mut out, &table);
-    Ok(out)
+    let table = parse_table(text, origin)?;
+    let mut path = String::new();
+    let json = table_to_json(&table, &mut path).map_err(|key_path| {
+        ProtocolErrors::from(ProtocolError {
+            origin: origin.to_owned(),
+            line: 0,
+            column: 0,
+            key_path,
+            message: "NaN and infinite numbers have no canonical encoding: write a finite number"
+                .into(),
+        })
+    })?;
+    canonical::canonical_json(&json).map_err(|e| {
+        ProtocolErrors::from(ProtocolError::whole_file(
+            origin,
+            format!("no canonical encoding: {e}"),
+        ))
+    })
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ProtocolErrors> {
+    toml::from_str(text).map_err(|e| ProtocolErrors::from(toml_error(text, origin, &e)))
+}
+
+/// The JSON form of a TOML table; a non-finite float is an error naming its key path.
+fn table_to_json(table: &toml::Table, path: &mut String) -> Result<Value, String> {
+    let mut object = serde_json::Map::with_capacity(table.len());
+    for (key, value) in table {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+        object.insert(key.clone(), value_to_json(value, path)?);
+        path.truncate(len);
+    }
+    Ok(Value::Object(object))
+}
+
+fn value_to_json(value: &toml::Value, path: &mut String) -> Result<Value, String> {
+    Ok(match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(x) => Value::Number(Number::from_f64(*x).ok_or_else(|| path.clone())?),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{index}]"));
+                out.push(value_to_json(item, path)?);
+                path.truncate(len);
+            }
+            Value::Array(out)
+        }
+        toml::Value::Table(table) => table_to_json(table, path)?,
+    })
+}
+
+/// The legacy encoding of a parsed TOML document (module documentation, "The legacy encoding").
+fn legacy_json(table: &toml::Table, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
+    write_table(&mut out, table);
+    out
 }
 
 fn write_table(out: &mut String, table: &toml::Table) {
@@ -255,6 +343,51 @@ id = "T-1"
         let json = serde_json::to_string(&h).unwrap();
         assert_eq!(json, format!("\"{text}\""));
         assert_eq!(serde_json::from_str::<ProtocolHash>(&json).unwrap(), h);
+    }
+
+    #[test]
+    fn non_finite_numbers_have_no_hash_and_are_named() {
+        for text in ["x = nan", "[a]\nb = [1.0, inf]", "c = { d = -inf }"] {
+            let e = ProtocolHash::of_toml(text, "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("NaN and infinite"), "{e}");
+        }
+        let e = ProtocolHash::of_toml("[a]\nb = [1.0, inf]", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.b[1]"), "{e}");
+        // The legacy encoding wrote NaN as the string "nan": the ambiguity that is gone.
+        assert_eq!(
+            ProtocolHash::legacy_of_toml("x = nan", "t").unwrap(),
+            ProtocolHash::legacy_of_toml("x = \"nan\"", "t").unwrap()
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_the_audit_records_escape_them() {
+        let json = canonical_json("s = \"a\\nb\\u0001\\\"/\"", "t").unwrap();
+        assert_eq!(json, r#"{"s":"a\u000ab\u0001\"/"}"#);
+    }
+
+    #[test]
+    fn a_version_binds_its_hash_and_its_legacy_hash_only() {
+        let text = "[trial]\nnote = \"two\\nlines\"\n";
+        let loaded = LoadedProtocol {
+            protocol: Protocol::from_toml(
+                &std::fs::read_to_string("protocols/three-arm-pbest.toml").unwrap(),
+                "x",
+            )
+            .unwrap(),
+            hash: ProtocolHash::of_toml(text, "t").unwrap(),
+            source: text.to_owned(),
+        };
+        let legacy = ProtocolHash::legacy_of_toml(text, "t").unwrap();
+        assert_ne!(legacy, loaded.hash);
+        assert!(loaded.binds(&loaded.hash.to_hex()));
+        assert!(loaded.binds(&legacy.to_hex()));
+        assert!(!loaded.binds(&hash(ORIGINAL).to_hex()));
+        assert!(!loaded.binds("not a hash"));
     }
 
     #[test]

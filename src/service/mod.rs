@@ -41,7 +41,10 @@ pub use nof1::{
 };
 pub use outbox::spawn_outbox_worker;
 pub use permission::{Permission, Sight};
-pub use trial::{Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, TrialSummary};
+pub use trial::{
+    Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, ProjectionDifference,
+    ProjectionReport, TrialSummary,
+};
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyReport};
 pub use views::{

@@ -253,7 +253,7 @@ impl Service {
             })?;
             let loaded =
                 LoadedProtocol::from_toml(&version.source, &format!("trial {id} version 1"))?;
-            if loaded.hash.to_hex() != version.hash {
+            if !loaded.binds(&version.hash) {
                 return Ok(Err(problem(
                     0,
                     "protocol version 1 does not have its stored hash".into(),

@@ -50,7 +50,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use access::{ApiTokenRow, LoginFailures, SessionRow, UserListing};
 pub use connection::DbConn;
-pub use reads::{arm_statuses, AuditQuery, AuditSort};
+pub use reads::{arm_statuses, trial_status, AuditQuery, AuditSort};
 pub use rows::*;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -105,13 +105,22 @@ impl LookRow {
     }
 }
 
-/// Arm status rows of a trial: (arm, status).
-pub fn arm_statuses(conn: &mut DbConn, trial_id: &str) -> Result<Vec<(String, String)>> {
+/// Arm status rows of a trial: (arm, status, seq of the change), by arm.
+pub fn arm_statuses(conn: &mut DbConn, trial_id: &str) -> Result<Vec<(String, String, i64)>> {
     Ok(arm_status::table
         .filter(arm_status::trial_id.eq(trial_id))
-        .order(arm_status::changed_at)
-        .select((arm_status::arm, arm_status::status))
+        .order(arm_status::arm)
+        .select((arm_status::arm, arm_status::status, arm_status::changed_at))
         .load(conn)?)
+}
+
+/// A trial's status row: (status, seq of the change), if it has one.
+pub fn trial_status(conn: &mut DbConn, trial_id: &str) -> Result<Option<(String, i64)>> {
+    Ok(trial_status::table
+        .filter(trial_status::trial_id.eq(trial_id))
+        .select((trial_status::status, trial_status::changed_at))
+        .load(conn)?
+        .pop())
 }
 
 /// The column the audit browser sorts by.

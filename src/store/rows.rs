@@ -349,7 +349,7 @@ impl CheckpointRow {
 }
 
 /// Projection: a participant and their assignment.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = participants)]
 pub struct ParticipantRow {
     /// Trial.
@@ -373,7 +373,7 @@ pub struct ParticipantRow {
 }
 
 /// Projection: an outcome or a correction.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = outcomes)]
 pub struct OutcomeRow {
     /// Trial.
@@ -395,7 +395,7 @@ pub struct OutcomeRow {
 }
 
 /// Projection: an interim or final analysis.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = looks)]
 pub struct LookRow {
     /// Trial.

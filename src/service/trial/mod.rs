@@ -9,7 +9,10 @@ use tracing::instrument;
 
 mod amendment;
 mod commands;
+mod derive;
 mod run;
+
+pub use derive::{ProjectionDifference, ProjectionReport};
 
 pub(super) use run::checkpoint_row;
 
@@ -147,6 +150,14 @@ pub(crate) fn chain_of(trial_id: &str) -> Result<ChainId, ServiceError> {
     Ok(ChainId::trial(trial_id)?)
 }
 
+/// The `trials.design` column's word for a design.
+pub(crate) fn design_text(design: Design) -> &'static str {
+    match design {
+        Design::Platform => "platform",
+        Design::Nof1 => "nof1",
+    }
+}
+
 pub(crate) fn status_text(state: &TrialState) -> String {
     match &state.status {
         TrialStatus::NotStarted => "not_started".into(),
@@ -237,10 +248,7 @@ impl Service {
             TrialRow {
                 id: id.clone(),
                 title: loaded.protocol.trial.title.clone(),
-                design: match loaded.protocol.trial.design {
-                    Design::Platform => "platform".into(),
-                    Design::Nof1 => "nof1".into(),
-                },
+                design: design_text(loaded.protocol.trial.design).into(),
                 seed_hex: seed.to_hex(),
                 seed_commitment: summary.seed_commitment.clone(),
                 current_version: 1,

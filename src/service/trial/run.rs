@@ -207,8 +207,10 @@ pub(crate) fn checkpoint_row(checkpoint: &Checkpoint) -> CheckpointRow {
 }
 
 /// The projection rows of one command: a mapping from what its events changed in the
-/// engine's history (each change with the record that holds it).
-fn project(
+/// engine's history (each change with the record that holds it). `audit verify` derives the
+/// tables from the chain with this same mapping, one record at a time (`super::derive`), so
+/// every row must depend only on the records, never on how they were grouped into commands.
+pub(super) fn project(
     trial_id: &str,
     history: &History<u64>,
     changes: &[(Change, &AuditRecord)],
@@ -304,7 +306,15 @@ fn project(
     }
     let status = status_text(state);
     if status != status_before {
-        rows.trial_status = Some((status, changes.last().map_or(0, |(_, r)| r.seq as i64)));
+        // The status changes only with the conduct of the trial or its stop: the record of the
+        // last such change is when.
+        let at = changes
+            .iter()
+            .rev()
+            .find(|(change, _)| matches!(change, Change::Conduct | Change::Stopped))
+            .or(changes.last())
+            .map_or(0, |(_, r)| r.seq as i64);
+        rows.trial_status = Some((status, at));
     }
     Ok(rows)
 }

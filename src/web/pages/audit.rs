@@ -4,7 +4,9 @@
 use super::{call, html, Chrome, CsrfForm, Page};
 use crate::export::ExportFormat;
 use crate::service::Permission;
-use crate::service::{AuditPage, ExportFile, Exporter, ServiceError, VerifyReport};
+use crate::service::{
+    AuditPage, ExportFile, Exporter, ProjectionReport, ServiceError, VerifyReport,
+};
 use crate::store::{AuditQuery, AuditSort, CheckpointRow};
 use crate::web::auth::LoggedIn;
 use crate::web::AppState;
@@ -141,6 +143,7 @@ fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
 struct VerifyPage {
     chrome: Chrome,
     report: VerifyReport,
+    projections: ProjectionReport,
     checkpoints: Vec<CheckpointRow>,
     public_key: String,
 }
@@ -154,9 +157,10 @@ pub(super) async fn verify_page(
     user.check_csrf(&form.csrf)?;
     user.require(Permission::ReadAudit)?;
     let actor = user.actor.clone();
-    let (report, checkpoints, public_key) = call(&state, move |s| {
+    let (report, projections, checkpoints, public_key) = call(&state, move |s| {
         Ok((
             s.verify(None)?,
+            s.check_projections(None)?,
             s.checkpoints(&actor)?,
             s.public_key().to_hex(),
         ))
@@ -165,6 +169,7 @@ pub(super) async fn verify_page(
     html(&VerifyPage {
         chrome: Chrome::of(&user),
         report,
+        projections,
         checkpoints,
         public_key,
     })

@@ -1,4 +1,6 @@
-//! The canonical JSON encoding that audit hashes and checkpoint signatures are computed over.
+//! The canonical JSON encoding that every hash and signature of this program is computed over:
+//! audit records, checkpoints and system events (`crate::audit`), and protocol documents
+//! (`crate::protocol::ProtocolHash`, whose TOML is turned into JSON first).
 //!
 //! One JSON value has exactly one canonical text, so two parties who hold the same value compute
 //! the same hash. The text is UTF-8 and is built by these rules:
@@ -13,7 +15,7 @@
 //! - **integers** (JSON numbers held as `u64`/`i64`) in decimal, without sign for ≥ 0 and without
 //!   leading zeros: `0`, `42`, `-7`;
 //! - **floats** (numbers held as `f64`) finite only — NaN and ±∞ are rejected with
-//!   [`AuditError::NonFinite`]. A float is written from decimal digits d₁d₂…dₙ (d₁ ≠ 0, no
+//!   [`CanonicalError::NonFinite`]. A float is written from decimal digits d₁d₂…dₙ (d₁ ≠ 0, no
 //!   trailing zeros) and an exponent E with d₁.d₂…dₙ × 10^E parsing back to exactly |x|: the
 //!   fewest such digits; among candidates with that many, the one closest to |x|; between two
 //!   equally close, the one whose last digit is even (as Ryū, Python's `repr` and ECMAScript
@@ -36,21 +38,35 @@
 //! ECMAScript does (`5` for 5.0). Parsing a canonical text with `serde_json` (feature
 //! `float_roundtrip`, as this crate enables) and encoding it again gives the same text.
 //!
-//! This module must not depend on anything but `serde` and `serde_json`: it defines bytes that
-//! verifiers outside this program reproduce.
+//! This module is a leaf: it must not depend on anything but `serde`, `serde_json` and
+//! `thiserror`, and nothing of this crate, because it defines bytes that verifiers outside this
+//! program reproduce and both the audit layer and the protocol layer build on it. Test vectors
+//! are in `METHODS.md` §8.
 
 use std::fmt::Write as _;
 
 use serde::ser::{self, Serialize};
 use serde_json::{Number, Value};
 
-use super::AuditError;
+/// Why a value has no canonical text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CanonicalError {
+    /// A value holds a NaN or an infinity, which JSON cannot represent.
+    #[error("{path}: NaN and infinite numbers have no canonical JSON encoding")]
+    NonFinite {
+        /// Where in the value, as `$.field[index]…`.
+        path: String,
+    },
+    /// A value could not be turned into JSON at all.
+    #[error("cannot encode as JSON: {0}")]
+    Encode(String),
+}
 
 /// The canonical text of a JSON value (see the module documentation for the rules).
 ///
 /// Fails only for a number that is neither an integer nor a finite float (which `serde_json`
 /// values cannot hold unless its `arbitrary_precision` feature is on).
-pub fn canonical_json(value: &Value) -> Result<String, AuditError> {
+pub fn canonical_json(value: &Value) -> Result<String, CanonicalError> {
     let mut out = String::new();
     write_value(&mut out, value, &mut String::from("$"))?;
     Ok(out)
@@ -59,18 +75,18 @@ pub fn canonical_json(value: &Value) -> Result<String, AuditError> {
 /// The canonical text of any serialisable value: as [`canonical_json`] of its `serde_json`
 /// form, except that a NaN or infinite float anywhere in it is an error (`serde_json` would
 /// silently turn it into `null`).
-pub fn canonical<T: Serialize + ?Sized>(value: &T) -> Result<String, AuditError> {
+pub fn canonical<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
     value
         .serialize(&mut FiniteCheck::default())
         .map_err(|e| match e {
-            CheckError::NonFinite(path) => AuditError::NonFinite { path },
-            CheckError::Custom(message) => AuditError::Encode(message),
+            CheckError::NonFinite(path) => CanonicalError::NonFinite { path },
+            CheckError::Custom(message) => CanonicalError::Encode(message),
         })?;
-    let json = serde_json::to_value(value).map_err(|e| AuditError::Encode(e.to_string()))?;
+    let json = serde_json::to_value(value).map_err(|e| CanonicalError::Encode(e.to_string()))?;
     canonical_json(&json)
 }
 
-fn write_value(out: &mut String, value: &Value, path: &mut String) -> Result<(), AuditError> {
+fn write_value(out: &mut String, value: &Value, path: &mut String) -> Result<(), CanonicalError> {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -111,7 +127,7 @@ fn write_value(out: &mut String, value: &Value, path: &mut String) -> Result<(),
     Ok(())
 }
 
-fn write_number(out: &mut String, n: &Number, path: &str) -> Result<(), AuditError> {
+fn write_number(out: &mut String, n: &Number, path: &str) -> Result<(), CanonicalError> {
     if let Some(u) = n.as_u64() {
         let _ = write!(out, "{u}");
     } else if let Some(i) = n.as_i64() {
@@ -120,7 +136,7 @@ fn write_number(out: &mut String, n: &Number, path: &str) -> Result<(), AuditErr
         match n.as_f64() {
             Some(x) if x.is_finite() => write_float(out, x),
             _ => {
-                return Err(AuditError::NonFinite {
+                return Err(CanonicalError::NonFinite {
                     path: path.to_owned(),
                 })
             }
@@ -663,19 +679,19 @@ mod tests {
         };
         assert_eq!(
             canonical(&update),
-            Err(AuditError::NonFinite {
+            Err(CanonicalError::NonFinite {
                 path: "$.probabilities[1].probability".into()
             })
         );
         assert!(matches!(
             canonical(&vec![1.0, f64::INFINITY]),
-            Err(AuditError::NonFinite { .. })
+            Err(CanonicalError::NonFinite { .. })
         ));
         let mut map = std::collections::BTreeMap::new();
         map.insert("x", f64::NEG_INFINITY);
         assert_eq!(
             canonical(&map),
-            Err(AuditError::NonFinite { path: "$.x".into() })
+            Err(CanonicalError::NonFinite { path: "$.x".into() })
         );
         assert_eq!(canonical(&Some(1.5_f32)).unwrap(), "1.5");
     }
