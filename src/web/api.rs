@@ -39,6 +39,7 @@ pub struct SessionRequest {
     pub password: String,
     /// The role to act in (default: the user's first role).
     #[serde(default)]
+    #[schema(pattern = "^(admin|statistician|coordinator|pharmacist|dmc|regulator)$")]
     pub role: Option<String>,
 }
 
@@ -165,6 +166,7 @@ pub struct SignatureRequest {
     /// The signer's password, entered again (21 CFR 11.200).
     pub password: String,
     /// `authorship`, `approval` or `review`.
+    #[schema(pattern = "^(authorship|approval|review)$")]
     pub meaning: String,
 }
 
@@ -214,6 +216,7 @@ pub struct EnrolRequest {
     /// n-of-1 trials: the calendar date of the patient's study day 1 (`YYYY-MM-DD`; default
     /// today).
     #[serde(default)]
+    #[schema(format = Date)]
     pub start_date: Option<String>,
 }
 
@@ -342,6 +345,7 @@ pub struct MeasurementRequest {
     pub day: Option<u32>,
     /// The calendar date (`YYYY-MM-DD`), instead of `day`.
     #[serde(default)]
+    #[schema(format = Date)]
     pub date: Option<String>,
     /// Continuous: a number; binary: `true`/`false` or `1`/`0`.
     #[schema(schema_with = super::contract::scalar_value_schema)]

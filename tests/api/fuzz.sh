@@ -20,6 +20,8 @@ bin="${BAYESTRIAL_BIN:-target/debug/bayestrial}"
 examples="${FUZZ_EXAMPLES:-60}"
 seed="${FUZZ_SEED:-1}"
 report="${FUZZ_REPORT:-target/api-fuzz}"
+mkdir -p "$report"
+report=$(cd "$report" && pwd)
 dir=$(mktemp -d)
 server=""
 cleanup() {
@@ -27,7 +29,6 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-mkdir -p "$report"
 db="$dir/fuzz.db"
 password="fuzz-test-password-1"
 
@@ -73,10 +74,11 @@ run() { # NAME TOKEN [FILTERS...]
   local name=$1 tok=$2
   shift 2
   echo "fuzz: $name"
-  if ! schemathesis run "$base/api/openapi.json" "${checks[@]}" \
+  # Run from the scratch directory, where schemathesis keeps its cache of crashes.
+  if ! (cd "$dir" && schemathesis run "$base/api/openapi.json" "${checks[@]}" \
     --header "Authorization: Bearer $tok" --max-examples "$examples" --seed "$seed" \
     --workers 1 --no-color --output-truncate true --generation-database none --report junit \
-    --report-junit-path "$report/$name.xml" "$@"; then
+    --report-junit-path "$report/$name.xml" "$@"); then
     failed=1
   fi
 }
