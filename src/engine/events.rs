@@ -13,7 +13,7 @@ use crate::stats::Shape;
 use std::fmt;
 
 /// The contrast between one treatment and the first, at a patient's look.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Nof1Effect {
     /// The treatment compared with the first treatment (effect = this − first).
     pub treatment: ArmId,
@@ -40,7 +40,7 @@ pub struct Nof1Effect {
 }
 
 /// How a patient's participation ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "cause", rename_all = "snake_case")]
 pub enum PatientEnd {
     /// One treatment is better by at least the MCID with high probability.
@@ -105,7 +105,7 @@ impl fmt::Display for PatientEnd {
 }
 
 /// A patient's effect after pooling, in the series look.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShrunkenPatient {
     /// 0-based participant number.
     pub participant: u32,
@@ -119,7 +119,7 @@ pub struct ShrunkenPatient {
 
 /// The hierarchical summary of a series of n-of-1 trials (contrast of the second treatment
 /// with the first).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeriesSummary {
     /// Patients pooled (those with at least one look).
     pub patients: u32,
@@ -179,7 +179,7 @@ pub enum OutcomeValue {
 }
 
 /// An arm's probability of allocation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ArmShare {
     /// The arm.
     pub arm: ArmId,
@@ -233,7 +233,7 @@ pub enum AllocationBasis {
 }
 
 /// One arm's results at a look.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ArmAnalysis {
     /// The arm.
     pub arm: ArmId,

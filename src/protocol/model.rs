@@ -59,6 +59,23 @@ impl ArmId {
     }
 }
 
+/// Documented as the string it is serialised as, with the bounds [`ArmId::parse`] enforces.
+impl utoipa::PartialSchema for ArmId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An arm identifier: 1 to 64 ASCII letters, digits, `-` and `_`.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .pattern(Some("^[A-Za-z0-9_-]{1,64}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ArmId {}
+
 impl TryFrom<String> for ArmId {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -89,7 +106,7 @@ pub enum Design {
 }
 
 /// The kind of primary outcome, which fixes the conjugate model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeKind {
     /// Success / failure; Beta-Binomial model.

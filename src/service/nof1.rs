@@ -21,7 +21,7 @@ use crate::stats::Better;
 use crate::store::WriteLock;
 
 /// The answer to a recorded measurement.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MeasurementReceipt {
     /// Seq of the measurement (or correction) event.
     pub seq: u64,
@@ -40,7 +40,7 @@ pub struct MeasurementReceipt {
 }
 
 /// One period of a patient's calendar.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PeriodView {
     /// 1-based period.
     pub period: u32,
@@ -63,7 +63,7 @@ pub struct PeriodView {
 }
 
 /// A planned measurement day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlannedMeasurement {
     /// Study day.
     pub day: u32,
@@ -74,7 +74,7 @@ pub struct PlannedMeasurement {
 }
 
 /// A recorded measurement, as shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MeasurementView {
     /// Seq of the event holding the current value (name it to correct it).
     pub seq: u64,
@@ -93,7 +93,7 @@ pub struct MeasurementView {
 }
 
 /// A patient's n-of-1 report: for the coordinator, the patient and their clinician.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PatientReport {
     /// Trial.
     pub trial_id: String,

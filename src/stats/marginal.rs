@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{positive, StatsError};
 
 /// The shape of a posterior marginal.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum Shape {
     /// Beta(a, b) on (0, 1).

@@ -9,9 +9,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::auth::Bearer;
+use super::contract::{path_param, ExtractorContract};
 use super::error::{ApiError, WebError};
 use super::AppState;
-use crate::service::{Meaning, Permission, Role, Service, ServiceError};
+use crate::engine::SeriesSummary;
+use crate::service::{
+    AssignmentView, AuditEntry, CodeBreak, Meaning, MeasurementReceipt, OutcomeReceipt,
+    ParticipantView, PatientReport, Permission, Role, Service, ServiceError, TrialListing,
+    TrialSummary, TrialView,
+};
 
 type Json = Result<HttpResponse, ApiError>;
 
@@ -33,6 +39,7 @@ pub struct SessionRequest {
     pub password: String,
     /// The role to act in (default: the user's first role).
     #[serde(default)]
+    #[schema(pattern = "^(admin|statistician|coordinator|pharmacist|dmc|regulator)$")]
     pub role: Option<String>,
 }
 
@@ -50,17 +57,34 @@ pub struct SessionResponse {
 /// An error.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Machine-readable kind: `unauthorized`, `forbidden`, `not_found`, `invalid`,
-    /// `invalid_protocol`, `conflict`, `too_many_attempts`, `bad_request`, `internal`.
+    /// Machine-readable kind: `bad_request` (400), `unauthorized` (401), `forbidden` (403),
+    /// `not_found` (404), `conflict` (409), `too_large` (413), `unsupported_media_type` (415),
+    /// `invalid` or `invalid_protocol` (422), `too_many_attempts` (429), `internal` (500).
     pub error: String,
     /// What is wrong, in words.
     pub detail: String,
 }
 
+/// `POST /api/trials/{id}/signatures` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureReceipt {
+    /// Seq of the signature's record on the system chain.
+    pub system_seq: u64,
+}
+
+/// `POST /api/trials/{id}/start` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartReceipt {
+    /// Trial id.
+    pub id: String,
+    /// Always `running`.
+    pub status: String,
+}
+
 /// Logs in and returns an API token. Every attempt is recorded on the system chain; repeated
 /// failures lock the user name for a while (429).
 #[utoipa::path(post, path = "/api/session", request_body = SessionRequest,
-    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/api/session")]
 async fn create_session_api(state: web::Data<AppState>, body: web::Json<SessionRequest>) -> Json {
     let body = body.into_inner();
@@ -82,7 +106,7 @@ async fn create_session_api(state: web::Data<AppState>, body: web::Json<SessionR
 }
 
 /// Revokes the token used for this request.
-#[utoipa::path(delete, path = "/api/session", responses((status = 204), (status = 401, body = ErrorBody)),
+#[utoipa::path(delete, path = "/api/session", responses((status = 204, description = "The token is revoked.")),
     security(("bearer" = [])))]
 #[delete("/api/session")]
 async fn delete_session_api(state: web::Data<AppState>, who: Bearer) -> Json {
@@ -91,7 +115,7 @@ async fn delete_session_api(state: web::Data<AppState>, who: Bearer) -> Json {
 }
 
 /// Every trial with its status.
-#[utoipa::path(get, path = "/api/trials", responses((status = 200, body = Object)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/trials", responses((status = 200, body = Vec<TrialListing>)), security(("bearer" = [])))]
 #[get("/api/trials")]
 async fn list_trials_api(state: web::Data<AppState>, who: Bearer) -> Json {
     let trials = call(&state, move |s| s.trials(&who.actor)).await?;
@@ -108,7 +132,7 @@ pub struct NewTrialRequest {
 /// Creates a draft trial from protocol text (statistician). Validation errors come back as
 /// 422 with every error's line and column.
 #[utoipa::path(post, path = "/api/trials", request_body = NewTrialRequest,
-    responses((status = 201, body = Object), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = TrialSummary), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 #[post("/api/trials")]
 async fn create_trial_api(
@@ -124,10 +148,10 @@ async fn create_trial_api(
 /// A trial: status, arms, counts and looks, filtered by role. Statisticians and the DMC also
 /// get the unblinded results (and the view is recorded).
 #[utoipa::path(get, path = "/api/trials/{id}", params(("id" = String, Path, description = "trial id")),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = TrialView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[get("/api/trials/{id}")]
 async fn get_trial_api(state: web::Data<AppState>, who: Bearer, path: web::Path<String>) -> Json {
-    let id = path.into_inner();
+    let id = path_param("id", path.into_inner())?;
     let view = call(&state, move |s| {
         let unblinded = who.actor.may(Permission::SeeResults);
         s.trial_view(&who.actor, &id, unblinded)
@@ -142,13 +166,14 @@ pub struct SignatureRequest {
     /// The signer's password, entered again (21 CFR 11.200).
     pub password: String,
     /// `authorship`, `approval` or `review`.
+    #[schema(pattern = "^(authorship|approval|review)$")]
     pub meaning: String,
 }
 
 /// Signs the trial's current protocol version.
 #[utoipa::path(post, path = "/api/trials/{id}/signatures", request_body = SignatureRequest,
     params(("id" = String, Path, description = "trial id")),
-    responses((status = 201, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = SignatureReceipt), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])))]
 #[post("/api/trials/{id}/signatures")]
 async fn sign_api(
@@ -157,25 +182,28 @@ async fn sign_api(
     path: web::Path<String>,
     body: web::Json<SignatureRequest>,
 ) -> Json {
-    let id = path.into_inner();
+    let id = path_param("id", path.into_inner())?;
     let body = body.into_inner();
     let meaning: Meaning = body.meaning.parse().map_err(WebError::from)?;
     let seq = call(&state, move |s| {
         s.sign(&who.actor, &id, meaning, &body.password)
     })
     .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "system_seq": seq })))
+    Ok(HttpResponse::Created().json(SignatureReceipt { system_seq: seq }))
 }
 
 /// Starts the trial (statistician; the current version must be approved).
 #[utoipa::path(post, path = "/api/trials/{id}/start", params(("id" = String, Path, description = "trial id")),
-    responses((status = 200, body = Object), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = StartReceipt), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 #[post("/api/trials/{id}/start")]
 async fn start_api(state: web::Data<AppState>, who: Bearer, path: web::Path<String>) -> Json {
-    let id = path.into_inner();
+    let id = path_param("id", path.into_inner())?;
     let trial = id.clone();
     call(&state, move |s| s.start(&who.actor, &trial)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "status": "running" })))
+    Ok(HttpResponse::Ok().json(StartReceipt {
+        id,
+        status: "running".to_owned(),
+    }))
 }
 
 /// `POST /api/trials/{id}/participants` body.
@@ -188,6 +216,7 @@ pub struct EnrolRequest {
     /// n-of-1 trials: the calendar date of the patient's study day 1 (`YYYY-MM-DD`; default
     /// today).
     #[serde(default)]
+    #[schema(format = Date)]
     pub start_date: Option<String>,
 }
 
@@ -195,7 +224,7 @@ pub struct EnrolRequest {
 /// trial a kit code instead.
 #[utoipa::path(post, path = "/api/trials/{id}/participants", request_body = EnrolRequest,
     params(("id" = String, Path, description = "trial id")),
-    responses((status = 201, body = Object), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = AssignmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 #[post("/api/trials/{id}/participants")]
 async fn enrol_api(
@@ -204,7 +233,7 @@ async fn enrol_api(
     path: web::Path<String>,
     body: web::Json<EnrolRequest>,
 ) -> Json {
-    let id = path.into_inner();
+    let id = path_param("id", path.into_inner())?;
     let body = body.into_inner();
     let shown = call(&state, move |s| {
         let assignment = s.enrol_starting(
@@ -222,14 +251,14 @@ async fn enrol_api(
 
 /// A trial's participants (coordinators; statisticians and the DMC).
 #[utoipa::path(get, path = "/api/trials/{id}/participants", params(("id" = String, Path, description = "trial id")),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<ParticipantView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[get("/api/trials/{id}/participants")]
 async fn participants_api(
     state: web::Data<AppState>,
     who: Bearer,
     path: web::Path<String>,
 ) -> Json {
-    let id = path.into_inner();
+    let id = path_param("id", path.into_inner())?;
     let list = call(&state, move |s| s.participants(&who.actor, &id)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -239,7 +268,7 @@ async fn participants_api(
 pub struct OutcomeRequest {
     /// Binary: `true`/`false` or `1`/`0`; continuous: a number; count: `EVENTS` or
     /// `"EVENTS/EXPOSURE"`.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::contract::scalar_value_schema)]
     pub value: serde_json::Value,
     /// Needed to correct an outcome already recorded.
     #[serde(default)]
@@ -250,7 +279,7 @@ pub struct OutcomeRequest {
 /// become due run in the same transaction.
 #[utoipa::path(post, path = "/api/trials/{id}/participants/{subject_id}/outcomes", request_body = OutcomeRequest,
     params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
-    responses((status = 201, body = Object), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = OutcomeReceipt), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 #[post("/api/trials/{id}/participants/{subject_id}/outcomes")]
 async fn record_outcome_api(
@@ -260,6 +289,8 @@ async fn record_outcome_api(
     body: web::Json<OutcomeRequest>,
 ) -> Json {
     let (id, subject) = path.into_inner();
+    let id = path_param("id", id)?;
+    let subject = path_param("subject_id", subject)?;
     let body = body.into_inner();
     let text = value_text(&body.value)?;
     let receipt = call(&state, move |s| {
@@ -285,8 +316,7 @@ pub struct UnblindRequest {
 /// (no reason, wrong password) is recorded on the system chain.
 #[utoipa::path(post, path = "/api/trials/{id}/participants/{subject_id}/unblind", request_body = UnblindRequest,
     params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)),
+    responses((status = 200, body = CodeBreak), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])))]
 #[post("/api/trials/{id}/participants/{subject_id}/unblind")]
 async fn unblind_api(
@@ -296,6 +326,8 @@ async fn unblind_api(
     body: web::Json<UnblindRequest>,
 ) -> Json {
     let (id, subject) = path.into_inner();
+    let id = path_param("id", id)?;
+    let subject = path_param("subject_id", subject)?;
     let body = body.into_inner();
     let answer = call(&state, move |s| {
         s.break_code(&who.actor, &id, &subject, &body.reason, &body.password)
@@ -309,12 +341,14 @@ async fn unblind_api(
 pub struct MeasurementRequest {
     /// The study day (1 = the patient's first day); or give `date`.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub day: Option<u32>,
     /// The calendar date (`YYYY-MM-DD`), instead of `day`.
     #[serde(default)]
+    #[schema(format = Date)]
     pub date: Option<String>,
     /// Continuous: a number; binary: `true`/`false` or `1`/`0`.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::contract::scalar_value_schema)]
     pub value: serde_json::Value,
     /// To correct a measurement: the seq of the event holding its current value.
     #[serde(default)]
@@ -342,7 +376,7 @@ fn value_text(value: &serde_json::Value) -> Result<String, ApiError> {
 /// trial ends, the series look, in the same transaction.
 #[utoipa::path(post, path = "/api/trials/{id}/participants/{subject_id}/measurements", request_body = MeasurementRequest,
     params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
-    responses((status = 201, body = Object), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = MeasurementReceipt), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 #[post("/api/trials/{id}/participants/{subject_id}/measurements")]
 async fn record_measurement_api(
@@ -352,6 +386,8 @@ async fn record_measurement_api(
     body: web::Json<MeasurementRequest>,
 ) -> Json {
     let (id, subject) = path.into_inner();
+    let id = path_param("id", id)?;
+    let subject = path_param("subject_id", subject)?;
     let body = body.into_inner();
     let text = value_text(&body.value)?;
     let receipt = call(&state, move |s| {
@@ -385,7 +421,7 @@ async fn record_measurement_api(
 /// the effect and a plain-language sentence (coordinators, statisticians, the DMC).
 #[utoipa::path(get, path = "/api/trials/{id}/participants/{subject_id}/report",
     params(("id" = String, Path, description = "trial id"), ("subject_id" = String, Path, description = "subject")),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = PatientReport), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 #[get("/api/trials/{id}/participants/{subject_id}/report")]
 async fn patient_report_api(
@@ -394,6 +430,8 @@ async fn patient_report_api(
     path: web::Path<(String, String)>,
 ) -> Json {
     let (id, subject) = path.into_inner();
+    let id = path_param("id", id)?;
+    let subject = path_param("subject_id", subject)?;
     let report = call(&state, move |s| s.patient_report(&who.actor, &id, &subject)).await?;
     Ok(HttpResponse::Ok().json(report))
 }
@@ -402,11 +440,11 @@ async fn patient_report_api(
 /// shrunken individual effects and the empirical-Bayes mode (statisticians, the DMC; the view
 /// is recorded on the system chain). `null` before any patient has finished.
 #[utoipa::path(get, path = "/api/trials/{id}/series", params(("id" = String, Path, description = "trial id")),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = Option<SeriesSummary>, description = "The summary, or `null` before any patient has finished."), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 #[get("/api/trials/{id}/series")]
 async fn series_api(state: web::Data<AppState>, who: Bearer, path: web::Path<String>) -> Json {
-    let id = path.into_inner();
+    let id = path_param("id", path.into_inner())?;
     let summary = call(&state, move |s| s.series_summary(&who.actor, &id)).await?;
     Ok(HttpResponse::Ok().json(summary))
 }
@@ -422,7 +460,7 @@ struct After {
 /// do not see results, comparative payloads of running trials are sealed).
 #[utoipa::path(get, path = "/api/trials/{id}/events", params(("id" = String, Path, description = "trial id"),
     ("after" = Option<i64>, Query, description = "only records with a larger seq")),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 #[get("/api/trials/{id}/events")]
 async fn events_api(
     state: web::Data<AppState>,
@@ -430,23 +468,10 @@ async fn events_api(
     path: web::Path<String>,
     query: web::Query<After>,
 ) -> Json {
-    let id = path.into_inner();
+    let id = path_param("id", path.into_inner())?;
     let after = query.after;
     let entries = call(&state, move |s| s.trial_events(&who.actor, &id, after)).await?;
     Ok(HttpResponse::Ok().json(entries))
-}
-
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
 }
 
 /// The OpenAPI document.
@@ -454,8 +479,10 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "bayestrial API", description = "Run Bayesian adaptive trials: enrol, randomise, record outcomes, read results by role."),
     paths(create_session_api, delete_session_api, list_trials_api, create_trial_api, get_trial_api, sign_api, start_api, enrol_api, participants_api, record_outcome_api, unblind_api, record_measurement_api, patient_report_api, series_api, events_api),
-    components(schemas(SessionRequest, SessionResponse, ErrorBody, NewTrialRequest, SignatureRequest, EnrolRequest, OutcomeRequest, UnblindRequest, MeasurementRequest)),
-    modifiers(&BearerScheme)
+    // The request and answer types are collected from the operations; `ErrorBody` is named
+    // here because the extractors' answers refer to it by name (`contract::ExtractorContract`).
+    components(schemas(ErrorBody)),
+    modifiers(&ExtractorContract)
 )]
 pub struct ApiDoc;
 

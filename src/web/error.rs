@@ -25,6 +25,13 @@ pub enum WebError {
     /// A request that does not parse (which field and why).
     #[error("{0}")]
     BadRequest(String),
+    /// A request body larger than the server reads (the detail names the limit).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A request body of a media type the endpoint does not read (the detail names the one it
+    /// does).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// No such page.
     #[error("{0}")]
     NotFound(String),
@@ -40,6 +47,21 @@ impl From<actix_web::error::BlockingError> for WebError {
 }
 
 impl WebError {
+    /// A JSON body that could not be read: too large (413), not sent as JSON (415), or not
+    /// the JSON the endpoint reads (400, naming the field when serde does).
+    pub fn from_json_body(error: &actix_web::error::JsonPayloadError) -> Self {
+        use actix_web::error::JsonPayloadError;
+        match error {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                Self::TooLarge(format!("request body: {error}"))
+            }
+            JsonPayloadError::ContentType => Self::UnsupportedMediaType(
+                "request body: send it as JSON with Content-Type: application/json".to_owned(),
+            ),
+            other => Self::BadRequest(format!("request body: {other}")),
+        }
+    }
+
     /// The status and the machine-readable kind.
     pub fn status_and_kind(&self) -> (StatusCode, &'static str) {
         match self {
@@ -58,6 +80,10 @@ impl WebError {
             Self::Csrf => (StatusCode::FORBIDDEN, "csrf"),
             Self::LoginRequired => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

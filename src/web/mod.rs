@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod charts;
+pub mod contract;
 pub mod error;
 pub mod jobs;
 pub mod pages;
@@ -107,9 +108,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(
             web::JsonConfig::default()
                 .limit(1 << 20)
-                .error_handler(|e, _| {
-                    ApiError(WebError::BadRequest(format!("request body: {e}"))).into()
-                }),
+                .error_handler(|e, _| ApiError(WebError::from_json_body(&e)).into()),
         )
         .app_data(
             web::FormConfig::default()

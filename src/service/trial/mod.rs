@@ -108,7 +108,7 @@ pub struct Assignment {
 }
 
 /// The answer to a recorded outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OutcomeReceipt {
     /// Seq of the outcome (or correction) event: absent for viewers who do not see
     /// comparative records (see [`crate::service::ParticipantView::seq`]).
@@ -124,7 +124,7 @@ pub struct OutcomeReceipt {
 }
 
 /// The answer to an emergency unblinding: one participant's assignment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CodeBreak {
     /// Subject identifier.
     pub subject_id: String,
@@ -136,7 +136,7 @@ pub struct CodeBreak {
 }
 
 /// A trial as created.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TrialSummary {
     /// Trial id.
     pub id: String,

@@ -24,7 +24,7 @@ use crate::protocol::{LoadedProtocol, OutcomeKind};
 use crate::store::{self, AuditRow, ProtocolVersionRow, TrialRow};
 
 /// A trial in the list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrialListing {
     /// Trial id.
     pub id: String,
@@ -37,7 +37,7 @@ pub struct TrialListing {
 }
 
 /// One arm as every role may see it: no results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ArmView {
     /// Arm id.
     pub id: String,
@@ -53,7 +53,7 @@ pub struct ArmView {
 }
 
 /// A protocol version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionView {
     /// Version number.
     pub version: i32,
@@ -68,7 +68,7 @@ pub struct VersionView {
 }
 
 /// An electronic signature on a protocol version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignatureView {
     /// Version signed.
     pub version: i32,
@@ -85,7 +85,7 @@ pub struct SignatureView {
 }
 
 /// A trial's overview, filtered by the viewer's role.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrialView {
     /// Trial id.
     pub id: String,
@@ -138,7 +138,7 @@ pub struct TrialView {
 }
 
 /// One arm's current posterior (from every outcome so far).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ArmPosterior {
     /// Arm id.
     pub arm: String,
@@ -161,7 +161,7 @@ pub struct ArmPosterior {
 }
 
 /// A look and what it decided.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LookResult {
     /// 1-based look number.
     pub look: u32,
@@ -178,7 +178,7 @@ pub struct LookResult {
 }
 
 /// The allocation probabilities in force at one randomisation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AllocationPoint {
     /// Participant number (0-based).
     pub participant: u32,
@@ -187,7 +187,7 @@ pub struct AllocationPoint {
 }
 
 /// Unblinded results (statisticians and the DMC).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrialResults {
     /// Which per-arm probability the looks report: `p_best` or `p_better_than_control`.
     pub comparison: &'static str,
@@ -200,7 +200,7 @@ pub struct TrialResults {
 }
 
 /// A participant as the viewer may see them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ParticipantView {
     /// Subject identifier.
     pub subject_id: String,
@@ -250,7 +250,7 @@ pub struct ParticipantDetail {
 }
 
 /// An assignment as shown to the person who enrolled (or anyone else).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AssignmentView {
     /// Trial.
     pub trial_id: String,
@@ -271,7 +271,7 @@ pub struct AssignmentView {
 }
 
 /// An audit record as the viewer may see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Chain.
     pub chain: String,
