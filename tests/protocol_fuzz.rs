@@ -320,3 +320,52 @@ fn mutated_shipped_protocols_never_panic_and_stay_fast() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_megabyte_of_hostile_text_is_read_within_a_second() {
+    let (_, base) = toml_files("protocols")
+        .into_iter()
+        .find(|(name, _)| name == "platform-binary-4arm.toml")
+        .expect("a shipped platform protocol");
+    let fill = |unit: &str, prefix: &str, suffix: &str| {
+        let room = (1 << 20) - prefix.len() - suffix.len() - base.len() - 1;
+        format!("{base}\n{prefix}{}{suffix}", unit.repeat(room / unit.len()))
+    };
+    let inputs = [
+        (
+            "nested arrays",
+            fill("[", "[[scenario]]\nname = \"x\"\ntruth = ", ""),
+        ),
+        (
+            "nested tables",
+            fill("{a=", "[[scenario]]\nname = \"x\"\ntruth = ", ""),
+        ),
+        ("arms", fill("[[arm]]\nid=\"z\"\n", "", "")),
+        ("scenarios", fill("[[scenario]]\nname=\"s\"\n", "", "")),
+        ("a long string", fill("x", "[[scenario]]\nname = \"", "\"")),
+        (
+            "a look list of the same look",
+            base.replace(
+                "looks = { first = 100, every = 100 }",
+                &format!(
+                    "looks = [{}1]",
+                    "1,".repeat(((1 << 20) - base.len() - 20) / 2)
+                ),
+            ),
+        ),
+        (
+            "a prior of many values",
+            fill("2,", "[[arm]]\nid = \"q\"\nprior = { beta = [", "1] }"),
+        ),
+        ("comments", fill("#\n", "", "")),
+    ];
+    for (what, text) in &inputs {
+        assert!(text.len() <= 1 << 20, "{what}: {} bytes", text.len());
+        let (outcome, elapsed) = guarded(text, 0);
+        assert!(outcome.is_ok(), "{what}: {outcome:?}");
+        // Under a second in an optimised build; the test profile is slower, so the bound here
+        // is the fuzzing's per-case limit (the slowest, a 1 MB array, takes about 1.3 s).
+        assert!(elapsed < CASE_LIMIT, "{what}: {elapsed:?}");
+        eprintln!("{what}: {elapsed:?}");
+    }
+}
