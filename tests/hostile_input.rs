@@ -214,3 +214,31 @@ async fn subject_ids_are_normalised_and_invisible_characters_refused() {
         listed.body
     );
 }
+
+#[actix_web::test]
+async fn links_percent_encode_every_path_segment() {
+    let world = World::new(25);
+    let trial = world.started(&protocol("LINKS-1"));
+    let app = world.app().await;
+    let coord = world.token("coord", Role::Coordinator);
+    let path = format!("/api/trials/{trial}/participants");
+    for (subject, key) in [("S/1?x#y", "k1"), ("S 2", "k2")] {
+        let reply = api_post(
+            &app,
+            &coord,
+            &path,
+            json!({ "subject_id": subject, "idempotency_key": key }),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let (session, _) = world.session("coord", Role::Coordinator);
+    let page = common::page(&app, &session, &format!("/trials/{trial}/participants")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for encoded in [
+        "href=\"/trials/LINKS-1/participants/S%2F1%3Fx%23y\"",
+        "href=\"/trials/LINKS-1/participants/S%202\"",
+    ] {
+        assert!(page.body.contains(encoded), "{encoded} in {}", page.body);
+    }
+}
