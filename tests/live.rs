@@ -826,3 +826,54 @@ fn outcome_values_are_checked_for_range_and_connection_errors_name_the_backend()
         "{message}"
     );
 }
+
+#[test]
+fn hostile_ids_find_nothing_write_nothing_and_are_refused_by_name() {
+    for backend in Backend::all() {
+        let what = backend.name();
+        let service = backend.service();
+        let (stat, coord) = started_trial(&service, "H1", 100, 10);
+        let before = head_seq(&service, "H1");
+        // Ids no trial can have (a NUL byte, which PostgreSQL would refuse in text, control
+        // characters, 300 characters) find no trial, on every path, instead of failing.
+        for bad in ["a\0b", "\u{1}x", "x\n", &"x".repeat(300)] {
+            let results = [
+                service.start(&stat, bad).err(),
+                service.enrol(&coord, bad, "S1", Some("k")).err(),
+                service.participants(&coord, bad).err(),
+                service.trial_events(&stat, bad, 0).err(),
+            ];
+            for (i, result) in results.into_iter().enumerate() {
+                assert!(
+                    matches!(result, Some(ServiceError::NotFound(_))),
+                    "{what}: {bad:?} call {i}: {result:?}"
+                );
+            }
+        }
+        // A new trial's id must be URL-safe; a subject id must hold no invisible character.
+        let refused = service.create_trial(&stat, &protocol("a/b", 100, 10), "test");
+        assert!(
+            matches!(
+                &refused,
+                Err(ServiceError::Invalid {
+                    field: "trial.id",
+                    ..
+                })
+            ),
+            "{what}: {refused:?}"
+        );
+        let refused = service.enrol(&coord, "H1", "S\u{200b}1", Some("k2"));
+        assert!(
+            matches!(
+                &refused,
+                Err(ServiceError::Invalid {
+                    field: "subject_id",
+                    ..
+                })
+            ),
+            "{what}: {refused:?}"
+        );
+        assert_eq!(head_seq(&service, "H1"), before, "{what}: nothing written");
+        assert_verified(&service, what);
+    }
+}

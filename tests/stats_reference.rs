@@ -258,7 +258,9 @@ fn conjugate_updates_match_the_reference() {
                 close(p.kappa, &want["kappa"], &format!("{name} kappa"));
                 close(p.alpha, &want["alpha"], &format!("{name} alpha"));
                 close(p.beta, &want["beta"], &format!("{name} beta"));
-                let Shape::StudentT { df, loc, scale } = model.posterior().shape() else {
+                let Shape::StudentT { df, loc, scale } =
+                    model.posterior().expect("posterior").shape()
+                else {
                     panic!("{name}: the marginal of the mean is Student-t");
                 };
                 close(df, &want["t_df"], &format!("{name} df"));
@@ -276,7 +278,7 @@ fn conjugate_updates_match_the_reference() {
                         .observe(Observation::Binary(y.as_bool().expect("y")))
                         .expect("observe");
                 }
-                let Shape::Beta { a, b } = model.posterior().shape() else {
+                let Shape::Beta { a, b } = model.posterior().expect("posterior").shape() else {
                     panic!("{name}: Beta posterior");
                 };
                 close(a, &want["a"], &format!("{name} a"));
@@ -295,7 +297,8 @@ fn conjugate_updates_match_the_reference() {
                         .observe(Observation::Count { events, exposure })
                         .expect("observe");
                 }
-                let Shape::Gamma { shape, rate } = model.posterior().shape() else {
+                let Shape::Gamma { shape, rate } = model.posterior().expect("posterior").shape()
+                else {
                     panic!("{name}: Gamma posterior");
                 };
                 close(shape, &want["shape"], &format!("{name} shape"));

@@ -214,7 +214,7 @@ fn arm_posterior(
             }
         }
     }
-    Ok((name.to_owned(), model.posterior()))
+    Ok((name.to_owned(), model.posterior()?))
 }
 
 fn report(args: &PosteriorArgs) -> Result<Report, ArgError> {

@@ -65,7 +65,7 @@ impl Engine<'_> {
         if from == 0 && until == u32::MAX {
             // Every control counts: the control's own incremental model.
             let model = &state.arms[control].model;
-            return Ok((model.posterior(), model.observations() as u32));
+            return Ok((model.posterior()?, model.observations() as u32));
         }
         let mut n = 0;
         for (index, participant) in state.participants.iter().enumerate() {
@@ -77,7 +77,7 @@ impl Engine<'_> {
                 }
             }
         }
-        Ok((model.posterior(), n))
+        Ok((model.posterior()?, n))
     }
 
     /// P(arm better than control by more than `delta`) in the outcome's better direction.

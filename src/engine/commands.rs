@@ -15,6 +15,7 @@ use super::events::{
 };
 use super::state::{model_for, ArmStatus, TrialState, TrialStatus};
 use super::{EngineError, TrialSeed};
+use crate::protocol::limits::MAX_PARTICIPANTS;
 use crate::protocol::{AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, Protocol};
 use crate::stats::{Marginal, Quadrature, MAX_ARMS};
 
@@ -440,7 +441,7 @@ impl<'p> Engine<'p> {
         Ok(arms
             .iter()
             .map(|&arm| state.arms[arm].model.posterior())
-            .collect())
+            .collect::<Result<_, _>>()?)
     }
 
     /// Checks that the arm's model can take `value` (the posterior stays finite), so an
@@ -724,6 +725,12 @@ impl<'p> Engine<'p> {
                     "{to} must be positive and at least the {} participants already enrolled",
                     state.enrolled()
                 ),
+            });
+        }
+        if to > MAX_PARTICIPANTS {
+            return Err(EngineError::Invalid {
+                field: "max_participants",
+                problem: format!("{to} is too large (at most {MAX_PARTICIPANTS})"),
             });
         }
         let mut out = Vec::new();

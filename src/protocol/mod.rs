@@ -10,6 +10,7 @@
 
 mod error;
 mod hash;
+pub mod limits;
 pub mod model;
 mod parse;
 mod raw;

@@ -7,9 +7,11 @@
 //!
 //! This module does file I/O in [`Protocol::load`] only; it knows nothing about the engine.
 
+use std::io::Read;
 use std::path::Path;
 
 use super::error::{Collector, ProtocolError, ProtocolErrors};
+use super::limits::MAX_PROTOCOL_BYTES;
 use super::model::Protocol;
 use super::raw::{key_path_at, Node, RawProtocol};
 use super::validate::validate;
@@ -17,7 +19,10 @@ use super::validate::validate;
 impl Protocol {
     /// Parses and validates protocol text. `origin` names the text in error messages (usually
     /// the file path as given).
+    ///
+    /// Text longer than [`MAX_PROTOCOL_BYTES`] is refused before it is parsed.
     pub fn from_toml(text: &str, origin: &str) -> Result<Protocol, ProtocolErrors> {
+        check_size(text.len(), origin)?;
         let raw = read_raw(text, origin)?;
         let mut collector = Collector::new(text, origin);
         match validate(raw, &mut collector) {
@@ -34,11 +39,40 @@ impl Protocol {
     }
 }
 
-/// Reads a protocol file as UTF-8 text.
+/// Reads a protocol file as UTF-8 text, refusing one larger than [`MAX_PROTOCOL_BYTES`] without
+/// reading past the limit.
 pub(crate) fn read_file(path: &Path, origin: &str) -> Result<String, ProtocolErrors> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let cannot = |e: std::io::Error| -> ProtocolErrors {
         ProtocolError::whole_file(origin, format!("cannot read the protocol: {e}")).into()
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PROTOCOL_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    check_size(bytes.len(), origin)?;
+    String::from_utf8(bytes).map_err(|e| {
+        ProtocolError::whole_file(
+            origin,
+            format!("cannot read the protocol: it is not UTF-8 text ({e})"),
+        )
+        .into()
     })
+}
+
+/// Refuses a protocol text of more than [`MAX_PROTOCOL_BYTES`] bytes.
+fn check_size(len: usize, origin: &str) -> Result<(), ProtocolErrors> {
+    if len > MAX_PROTOCOL_BYTES {
+        return Err(ProtocolError::whole_file(
+            origin,
+            format!(
+                "the protocol is larger than {MAX_PROTOCOL_BYTES} bytes; a protocol file may \
+                 have at most {MAX_PROTOCOL_BYTES} bytes"
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Runs the TOML reader into the raw structs.
@@ -141,6 +175,24 @@ colour = "red"
         assert!(
             message.contains("trial: invalid type: integer `5`, expected a [trial] table"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn a_protocol_over_the_size_limit_is_refused_before_it_is_parsed() {
+        let big = format!("# {}\n", "x".repeat(MAX_PROTOCOL_BYTES));
+        let message = err(&big);
+        assert!(
+            message.starts_with("t.toml: the protocol is larger than 1048576 bytes"),
+            "{message}"
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("big.toml");
+        std::fs::write(&path, &big).unwrap_or_else(|e| panic!("{e}"));
+        let e = Protocol::load(&path).map(|_| ()).map_err(|e| e.to_string());
+        assert!(
+            matches!(&e, Err(m) if m.contains("at most 1048576 bytes")),
+            "{e:?}"
         );
     }
 

@@ -16,6 +16,7 @@ mod export_bench;
 mod nof1;
 mod outbox;
 mod permission;
+mod subject;
 mod trial;
 mod users;
 mod verify;

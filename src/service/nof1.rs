@@ -230,6 +230,8 @@ impl Service {
         corrects: Option<u64>,
         reason: Option<&str>,
     ) -> Result<MeasurementReceipt, ServiceError> {
+        let subject = crate::service::subject::subject_key(subject_id);
+        let subject_id = subject.as_str();
         actor.require(Permission::Enrol)?;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         if corrects.is_some() && reason.is_none() {
@@ -284,6 +286,8 @@ impl Service {
         subject_id: &str,
         date: &str,
     ) -> Result<u32, ServiceError> {
+        let subject = crate::service::subject::subject_key(subject_id);
+        let subject_id = subject.as_str();
         let state = self.trial_state(trial_id)?;
         let index = state
             .participant_index(subject_id.trim())
@@ -315,6 +319,8 @@ impl Service {
         trial_id: &str,
         subject_id: &str,
     ) -> Result<PatientReport, ServiceError> {
+        let subject = crate::service::subject::subject_key(subject_id);
+        let subject_id = subject.as_str();
         if !actor.may(Permission::Dispense) {
             actor.require(Permission::ReadPatientReports)?;
         }

@@ -13,10 +13,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::scenario::SimScenario;
-use super::trial::{derive, outcome_value, trial_seed};
+use super::trial::{clamp_to_range, derive, outcome_value, trial_seed};
 use super::SimError;
-use crate::engine::{Calendar, Engine, Nof1Effect, OutcomeValue, PatientEnd, TrialState};
-use crate::protocol::{OutcomeSpec, Protocol};
+use crate::engine::{Calendar, Engine, Nof1Effect, PatientEnd, TrialState};
+use crate::protocol::Protocol;
 
 /// Study day 1 of the first patient who arrives on day 0 of the simulation (any fixed date
 /// would do: the engine only uses dates to place a patient's days on the calendar).
@@ -132,23 +132,6 @@ fn start_date(offset: u32) -> Result<String, SimError> {
         u8::from(date.month()),
         date.day()
     ))
-}
-
-/// `value` brought inside the outcome's `min`/`max` (continuous and count outcomes).
-fn clamp_to_range(value: OutcomeValue, outcome: &OutcomeSpec) -> OutcomeValue {
-    let lo = outcome.min.unwrap_or(f64::NEG_INFINITY);
-    let hi = outcome.max.unwrap_or(f64::INFINITY);
-    match value {
-        OutcomeValue::Continuous { value } => OutcomeValue::Continuous {
-            value: value.clamp(lo, hi),
-        },
-        OutcomeValue::Count { events, exposure } => OutcomeValue::Count {
-            // Saturating float-to-integer casts; the engine refuses nothing in range.
-            events: (events as f64).clamp(lo.ceil().max(0.0), hi.floor()) as u64,
-            exposure,
-        },
-        binary @ OutcomeValue::Binary { .. } => binary,
-    }
 }
 
 /// The benefit a completed patient's final look shows, for designs without a benefit rule: the
@@ -315,7 +298,8 @@ pub fn simulate_series(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::OutcomeKind;
+    use crate::engine::OutcomeValue;
+    use crate::protocol::{OutcomeKind, OutcomeSpec};
     use crate::stats::Better;
 
     #[test]

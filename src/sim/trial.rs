@@ -18,7 +18,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::scenario::SimScenario;
 use super::SimError;
 use crate::engine::{self, Engine, Event, OutcomeValue, TrialSeed, TrialState};
-use crate::protocol::{DelaySpec, OutcomeKind, Protocol};
+use crate::protocol::{DelaySpec, OutcomeKind, OutcomeSpec, Protocol};
 use crate::stats::Better;
 
 /// How a simulated trial ended.
@@ -157,6 +157,23 @@ pub(super) fn outcome_value(kind: OutcomeKind, truth: f64, sd: f64, u: f64) -> O
     }
 }
 
+/// `value` brought inside the outcome's `min`/`max` (continuous and count outcomes).
+pub(super) fn clamp_to_range(value: OutcomeValue, outcome: &OutcomeSpec) -> OutcomeValue {
+    let lo = outcome.min.unwrap_or(f64::NEG_INFINITY);
+    let hi = outcome.max.unwrap_or(f64::INFINITY);
+    match value {
+        OutcomeValue::Continuous { value } => OutcomeValue::Continuous {
+            value: value.clamp(lo, hi),
+        },
+        OutcomeValue::Count { events, exposure } => OutcomeValue::Count {
+            // Saturating float-to-integer casts; the engine refuses nothing in range.
+            events: (events as f64).clamp(lo.ceil().max(0.0), hi.floor()) as u64,
+            exposure,
+        },
+        binary @ OutcomeValue::Binary { .. } => binary,
+    }
+}
+
 fn delay_weeks(delay: DelaySpec, u: f64) -> f64 {
     match delay {
         DelaySpec::Fixed(weeks) => weeks,
@@ -224,7 +241,10 @@ pub fn simulate_trial(
                 workspace.pending.push(Pending {
                     time: next_arrival + delay_weeks(scenario.delay, u_delay),
                     participant,
-                    value: outcome_value(kind, scenario.truth[arm], sd, u_outcome),
+                    value: clamp_to_range(
+                        outcome_value(kind, scenario.truth[arm], sd, u_outcome),
+                        &protocol.outcome,
+                    ),
                 });
             }
             next_arrival += -(1.0 - u_gap).ln() / rate;
@@ -292,7 +312,13 @@ pub fn simulate_trial(
         .arms
         .iter()
         .take(arms)
-        .map(|a| a.model.posterior().mean().unwrap_or(f64::NAN))
+        .map(|a| {
+            a.model
+                .posterior()
+                .ok()
+                .and_then(|m| m.mean())
+                .unwrap_or(f64::NAN)
+        })
         .collect();
     let outcome = TrialOutcome {
         conclusion,

@@ -334,21 +334,27 @@ impl ConjugateModel {
 
     /// The marginal posterior of θ: Beta for binary, Student-t (of the mean) for continuous,
     /// Gamma for counts.
-    pub fn posterior(&self) -> Marginal {
-        let marginal = match *self {
+    ///
+    /// An error, never a default, when a parameter is not finite and positive: `observe`
+    /// refuses the values that would make it so, but a model built or updated otherwise (or a
+    /// numerics bug) must not turn into a uniform prior silently.
+    pub fn posterior(&self) -> Result<Marginal, StatsError> {
+        match *self {
             Self::BetaBinomial {
                 prior,
                 successes,
                 trials,
             } => Marginal::beta(
                 prior.a + successes as f64,
-                prior.b + (trials - successes) as f64,
+                prior.b + trials.saturating_sub(successes) as f64,
             ),
             Self::Normal { .. } => match self.nig_posterior() {
                 Some(p) => {
                     Marginal::student_t(2.0 * p.alpha, p.mu, (p.beta / (p.alpha * p.kappa)).sqrt())
                 }
-                None => Err(StatsError::NoArms),
+                None => Err(StatsError::Observation(
+                    "the normal model has no posterior parameters",
+                )),
             },
             Self::GammaPoisson {
                 prior,
@@ -356,18 +362,45 @@ impl ConjugateModel {
                 exposure,
                 ..
             } => Marginal::gamma(prior.shape + events as f64, prior.rate + exposure),
-        };
-        // The constructors validated the prior and every update keeps parameters positive and
-        // finite, so this cannot fail; fall back to the prior-free uniform rather than panic.
-        marginal.unwrap_or_else(|_| {
-            Marginal::beta(1.0, 1.0).unwrap_or_else(|_| unreachable!("Beta(1, 1) is valid"))
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_posterior_that_is_not_finite_is_an_error_not_a_uniform_prior() {
+        let prior = GammaPrior {
+            shape: 1.0,
+            rate: 1.0,
+        };
+        let overflowed = ConjugateModel::GammaPoisson {
+            prior,
+            n: 1,
+            events: 1,
+            exposure: f64::INFINITY,
+        };
+        assert!(matches!(
+            overflowed.posterior(),
+            Err(StatsError::Parameter { .. })
+        ));
+        let normal = ConjugateModel::Normal {
+            prior: NigPrior {
+                mu0: 0.0,
+                kappa0: 1.0,
+                alpha0: 1.0,
+                beta0: 1.0,
+            },
+            n: 2,
+            mean: f64::NAN,
+            m2: 1.0,
+        };
+        assert!(normal.posterior().is_err());
+        let fine = ConjugateModel::gamma_poisson(prior).unwrap_or_else(|e| panic!("{e}"));
+        assert!(fine.posterior().is_ok());
+    }
 
     #[test]
     fn values_that_would_overflow_the_posterior_are_refused_and_change_nothing() {

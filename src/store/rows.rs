@@ -104,7 +104,15 @@ impl TrialRow {
     }
 
     /// The trial `id`, if it exists.
+    ///
+    /// An id that no trial can have (control characters, surrounding spaces, over 128
+    /// characters: what [`crate::audit::ChainId::trial`] refuses, and every stored trial passed
+    /// it) is not looked up: it finds nothing, so a hostile path gives a 404, not a database
+    /// error (PostgreSQL refuses a NUL byte in text).
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<TrialRow>> {
+        if crate::audit::ChainId::trial(id).is_err() {
+            return Ok(None);
+        }
         // `load` rather than `first`: SQLite re-prepares a statement whose LIMIT is a bound
         // parameter on every execution; a primary-key lookup needs no LIMIT.
         Ok(per_backend!(conn, |c| trials::table

@@ -5,8 +5,9 @@
 
 use std::ops::Range;
 
-use super::checks::{bound, keyword, number, whole, whole_or, DisplayValue};
+use super::checks::{bound, keyword, number, whole, whole_within_or, DisplayValue};
 use crate::protocol::error::Collector;
+use crate::protocol::limits::{MAX_BLOCK, MAX_RATIO};
 use crate::protocol::model::{
     AllocationRule, AllocationSpec, ArmSpec, ControlShare, Design, Power,
 };
@@ -75,13 +76,7 @@ pub(super) fn allocation(
                 ok = false;
             }
         }
-        let block_multiple = whole_or(
-            c,
-            table.block_multiple.as_ref(),
-            "allocation.block_multiple",
-            1,
-            1,
-        );
+        let block_multiple = block_multiple(c, table, arms);
         if !ok {
             return None;
         }
@@ -232,13 +227,7 @@ pub(super) fn allocation(
             other => other,
         },
     };
-    let block_multiple = whole_or(
-        c,
-        table.block_multiple.as_ref(),
-        "allocation.block_multiple",
-        1,
-        1,
-    );
+    let block_multiple = block_multiple(c, table, arms);
 
     if !bounds_ok {
         return None;
@@ -253,6 +242,32 @@ pub(super) fn allocation(
         burn_in: burn_in?,
         block_multiple: block_multiple?,
     })
+}
+
+/// `allocation.block_multiple`: 1 to [`MAX_RATIO`], and a permuted block (the sum of the
+/// arms' ratios times the multiple) of at most [`MAX_BLOCK`] participants.
+fn block_multiple(
+    c: &mut Collector<'_>,
+    table: &RawAllocation,
+    arms: Option<&[ArmSpec]>,
+) -> Option<u32> {
+    let path = "allocation.block_multiple";
+    let multiple = whole_within_or(c, table.block_multiple.as_ref(), path, 1, MAX_RATIO, 1)?;
+    let ratios: u64 = arms.map_or(0, |arms| arms.iter().map(|a| u64::from(a.ratio)).sum());
+    let block = ratios * u64::from(multiple);
+    if block > MAX_BLOCK {
+        let span = table.block_multiple.as_ref().map_or(0..0, |v| v.span());
+        c.error(
+            &span,
+            path,
+            format!(
+                "a block of {block} participants (the arms' ratios sum to {ratios}, times \
+                 {multiple}); at most {MAX_BLOCK} are allowed"
+            ),
+        );
+        return None;
+    }
+    Some(multiple)
 }
 
 #[cfg(test)]

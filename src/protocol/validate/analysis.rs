@@ -5,6 +5,7 @@
 
 use super::checks::keyword;
 use crate::protocol::error::Collector;
+use crate::protocol::limits::MAX_LOOKS;
 use crate::protocol::model::{AnalysisSpec, ArmSpec, ControlsPolicy};
 use crate::protocol::raw::{join, RawAnalysis, Value, S};
 
@@ -126,18 +127,47 @@ fn looks(c: &mut Collector<'_>, value: &S<Value>, max_participants: u32) -> Opti
             let (Some(first), Some(every), true) = (first, every, ok) else {
                 return None;
             };
-            let mut out = Vec::new();
-            let mut n = first;
-            while n < max_participants {
-                out.push(n);
-                n = n.saturating_add(every);
+            // Counted before anything is built: looks at first, first + every, … below the
+            // maximum, then one at the maximum.
+            let below = if first < max_participants {
+                u64::from(max_participants - first).div_ceil(u64::from(every))
+            } else {
+                0
+            };
+            let count = below + 1;
+            if count > u64::from(MAX_LOOKS) {
+                c.error(
+                    &value.span(),
+                    path,
+                    format!(
+                        "{{ first = {first}, every = {every} }} gives {count} looks up to \
+                         trial.max_participants = {max_participants}; at most {MAX_LOOKS} are \
+                         allowed (make `every` larger)"
+                    ),
+                );
+                return None;
             }
-            out.push(max_participants);
-            Some(out)
+            Some(
+                (0..below)
+                    .map(|k| first + (k as u32) * every)
+                    .chain(std::iter::once(max_participants))
+                    .collect(),
+            )
         }
         Value::Array(items) => {
             if items.is_empty() {
                 c.error(&value.span(), path, "must list at least one look");
+                return None;
+            }
+            if items.len() > MAX_LOOKS as usize {
+                c.error(
+                    &value.span(),
+                    path,
+                    format!(
+                        "lists {} looks; at most {MAX_LOOKS} are allowed",
+                        items.len()
+                    ),
+                );
                 return None;
             }
             let mut out = Vec::new();
@@ -183,7 +213,7 @@ fn looks(c: &mut Collector<'_>, value: &S<Value>, max_participants: u32) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use crate::protocol::validate::testing::{parse, with};
+    use crate::protocol::validate::testing::{parse, with, MINIMAL};
 
     #[test]
     fn looks_every_expand_and_end_at_max_participants() {
@@ -193,5 +223,29 @@ mod tests {
         assert_eq!(p.analysis.looks, vec![100, 150, 200]);
         let p = parse(&with("[analysis]\nlooks = [20, 60, 180]")).unwrap();
         assert_eq!(p.analysis.looks, vec![20, 60, 180]);
+        let p = parse(&with("[analysis]\nlooks = { first = 200, every = 7 }")).unwrap();
+        assert_eq!(p.analysis.looks, vec![200]);
+        let p = parse(&with("[analysis]\nlooks = { first = 1, every = 1 }")).unwrap();
+        assert_eq!(p.analysis.looks.len(), 200);
+    }
+
+    #[test]
+    fn a_look_schedule_is_counted_before_it_is_built() {
+        let text = with("[analysis]\nlooks = { first = 1, every = 1 }")
+            .replace("max_participants = 200", "max_participants = 1000000");
+        let started = std::time::Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert!(started.elapsed().as_secs_f64() < 1.0);
+        assert!(
+            e.contains("analysis.looks: { first = 1, every = 1 } gives 1000000 looks")
+                && e.contains("at most 1000 are allowed"),
+            "{e}"
+        );
+        let e = parse(&MINIMAL.replace("max_participants = 200", "max_participants = 2147483647"))
+            .unwrap_err();
+        assert!(
+            e.contains("trial.max_participants: 2147483647 is too large (at most 1000000)"),
+            "{e}"
+        );
     }
 }

@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use super::checks::{text, whole, whole_or};
+use super::checks::{text, whole, whole_within_or};
 use super::prior::{prior, DEFAULT_BETA};
 use crate::protocol::error::{line_column, Collector};
+use crate::protocol::limits::{MAX_ARMS, MAX_RATIO};
 use crate::protocol::model::{ArmId, ArmSpec, Design, OutcomeKind, Prior};
 use crate::protocol::raw::{join, RawArm, RawProtocol, S};
 
@@ -81,6 +82,18 @@ pub(super) fn arms(
         };
     };
 
+    if raw_arms.get_ref().len() > MAX_ARMS {
+        c.error(
+            &raw_arms.span(),
+            "arm",
+            format!(
+                "{} arms given; at most {MAX_ARMS} are allowed (the numerics compare at most \
+                 {MAX_ARMS} arms at once)",
+                raw_arms.get_ref().len()
+            ),
+        );
+        return None;
+    }
     let mut arms: Vec<ArmSpec> = Vec::new();
     let mut ids_ok = true;
     let mut first_index: BTreeMap<String, usize> = BTreeMap::new();
@@ -151,7 +164,15 @@ pub(super) fn arms(
                 max_participants,
             )
         });
-        let ratio = whole_or(c, arm.ratio.as_ref(), &join(&path, "ratio"), 1, 1).unwrap_or(1);
+        let ratio = whole_within_or(
+            c,
+            arm.ratio.as_ref(),
+            &join(&path, "ratio"),
+            1,
+            MAX_RATIO,
+            1,
+        )
+        .unwrap_or(1);
         match id {
             Some(id) => arms.push(ArmSpec {
                 id,

@@ -6,6 +6,7 @@
 //! other check of the protocol.
 
 use crate::protocol::error::Collector;
+use crate::protocol::limits::MAX_TEXT_CHARS;
 use crate::protocol::model::OutcomeKind;
 use crate::protocol::raw::{Value, S};
 
@@ -24,10 +25,18 @@ pub(super) fn bound(x: f64) -> String {
     text.to_owned()
 }
 
-/// A non-blank string.
+/// A non-blank string of at most [`MAX_TEXT_CHARS`] characters.
 pub(super) fn text(c: &mut Collector<'_>, value: &S<String>, path: &str) -> Option<String> {
+    let chars = value.get_ref().chars().count();
     if value.get_ref().trim().is_empty() {
         c.error(&value.span(), path, "must not be empty");
+        None
+    } else if chars > MAX_TEXT_CHARS {
+        c.error(
+            &value.span(),
+            path,
+            format!("has {chars} characters; at most {MAX_TEXT_CHARS} are allowed"),
+        );
         None
     } else {
         Some(value.get_ref().clone())
@@ -54,15 +63,36 @@ pub(super) fn whole(c: &mut Collector<'_>, value: &S<i64>, path: &str, min: i64)
     }
 }
 
-/// An optional whole number with a default.
-pub(super) fn whole_or(
+/// A whole number in `min..=max`.
+pub(super) fn whole_within(
+    c: &mut Collector<'_>,
+    value: &S<i64>,
+    path: &str,
+    min: i64,
+    max: u32,
+) -> Option<u32> {
+    let v = whole(c, value, path, min)?;
+    if v > max {
+        c.error(
+            &value.span(),
+            path,
+            format!("{v} is too large (at most {max})"),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+/// An optional whole number in `min..=max` with a default.
+pub(super) fn whole_within_or(
     c: &mut Collector<'_>,
     value: Option<&S<i64>>,
     path: &str,
     min: i64,
+    max: u32,
     default: u32,
 ) -> Option<u32> {
-    value.map_or(Some(default), |v| whole(c, v, path, min))
+    value.map_or(Some(default), |v| whole_within(c, v, path, min, max))
 }
 
 /// A finite number; `rule` says what else is required and `ok` checks it.

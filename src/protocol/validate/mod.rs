@@ -35,6 +35,7 @@ use scenario::scenarios;
 use trial::{outcome, trial};
 
 use super::error::Collector;
+use super::limits::MAX_PARTICIPANTS;
 use super::model::{Design, OutcomeKind, Protocol};
 use super::raw::RawProtocol;
 
@@ -57,7 +58,7 @@ pub(crate) fn validate(raw: RawProtocol, c: &mut Collector<'_>) -> Option<Protoc
     };
     let max_participants = u32::try_from(*raw.trial.get_ref().max_participants.get_ref())
         .ok()
-        .filter(|&n| n >= 1);
+        .filter(|&n| (1..=MAX_PARTICIPANTS).contains(&n));
 
     let (treatments, nof1) = nof1_table(c, &raw, design, kind);
     let default_prior = match (&raw.prior, kind) {

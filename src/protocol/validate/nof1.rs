@@ -5,9 +5,11 @@
 //! The table only: the arms built from the treatments are [`super::arms`]'.
 
 use super::checks::{
-    keyword, non_negative, number, open_unit, optional, positive, whole, whole_or,
+    keyword, non_negative, number, open_unit, optional, positive, whole, whole_within,
+    whole_within_or,
 };
 use crate::protocol::error::Collector;
+use crate::protocol::limits::{MAX_ARMS, MAX_CYCLES, MAX_PHASE_DAYS, MAX_SCHEDULE_DAYS};
 use crate::protocol::model::{ArmId, Design, Nof1Sequence, Nof1Spec, OutcomeKind};
 use crate::protocol::raw::{RawNof1, RawProtocol, S};
 
@@ -72,6 +74,17 @@ fn treatments(c: &mut Collector<'_>, raw: &RawNof1) -> Option<Vec<String>> {
             treatments.push(t.get_ref().clone());
         }
     }
+    if raw.treatments.get_ref().len() > MAX_ARMS {
+        c.error(
+            &raw.treatments.span(),
+            "nof1.treatments",
+            format!(
+                "{} treatments given; at most {MAX_ARMS} are allowed",
+                raw.treatments.get_ref().len()
+            ),
+        );
+        return None;
+    }
     if raw.treatments.get_ref().len() < 2 {
         c.error(
             &raw.treatments.span(),
@@ -94,17 +107,62 @@ fn nof1(
     treatments: Option<Vec<String>>,
 ) -> Option<Nof1Spec> {
     let mut ok = true;
-    let cycles = whole(c, &raw.cycles, "nof1.cycles", 1);
-    let period_days = whole(c, &raw.period_days, "nof1.period_days", 1);
-    let washout_days = whole_or(c, raw.washout_days.as_ref(), "nof1.washout_days", 0, 0);
-    let run_in_days = whole_or(c, raw.run_in_days.as_ref(), "nof1.run_in_days", 0, 0);
-    let measurements_per_period = whole_or(
+    let cycles = whole_within(c, &raw.cycles, "nof1.cycles", 1, MAX_CYCLES);
+    let period_days = whole_within(c, &raw.period_days, "nof1.period_days", 1, MAX_PHASE_DAYS);
+    let washout_days = whole_within_or(
         c,
-        raw.measurements_per_period.as_ref(),
-        "nof1.measurements_per_period",
-        1,
-        1,
+        raw.washout_days.as_ref(),
+        "nof1.washout_days",
+        0,
+        MAX_PHASE_DAYS,
+        0,
     );
+    let run_in_days = whole_within_or(
+        c,
+        raw.run_in_days.as_ref(),
+        "nof1.run_in_days",
+        0,
+        MAX_PHASE_DAYS,
+        0,
+    );
+    // At most one measurement a day: the calendar spreads a period's measurements over
+    // distinct days, so more than period_days could never complete a period.
+    let measurements_per_period = match (&raw.measurements_per_period, period_days) {
+        (None, _) => Some(1),
+        (Some(v), period) => {
+            match whole_within(c, v, "nof1.measurements_per_period", 1, MAX_PHASE_DAYS) {
+                Some(m) if period.is_some_and(|p| m > p) => {
+                    c.error(
+                        &v.span(),
+                        "nof1.measurements_per_period",
+                        format!(
+                        "{m} must not exceed nof1.period_days = {}: at most one measurement a day",
+                        period.unwrap_or(0)
+                    ),
+                    );
+                    None
+                }
+                other => other,
+            }
+        }
+    };
+    if let (Some(cycles), Some(period), Some(washout), Some(run_in), Some(treatments)) =
+        (cycles, period_days, washout_days, run_in_days, &treatments)
+    {
+        let periods = u64::from(cycles) * treatments.len() as u64;
+        let days = u64::from(run_in) + periods * u64::from(period + washout);
+        if days > MAX_SCHEDULE_DAYS {
+            c.error(
+                &raw.cycles.span(),
+                "nof1.cycles",
+                format!(
+                    "the schedule (run_in_days + cycles × treatments × (period_days + \
+                     washout_days)) lasts {days} days; at most {MAX_SCHEDULE_DAYS} are allowed"
+                ),
+            );
+            ok = false;
+        }
+    }
     let sequence = match &raw.sequence {
         None => Some(Nof1Sequence::Pairs),
         Some(v) => keyword(

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::checks::{kind_name, number, positive, text, value_number, DisplayValue};
 use crate::protocol::error::Collector;
+use crate::protocol::limits::MAX_SCENARIOS;
 use crate::protocol::model::{ArmSpec, DelaySpec, OutcomeKind, Scenario};
 use crate::protocol::raw::{join, RawScenario, Value, S};
 
@@ -20,6 +21,17 @@ pub(super) fn scenarios(
     let Some(raw) = raw else {
         return Some(Vec::new());
     };
+    if raw.get_ref().len() > MAX_SCENARIOS {
+        c.error(
+            &raw.span(),
+            "scenario",
+            format!(
+                "{} scenarios given; at most {MAX_SCENARIOS} are allowed",
+                raw.get_ref().len()
+            ),
+        );
+        return None;
+    }
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for (i, s) in raw.get_ref().iter().enumerate() {

@@ -4,8 +4,9 @@
 //! Each table on its own: what depends on the design or the outcome kind is checked by the
 //! tables that depend on them.
 
-use super::checks::{keyword, number, text, whole};
+use super::checks::{keyword, number, text, whole_within};
 use crate::protocol::error::Collector;
+use crate::protocol::limits::MAX_PARTICIPANTS;
 use crate::protocol::model::{Design, OutcomeKind, OutcomeSpec, TrialSpec};
 use crate::protocol::raw::{join, RawOutcome, RawTrial, S};
 use crate::stats::Better;
@@ -20,7 +21,13 @@ pub(super) fn trial(c: &mut Collector<'_>, raw: &S<RawTrial>) -> Option<TrialSpe
         "trial.design",
         &[("platform", Design::Platform), ("nof1", Design::Nof1)],
     );
-    let max_participants = whole(c, &raw.max_participants, "trial.max_participants", 1);
+    let max_participants = whole_within(
+        c,
+        &raw.max_participants,
+        "trial.max_participants",
+        1,
+        MAX_PARTICIPANTS,
+    );
     Some(TrialSpec {
         id: id?,
         title: title?,
@@ -83,6 +90,13 @@ pub(super) fn outcome(c: &mut Collector<'_>, raw: &S<RawOutcome>) -> Option<Outc
                 &span,
                 "outcome.max",
                 format!("{hi} must be above outcome.min = {lo}"),
+            );
+            range_ok = false;
+        } else if kind == Some(OutcomeKind::Count) && lo.ceil() > hi.floor() {
+            c.error(
+                &span,
+                "outcome.max",
+                format!("[{lo}, {hi}] holds no whole number of events: widen the range"),
             );
             range_ok = false;
         }

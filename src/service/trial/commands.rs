@@ -34,6 +34,8 @@ impl Service {
         if let Some(key) = idempotency_key {
             check_key(key)?;
         }
+        let subject = crate::service::subject::new_subject_id(subject_id)?;
+        let subject_id = subject.as_str();
         let at = self.clock.now();
         self.run_command(actor, trial_id, None, WriteLock::Trial(trial_id), |c| {
             if let Some(key) = idempotency_key {
@@ -96,8 +98,9 @@ impl Service {
     ) -> Result<OutcomeReceipt, ServiceError> {
         actor.require(Permission::Enrol)?;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let subject = crate::service::subject::subject_key(subject_id);
         self.run_command(actor, trial_id, reason, WriteLock::Trial(trial_id), |c| {
-            let subject = subject_id.trim();
+            let subject = subject.as_str();
             let index = c.state.participant_index(subject).ok_or_else(|| {
                 ServiceError::NotFound(format!(
                     "subject {subject} is not enrolled in trial {trial_id}"
@@ -268,6 +271,8 @@ impl Service {
         reason: &str,
         password: &str,
     ) -> Result<CodeBreak, ServiceError> {
+        let subject = crate::service::subject::subject_key(subject_id);
+        let subject_id = subject.as_str();
         actor.require(Permission::BreakCode)?;
         let reason = match need_reason(reason, "emergency unblinding") {
             Ok(reason) => reason,

@@ -23,7 +23,7 @@ use crate::engine::{
     Change, Decision, Disclosure, Engine, Event, History, NewArm, OutcomeValue, PatientEnd,
     RevealCause, TrialSeed, TrialState, TrialStatus,
 };
-use crate::protocol::{ArmId, Design, LoadedProtocol};
+use crate::protocol::{limits, ArmId, Design, LoadedProtocol};
 use crate::store::{
     AuditRow, CheckpointRow, DbConn, IdempotencyKey, LookRow, NewOutboxRow, OutboxRow, OutcomeRow,
     ParticipantRow, Projections, ProtocolVersionRow, SignatureRow, TrialRow, UserRow, WriteLock,
@@ -146,8 +146,28 @@ pub struct TrialSummary {
     pub seed_commitment: String,
 }
 
+/// The chain of an existing trial. An id that no chain can have names no trial (every trial's
+/// id passed [`ChainId::trial`] when it was created), so it is not found: a request whose path
+/// holds such an id gets a 404 naming it, never an internal error.
 pub(crate) fn chain_of(trial_id: &str) -> Result<ChainId, ServiceError> {
-    Ok(ChainId::trial(trial_id)?)
+    ChainId::trial(trial_id)
+        .map_err(|e| ServiceError::NotFound(format!("no trial {trial_id:?}: {e}")))
+}
+
+/// Refuses a new trial's id outside the URL-safe set ([`limits::is_url_safe_id`]); trials
+/// created before the rule keep their ids.
+fn check_new_trial_id(id: &str) -> Result<(), ServiceError> {
+    if limits::is_url_safe_id(id) {
+        return Ok(());
+    }
+    Err(ServiceError::Invalid {
+        field: "trial.id",
+        problem: format!(
+            "{id:?} is not allowed for a new trial: use 1 to {} ASCII letters, digits, '.', '_' \
+             and '-' (not \".\" or \"..\")",
+            limits::MAX_TRIAL_ID_CHARS
+        ),
+    })
 }
 
 /// The `trials.design` column's word for a design.
@@ -231,7 +251,7 @@ impl Service {
     ) -> Result<TrialSummary, ServiceError> {
         let loaded = LoadedProtocol::from_toml(source, origin)?;
         let id = loaded.protocol.trial.id.clone();
-        chain_of(&id)?;
+        check_new_trial_id(&id)?;
         let seed = TrialSeed::from_bytes(self.randomness.bytes32());
         let summary = TrialSummary {
             id: id.clone(),

@@ -90,6 +90,8 @@ impl Service {
         trial_id: &str,
         subject_id: &str,
     ) -> Result<ParticipantDetail, ServiceError> {
+        let subject = crate::service::subject::subject_key(subject_id);
+        let subject_id = subject.as_str();
         actor.require(Permission::ListParticipants)?;
         let mut conn = self.conn()?;
         let snapshot = self.snapshot(&mut conn, trial_id)?;

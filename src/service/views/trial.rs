@@ -180,10 +180,10 @@ fn results(snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
         .collect();
     let mut posteriors = Vec::with_capacity(state.arms.len());
     for (i, arm) in state.arms.iter().enumerate() {
-        let marginal = arm.model.posterior();
         let numeric = |e: crate::stats::StatsError| {
             ServiceError::Integrity(format!("arm {} posterior: {e}", arm.id))
         };
+        let marginal = arm.model.posterior().map_err(numeric)?;
         let summary = quadrature.summary(&marginal).map_err(numeric)?;
         let low = quadrature.quantile(&marginal, 0.001).map_err(numeric)?;
         let high = quadrature.quantile(&marginal, 0.999).map_err(numeric)?;

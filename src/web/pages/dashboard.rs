@@ -79,7 +79,10 @@ pub(super) async fn dashboard_page(
     })
     .await?;
     let Some(trial) = trial else {
-        return Ok(see_other(&format!("/trials/{id}/series")));
+        return Ok(see_other(&format!(
+            "/trials/{}/series",
+            crate::web::path_segment(&id)
+        )));
     };
     let results = trial
         .results

@@ -408,7 +408,8 @@ pub(super) async fn record_measurement_page(
     })
     .await?;
     let mut location = format!(
-        "/trials/{id}/participants/{}?saved={}",
+        "/trials/{}/participants/{}?saved={}",
+        crate::web::path_segment(&id),
         path_segment(&subject),
         receipt.seq
     );

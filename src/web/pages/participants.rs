@@ -92,7 +92,8 @@ pub(super) async fn enrol_page(
     if view.nof1 {
         // The patient's calendar is the answer.
         return Ok(see_other(&format!(
-            "/trials/{id}/participants/{}",
+            "/trials/{}/participants/{}",
+            crate::web::path_segment(&id),
             crate::web::path_segment(&assignment.subject_id)
         )));
     }
@@ -202,7 +203,8 @@ pub(super) async fn record_outcome_page(
     })
     .await?;
     Ok(see_other(&format!(
-        "/trials/{id}/participants/{}",
+        "/trials/{}/participants/{}",
+        crate::web::path_segment(&id),
         crate::web::path_segment(&subject)
     )))
 }

@@ -60,7 +60,11 @@ pub(super) async fn simulate_page(
             threads,
         )
         .map_err(WebError::BadRequest)?;
-    Ok(see_other(&format!("/trials/{id}/simulations/{}", job.id)))
+    Ok(see_other(&format!(
+        "/trials/{}/simulations/{}",
+        crate::web::path_segment(&id),
+        job.id
+    )))
 }
 
 #[derive(Template)]

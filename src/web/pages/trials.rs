@@ -106,6 +106,7 @@ pub(super) async fn new_trial_page(user: LoggedIn) -> Page {
 struct ProtocolUpload {
     csrf: Option<Text<String>>,
     action: Option<Text<String>>,
+    #[multipart(limit = "1MB")]
     protocol: Option<Text<String>>,
     #[multipart(limit = "1MB")]
     protocol_file: Option<UploadBytes>,
@@ -170,7 +171,10 @@ pub(super) async fn create_trial_page(
         Ok(_) => {
             let actor = user.actor.clone();
             let summary = call(&state, move |s| s.create_trial(&actor, &source, &origin)).await?;
-            Ok(see_other(&format!("/trials/{}", summary.id)))
+            Ok(see_other(&format!(
+                "/trials/{}",
+                crate::web::path_segment(&summary.id)
+            )))
         }
     }
 }
@@ -225,7 +229,10 @@ pub(super) async fn sign_page(
     let meaning: Meaning = form.meaning.parse()?;
     let (actor, trial, password) = (user.actor.clone(), id.clone(), form.into_inner().password);
     call(&state, move |s| s.sign(&actor, &trial, meaning, &password)).await?;
-    Ok(see_other(&format!("/trials/{id}")))
+    Ok(see_other(&format!(
+        "/trials/{}",
+        crate::web::path_segment(&id)
+    )))
 }
 
 #[post("/trials/{id}/start")]
@@ -239,7 +246,10 @@ pub(super) async fn start_page(
     let id = path.into_inner();
     let (actor, trial) = (user.actor.clone(), id.clone());
     call(&state, move |s| s.start(&actor, &trial)).await?;
-    Ok(see_other(&format!("/trials/{id}")))
+    Ok(see_other(&format!(
+        "/trials/{}",
+        crate::web::path_segment(&id)
+    )))
 }
 
 #[derive(Deserialize)]
@@ -266,7 +276,10 @@ pub(super) async fn pause_resume_close_page(
         _ => s.close(&actor, &trial, &reason),
     })
     .await?;
-    Ok(see_other(&format!("/trials/{id}")))
+    Ok(see_other(&format!(
+        "/trials/{}",
+        crate::web::path_segment(&id)
+    )))
 }
 
 #[derive(Deserialize)]
@@ -323,5 +336,8 @@ pub(super) async fn amend_page(
         s.amend(&actor, &trial, &amendment, &form.password, &form.reason)
     })
     .await?;
-    Ok(see_other(&format!("/trials/{id}")))
+    Ok(see_other(&format!(
+        "/trials/{}",
+        crate::web::path_segment(&id)
+    )))
 }
