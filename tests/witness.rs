@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use actix_web::http::StatusCode;
 use bayestrial::audit::{parse_witness_file, ChainId, Purpose};
 use bayestrial::engine::OutcomeValue;
 use bayestrial::export::ExportFormat;
@@ -20,7 +21,7 @@ use bayestrial::service::{
     Actor, Delivery, Exporter, Meaning, NewUser, Password, Role, Service, ServiceError,
     SteppingClock, Username, WitnessLog, DAILY_SECONDS, RETRY_BASE_SECONDS,
 };
-use common::{platform_protocol, user, Backend, PASSWORD};
+use common::{form, page, platform_protocol, user, Backend, World, PASSWORD};
 
 const START: i64 = 1_780_000_000;
 
@@ -400,4 +401,52 @@ fn a_bad_message_is_parked_and_a_temporary_failure_retried_after_its_backoff() {
         assert_eq!(done.sent, 1, "{name}: retried after the backoff");
         assert_eq!(sent.lock().expect("sent").len(), 2);
     }
+}
+
+#[actix_web::test]
+async fn the_trial_page_edits_the_witness_list_and_the_admin_page_lists_parked_mail() {
+    let world = World::new(11);
+    let id = world.started(&protocol("W4"));
+    let app = world.app().await;
+    let (session, csrf) = world.session("stat", Role::Statistician);
+    let path = format!("/trials/{id}/witnesses");
+    let bad = form(
+        &app,
+        &session,
+        &path,
+        &[("csrf", &csrf), ("witnesses", "chair@dmc.example, a@b@c.d")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(
+        bad.body.contains("witnesses") && bad.body.contains("a@b@c.d"),
+        "{}",
+        bad.body
+    );
+    let good = form(
+        &app,
+        &session,
+        &path,
+        &[("csrf", &csrf), ("witnesses", "chair@dmc.example")],
+    )
+    .await;
+    assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.body);
+    let trial = page(&app, &session, &format!("/trials/{id}")).await;
+    assert!(trial.body.contains("chair@dmc.example"), "{}", trial.body);
+
+    // A coordinator may not change it.
+    let (coord, coord_csrf) = world.session("coord", Role::Coordinator);
+    let refused = form(
+        &app,
+        &coord,
+        &path,
+        &[("csrf", &coord_csrf), ("witnesses", "x@example.org")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let (admin, _) = world.session("admin", Role::Admin);
+    let users = page(&app, &admin, "/admin/users").await;
+    assert_eq!(users.status, StatusCode::OK);
+    assert!(users.body.contains("Parked e-mail"), "{}", users.body);
 }
