@@ -297,6 +297,8 @@ fn addresses_are_parsed_by_the_mailer_when_entered() {
         matches!(&refused, Err(ServiceError::Invalid { field: "email", problem }) if problem.contains("a@b@c.d")),
         "{refused:?}"
     );
+    let system_records = || service.verify(None).expect("verify").records;
+    let before = system_records();
     let refused = service.set_witnesses(&stat, "W3", "chair@dmc.example a@b@c.d");
     assert!(
         matches!(&refused, Err(ServiceError::Invalid { field: "witnesses", problem }) if problem.contains("a@b@c.d")),
@@ -306,6 +308,15 @@ fn addresses_are_parsed_by_the_mailer_when_entered() {
         service.witnesses(&stat, "W3").expect("list"),
         Vec::<String>::new(),
         "nothing half-written"
+    );
+    assert_eq!(system_records(), before, "nothing recorded");
+    service
+        .set_witnesses(&stat, "W3", "chair@dmc.example")
+        .expect("set");
+    assert_eq!(
+        system_records(),
+        before + 1,
+        "the change is recorded on the system chain"
     );
     let coord = user(&service, "coord2", Role::Coordinator);
     assert!(matches!(

@@ -30,7 +30,7 @@ use super::verify::chain_records;
 use super::{Actor, Permission, Service, ServiceError};
 use crate::audit::{
     check_witnessed, parse_witness_file, record_hashes, verify_chain, witness_line, ChainHead,
-    ChainId, Checkpoint, Hash, PublicKey, Purpose,
+    ChainId, Checkpoint, Hash, PublicKey, Purpose, SystemEvent,
 };
 use crate::notify::parse_address;
 use crate::store::{
@@ -261,7 +261,8 @@ impl Service {
     }
 
     /// Replaces the witness addresses of `trial_id` with the list `text` (see
-    /// [`parse_witness_list`]); whoever may direct trials may. Returns the stored list.
+    /// [`parse_witness_list`]), recorded on the system chain; whoever may direct trials may.
+    /// Returns the stored list.
     #[instrument(skip_all, fields(trial = %trial_id))]
     pub fn set_witnesses(
         &self,
@@ -271,11 +272,21 @@ impl Service {
     ) -> Result<Vec<String>, ServiceError> {
         actor.require(Permission::DirectTrials)?;
         let addresses = parse_witness_list(text)?;
-        let at = self.clock.now();
+        let by = self.attribution(actor, None);
+        let at = by.recorded_at.clone();
         let mut conn = self.conn()?;
-        self.write_transaction(&mut conn, WriteLock::Trial(trial_id), |conn| {
+        self.write_transaction(&mut conn, WriteLock::TrialAndSystem(trial_id), |conn| {
             TrialRow::find(conn, trial_id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+            // Who receives the heads is recorded on the system chain.
+            self.append_system(
+                conn,
+                &SystemEvent::WitnessesChanged {
+                    trial: trial_id.to_owned(),
+                    witnesses: addresses.clone(),
+                },
+                &by,
+            )?;
             let rows: Vec<WitnessRow> = addresses
                 .iter()
                 .map(|email| WitnessRow {
