@@ -222,7 +222,7 @@ fn the_log_only_grows_and_the_daily_witness_comes_once_a_day() {
         let name = backend.name();
         let witnesses = backend.dir.path().join("witness");
         let (service, clock) = open(&backend, &witnesses);
-        let (_, coord) = started(&service, "W2");
+        let (stat, coord) = started(&service, "W2");
         let file = witness_file(&witnesses, "W2");
         // A trial started today with no checkpoint yet: its head is witnessed once, not twice.
         assert_eq!(service.witness_due().expect("daily"), 1, "{name}");
@@ -269,6 +269,15 @@ fn the_log_only_grows_and_the_daily_witness_comes_once_a_day() {
             .verify_witness(&third, "w2.witness", None)
             .expect("verify");
         assert_eq!(report.problem, None, "{name}");
+
+        // A stop is witnessed at once.
+        service.close(&stat, "W2", "enough").expect("closed");
+        let fourth = std::fs::read_to_string(&file).expect("witness file");
+        assert!(fourth.starts_with(&third));
+        let heads = parse_witness_file(&fourth).expect("lines");
+        assert_eq!(heads.len(), 6, "{name}: the stop's head");
+        assert_eq!(heads[5].checkpoint.purpose, Purpose::Manual);
+        assert_eq!(service.witness_due().expect("daily"), 0, "{name}: stopped");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
