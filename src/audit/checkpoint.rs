@@ -456,14 +456,14 @@ pub fn verify_checkpoints(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::audit::{verify_chain, Attribution};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
     use serde_json::json;
 
-    fn at(minute: u32) -> UtcTimestamp {
+    pub(in crate::audit) fn at(minute: u32) -> UtcTimestamp {
         UtcTimestamp::parse(&format!("2026-03-01T10:{minute:02}:00Z")).unwrap()
     }
 
@@ -471,7 +471,7 @@ mod tests {
         ServerKey::generate(&mut ChaCha20Rng::seed_from_u64(seed))
     }
 
-    fn chain(n: u32) -> Vec<AuditRecord> {
+    pub(in crate::audit) fn chain(n: u32) -> Vec<AuditRecord> {
         let by = Attribution {
             actor: "system".into(),
             role: "server".into(),

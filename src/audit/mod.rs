@@ -25,6 +25,7 @@ mod checkpoint;
 mod salt;
 mod system;
 mod time;
+mod witness;
 
 pub use crate::canonical::{canonical, canonical_json, CanonicalError};
 pub use chain::{
@@ -42,6 +43,10 @@ pub use system::{
     SignatureFailure, SystemEvent, UnblindingFailure,
 };
 pub use time::UtcTimestamp;
+pub use witness::{
+    check_witnessed, parse_witness_file, record_hashes, witness_line, WitnessBreak,
+    WitnessLineError, WitnessedHead, MAX_WITNESS_LINE,
+};
 
 /// Everything that can go wrong in the audit layer.
 ///

@@ -142,6 +142,13 @@ pub enum SystemEvent {
         /// Why it was refused.
         failure: UnblindingFailure,
     },
+    /// A trial's witness list (the addresses that receive each signed head) was replaced.
+    WitnessesChanged {
+        /// The trial.
+        trial: String,
+        /// The addresses now, sorted.
+        witnesses: Vec<String>,
+    },
 }
 
 /// An electronic signature: meaning, printed name and UTC time, bound to the hash of the
@@ -223,6 +230,7 @@ impl SystemEvent {
             Self::ResultsViewed { .. } => "results_viewed",
             Self::Export { .. } => "export",
             Self::UnblindingFailed { .. } => "unblinding_failed",
+            Self::WitnessesChanged { .. } => "witnesses_changed",
         }
     }
 
@@ -241,7 +249,8 @@ impl SystemEvent {
             | Self::TrialCreated { .. }
             | Self::ResultsViewed { .. }
             | Self::Export { .. }
-            | Self::UnblindingFailed { .. } => None,
+            | Self::UnblindingFailed { .. }
+            | Self::WitnessesChanged { .. } => None,
         }
     }
 
@@ -570,6 +579,17 @@ mod tests {
         );
         assert_eq!(event.kind(), "unblinding_failed");
         assert_eq!(SystemEvent::parse("unblinding_failed", &payload), Ok(event));
+        let event = SystemEvent::WitnessesChanged {
+            trial: "T-1".into(),
+            witnesses: vec!["chair@dmc.example".into()],
+        };
+        let payload = canonical(&event.payload().unwrap()).unwrap();
+        assert_eq!(
+            payload,
+            r#"{"trial":"T-1","witnesses":["chair@dmc.example"]}"#
+        );
+        assert_eq!(event.kind(), "witnesses_changed");
+        assert_eq!(SystemEvent::parse("witnesses_changed", &payload), Ok(event));
     }
 
     #[test]

@@ -23,12 +23,17 @@ pub struct DatabaseArgs {
 impl DatabaseArgs {
     /// Opens the service on this database.
     pub(super) fn open(&self) -> Result<Service, ServiceError> {
+        Service::open(self.config()?)
+    }
+
+    /// The service's configuration for this database (the defaults otherwise).
+    pub(super) fn config(&self) -> Result<ServiceConfig, ServiceError> {
         let url = DatabaseUrl::parse(&self.database_url)?;
         let mut config = ServiceConfig::new(url);
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
-        Service::open(config)
+        Ok(config)
     }
 }
 

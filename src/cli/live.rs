@@ -123,6 +123,10 @@ pub struct AuditVerifyArgs {
     /// instead of trusting the key the file names.
     #[arg(long, value_name = "HEX", requires = "export")]
     public_key: Option<String>,
+    /// A witness file (repeatable): every signed head in it must be on its chain with the same
+    /// hash and signed by the server's key (the pinned key with --public-key).
+    #[arg(long, value_name = "FILE")]
+    witness: Vec<std::path::PathBuf>,
 }
 
 /// `bayestrial audit public-key`.
@@ -137,20 +141,33 @@ pub fn audit(command: &AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Verify(args) => {
             if let Some(file) = &args.export {
-                return super::export::verify_offline(file, args.public_key.as_deref());
+                let code = super::export::verify_offline(file, args.public_key.as_deref());
+                if code != ExitCode::SUCCESS || args.witness.is_empty() {
+                    return code;
+                }
+                return super::witness::verify_export_witnesses(
+                    file,
+                    args.public_key.as_deref(),
+                    &args.witness,
+                );
             }
-            let report = args
-                .database
-                .open()
-                .and_then(|service| service.verify(args.trial.as_deref()));
-            match report {
+            let service = match args.database.open() {
+                Ok(service) => service,
+                Err(e) => return fail(&e),
+            };
+            match service.verify(args.trial.as_deref()) {
                 Ok(report) => match &report.problem {
                     None => {
                         println!(
                             "ok: {} chain(s), {} record(s), {} checkpoint(s) verified",
                             report.chains, report.records, report.checkpoints
                         );
-                        projections(&args.database, args.trial.as_deref())
+                        match super::witness::verify_witnesses(&service, &args.witness) {
+                            code if code == ExitCode::SUCCESS => {
+                                projections(&service, args.trial.as_deref())
+                            }
+                            code => code,
+                        }
                     }
                     Some(problem) => {
                         println!("FAILED: {problem}");
@@ -172,11 +189,8 @@ pub fn audit(command: &AuditCommand) -> ExitCode {
 
 /// The second half of `audit verify` on a database: the projection tables the pages show,
 /// re-derived from the verified chains; every row that differs is printed.
-fn projections(database: &DatabaseArgs, trial: Option<&str>) -> ExitCode {
-    match database
-        .open()
-        .and_then(|service| service.check_projections(trial))
-    {
+fn projections(service: &Service, trial: Option<&str>) -> ExitCode {
+    match service.check_projections(trial) {
         Ok(report) if report.differences.is_empty() => {
             println!(
                 "ok: {} projection row(s) of {} trial(s) re-derived from the chains",

@@ -10,6 +10,7 @@ mod posterior;
 mod serve;
 mod simulate;
 mod validate;
+mod witness;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! `bayestrial serve`: opens the service, sets up a first start (admin account, demo trials),
-//! starts the outbox sender and serves the web app until the process is stopped.
+//! starts the outbox sender and the daily witness, and serves the web app until the process is stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bayestrial::notify::{Mailer, SmtpSettings};
 use bayestrial::service::{
-    spawn_outbox_worker, Actor, NewUser, Password, Role, Service, ServiceError, Username,
+    spawn_outbox_worker, spawn_witness_worker, Actor, NewUser, Password, Role, Service,
+    ServiceError, Username,
 };
 use bayestrial::store::{self, DatabaseUrl};
 use bayestrial::web::{self, AppState, SimulationJobs};
@@ -52,6 +53,14 @@ pub struct ServeArgs {
     /// How often the outbox sender looks for new e-mail, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     outbox_interval_ms: u64,
+    /// Folder of the append-only witness log: every signed head (looks, stops, exports, a
+    /// running trial's daily one) is appended to `DIR/trial-<id>.witness` or
+    /// `DIR/system.witness`, one line per head. Keep it outside the database's reach.
+    #[arg(long, env = "BAYESTRIAL_WITNESS_DIR", value_name = "DIR")]
+    witness_dir: Option<PathBuf>,
+    /// How often the daily witness looks for running trials whose head is due, in seconds.
+    #[arg(long, default_value_t = 600)]
+    witness_interval_s: u64,
 }
 
 fn mailer(args: &ServeArgs, data_dir: &Path) -> Result<Mailer, String> {
@@ -129,7 +138,10 @@ fn first_start(service: &Service, protocols: &Path) -> Result<(), ServiceError> 
 
 /// Runs the server.
 pub fn run(args: &ServeArgs) -> ExitCode {
-    let service = match args.database.open() {
+    let service = match args.database.config().and_then(|mut config| {
+        config.witness_dir.clone_from(&args.witness_dir);
+        Service::open(config)
+    }) {
         Ok(service) => Arc::new(service),
         Err(error) => return fail(&error),
     };
@@ -159,6 +171,20 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Arc::clone(&stop),
     ) {
         eprintln!("error: cannot start the outbox sender: {error}");
+        return ExitCode::from(2);
+    }
+    if let Some(dir) = &args.witness_dir {
+        println!(
+            "bayestrial: signed heads are witnessed in {}",
+            dir.display()
+        );
+    }
+    if let Err(error) = spawn_witness_worker(
+        Arc::clone(&service),
+        Duration::from_secs(args.witness_interval_s.max(1)),
+        Arc::clone(&stop),
+    ) {
+        eprintln!("error: cannot start the daily witness: {error}");
         return ExitCode::from(2);
     }
     let workers = args

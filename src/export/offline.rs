@@ -613,6 +613,19 @@ pub fn verify_export(bytes: &[u8], pinned: Option<&PublicKey>) -> Result<Offline
     Ok(report)
 }
 
+/// The chain, seq and hash of every record line of an export (JSON Lines or package), for
+/// checking witnessed heads against the export once [`verify_export`] passed.
+pub fn export_record_hashes(bytes: &[u8]) -> Result<Vec<(ChainId, u64, Hash)>, ReadError> {
+    let parsed = match open(bytes)? {
+        Input::Jsonl(parsed) | Input::Package(_, parsed) => parsed,
+    };
+    Ok(parsed
+        .records
+        .iter()
+        .map(|r| (r.chain.clone(), r.seq, r.hash))
+        .collect())
+}
+
 /// Replays an export's trial through the engine with its revealed seed (module docs). It does
 /// not verify hashes or signatures: run [`verify_export`] for that.
 pub fn replay_export(bytes: &[u8]) -> Result<ReplayOutcome, ReadError> {

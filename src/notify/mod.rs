@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{FileTransport, Message, SmtpTransport, Transport};
+use lettre::{Address, FileTransport, Message, SmtpTransport, Transport};
 
 /// Errors of the mailer.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,52 @@ pub enum NotifyError {
         via: String,
         /// The transport's error.
         problem: String,
+        /// Whether it failed for good (an SMTP 5xx reply) rather than for now (a 4xx reply, a
+        /// refused connection, a full disk).
+        permanent: bool,
     },
+}
+
+impl NotifyError {
+    /// Whether sending the same message again cannot succeed: an address the mailer refuses,
+    /// a message that cannot be built, an SMTP 5xx reply. Everything else is worth retrying.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Address { .. } | Self::Build(_) => true,
+            Self::Send { permanent, .. } => *permanent,
+        }
+    }
+}
+
+/// The longest e-mail address accepted, in bytes (RFC 5321's limit on a forward path).
+pub const MAX_ADDRESS: usize = 254;
+
+/// An e-mail address that the mailer would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{address:?} is not an e-mail address: {problem}")]
+pub struct BadAddress {
+    /// The address as given (cut at 300 characters).
+    pub address: String,
+    /// Why.
+    pub problem: String,
+}
+
+/// Parses an e-mail address with the mailer's own parser (lettre's [`Address`]), so that an
+/// address accepted when it is entered is never refused when a message is sent. Surrounding
+/// spaces are ignored; at most [`MAX_ADDRESS`] bytes.
+pub fn parse_address(text: &str) -> Result<Address, BadAddress> {
+    let text = text.trim();
+    let bad = |problem: String| BadAddress {
+        address: text.chars().take(300).collect(),
+        problem,
+    };
+    if text.len() > MAX_ADDRESS {
+        return Err(bad(format!(
+            "{} bytes long; an address is at most {MAX_ADDRESS} bytes",
+            text.len()
+        )));
+    }
+    text.parse::<Address>().map_err(|e| bad(e.to_string()))
 }
 
 /// One message to send.
@@ -122,6 +167,7 @@ impl Mailer {
             to: "(any)".into(),
             via: dir.display().to_string(),
             problem: e.to_string(),
+            permanent: false,
         })?;
         Ok(Self::File {
             from: mailbox("from", from)?,
@@ -156,10 +202,11 @@ impl Mailer {
 
     /// Sends one message.
     pub fn send(&self, mail: &Mail) -> Result<(), NotifyError> {
-        let failed = |problem: String| NotifyError::Send {
+        let failed = |problem: String, permanent: bool| NotifyError::Send {
             to: mail.to.clone(),
             via: self.describe(),
             problem,
+            permanent,
         };
         match self {
             Self::Smtp {
@@ -169,20 +216,20 @@ impl Mailer {
                 transport
                     .send(&message)
                     .map(|_| ())
-                    .map_err(|e| failed(e.to_string()))
+                    .map_err(|e| failed(e.to_string(), e.is_permanent()))
             }
             Self::File { from, dir } => {
                 let message = Self::message(from, mail)?;
                 FileTransport::new(dir)
                     .send(&message)
                     .map(|_| ())
-                    .map_err(|e| failed(e.to_string()))
+                    .map_err(|e| failed(e.to_string(), false))
             }
             Self::Memory(sent) => {
                 // Check the addresses as the real transports would.
                 mailbox("to", &mail.to)?;
                 sent.lock()
-                    .map_err(|_| failed("the memory mailer's lock is poisoned".into()))?
+                    .map_err(|_| failed("the memory mailer's lock is poisoned".into(), false))?
                     .push(mail.clone());
                 Ok(())
             }
@@ -213,6 +260,23 @@ mod tests {
         let text = std::fs::read_to_string(files[0].path()).expect("read");
         assert!(text.contains("Subject: [T1] trial stopped"), "{text}");
         assert!(text.contains("To: stat@example.org"), "{text}");
+    }
+
+    #[test]
+    fn addresses_are_parsed_by_the_mailer() {
+        assert_eq!(
+            parse_address(" chair@dmc.example ").unwrap().to_string(),
+            "chair@dmc.example"
+        );
+        for bad in ["a@b@c.d", "not an address", "", "@example.org", "x@"] {
+            let error = parse_address(bad).unwrap_err();
+            assert!(error.to_string().contains(&format!("{bad:?}")), "{error}");
+        }
+        let long = format!("{}@example.org", "a".repeat(250));
+        assert!(parse_address(&long)
+            .unwrap_err()
+            .problem
+            .contains("at most 254"));
     }
 
     #[test]

@@ -41,6 +41,14 @@ impl SteppingClock {
     }
 }
 
+impl SteppingClock {
+    /// Moves the clock `seconds` ahead at once (tests of backoffs and daily tasks, without
+    /// waiting).
+    pub fn advance(&self, seconds: i64) {
+        self.next.fetch_add(seconds, Ordering::Relaxed);
+    }
+}
+
 impl Clock for SteppingClock {
     fn now(&self) -> UtcTimestamp {
         let seconds = self.next.fetch_add(1, Ordering::Relaxed);
@@ -136,6 +144,8 @@ mod tests {
         let clock = SteppingClock::starting_at(1_764_000_000);
         assert_eq!(clock.now().as_str(), "2025-11-24T16:00:00.000Z");
         assert_eq!(clock.now().as_str(), "2025-11-24T16:00:01.000Z");
+        clock.advance(60);
+        assert_eq!(clock.now().as_str(), "2025-11-24T16:01:02.000Z");
         assert!(SystemClock.now().as_str().ends_with('Z'));
     }
 }

@@ -15,6 +15,7 @@ use tracing::instrument;
 
 use super::trial::{chain_of, checkpoint_row};
 use super::verify::checkpoint_from_row;
+use super::witness::witness_mail;
 use super::Permission;
 use super::{record_from_row, Actor, Service, ServiceError};
 use crate::audit::{
@@ -23,7 +24,7 @@ use crate::audit::{
 };
 use crate::export::{self, ExportFormat, ProtocolText, TrialExport, UserInfo};
 use crate::store::{
-    AuditRow, CheckpointRow, DbConn, ProtocolVersionRow, TrialRow, UserRow, WriteLock,
+    AuditRow, CheckpointRow, DbConn, OutboxRow, ProtocolVersionRow, TrialRow, UserRow, WriteLock,
 };
 
 /// Who asks for an export.
@@ -284,41 +285,48 @@ impl Service {
         let filename = format.file_name(trial_id, unblinded);
 
         // Record: the checkpoints in the file, the export itself and a checkpoint over it.
-        let system_seq = self.write_transaction(&mut conn, WriteLock::System, |conn| {
-            for checkpoint in &new_checkpoints {
-                let stored = CheckpointRow::of_chain(conn, &checkpoint.chain.to_string())?
-                    .into_iter()
-                    .any(|c| c.seq == checkpoint.seq as i64 && c.purpose == "export");
-                if !stored {
-                    checkpoint_row(checkpoint).insert(conn)?;
+        let (system_seq, witnessed) =
+            self.write_transaction(&mut conn, WriteLock::System, |conn| {
+                let mut witnessed = Vec::new();
+                for checkpoint in &new_checkpoints {
+                    let stored = CheckpointRow::of_chain(conn, &checkpoint.chain.to_string())?
+                        .into_iter()
+                        .any(|c| c.seq == checkpoint.seq as i64 && c.purpose == "export");
+                    if !stored {
+                        checkpoint_row(checkpoint).insert(conn)?;
+                        let mail = witness_mail(conn, checkpoint)?;
+                        OutboxRow::queue(conn, &mail)?;
+                        witnessed.push(checkpoint.clone());
+                    }
                 }
-            }
-            let event = SystemEvent::Export {
-                trial: trial_id.to_owned(),
-                format: format.as_str().to_owned(),
-                unblinded,
-                file: filename.clone(),
-                sha256: sha256.parse()?,
-                bytes: bytes.len() as u64,
-                head_seq: trial_head.seq,
-                head_hash: trial_head.hash,
-                system_head_seq: system_head.as_ref().map(|h| h.seq),
-                os_user: os_user.clone(),
-            };
-            let record = self.append_system(conn, &event, &by)?;
-            let over = Checkpoint::sign(
-                &self.key,
-                &ChainHead {
-                    chain: record.chain.clone(),
-                    seq: record.seq,
-                    hash: record.hash,
-                },
-                Purpose::Export,
-                self.clock.now(),
-            )?;
-            checkpoint_row(&over).insert(conn)?;
-            Ok::<_, ServiceError>(record.seq)
-        })?;
+                let event = SystemEvent::Export {
+                    trial: trial_id.to_owned(),
+                    format: format.as_str().to_owned(),
+                    unblinded,
+                    file: filename.clone(),
+                    sha256: sha256.parse()?,
+                    bytes: bytes.len() as u64,
+                    head_seq: trial_head.seq,
+                    head_hash: trial_head.hash,
+                    system_head_seq: system_head.as_ref().map(|h| h.seq),
+                    os_user: os_user.clone(),
+                };
+                let record = self.append_system(conn, &event, &by)?;
+                let over = Checkpoint::sign(
+                    &self.key,
+                    &ChainHead {
+                        chain: record.chain.clone(),
+                        seq: record.seq,
+                        hash: record.hash,
+                    },
+                    Purpose::Export,
+                    self.clock.now(),
+                )?;
+                checkpoint_row(&over).insert(conn)?;
+                witnessed.push(over);
+                Ok::<_, ServiceError>((record.seq, witnessed))
+            })?;
+        self.log_witnessed(&witnessed);
         tracing::info!(trial = %trial_id, format = %format, unblinded, bytes = bytes.len(), %sha256, "exported");
         Ok(ExportFile {
             filename,

@@ -21,6 +21,7 @@ mod trial;
 mod users;
 mod verify;
 mod views;
+mod witness;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,7 +41,9 @@ pub use nof1::{
     effect_sentence, MeasurementReceipt, MeasurementView, PatientReport, PeriodView,
     PlannedMeasurement,
 };
-pub use outbox::spawn_outbox_worker;
+pub use outbox::{
+    retry_delay, spawn_outbox_worker, Delivery, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS,
+};
 pub use permission::{Permission, Sight};
 pub use trial::{
     Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, ProjectionDifference,
@@ -52,6 +55,10 @@ pub use views::{
     kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
     ArmView, AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
     SignatureView, TimelineEntry, TrialListing, TrialResults, TrialView, VersionView,
+};
+pub use witness::{
+    check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,
+    WitnessReport, DAILY_SECONDS, MAX_WITNESSES, MAX_WITNESS_FILE, MAX_WITNESS_LIST,
 };
 
 use crate::audit::{Attribution, AuditRecord, ChainId, Hash, PublicKey, ServerKey, SystemEvent};
@@ -74,6 +81,8 @@ pub struct ServiceConfig {
     pub clock: Arc<dyn Clock>,
     /// Secret seeds, salts and keys.
     pub randomness: Randomness,
+    /// The folder of the append-only witness log (`serve --witness-dir`), if any.
+    pub witness_dir: Option<PathBuf>,
 }
 
 impl ServiceConfig {
@@ -87,6 +96,7 @@ impl ServiceConfig {
             pool_size: 8,
             clock: Arc::new(SystemClock),
             randomness: Randomness::Os,
+            witness_dir: None,
         }
     }
 }
@@ -121,6 +131,8 @@ pub struct Service {
     /// On PostgreSQL, one turn per trial for this process's commands on it (see
     /// [`Service::command_turn`]).
     trial_turns: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Where signed heads are appended after their commit (`None`: no witness log).
+    witness_log: Option<WitnessLog>,
 }
 
 impl std::fmt::Debug for Service {
@@ -144,6 +156,7 @@ impl Service {
             cache: Mutex::new(HashMap::new()),
             sqlite_writer: Arc::new(Mutex::new(())),
             trial_turns: Mutex::new(HashMap::new()),
+            witness_log: config.witness_dir.map(WitnessLog::new),
         })
     }
 

@@ -175,7 +175,7 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    /// Checks the printed name and e-mail address.
+    /// Checks the printed name and the e-mail address (with the mailer's parser).
     pub fn validate(&self) -> Result<(), ServiceError> {
         let name = self.printed_name.trim();
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
@@ -184,18 +184,11 @@ impl NewUser {
                 problem: "the printed name must be 1 to 200 printable characters".into(),
             });
         }
-        let email = self.email.trim();
-        let valid_email = email.len() <= 254
-            && email
-                .split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !valid_email {
-            return Err(ServiceError::Invalid {
-                field: "email",
-                problem: format!("{email:?} is not an e-mail address"),
-            });
-        }
+        // The mailer's own parser: an address accepted here is never refused when sending.
+        crate::notify::parse_address(&self.email).map_err(|e| ServiceError::Invalid {
+            field: "email",
+            problem: e.to_string(),
+        })?;
         Ok(())
     }
 }

@@ -94,7 +94,7 @@ pub(super) fn checkpoint_from_row(row: &CheckpointRow) -> Result<Checkpoint, Str
     })
 }
 
-fn chain_records(
+pub(super) fn chain_records(
     conn: &mut DbConn,
     chain: &str,
 ) -> Result<Result<Vec<AuditRecord>, ChainProblem>, ServiceError> {

@@ -39,6 +39,7 @@ mod rows;
     reason = "diesel's table! macro generates undocumented modules"
 )]
 pub mod schema;
+mod witnesses;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,6 +53,7 @@ pub use access::{ApiTokenRow, LoginFailures, SessionRow, UserListing};
 pub use connection::DbConn;
 pub use reads::{arm_statuses, trial_status, AuditQuery, AuditSort};
 pub use rows::*;
+pub use witnesses::WitnessRow;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -254,10 +254,17 @@ impl AuditRow {
 }
 
 impl OutboxRow {
-    /// Up to `limit` unsent messages, oldest first.
-    pub fn pending(conn: &mut DbConn, limit: i64) -> Result<Vec<Self>> {
+    /// Up to `limit` messages neither sent nor parked whose next attempt is due at `now`,
+    /// oldest first.
+    pub fn pending(conn: &mut DbConn, now: &str, limit: i64) -> Result<Vec<Self>> {
         Ok(outbox::table
             .filter(outbox::sent_at.is_null())
+            .filter(outbox::parked_at.is_null())
+            .filter(
+                outbox::next_attempt_at
+                    .is_null()
+                    .or(outbox::next_attempt_at.le(now)),
+            )
             .order(outbox::id)
             .limit(limit)
             .select(Self::as_select())
@@ -270,5 +277,45 @@ impl OutboxRow {
             .set(outbox::sent_at.eq(at))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// Records a temporary failure: one more attempt, the reason, and when to try again.
+    pub fn defer(
+        conn: &mut DbConn,
+        id: i64,
+        attempts: i32,
+        next: &str,
+        reason: &str,
+    ) -> Result<()> {
+        diesel::update(outbox::table.find(id))
+            .set((
+                outbox::attempts.eq(attempts),
+                outbox::next_attempt_at.eq(next),
+                outbox::last_error.eq(reason),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Parks a message that failed for good, with the reason; it is not tried again.
+    pub fn park(conn: &mut DbConn, id: i64, attempts: i32, at: &str, reason: &str) -> Result<()> {
+        diesel::update(outbox::table.find(id))
+            .set((
+                outbox::attempts.eq(attempts),
+                outbox::parked_at.eq(at),
+                outbox::last_error.eq(reason),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The parked messages, newest first (at most `limit`).
+    pub fn parked(conn: &mut DbConn, limit: i64) -> Result<Vec<Self>> {
+        Ok(outbox::table
+            .filter(outbox::parked_at.is_not_null())
+            .order(outbox::id.desc())
+            .limit(limit)
+            .select(Self::as_select())
+            .load(conn)?)
     }
 }

@@ -543,6 +543,14 @@ pub struct OutboxRow {
     pub created_at: String,
     /// When sent.
     pub sent_at: Option<String>,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// Not to be tried again before this time (after a temporary failure).
+    pub next_attempt_at: Option<String>,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+    /// When it was parked after a permanent failure (it is not tried again).
+    pub parked_at: Option<String>,
 }
 
 /// A new outbox message.

@@ -179,6 +179,10 @@ diesel::table! {
         body -> Text,
         created_at -> Text,
         sent_at -> Nullable<Text>,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        parked_at -> Nullable<Text>,
     }
 }
 
@@ -187,6 +191,15 @@ diesel::table! {
         id -> BigInt,
         username -> Text,
         failed_at -> Text,
+    }
+}
+
+diesel::table! {
+    trial_witnesses (trial_id, email) {
+        trial_id -> Text,
+        email -> Text,
+        added_by -> Text,
+        added_at -> Text,
     }
 }
 
@@ -208,4 +221,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     trial_status,
     idempotency_keys,
     outbox,
+    trial_witnesses,
 );

@@ -5,6 +5,7 @@
 use crate::service::Permission;
 use std::sync::Arc;
 
+use super::super::witness::witness_mail;
 use super::super::{record_from_row, row_from_record, Actor, CachedTrial, Service, ServiceError};
 use super::*;
 
@@ -131,7 +132,7 @@ impl Service {
             cached.quadrature = Some(engine.into_quadrature());
             if events.is_empty() {
                 cached.trial = Some(trial.clone());
-                return Ok((value, cached));
+                return Ok((value, cached, None));
             }
             let records =
                 AuditRecord::from_events(cached.head.as_ref(), &chain, &events, &by, &cached.seed)?;
@@ -150,31 +151,41 @@ impl Service {
             project(trial_id, history, &changes, &cached.state, &status_before)?
                 .write(conn, trial_id)?;
             let last = records.last().cloned();
-            if let Some(head) = &last {
-                if events.iter().any(|e| e.body.is_analysis()) {
-                    let checkpoint = Checkpoint::sign(
-                        &self.key,
-                        &ChainHead {
-                            chain: chain.clone(),
-                            seq: head.seq,
-                            hash: head.hash,
-                        },
-                        Purpose::Look,
-                        self.clock.now(),
-                    )?;
-                    checkpoint_row(&checkpoint).insert(conn)?;
-                }
+            // A look or a stop signs the new head, and witnesses it (module `witness`).
+            let analysed = events.iter().any(|e| e.body.is_analysis());
+            let stopped = changes.iter().any(|(c, _)| matches!(c, Change::Stopped));
+            let mut signed = None;
+            if let Some(head) = last.as_ref().filter(|_| analysed || stopped) {
+                let checkpoint = Checkpoint::sign(
+                    &self.key,
+                    &ChainHead {
+                        chain: chain.clone(),
+                        seq: head.seq,
+                        hash: head.hash,
+                    },
+                    if analysed {
+                        Purpose::Look
+                    } else {
+                        Purpose::Manual
+                    },
+                    self.clock.now(),
+                )?;
+                checkpoint_row(&checkpoint).insert(conn)?;
+                let mail = witness_mail(conn, &checkpoint)?;
+                OutboxRow::queue(conn, &mail)?;
+                signed = Some(checkpoint);
             }
             let blinded = protocol.protocol.trial.blinded;
             let messages =
                 notifications(conn, trial_id, blinded, history, &cached.state, &changes)?;
             OutboxRow::queue(conn, &messages)?;
             cached.head = last.or(cached.head.take());
-            Ok((value, cached))
+            Ok((value, cached, signed))
         });
         match outcome {
-            Ok((value, cached)) => {
+            Ok((value, cached, signed)) => {
                 self.keep(trial_id, cached);
+                self.log_witnessed(signed.as_slice());
                 Ok(value)
             }
             Err(error) => Err(error),

@@ -1,9 +1,9 @@
-//! Users, roles and deactivation (admin).
+//! Users, roles and deactivation (admin), and the e-mail the outbox parked.
 
 use super::{call, html, see_other, Chrome, Page};
 use crate::service::Permission;
 use crate::service::Role;
-use crate::store::UserListing;
+use crate::store::{OutboxRow, UserListing};
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::AppState;
@@ -17,16 +17,22 @@ struct UsersPage {
     chrome: Chrome,
     users: Vec<UserListing>,
     all_roles: Vec<Role>,
+    /// E-mail that failed for good, with the reason.
+    parked: Vec<OutboxRow>,
 }
 
 #[get("/admin/users")]
 pub(super) async fn users_page(state: web::Data<AppState>, user: LoggedIn) -> Page {
     let actor = user.actor.clone();
-    let users = call(&state, move |s| s.users(&actor)).await?;
+    let (users, parked) = call(&state, move |s| {
+        Ok((s.users(&actor)?, s.parked_mail(&actor)?))
+    })
+    .await?;
     html(&UsersPage {
         chrome: Chrome::of(&user),
         users,
         all_roles: Role::ALL.to_vec(),
+        parked,
     })
 }
 

@@ -157,6 +157,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(trials::start_page)
         .service(trials::amend_page)
         .service(trials::pause_resume_close_page)
+        .service(trials::witnesses_page)
         .service(trials::trial_page)
         .service(audit::audit_page)
         .service(audit::verify_page)

@@ -185,6 +185,8 @@ struct TrialPage {
     chrome: Chrome,
     trial: TrialView,
     jobs: Vec<Arc<Job>>,
+    /// The trial's witness addresses (shown to those who may change them).
+    witnesses: Vec<String>,
 }
 
 #[get("/trials/{id}")]
@@ -202,11 +204,41 @@ pub(super) async fn trial_page(
     } else {
         Vec::new()
     };
+    let witnesses = if user.may(Permission::DirectTrials) {
+        let (actor, lookup) = (user.actor.clone(), id.clone());
+        call(&state, move |s| s.witnesses(&actor, &lookup)).await?
+    } else {
+        Vec::new()
+    };
     html(&TrialPage {
         chrome: Chrome::of(&user),
         trial,
         jobs,
+        witnesses,
     })
+}
+
+#[derive(Deserialize)]
+struct WitnessesForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    witnesses: String,
+}
+
+/// Replaces the trial's witness addresses (who receive each signed head by e-mail).
+#[post("/trials/{id}/witnesses")]
+pub(super) async fn witnesses_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<String>,
+    form: web::Form<WitnessesForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    let id = path.into_inner();
+    let (actor, trial, text) = (user.actor.clone(), id.clone(), form.into_inner().witnesses);
+    call(&state, move |s| s.set_witnesses(&actor, &trial, &text)).await?;
+    Ok(see_other(&format!("/trials/{id}")))
 }
 
 #[derive(Deserialize)]
