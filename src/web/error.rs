@@ -28,6 +28,12 @@ pub enum WebError {
     /// No such page.
     #[error("{0}")]
     NotFound(String),
+    /// A `GET` of an address that changes state: only its form (`POST`) is served.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The server is at a capacity limit (the simulation queue): try again later.
+    #[error("{0}")]
+    Busy(String),
     /// A blocking task failed (panicked or was cancelled).
     #[error("internal error: {0}")]
     Internal(String),
@@ -36,6 +42,19 @@ pub enum WebError {
 impl From<actix_web::error::BlockingError> for WebError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         Self::Internal(error.to_string())
+    }
+}
+
+impl From<crate::web::jobs::JobError> for WebError {
+    fn from(error: crate::web::jobs::JobError) -> Self {
+        use crate::web::jobs::JobError;
+        match error {
+            JobError::Reps { .. } | JobError::Scenario(_) => Self::BadRequest(error.to_string()),
+            JobError::Full { .. } => Self::Busy(error.to_string()),
+            JobError::Storage { .. } | JobError::Record { .. } | JobError::Thread(_) => {
+                Self::Internal(error.to_string())
+            }
+        }
     }
 }
 
@@ -51,14 +70,17 @@ impl WebError {
                 ServiceError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
                 ServiceError::Protocol(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_protocol"),
                 ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-                ServiceError::Store(_) | ServiceError::Audit(_) | ServiceError::Integrity(_) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-                }
+                ServiceError::Store(_)
+                | ServiceError::Audit(_)
+                | ServiceError::PasswordHash(_)
+                | ServiceError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             Self::Csrf => (StatusCode::FORBIDDEN, "csrf"),
             Self::LoginRequired => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -105,16 +127,24 @@ impl ResponseError for WebError {
                 .finish();
         }
         let detail = self.public_detail();
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::MethodNotAllowed(_) => {
+                response.insert_header((actix_web::http::header::ALLOW, "POST"));
+            }
+            Self::Busy(_) => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, "30"));
+            }
+            _ => {}
+        }
         let page = ErrorPage {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("Error"),
             detail: &detail,
         };
         match page.render() {
-            Ok(html) => HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .body(html),
-            Err(_) => HttpResponse::build(status)
+            Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
+            Err(_) => response
                 .content_type("text/plain; charset=utf-8")
                 .body(detail),
         }
