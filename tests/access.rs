@@ -319,6 +319,8 @@ async fn get_never_changes_state_and_the_export_address_answers_405() {
     let world = common::World::new(5);
     let app = world.app().await;
     let trial = world.started(&common::platform_protocol("SAFE-GET"));
+    // Every page a GET reaches without showing unblinded results (those record a read log,
+    // `results_viewed`, by design), and the old export link.
     let records = || world.service.verify(None).expect("verify").records;
     for (role_name, role) in [
         ("stat", Role::Statistician),

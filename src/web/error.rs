@@ -181,3 +181,36 @@ impl ResponseError for ApiError {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::jobs::JobError;
+
+    #[test]
+    fn a_full_queue_is_503_with_retry_after_and_a_get_of_a_form_is_405_with_allow() {
+        let full = WebError::from(JobError::Full {
+            running: 2,
+            waiting: 8,
+        });
+        assert_eq!(
+            full.status_and_kind(),
+            (StatusCode::SERVICE_UNAVAILABLE, "busy")
+        );
+        assert!(full.error_response().headers().contains_key("retry-after"));
+        assert!(full.to_string().contains("2 running, 8 waiting"));
+        let reps = WebError::from(JobError::Reps { asked: 7, max: 5 });
+        assert_eq!(reps.status_and_kind().0, StatusCode::BAD_REQUEST);
+        assert!(reps.to_string().contains("not 1 to 5 replicates"));
+        let get = WebError::MethodNotAllowed("use the form".into());
+        let response = get.error_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some("POST")
+        );
+    }
+}
