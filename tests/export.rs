@@ -807,6 +807,18 @@ fn session_cookie(response: &ureq::Response) -> String {
         .join("; ")
 }
 
+/// A download's status, `Content-Disposition` and bytes.
+fn file_of(response: ureq::Response) -> (u16, String, Vec<u8>) {
+    let status = response.status();
+    let disposition = response
+        .header("Content-Disposition")
+        .unwrap_or_default()
+        .to_owned();
+    let mut body = Vec::new();
+    response.into_reader().read_to_end(&mut body).expect("body");
+    (status, disposition, body)
+}
+
 fn answer(result: Result<ureq::Response, ureq::Error>) -> ureq::Response {
     match result {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
@@ -881,21 +893,28 @@ impl Session {
     }
 
     /// GETs a download: its status, `Content-Disposition` and body.
+    /// The trial page's JSON Lines export form.
+    fn trial_export(&self, unblinded: bool, csrf: bool) -> (u16, String, Vec<u8>) {
+        let token = if csrf { self.csrf.as_str() } else { "wrong" };
+        let mut form = vec![("csrf", token)];
+        if unblinded {
+            form.push(("unblinded", "1"));
+        }
+        file_of(answer(
+            self.agent
+                .post(&format!("{}/trials/WEB/export.jsonl", self.base))
+                .set("Cookie", &self.cookie)
+                .send_form(&form),
+        ))
+    }
+
     fn download(&self, path: &str) -> (u16, String, Vec<u8>) {
-        let response = answer(
+        file_of(answer(
             self.agent
                 .get(&format!("{}{path}", self.base))
                 .set("Cookie", &self.cookie)
                 .call(),
-        );
-        let status = response.status();
-        let disposition = response
-            .header("Content-Disposition")
-            .unwrap_or_default()
-            .to_owned();
-        let mut body = Vec::new();
-        response.into_reader().read_to_end(&mut body).expect("body");
-        (status, disposition, body)
+        ))
     }
 }
 
@@ -939,20 +958,25 @@ fn web_downloads(base: &str) {
             }
         }
     }
-    // The JSON Lines link on the trial's pages.
-    for (query, name) in [
-        ("", "WEB-audit.jsonl"),
-        ("?unblinded=1", "WEB-unblinded-audit.jsonl"),
+    // The JSON Lines form on the trial's page: POST with the CSRF token; a GET (an old link)
+    // answers 405 and exports nothing.
+    for (unblinded, name) in [
+        (false, "WEB-audit.jsonl"),
+        (true, "WEB-unblinded-audit.jsonl"),
     ] {
-        let (status, disposition, body) =
-            stat.download(&format!("/trials/WEB/export.jsonl{query}"));
-        assert_eq!(status, 200, "{query}: {}", String::from_utf8_lossy(&body));
+        let (status, disposition, body) = stat.trial_export(unblinded, true);
+        assert_eq!(status, 200, "{name}: {}", String::from_utf8_lossy(&body));
         assert!(
             disposition.contains(&format!("filename=\"{name}\"")),
             "{disposition}"
         );
-        assert_eq!(verified(&body).unblinded, !query.is_empty());
+        assert_eq!(verified(&body).unblinded, unblinded);
     }
+    let (status, _, body) = stat.trial_export(false, false);
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let (status, disposition, body) = stat.download("/trials/WEB/export.jsonl?unblinded=1");
+    assert_eq!(status, 405, "{}", String::from_utf8_lossy(&body));
+    assert!(disposition.is_empty(), "no file on a GET: {disposition}");
     let (status, ..) = stat.export("odm", false, false);
     assert_eq!(status, 403, "no export without the CSRF token");
     let regulator = Session::login(base, "regulator");

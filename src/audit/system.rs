@@ -200,6 +200,9 @@ pub enum SignatureFailure {
     /// The password was wrong (or the account is inactive).
     #[serde(rename = "wrong password")]
     WrongPassword,
+    /// Too many wrong passwords for the user lately: refused without looking at this one.
+    #[serde(rename = "too many failures")]
+    Throttled,
 }
 
 /// Why an emergency unblinding was refused.

@@ -23,17 +23,21 @@ pub struct DatabaseArgs {
 impl DatabaseArgs {
     /// Opens the service on this database.
     pub(super) fn open(&self) -> Result<Service, ServiceError> {
-        Service::open(self.config()?)
+        self.open_with(|_| ())
     }
 
-    /// The service's configuration for this database (the defaults otherwise).
-    pub(super) fn config(&self) -> Result<ServiceConfig, ServiceError> {
+    /// Opens the service on this database, with `adjust` applied to the configuration.
+    pub(super) fn open_with(
+        &self,
+        adjust: impl FnOnce(&mut ServiceConfig),
+    ) -> Result<Service, ServiceError> {
         let url = DatabaseUrl::parse(&self.database_url)?;
         let mut config = ServiceConfig::new(url);
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
-        Ok(config)
+        adjust(&mut config);
+        Service::open(config)
     }
 }
 

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use bayestrial::notify::{Mailer, SmtpSettings};
 use bayestrial::service::{
-    spawn_outbox_worker, spawn_witness_worker, Actor, NewUser, Password, Role, Service,
-    ServiceError, Username,
+    spawn_outbox_worker, spawn_witness_worker, Actor, ApiTokenDays, NewUser, Password, Role,
+    Service, ServiceError, Username,
 };
 use bayestrial::store::{self, DatabaseUrl};
+use bayestrial::web::jobs::JobLimits;
 use bayestrial::web::{self, AppState, SimulationJobs};
 
 use super::common::{fail, DatabaseArgs};
@@ -50,6 +51,9 @@ pub struct ServeArgs {
         default_value = "bayestrial@bayestrial.localhost"
     )]
     mail_from: String,
+    /// How many days an API token lasts (1 to 365).
+    #[arg(long, env = "BAYESTRIAL_API_TOKEN_DAYS", default_value_t = 30)]
+    api_token_days: u64,
     /// How often the outbox sender looks for new e-mail, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     outbox_interval_ms: u64,
@@ -138,9 +142,13 @@ fn first_start(service: &Service, protocols: &Path) -> Result<(), ServiceError> 
 
 /// Runs the server.
 pub fn run(args: &ServeArgs) -> ExitCode {
-    let service = match args.database.config().and_then(|mut config| {
-        config.witness_dir.clone_from(&args.witness_dir);
-        Service::open(config)
+    let token_days = match ApiTokenDays::new(args.api_token_days) {
+        Ok(days) => days,
+        Err(error) => return fail(&error),
+    };
+    let service = match args.database.open_with(|c| {
+        c.api_token_days = token_days;
+        c.witness_dir.clone_from(&args.witness_dir);
     }) {
         Ok(service) => Arc::new(service),
         Err(error) => return fail(&error),
@@ -190,10 +198,16 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let state = AppState {
-        service,
-        jobs: Arc::new(SimulationJobs::default()),
+    let limits = JobLimits::default();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) / limits.running;
+    let jobs = match SimulationJobs::open(&data_dir, limits, threads) {
+        Ok(jobs) => Arc::new(jobs),
+        Err(error) => {
+            eprintln!("error: simulation jobs: {error}");
+            return ExitCode::from(2);
+        }
     };
+    let state = AppState { service, jobs };
     match web::serve(state, &args.bind, workers) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -12,8 +12,8 @@
 //! `unblinded` must be the JSON Lines header's) and then `audit.jsonl` as it checks a JSON Lines
 //! file (METHODS.md §10).
 //!
-//! Simulation reports are not in the package: the server keeps a simulation job's report in
-//! memory only, for as long as it runs, so none is stored to export (the summary says so).
+//! Simulation reports are not in the package: the server keeps them in its data directory,
+//! outside the audit trail, so they are not part of a trial's record (the summary says so).
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};

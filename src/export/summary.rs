@@ -186,8 +186,8 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
     h.push_str("</table>\n");
 
     h.push_str(
-        "<h2>Simulation reports</h2>\n<p>None are included: the server keeps a simulation \
-         job's report in memory only, while it runs, and stores none. Each protocol version's \
+        "<h2>Simulation reports</h2>\n<p>None are included: the server keeps simulation \
+         reports in its data directory, outside the audit trail. Each protocol version's \
          operating characteristics can be recomputed from its file here with \
          <code>bayestrial simulate FILE --scenario NAME --reps N --seed S --report OUT.html</code>.</p>\n",
     );

@@ -12,12 +12,13 @@ use tracing::instrument;
 use super::clock::shifted;
 use super::{printable, users};
 use super::{Actor, Password, Role, Service, ServiceError};
-use crate::audit::Attribution;
+use crate::audit::{Attribution, SignatureFailure, SystemEvent};
 use crate::store::{self, ApiTokenRow, LoginFailures, SessionRow, UserListing, UserRow, WriteLock};
 
 /// How long a browser session lasts without logging in again (8 hours).
 pub const SESSION_SECONDS: i64 = 8 * 3600;
-/// Failed logins for one user name within [`LOCKOUT_SECONDS`] that lock it.
+/// Password attempts (logins, e-signatures, password changes) for one user name within
+/// [`LOCKOUT_SECONDS`], none of them right, that lock it.
 pub const LOCKOUT_FAILURES: i64 = 5;
 /// The throttling window, and how long a locked user name stays locked after its last failure.
 pub const LOCKOUT_SECONDS: i64 = 15 * 60;
@@ -51,6 +52,85 @@ pub struct ApiToken {
     pub token: String,
     /// Who it acts as.
     pub actor: Actor,
+    /// When it expires (UTC).
+    pub expires_at: String,
+}
+
+/// How long an API token lasts: 1 to 365 days (30 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiTokenDays(u16);
+
+impl ApiTokenDays {
+    /// The most days a token may last.
+    pub const MAX: u16 = 365;
+
+    /// Checks a lifetime in days.
+    pub fn new(days: u64) -> Result<Self, ServiceError> {
+        u16::try_from(days)
+            .ok()
+            .filter(|d| (1..=Self::MAX).contains(d))
+            .map(Self)
+            .ok_or_else(|| ServiceError::Invalid {
+                field: "api_token_days",
+                problem: format!("{days} is not 1 to {} days", Self::MAX),
+            })
+    }
+
+    /// The lifetime in seconds.
+    pub fn seconds(self) -> i64 {
+        i64::from(self.0) * 86_400
+    }
+}
+
+impl Default for ApiTokenDays {
+    fn default() -> Self {
+        Self(30)
+    }
+}
+
+/// One of a user's API tokens as the account page lists it (never the secret).
+#[derive(Debug, Clone)]
+pub struct TokenListing {
+    /// The token's id: the SHA-256 of the secret, which the database keeps instead of it.
+    pub id: String,
+    /// What it is for.
+    pub label: String,
+    /// The role it acts in.
+    pub role: String,
+    /// When it was issued.
+    pub created_at: String,
+    /// When it expires (empty for tokens issued before tokens expired).
+    pub expires_at: String,
+    /// When a request last carried it.
+    pub last_used_at: Option<String>,
+    /// `valid`, `expired` or `revoked`.
+    pub state: &'static str,
+}
+
+impl TokenListing {
+    fn of(row: ApiTokenRow, now: &str) -> Self {
+        let state = if row.revoked_at.is_some() {
+            "revoked"
+        } else if row.expires_at.as_str() <= now {
+            "expired"
+        } else {
+            "valid"
+        };
+        Self {
+            id: row.token_hash,
+            label: row.label,
+            role: row.role,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+            state,
+        }
+    }
+
+    /// Whether it can still be used (and so revoked).
+    pub fn valid(&self) -> bool {
+        self.state == "valid"
+    }
 }
 
 fn token_hash(token: &str) -> String {
@@ -68,11 +148,69 @@ impl Service {
         hex::encode(self.randomness.bytes32())
     }
 
+    /// Checks the throttle of `name` and records this attempt, both in one write transaction
+    /// (the system lock: SQLite's single writer, PostgreSQL's advisory lock), before any
+    /// password is evaluated. So concurrent attempts are counted one after the other and no more
+    /// than [`LOCKOUT_FAILURES`] passwords are ever evaluated within [`LOCKOUT_SECONDS`]: an
+    /// attempt counts as a failure until its password is found right (which clears the count).
+    /// When the name is locked, `refused` names the system event that records the refusal and
+    /// the answer is [`ServiceError::Throttled`]; the attempt still counts, so a name under
+    /// attack stays locked until that long after the last attempt.
+    fn admit_attempt(
+        &self,
+        conn: &mut store::DbConn,
+        name: &str,
+        by: &Attribution,
+        refused: impl FnOnce(String) -> SystemEvent,
+    ) -> Result<(), ServiceError> {
+        let now = by.recorded_at.as_str();
+        let window_start = shifted(&by.recorded_at, -LOCKOUT_SECONDS);
+        let lock = self.write_transaction(conn, WriteLock::System, |conn| {
+            let (attempts, latest) = LoginFailures::since(conn, name, window_start.as_str())?;
+            LoginFailures::record(conn, name, now)?;
+            if attempts < LOCKOUT_FAILURES {
+                return Ok::<_, ServiceError>(None);
+            }
+            let problem = format!(
+                "too many wrong passwords for {name}: try again {} minutes after the last attempt ({})",
+                LOCKOUT_SECONDS / 60,
+                latest.as_deref().unwrap_or(now)
+            );
+            self.append_system(conn, &refused(problem.clone()), by)?;
+            Ok(Some(problem))
+        })?;
+        match lock {
+            Some(problem) => Err(ServiceError::Throttled(problem)),
+            None => Ok(()),
+        }
+    }
+
+    /// Evaluates a password against a stored hash, or against the dummy hash when there is none
+    /// (an unknown or inactive user), so both take the same time. Counted in
+    /// [`Service::password_evaluations`].
+    fn evaluate_password(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<bool, ServiceError> {
+        self.password_evaluations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        users::password_matches(password, stored)
+    }
+
+    /// How many passwords this service has evaluated (Argon2 verifications, those against the
+    /// dummy hash included) since it opened: what the throttle bounds.
+    pub fn password_evaluations(&self) -> u64 {
+        self.password_evaluations
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Checks a user name and password and returns the actor in `role` (or the user's first
-    /// role). Every attempt, failed ones too, is recorded on the system chain. After
+    /// role). Every attempt, failed ones too, is recorded on the system chain. The attempt is
+    /// counted before the password is evaluated ([`Service::admit_attempt`]): after
     /// [`LOCKOUT_FAILURES`] failures within [`LOCKOUT_SECONDS`] the user name is locked until
-    /// that long after its last failure: the answer is then [`ServiceError::Throttled`] whatever
-    /// the password.
+    /// that long after its last attempt, and the answer is then [`ServiceError::Throttled`]
+    /// whatever the password. Logins, e-signatures and password changes share the count.
     #[instrument(skip_all, fields(username = %username))]
     pub fn login(
         &self,
@@ -81,60 +219,55 @@ impl Service {
         role: Option<Role>,
     ) -> Result<Actor, ServiceError> {
         let mut conn = self.conn()?;
-        let now = self.clock.now();
         let name = printable(username);
-        let window_start = shifted(&now, -LOCKOUT_SECONDS);
-        let (failures, latest) = LoginFailures::since(&mut conn, &name, window_start.as_str())?;
-        let locked = failures >= LOCKOUT_FAILURES;
-        let user = UserRow::find(&mut conn, username)?;
-        let roles = match &user {
-            Some(user) => UserRow::roles(&mut conn, &user.username)?,
-            None => Vec::new(),
-        };
-        let verdict = match &user {
-            _ if locked => Err(format!(
-                "too many failed logins for {name}: try again {} minutes after the last one ({})",
-                LOCKOUT_SECONDS / 60,
-                latest.as_deref().unwrap_or("just now")
-            )),
-            Some(user) if user.active && users::password_matches(password, &user.password_hash) => {
-                match role {
-                    Some(role) if roles.iter().any(|r| r == role.as_str()) => Ok(role),
-                    Some(role) => Err(format!("{username} does not hold the role {role}")),
-                    None => roles
-                        .first()
-                        .ok_or_else(|| format!("{username} holds no role"))
-                        .and_then(|r| r.parse::<Role>().map_err(|e| e.to_string())),
-                }
-            }
-            _ => Err("wrong user name or password".to_owned()),
-        };
-        let (event, actor_name, role_name) = match &verdict {
-            Ok(role) => (
-                crate::audit::SystemEvent::Login {
-                    failure: crate::audit::NoFailure,
-                },
-                username.to_owned(),
-                role.as_str().to_owned(),
-            ),
-            Err(problem) => (
-                crate::audit::SystemEvent::LoginFailed {
-                    failure: problem.clone(),
-                },
-                name.clone(),
-                "none".to_owned(),
-            ),
-        };
-        let by = Attribution {
-            actor: actor_name,
-            role: role_name,
-            recorded_at: now.clone(),
+        let failed_by = Attribution {
+            actor: name.clone(),
+            role: "none".to_owned(),
+            recorded_at: self.clock.now(),
             reason: None,
         };
+        self.admit_attempt(&mut conn, &name, &failed_by, |failure| {
+            SystemEvent::LoginFailed { failure }
+        })?;
+        let user = UserRow::find(&mut conn, username)?;
+        let stored = user
+            .as_ref()
+            .filter(|user| user.active)
+            .map(|user| user.password_hash.as_str());
+        let verdict = if self.evaluate_password(password, stored)? {
+            let roles = UserRow::roles(&mut conn, username)?;
+            match role {
+                Some(role) if roles.iter().any(|r| r == role.as_str()) => Ok(role),
+                Some(role) => Err(format!("{username} does not hold the role {role}")),
+                None => roles
+                    .first()
+                    .ok_or_else(|| format!("{username} holds no role"))
+                    .and_then(|r| r.parse::<Role>().map_err(|e| e.to_string())),
+            }
+        } else {
+            Err("wrong user name or password".to_owned())
+        };
+        let (event, by) = match &verdict {
+            Ok(role) => (
+                SystemEvent::Login {
+                    failure: crate::audit::NoFailure,
+                },
+                Attribution {
+                    actor: username.to_owned(),
+                    role: role.as_str().to_owned(),
+                    ..failed_by
+                },
+            ),
+            Err(problem) => (
+                SystemEvent::LoginFailed {
+                    failure: problem.clone(),
+                },
+                failed_by,
+            ),
+        };
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
-            match &verdict {
-                Ok(_) => LoginFailures::clear(conn, &name)?,
-                Err(_) => LoginFailures::record(conn, &name, now.as_str())?,
+            if verdict.is_ok() {
+                LoginFailures::clear(conn, &name)?;
             }
             self.append_system(conn, &event, &by).map(|_| ())
         })?;
@@ -143,8 +276,48 @@ impl Service {
                 username: username.to_owned(),
                 role,
             }),
-            Err(problem) if locked => Err(ServiceError::Throttled(problem)),
             Err(problem) => Err(ServiceError::Unauthorized(problem)),
+        }
+    }
+
+    /// Checks `password` for `actor` again (electronic signatures, amendments, emergency
+    /// unblinding, password changes), under the same throttle as logins: the attempt is counted
+    /// first, a locked name is refused without evaluating the password, and a wrong password
+    /// is recorded on the system chain before the error is returned.
+    pub(super) fn reauthenticate(
+        &self,
+        actor: &Actor,
+        password: &str,
+        purpose: &str,
+    ) -> Result<UserRow, ServiceError> {
+        let mut conn = self.conn()?;
+        let by = self.attribution(actor, None);
+        let failed = |failure| SystemEvent::SignatureFailed {
+            purpose: purpose.to_owned(),
+            failure,
+        };
+        self.admit_attempt(&mut conn, &actor.username, &by, |_| {
+            failed(SignatureFailure::Throttled)
+        })?;
+        let user = UserRow::find(&mut conn, &actor.username)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no user {}", actor.username)))?;
+        let stored = user.active.then_some(user.password_hash.as_str());
+        let right = self.evaluate_password(password, stored)?;
+        self.write_transaction(&mut conn, WriteLock::System, |conn| {
+            if right {
+                LoginFailures::clear(conn, &actor.username)?;
+                Ok(())
+            } else {
+                self.append_system(conn, &failed(SignatureFailure::WrongPassword), &by)
+                    .map(|_| ())
+            }
+        })?;
+        if right {
+            Ok(user)
+        } else {
+            Err(ServiceError::Unauthorized(format!(
+                "wrong password: {purpose} needs the signer's own password"
+            )))
         }
     }
 
@@ -196,7 +369,9 @@ impl Service {
         Ok(SessionRow::delete(&mut conn, &token_hash(token))?)
     }
 
-    /// Logs in and issues an API token for the JSON API (`Authorization: Bearer`).
+    /// Logs in and issues an API token for the JSON API (`Authorization: Bearer`). It expires
+    /// after the configured lifetime ([`ServiceConfig::api_token_days`](super::ServiceConfig)).
+    #[instrument(skip_all, fields(username = %username))]
     pub fn issue_api_token(
         &self,
         username: &str,
@@ -206,20 +381,30 @@ impl Service {
     ) -> Result<ApiToken, ServiceError> {
         let actor = self.login(username, password, role)?;
         let token = self.fresh_token();
+        let now = self.clock.now();
+        let expires_at = shifted(&now, self.api_token_days.seconds());
         let row = ApiTokenRow {
             token_hash: token_hash(&token),
             username: actor.username.clone(),
             label: printable(label),
-            created_at: self.clock.now().as_str().to_owned(),
+            created_at: now.as_str().to_owned(),
             revoked_at: None,
             role: actor.role.as_str().to_owned(),
+            expires_at: expires_at.as_str().to_owned(),
+            last_used_at: None,
         };
         let mut conn = self.conn()?;
         row.insert(&mut conn)?;
-        Ok(ApiToken { token, actor })
+        Ok(ApiToken {
+            token,
+            actor,
+            expires_at: expires_at.as_str().to_owned(),
+        })
     }
 
-    /// The actor behind an API token.
+    /// The actor behind an API token: it must exist, not be revoked and not have expired, and
+    /// its user must still be active in its role. The use is recorded (`last_used_at`, at most
+    /// once a minute per token, so that reads stay reads on a busy client).
     pub fn api_actor(&self, token: &str) -> Result<Actor, ServiceError> {
         let invalid = || ServiceError::Unauthorized("unknown or revoked API token".into());
         let mut conn = self.conn()?;
@@ -227,7 +412,27 @@ impl Service {
         if row.revoked_at.is_some() {
             return Err(invalid());
         }
-        Ok(self.current_actor(&mut conn, &row.username, &row.role)?.0)
+        let now = self.clock.now();
+        if row.expires_at.as_str() <= now.as_str() {
+            return Err(ServiceError::Unauthorized(format!(
+                "this API token expired at {}: POST /api/session for a new one",
+                if row.expires_at.is_empty() {
+                    "its issue (issued before tokens expired)"
+                } else {
+                    row.expires_at.as_str()
+                }
+            )));
+        }
+        let actor = self.current_actor(&mut conn, &row.username, &row.role)?.0;
+        let stale = shifted(&now, -60);
+        if row
+            .last_used_at
+            .as_deref()
+            .is_none_or(|used| used < stale.as_str())
+        {
+            ApiTokenRow::touch(&mut conn, &row.token_hash, now.as_str())?;
+        }
+        Ok(actor)
     }
 
     /// Revokes an API token (`DELETE /api/session`).
@@ -239,6 +444,39 @@ impl Service {
             &token_hash(token),
             at.as_str(),
         )?)
+    }
+
+    /// The actor's own API tokens, newest first: label, issue, expiry, last use and state,
+    /// never the secret (which is not stored).
+    pub fn api_tokens(&self, actor: &Actor) -> Result<Vec<TokenListing>, ServiceError> {
+        let mut conn = self.conn()?;
+        let now = self.clock.now();
+        Ok(ApiTokenRow::of_user(&mut conn, &actor.username)?
+            .into_iter()
+            .map(|row| TokenListing::of(row, now.as_str()))
+            .collect())
+    }
+
+    /// Revokes one of the actor's own API tokens, named by its id ([`TokenListing::id`]).
+    /// Another user's token, or one already revoked, is "not found".
+    #[instrument(skip_all, fields(username = %actor.username))]
+    pub fn revoke_own_api_token(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
+        let id = id.trim();
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ServiceError::Invalid {
+                field: "token",
+                problem: "a token id is 64 hexadecimal digits (from the account page)".into(),
+            });
+        }
+        let mut conn = self.conn()?;
+        let at = self.clock.now();
+        if ApiTokenRow::revoke_own(&mut conn, &actor.username, id, at.as_str())? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(
+                "no such API token of yours that is still valid".into(),
+            ))
+        }
     }
 
     fn current_actor(

@@ -41,6 +41,9 @@ pub enum ServiceError {
     /// The audit layer refused a record.
     #[error("audit: {0}")]
     Audit(#[from] AuditError),
+    /// A password could not be hashed, or a stored password hash does not parse.
+    #[error("password hash: {0}")]
+    PasswordHash(#[source] argon2::password_hash::Error),
     /// Stored data does not fit together (a bug or tampering).
     #[error("integrity: {0}")]
     Integrity(String),

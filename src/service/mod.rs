@@ -30,7 +30,8 @@ use std::sync::{Arc, Mutex};
 use tracing::instrument;
 
 pub use access::{
-    ApiToken, NewSession, SessionActor, LOCKOUT_FAILURES, LOCKOUT_SECONDS, SESSION_SECONDS,
+    ApiToken, ApiTokenDays, NewSession, SessionActor, TokenListing, LOCKOUT_FAILURES,
+    LOCKOUT_SECONDS, SESSION_SECONDS,
 };
 pub use bench::{bench_randomise, BenchReport};
 pub use clock::{Clock, Randomness, SteppingClock, SystemClock};
@@ -83,6 +84,8 @@ pub struct ServiceConfig {
     pub randomness: Randomness,
     /// The folder of the append-only witness log (`serve --witness-dir`), if any.
     pub witness_dir: Option<PathBuf>,
+    /// How long an API token lasts.
+    pub api_token_days: ApiTokenDays,
 }
 
 impl ServiceConfig {
@@ -97,6 +100,7 @@ impl ServiceConfig {
             clock: Arc::new(SystemClock),
             randomness: Randomness::Os,
             witness_dir: None,
+            api_token_days: ApiTokenDays::default(),
         }
     }
 }
@@ -133,6 +137,10 @@ pub struct Service {
     trial_turns: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Where signed heads are appended after their commit (`None`: no witness log).
     witness_log: Option<WitnessLog>,
+    /// How long an API token lasts.
+    api_token_days: ApiTokenDays,
+    /// Passwords evaluated since the service opened ([`Service::password_evaluations`]).
+    password_evaluations: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Service {
@@ -157,6 +165,8 @@ impl Service {
             sqlite_writer: Arc::new(Mutex::new(())),
             trial_turns: Mutex::new(HashMap::new()),
             witness_log: config.witness_dir.map(WitnessLog::new),
+            api_token_days: config.api_token_days,
+            password_evaluations: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -283,37 +293,6 @@ impl Service {
     ) -> Result<Vec<crate::store::OutboxRow>, ServiceError> {
         let mut conn = self.conn()?;
         Ok(crate::store::OutboxRow::list(&mut conn, trial_id)?)
-    }
-
-    /// Checks `password` for `actor` again (electronic signatures, amendments). A wrong password
-    /// is recorded on the system chain, in its own transaction, before the error is returned.
-    fn reauthenticate(
-        &self,
-        actor: &Actor,
-        password: &str,
-        purpose: &str,
-    ) -> Result<UserRow, ServiceError> {
-        let mut conn = self.conn()?;
-        let user = UserRow::find(&mut conn, &actor.username)?
-            .ok_or_else(|| ServiceError::NotFound(format!("no user {}", actor.username)))?;
-        if user.active && users::password_matches(password, &user.password_hash) {
-            return Ok(user);
-        }
-        let by = self.attribution(actor, None);
-        self.write_transaction(&mut conn, WriteLock::System, |conn| {
-            self.append_system(
-                conn,
-                &SystemEvent::SignatureFailed {
-                    purpose: purpose.to_owned(),
-                    failure: crate::audit::SignatureFailure::WrongPassword,
-                },
-                &by,
-            )
-            .map(|_| ())
-        })?;
-        Err(ServiceError::Unauthorized(format!(
-            "wrong password: {purpose} needs the signer's own password"
-        )))
     }
 }
 

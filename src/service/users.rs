@@ -111,7 +111,10 @@ impl Username {
     }
 }
 
-/// A password: at least 12 characters (NIST SP 800-63B length rule).
+/// A password: 12 to 128 characters (NIST SP 800-63B's length rule, bounded so that estimating
+/// and hashing it stays cheap), and not guessable: the `zxcvbn` estimator must score it at
+/// least [`Password::MIN_SCORE`] of 4, so common passwords, names, dates, keyboard walks and
+/// repetitions are refused with the estimator's own feedback.
 pub struct Password(String);
 
 impl fmt::Debug for Password {
@@ -121,12 +124,46 @@ impl fmt::Debug for Password {
 }
 
 impl Password {
+    /// The fewest characters.
+    pub const MIN_CHARS: usize = 12;
+    /// The most characters.
+    pub const MAX_CHARS: usize = 128;
+    /// The lowest `zxcvbn` score accepted (of 0–4): 3 is "safely unguessable", at least 10^8
+    /// guesses, out of reach of online guessing under the login throttle and costly offline
+    /// against Argon2id.
+    pub const MIN_SCORE: u8 = 3;
+
     /// Checks a new password.
     pub fn new(text: &str) -> Result<Self, ServiceError> {
-        if text.chars().count() < 12 {
+        let chars = text.chars().count();
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
             return Err(ServiceError::Invalid {
                 field: "password",
-                problem: "must have at least 12 characters".into(),
+                problem: format!(
+                    "must have {} to {} characters, not {chars}",
+                    Self::MIN_CHARS,
+                    Self::MAX_CHARS
+                ),
+            });
+        }
+        let estimate = zxcvbn::zxcvbn(text, &[]);
+        let score = u8::from(estimate.score());
+        if score < Self::MIN_SCORE {
+            let mut problem = format!(
+                "too easy to guess (strength {score} of 4, at least {} needed)",
+                Self::MIN_SCORE
+            );
+            if let Some(feedback) = estimate.feedback() {
+                if let Some(warning) = feedback.warning() {
+                    problem.push_str(&format!(": {warning}"));
+                }
+                for suggestion in feedback.suggestions() {
+                    problem.push_str(&format!(" {suggestion}"));
+                }
+            }
+            return Err(ServiceError::Invalid {
+                field: "password",
+                problem,
             });
         }
         Ok(Self(text.to_owned()))
@@ -134,29 +171,31 @@ impl Password {
 
     /// Argon2id hash in PHC format, with a salt from `salt`.
     pub(crate) fn hash(&self, salt: &[u8; 32]) -> Result<String, ServiceError> {
-        let salt = SaltString::encode_b64(&salt[..16]).map_err(|e| ServiceError::Invalid {
-            field: "password",
-            problem: format!("cannot salt: {e}"),
-        })?;
+        let salt = SaltString::encode_b64(&salt[..16]).map_err(ServiceError::PasswordHash)?;
         Argon2::default()
             .hash_password(self.0.as_bytes(), &salt)
             .map(|hash| hash.to_string())
-            .map_err(|e| ServiceError::Invalid {
-                field: "password",
-                problem: format!("cannot hash: {e}"),
-            })
+            .map_err(ServiceError::PasswordHash)
     }
 }
 
-/// Whether `password` matches the stored PHC hash.
-pub(crate) fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// An Argon2id hash with the parameters of `Argon2::default()` (those every stored hash is made
+/// with) of no password anyone knows: a login for an unknown or inactive user name is verified
+/// against it, so that it costs the same time as a login for a known one and the answer's time
+/// does not tell which user names exist.
+pub(crate) const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$YmF5ZXN0cmlhbC1kdW1teQ$AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// Whether `password` matches the stored PHC hash. With no stored hash (an unknown or inactive
+/// user) the password is verified against [`DUMMY_HASH`] all the same and the answer is `false`.
+/// A stored hash that does not parse is an error, never "wrong password".
+pub(crate) fn password_matches(password: &str, stored: Option<&str>) -> Result<bool, ServiceError> {
+    let hash =
+        PasswordHash::new(stored.unwrap_or(DUMMY_HASH)).map_err(ServiceError::PasswordHash)?;
+    let verified = Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .is_ok();
+    Ok(verified && stored.is_some())
 }
 
 /// A new account.
@@ -217,6 +256,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn common_and_repetitive_passwords_are_refused_with_the_estimators_feedback() {
+        for weak in [
+            "password1234",
+            "aaaaaaaaaaaaaaaa",
+            "qwertyuiopasdf",
+            "123456789012",
+        ] {
+            let problem = Password::new(weak).expect_err(weak).to_string();
+            assert!(
+                problem.starts_with("password: too easy to guess"),
+                "{weak}: {problem}"
+            );
+        }
+        let repeated = Password::new("abcabcabcabcabc")
+            .expect_err("repeats")
+            .to_string();
+        assert!(repeated.contains("epeat"), "{repeated}");
+        let long = "x".repeat(129);
+        assert!(Password::new(&long)
+            .expect_err("too long")
+            .to_string()
+            .contains("12 to 128 characters, not 129"));
+        // The passwords of the tests and of the browser test.
+        for good in ["correct horse battery staple", "correct-horse-battery-1"] {
+            assert!(Password::new(good).is_ok(), "{good}");
+        }
+        // The admin password printed at first start is 24 hex digits of a fresh token.
+        for seed in 0..200 {
+            let token = hex::encode(crate::service::Randomness::seeded(seed).bytes32());
+            assert!(Password::new(&token[..24]).is_ok(), "{}", &token[..24]);
+        }
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_stored_hash_costs() {
+        let dummy = PasswordHash::new(DUMMY_HASH).expect("the dummy hash parses");
+        let params = argon2::Params::try_from(&dummy).expect("Argon2 parameters");
+        let default = Argon2::default();
+        assert_eq!(dummy.algorithm, argon2::Algorithm::Argon2id.ident());
+        assert_eq!(params.m_cost(), default.params().m_cost());
+        assert_eq!(params.t_cost(), default.params().t_cost());
+        assert_eq!(params.p_cost(), default.params().p_cost());
+        let stored = Password::new("correct horse battery")
+            .and_then(|p| p.hash(&[7; 32]))
+            .expect("hash");
+        let stored = PasswordHash::new(&stored).expect("parses");
+        assert_eq!(stored.algorithm, dummy.algorithm);
+        assert_eq!(stored.version, dummy.version);
+        // No password is accepted for an unknown user, not even one that matched the dummy.
+        assert!(!password_matches("anything", None).expect("dummy verifies"));
+    }
+
+    #[test]
     fn names_roles_and_passwords_are_parsed() {
         assert!(Username::parse("ana.lopez").is_ok());
         assert!(Username::parse("Ana").is_err());
@@ -225,10 +317,11 @@ mod tests {
         assert!("owner".parse::<Role>().is_err());
         assert!(Password::new("short").is_err());
         let password = Password::new("correct horse battery").ok();
+        assert!(password.is_some());
         let hash = password.and_then(|p| p.hash(&[7; 32]).ok());
-        assert!(hash
-            .as_deref()
-            .is_some_and(|h| password_matches("correct horse battery", h)
-                && !password_matches("wrong horse battery", h)));
+        let matches =
+            |attempt: &str| password_matches(attempt, hash.as_deref()).expect("a well-formed hash");
+        assert!(matches("correct horse battery") && !matches("wrong horse battery"));
+        assert!(password_matches("x", Some("not a PHC string")).is_err());
     }
 }

@@ -29,6 +29,8 @@ pub use report::{render_html, render_nof1_html, render_scenario_html, PALETTE};
 pub use scenario::SimScenario;
 pub use trial::{simulate_trial, trial_seed, Conclusion, Selection, TrialOutcome, Workspace};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -66,6 +68,9 @@ pub enum SimError {
     /// The HTML report could not be rendered.
     #[error("report: {0}")]
     Report(String),
+    /// The caller's cancel flag was set; replicates stopped at the next one to start.
+    #[error("cancelled")]
+    Cancelled,
     /// The protocol's design has other operating characteristics than the ones asked for.
     #[error("{0}")]
     Design(String),
@@ -107,14 +112,29 @@ pub struct SimulationReport {
     pub metrics: Metrics,
 }
 
+/// A cancel flag nobody sets (the simulations that cannot be cancelled).
+static NEVER: AtomicBool = AtomicBool::new(false);
+
 /// Runs `one` on replicates 0..reps, each with a per-thread scratch value from `init`, on
-/// `plan.threads` threads; the results come back in replicate order.
-fn run_parallel<S, T, I, F>(plan: &SimulationPlan, init: I, one: F) -> Result<Vec<T>, SimError>
+/// `plan.threads` threads; the results come back in replicate order. `cancel` is read before
+/// each replicate: once set, no replicate starts and the answer is [`SimError::Cancelled`].
+fn run_parallel<S, T, I, F>(
+    plan: &SimulationPlan,
+    cancel: &AtomicBool,
+    init: I,
+    one: F,
+) -> Result<Vec<T>, SimError>
 where
     T: Send,
     I: Fn() -> S + Send + Sync,
     F: Fn(&mut S, u64) -> Result<T, SimError> + Send + Sync,
 {
+    let one = |scratch: &mut S, rep: u64| {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SimError::Cancelled);
+        }
+        one(scratch, rep)
+    };
     if plan.threads <= 1 {
         let mut scratch = init();
         return (0..plan.reps).map(|rep| one(&mut scratch, rep)).collect();
@@ -138,8 +158,18 @@ pub fn run_replicates(
     plan: &SimulationPlan,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<TrialOutcome>, SimError> {
+    run_replicates_until(protocol, plan, progress, &NEVER)
+}
+
+fn run_replicates_until(
+    protocol: &Protocol,
+    plan: &SimulationPlan,
+    progress: &(dyn Fn() + Sync),
+    cancel: &AtomicBool,
+) -> Result<Vec<TrialOutcome>, SimError> {
     run_parallel(
         plan,
+        cancel,
         || {
             (
                 Engine::new(protocol, TrialSeed::from_u64(0)),
@@ -161,8 +191,18 @@ pub fn run_nof1_replicates(
     plan: &SimulationPlan,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Nof1Outcome>, SimError> {
+    run_nof1_replicates_until(protocol, plan, progress, &NEVER)
+}
+
+fn run_nof1_replicates_until(
+    protocol: &Protocol,
+    plan: &SimulationPlan,
+    progress: &(dyn Fn() + Sync),
+    cancel: &AtomicBool,
+) -> Result<Vec<Nof1Outcome>, SimError> {
     run_parallel(
         plan,
+        cancel,
         || {
             (
                 Engine::new(protocol, TrialSeed::from_u64(0)),
@@ -186,6 +226,16 @@ pub fn simulate(
     plan: &SimulationPlan,
     progress: &(dyn Fn() + Sync),
 ) -> Result<SimulationReport, SimError> {
+    simulate_until(protocol, protocol_hash, plan, progress, &NEVER)
+}
+
+fn simulate_until(
+    protocol: &Protocol,
+    protocol_hash: &str,
+    plan: &SimulationPlan,
+    progress: &(dyn Fn() + Sync),
+    cancel: &AtomicBool,
+) -> Result<SimulationReport, SimError> {
     if protocol.trial.design == Design::Nof1 {
         return Err(SimError::Design(format!(
             "{} is an n-of-1 protocol: the n-of-1 simulator gives its operating \
@@ -193,7 +243,7 @@ pub fn simulate(
             protocol.trial.id
         )));
     }
-    let trials = run_replicates(protocol, plan, progress)?;
+    let trials = run_replicates_until(protocol, plan, progress, cancel)?;
     let metrics = Metrics::aggregate(protocol, &plan.scenario.truth, plan.selection, &trials);
     Ok(SimulationReport {
         reps: plan.reps,
@@ -234,13 +284,23 @@ pub fn simulate_nof1(
     plan: &SimulationPlan,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Nof1SimulationReport, SimError> {
+    simulate_nof1_until(protocol, protocol_hash, plan, progress, &NEVER)
+}
+
+fn simulate_nof1_until(
+    protocol: &Protocol,
+    protocol_hash: &str,
+    plan: &SimulationPlan,
+    progress: &(dyn Fn() + Sync),
+    cancel: &AtomicBool,
+) -> Result<Nof1SimulationReport, SimError> {
     if protocol.nof1.is_none() {
         return Err(SimError::Design(format!(
             "{} is a platform protocol, not an n-of-1 protocol",
             protocol.trial.id
         )));
     }
-    let series = run_nof1_replicates(protocol, plan, progress)?;
+    let series = run_nof1_replicates_until(protocol, plan, progress, cancel)?;
     Ok(Nof1SimulationReport {
         reps: plan.reps,
         seed: plan.seed,
@@ -269,13 +329,24 @@ pub fn simulate_scenario(
     plan: &SimulationPlan,
     progress: &(dyn Fn() + Sync),
 ) -> Result<ScenarioReport, SimError> {
+    simulate_scenario_until(protocol, protocol_hash, plan, progress, &NEVER)
+}
+
+/// [`simulate_scenario`] that stops when `cancel` is set: the flag is read before every
+/// replicate, so a cancelled run ends within one replicate per thread, with
+/// [`SimError::Cancelled`].
+pub fn simulate_scenario_until(
+    protocol: &Protocol,
+    protocol_hash: &str,
+    plan: &SimulationPlan,
+    progress: &(dyn Fn() + Sync),
+    cancel: &AtomicBool,
+) -> Result<ScenarioReport, SimError> {
     match protocol.trial.design {
-        Design::Platform => {
-            simulate(protocol, protocol_hash, plan, progress).map(ScenarioReport::Platform)
-        }
-        Design::Nof1 => {
-            simulate_nof1(protocol, protocol_hash, plan, progress).map(ScenarioReport::Nof1)
-        }
+        Design::Platform => simulate_until(protocol, protocol_hash, plan, progress, cancel)
+            .map(ScenarioReport::Platform),
+        Design::Nof1 => simulate_nof1_until(protocol, protocol_hash, plan, progress, cancel)
+            .map(ScenarioReport::Nof1),
     }
 }
 

@@ -79,6 +79,11 @@ pub struct ApiTokenRow {
     pub revoked_at: Option<String>,
     /// The role the token acts in.
     pub role: String,
+    /// When it expires (the service clock's fixed-width UTC text; empty for tokens issued
+    /// before tokens expired, which are refused as expired).
+    pub expires_at: String,
+    /// When a request last carried it.
+    pub last_used_at: Option<String>,
 }
 
 impl ApiTokenRow {
@@ -97,6 +102,41 @@ impl ApiTokenRow {
             .select(Self::as_select())
             .load(conn)?
             .pop())
+    }
+
+    /// The tokens of `username`, newest first (revoked ones too).
+    pub fn of_user(conn: &mut DbConn, username: &str) -> Result<Vec<Self>> {
+        Ok(api_tokens::table
+            .filter(api_tokens::username.eq(username))
+            .order((api_tokens::created_at.desc(), api_tokens::token_hash))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+
+    /// Records that a request carried the token at `at`.
+    pub fn touch(conn: &mut DbConn, token_hash: &str, at: &str) -> Result<()> {
+        diesel::update(api_tokens::table.find(token_hash))
+            .set(api_tokens::last_used_at.eq(at))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Revokes a token of `username` that is not revoked yet; whether one was.
+    pub fn revoke_own(
+        conn: &mut DbConn,
+        username: &str,
+        token_hash: &str,
+        at: &str,
+    ) -> Result<bool> {
+        let revoked = diesel::update(
+            api_tokens::table
+                .find(token_hash)
+                .filter(api_tokens::username.eq(username))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set(api_tokens::revoked_at.eq(at))
+        .execute(conn)?;
+        Ok(revoked > 0)
     }
 
     /// Revokes a token.
@@ -120,11 +160,12 @@ impl ApiTokenRow {
     }
 }
 
-/// Failed logins, counted per user name (throttling).
+/// Password attempts not (yet) found right, counted per user name (throttling): an attempt is
+/// recorded before its password is evaluated and the count cleared when one is right.
 pub struct LoginFailures;
 
 impl LoginFailures {
-    /// Records a failure.
+    /// Records an attempt.
     pub fn record(conn: &mut DbConn, username: &str, at: &str) -> Result<()> {
         diesel::insert_into(login_failures::table)
             .values((
@@ -135,7 +176,7 @@ impl LoginFailures {
         Ok(())
     }
 
-    /// Failures of `username` at or after `since`, and the latest of them.
+    /// Attempts of `username` at or after `since`, and the latest of them.
     pub fn since(conn: &mut DbConn, username: &str, since: &str) -> Result<(i64, Option<String>)> {
         let (count, latest): (i64, Option<String>) = login_failures::table
             .filter(login_failures::username.eq(username))
@@ -148,7 +189,7 @@ impl LoginFailures {
         Ok((count, latest))
     }
 
-    /// Forgets the failures of `username` (after a successful login).
+    /// Forgets the attempts of `username` (after a right password).
     pub fn clear(conn: &mut DbConn, username: &str) -> Result<()> {
         diesel::delete(login_failures::table.filter(login_failures::username.eq(username)))
             .execute(conn)?;

@@ -37,6 +37,8 @@ diesel::table! {
         created_at -> Text,
         revoked_at -> Nullable<Text>,
         role -> Text,
+        expires_at -> Text,
+        last_used_at -> Nullable<Text>,
     }
 }
 

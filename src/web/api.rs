@@ -52,6 +52,8 @@ pub struct SessionResponse {
     pub username: String,
     /// Role the token acts in.
     pub role: String,
+    /// When the token expires (UTC); a request with it after that answers 401.
+    pub expires_at: String,
 }
 
 /// An error.
@@ -102,6 +104,7 @@ async fn create_session_api(state: web::Data<AppState>, body: web::Json<SessionR
         token: token.token,
         username: token.actor.username,
         role: token.actor.role.to_string(),
+        expires_at: token.expires_at,
     }))
 }
 

@@ -35,6 +35,12 @@ pub enum WebError {
     /// No such page.
     #[error("{0}")]
     NotFound(String),
+    /// A `GET` of an address that changes state: only its form (`POST`) is served.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The server is at a capacity limit (the simulation queue): try again later.
+    #[error("{0}")]
+    Busy(String),
     /// A blocking task failed (panicked or was cancelled).
     #[error("internal error: {0}")]
     Internal(String),
@@ -43,6 +49,19 @@ pub enum WebError {
 impl From<actix_web::error::BlockingError> for WebError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         Self::Internal(error.to_string())
+    }
+}
+
+impl From<crate::web::jobs::JobError> for WebError {
+    fn from(error: crate::web::jobs::JobError) -> Self {
+        use crate::web::jobs::JobError;
+        match error {
+            JobError::Reps { .. } | JobError::Scenario(_) => Self::BadRequest(error.to_string()),
+            JobError::Full { .. } => Self::Busy(error.to_string()),
+            JobError::Storage { .. } | JobError::Record { .. } | JobError::Thread(_) => {
+                Self::Internal(error.to_string())
+            }
+        }
     }
 }
 
@@ -73,9 +92,10 @@ impl WebError {
                 ServiceError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
                 ServiceError::Protocol(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_protocol"),
                 ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-                ServiceError::Store(_) | ServiceError::Audit(_) | ServiceError::Integrity(_) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-                }
+                ServiceError::Store(_)
+                | ServiceError::Audit(_)
+                | ServiceError::PasswordHash(_)
+                | ServiceError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             Self::Csrf => (StatusCode::FORBIDDEN, "csrf"),
             Self::LoginRequired => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -85,6 +105,8 @@ impl WebError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -131,16 +153,24 @@ impl ResponseError for WebError {
                 .finish();
         }
         let detail = self.public_detail();
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::MethodNotAllowed(_) => {
+                response.insert_header((actix_web::http::header::ALLOW, "POST"));
+            }
+            Self::Busy(_) => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, "30"));
+            }
+            _ => {}
+        }
         let page = ErrorPage {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("Error"),
             detail: &detail,
         };
         match page.render() {
-            Ok(html) => HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .body(html),
-            Err(_) => HttpResponse::build(status)
+            Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
+            Err(_) => response
                 .content_type("text/plain; charset=utf-8")
                 .body(detail),
         }
@@ -175,5 +205,38 @@ impl ResponseError for ApiError {
             "error": kind,
             "detail": self.0.public_detail(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::jobs::JobError;
+
+    #[test]
+    fn a_full_queue_is_503_with_retry_after_and_a_get_of_a_form_is_405_with_allow() {
+        let full = WebError::from(JobError::Full {
+            running: 2,
+            waiting: 8,
+        });
+        assert_eq!(
+            full.status_and_kind(),
+            (StatusCode::SERVICE_UNAVAILABLE, "busy")
+        );
+        assert!(full.error_response().headers().contains_key("retry-after"));
+        assert!(full.to_string().contains("2 running, 8 waiting"));
+        let reps = WebError::from(JobError::Reps { asked: 7, max: 5 });
+        assert_eq!(reps.status_and_kind().0, StatusCode::BAD_REQUEST);
+        assert!(reps.to_string().contains("not 1 to 5 replicates"));
+        let get = WebError::MethodNotAllowed("use the form".into());
+        let response = get.error_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some("POST")
+        );
     }
 }

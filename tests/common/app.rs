@@ -17,6 +17,7 @@ use bayestrial::service::{
 };
 use bayestrial::store::DatabaseUrl;
 use bayestrial::web::auth::SESSION_COOKIE;
+use bayestrial::web::jobs::JobLimits;
 use bayestrial::web::{AppState, SimulationJobs};
 
 pub use super::PASSWORD;
@@ -25,7 +26,8 @@ pub use super::PASSWORD;
 /// `dmc`, `reg`, `admin`).
 pub struct World {
     pub service: Arc<Service>,
-    _dir: tempfile::TempDir,
+    pub jobs: Arc<SimulationJobs>,
+    pub dir: tempfile::TempDir,
 }
 
 impl World {
@@ -48,9 +50,11 @@ impl World {
         ] {
             super::trials::user(&service, name, role);
         }
+        let jobs = SimulationJobs::open(dir.path(), JobLimits::default(), 1).expect("jobs");
         Self {
             service: Arc::new(service),
-            _dir: dir,
+            jobs: Arc::new(jobs),
+            dir,
         }
     }
 
@@ -103,7 +107,7 @@ impl World {
     > {
         let state = web::Data::new(AppState {
             service: Arc::clone(&self.service),
-            jobs: Arc::new(SimulationJobs::default()),
+            jobs: Arc::clone(&self.jobs),
         });
         test::init_service(
             App::new()

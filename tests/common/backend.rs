@@ -67,7 +67,14 @@ impl Backend {
     }
 
     pub fn service(&self) -> Service {
-        Service::open(self.config()).expect("service opens")
+        self.service_with(|_| ())
+    }
+
+    /// [`Backend::service`] with `adjust` applied to its configuration.
+    pub fn service_with(&self, adjust: impl FnOnce(&mut ServiceConfig)) -> Service {
+        let mut config = self.config();
+        adjust(&mut config);
+        Service::open(config).expect("service opens")
     }
 
     /// The configuration [`Backend::service`] opens: a stepping clock, seeded randomness.

@@ -9,6 +9,7 @@ use crate::service::{
 };
 use crate::store::{AuditQuery, AuditSort, CheckpointRow};
 use crate::web::auth::LoggedIn;
+use crate::web::error::WebError;
 use crate::web::AppState;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
@@ -190,29 +191,48 @@ fn download(file: ExportFile) -> HttpResponse {
         .body(file.bytes)
 }
 
-#[derive(Deserialize, Default)]
-struct ExportQuery {
+#[derive(Deserialize)]
+struct TrialExportForm {
     #[serde(default)]
-    unblinded: String,
+    csrf: String,
+    #[serde(default)]
+    unblinded: Option<String>,
 }
 
-/// The JSON Lines export of a trial's audit trail (blinded; `?unblinded=1` for statisticians
-/// and the DMC). Kept for links to it; the audit page's forms export every format.
-#[get("/trials/{id}/export.jsonl")]
+/// Whether a form's `unblinded` box was ticked.
+fn ticked(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The JSON Lines export of a trial's audit trail from the trial's page: a form that POSTs
+/// with the session's CSRF token (blinded; `unblinded=1` for statisticians and the DMC). An
+/// export is recorded on the system chain, so it is never a GET.
+#[post("/trials/{id}/export.jsonl")]
 pub(super) async fn export_jsonl_page(
     state: web::Data<AppState>,
     user: LoggedIn,
     path: web::Path<String>,
-    query: web::Query<ExportQuery>,
+    form: web::Form<TrialExportForm>,
 ) -> Page {
+    user.check_csrf(&form.csrf)?;
     let trial = path.into_inner();
-    let unblinded = matches!(query.unblinded.as_str(), "1" | "true" | "on" | "yes");
+    let unblinded = ticked(form.unblinded.as_deref());
     let who = Exporter::User(user.actor.clone());
     let file = call(&state, move |s| {
         s.export(&who, &trial, ExportFormat::Jsonl, unblinded)
     })
     .await?;
     Ok(download(file))
+}
+
+/// `GET` of the export address (an old link or bookmark): 405 naming the form to use, since
+/// an export changes the system chain.
+#[get("/trials/{id}/export.jsonl")]
+pub(super) async fn export_jsonl_get_page(path: web::Path<String>) -> Page {
+    Err(WebError::MethodNotAllowed(format!(
+        "an export is recorded on the audit trail, so it is a form: use the Export button on /trials/{}",
+        path.into_inner()
+    )))
 }
 
 #[derive(Deserialize)]
@@ -252,7 +272,7 @@ pub(super) async fn export_page(
         }
         .into());
     }
-    let unblinded = form.unblinded.is_some_and(|v| !v.is_empty() && v != "0");
+    let unblinded = ticked(form.unblinded.as_deref());
     let who = Exporter::User(user.actor.clone());
     let file = call(&state, move |s| s.export(&who, &trial, format, unblinded)).await?;
     Ok(download(file))

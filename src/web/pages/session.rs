@@ -1,7 +1,7 @@
 //! Login, logout, the account page and password change.
 
 use super::{call, html, see_other, Chrome, CsrfForm, Page};
-use crate::service::{Role, ServiceError};
+use crate::service::{Role, ServiceError, TokenListing};
 use crate::web::auth::{cookie, same_token, LoggedIn, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::web::error::WebError;
 use crate::web::AppState;
@@ -122,14 +122,39 @@ pub(super) async fn logout_page(
 struct AccountPage {
     chrome: Chrome,
     problem: Option<String>,
+    tokens: Vec<TokenListing>,
 }
 
 #[get("/account")]
-pub(super) async fn account_page(user: LoggedIn) -> Page {
+pub(super) async fn account_page(state: web::Data<AppState>, user: LoggedIn) -> Page {
+    let actor = user.actor.clone();
+    let tokens = call(&state, move |s| s.api_tokens(&actor)).await?;
     html(&AccountPage {
         chrome: Chrome::of(&user),
         problem: None,
+        tokens,
     })
+}
+
+#[derive(Deserialize)]
+struct RevokeTokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// Revokes one of the user's own API tokens (the account page's list).
+#[post("/account/tokens/revoke")]
+pub(super) async fn revoke_token_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    form: web::Form<RevokeTokenForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    let (actor, token) = (user.actor.clone(), form.into_inner().token);
+    call(&state, move |s| s.revoke_own_api_token(&actor, &token)).await?;
+    Ok(see_other("/account"))
 }
 
 #[derive(Deserialize)]

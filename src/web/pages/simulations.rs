@@ -1,6 +1,6 @@
 //! Simulation jobs started from a trial's page, their progress and their reports.
 
-use super::{call, html, see_other, Chrome, Page};
+use super::{call, html, see_other, Chrome, CsrfForm, Page};
 use crate::service::Permission;
 use crate::service::ServiceError;
 use crate::web::auth::LoggedIn;
@@ -44,26 +44,21 @@ pub(super) async fn simulate_page(
     let seed = number("seed", &form.seed)?;
     let (actor, trial) = (user.actor.clone(), id.clone());
     let (protocol, version) = call(&state, move |s| s.current_protocol(&actor, &trial)).await?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let job = state
-        .jobs
-        .start(
-            protocol,
-            JobRequest {
-                trial_id: id.clone(),
-                version,
-                scenario: form.scenario,
-                reps,
-                seed,
-                started_by: user.actor.username.clone(),
-            },
-            threads,
-        )
-        .map_err(WebError::BadRequest)?;
+    let job = state.jobs.start(
+        protocol,
+        JobRequest {
+            trial_id: id.clone(),
+            version,
+            scenario: form.scenario,
+            reps,
+            seed,
+            started_by: user.actor.username.clone(),
+        },
+    )?;
     Ok(see_other(&format!(
         "/trials/{}/simulations/{}",
         crate::web::path_segment(&id),
-        job.id
+        job.spec.id
     )))
 }
 
@@ -82,7 +77,7 @@ fn job_of(state: &AppState, trial: &str, job: u64) -> Result<Arc<Job>, WebError>
     state
         .jobs
         .get(job)
-        .filter(|j| j.trial_id == trial)
+        .filter(|j| j.spec.trial_id == trial)
         .ok_or_else(|| WebError::NotFound(format!("no simulation {job} of trial {trial}")))
 }
 
@@ -96,9 +91,10 @@ pub(super) async fn simulation_page(
     let (id, number) = path.into_inner();
     let job = job_of(&state, &id, number)?;
     let (running, summary, failure) = match job.state() {
-        JobState::Running => (true, None, None),
-        JobState::Finished { summary, .. } => (false, Some(summary), None),
-        JobState::Failed(problem) => (false, None, Some(problem)),
+        JobState::Waiting | JobState::Running => (true, None, None),
+        JobState::Finished { summary } => (false, Some(summary), None),
+        JobState::Failed { reason } => (false, None, Some(reason)),
+        JobState::Cancelled => (false, None, Some("cancelled".to_owned())),
     };
     html(&SimulationPage {
         chrome: Chrome::of(&user),
@@ -118,12 +114,36 @@ pub(super) async fn simulation_report_page(
 ) -> Page {
     user.require(Permission::WriteProtocols)?;
     let (id, number) = path.into_inner();
-    match job_of(&state, &id, number)?.state() {
-        JobState::Finished { html, .. } => Ok(HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(html)),
-        _ => Err(WebError::NotFound(format!(
+    let job = job_of(&state, &id, number)?;
+    if !matches!(job.state(), JobState::Finished { .. }) {
+        return Err(WebError::NotFound(format!(
             "simulation {number} has no report (yet)"
-        ))),
+        )));
     }
+    let jobs = Arc::clone(&state.jobs);
+    let html = web::block(move || jobs.report(number)).await??;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// Cancels a waiting or running simulation (POST with the CSRF token): a running one stops
+/// before its next replicate.
+#[post("/trials/{id}/simulations/{job}/cancel")]
+pub(super) async fn cancel_simulation_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<(String, u64)>,
+    form: web::Form<CsrfForm>,
+) -> Page {
+    user.check_csrf(&form.csrf)?;
+    user.require(Permission::WriteProtocols)?;
+    let (id, number) = path.into_inner();
+    let job = job_of(&state, &id, number)?;
+    if !state.jobs.cancel(job.spec.id) {
+        return Err(
+            ServiceError::Conflict(format!("simulation {number} has ended already")).into(),
+        );
+    }
+    Ok(see_other(&format!("/trials/{id}/simulations/{number}")))
 }
