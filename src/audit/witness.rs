@@ -12,11 +12,11 @@
 //! This module parses lines and checks heads against records. It reads and writes no files,
 //! sends no mail and reads no clock: the service writes the log and queues the mail.
 
-use crate::canonical::canonical;
 use super::chain::{AuditRecord, Hash};
 use super::chain_id::ChainId;
 use super::checkpoint::{Checkpoint, CheckpointProblem, PublicKey};
 use super::AuditError;
+use crate::canonical::canonical;
 
 /// The longest witness line accepted, in bytes (a checkpoint line is about 400 bytes).
 pub const MAX_WITNESS_LINE: usize = 4096;
