@@ -15,7 +15,7 @@ use super::events::{
 };
 use super::state::{model_for, ArmStatus, TrialState, TrialStatus};
 use super::{EngineError, TrialSeed};
-use crate::protocol::limits::MAX_PARTICIPANTS;
+use crate::protocol::limits::{MAX_LOOKS, MAX_PARTICIPANTS};
 use crate::protocol::{AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, Protocol};
 use crate::stats::{Marginal, Quadrature, MAX_ARMS};
 
@@ -731,6 +731,15 @@ impl<'p> Engine<'p> {
             return Err(EngineError::Invalid {
                 field: "max_participants",
                 problem: format!("{to} is too large (at most {MAX_PARTICIPANTS})"),
+            });
+        }
+        let looks = super::state::extended_look_count(&state.looks, to);
+        if looks > u64::from(MAX_LOOKS) {
+            return Err(EngineError::Invalid {
+                field: "max_participants",
+                problem: format!(
+                    "{to} would continue the look schedule to {looks} looks (at most {MAX_LOOKS})"
+                ),
             });
         }
         let mut out = Vec::new();
