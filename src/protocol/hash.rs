@@ -33,7 +33,7 @@ use serde_json::{Number, Value};
 
 use super::error::{ProtocolError, ProtocolErrors};
 use super::model::Protocol;
-use super::parse::{read_file, toml_error};
+use super::parse::{check_text, read_file, toml_error};
 use crate::canonical;
 
 /// SHA-256 of a protocol's canonical JSON encoding; shown and serialised as 64 lowercase hex
@@ -163,6 +163,7 @@ pub fn canonical_json(text: &str, origin: &str) -> Result<String, ProtocolErrors
 }
 
 fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ProtocolErrors> {
+    check_text(text, origin)?;
     toml::from_str(text).map_err(|e| ProtocolErrors::from(toml_error(text, origin, &e)))
 }
 

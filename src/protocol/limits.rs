@@ -11,6 +11,13 @@
 /// are refused before they are parsed.
 pub const MAX_PROTOCOL_BYTES: usize = 1 << 20;
 
+/// The most keys, values and tables a protocol may write, counted as the bytes `=`, `,`, `[` and
+/// `{` in its text (wherever they stand, so an over-estimate): checked before the TOML reader
+/// builds anything, so that a file within [`MAX_PROTOCOL_BYTES`] made of tiny tables or long
+/// arrays cannot make the reader build half a million nodes. The largest protocol the other
+/// bounds allow (64 arms, 100 scenarios giving a truth for each) writes under 10,000.
+pub const MAX_PROTOCOL_ITEMS: usize = 20_000;
+
 /// The largest `trial.max_participants` (and the largest amended maximum).
 pub const MAX_PARTICIPANTS: u32 = 1_000_000;
 

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::error::{Collector, ProtocolError, ProtocolErrors};
-use super::limits::MAX_PROTOCOL_BYTES;
+use super::limits::{MAX_PROTOCOL_BYTES, MAX_PROTOCOL_ITEMS};
 use super::model::Protocol;
 use super::raw::{key_path_at, Node, RawProtocol};
 use super::validate::validate;
@@ -22,7 +22,7 @@ impl Protocol {
     ///
     /// Text longer than [`MAX_PROTOCOL_BYTES`] is refused before it is parsed.
     pub fn from_toml(text: &str, origin: &str) -> Result<Protocol, ProtocolErrors> {
-        check_size(text.len(), origin)?;
+        check_text(text, origin)?;
         let raw = read_raw(text, origin)?;
         let mut collector = Collector::new(text, origin);
         match validate(raw, &mut collector) {
@@ -75,6 +75,27 @@ fn check_size(len: usize, origin: &str) -> Result<(), ProtocolErrors> {
     Ok(())
 }
 
+/// Refuses text that is too large, or that writes more keys, values and tables than
+/// [`MAX_PROTOCOL_ITEMS`], before the TOML reader sees it.
+pub(crate) fn check_text(text: &str, origin: &str) -> Result<(), ProtocolErrors> {
+    check_size(text.len(), origin)?;
+    let items = text
+        .bytes()
+        .filter(|b| matches!(b, b'=' | b',' | b'[' | b'{'))
+        .count();
+    if items > MAX_PROTOCOL_ITEMS {
+        return Err(ProtocolError::whole_file(
+            origin,
+            format!(
+                "the protocol writes {items} keys, values and tables (counted as the characters `=`, \
+                 `,`, `[` and `{{`); a protocol may write at most {MAX_PROTOCOL_ITEMS}"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Runs the TOML reader into the raw structs.
 fn read_raw(text: &str, origin: &str) -> Result<RawProtocol, ProtocolErrors> {
     toml::from_str::<RawProtocol>(text).map_err(|e| toml_error(text, origin, &e).into())
@@ -118,6 +139,14 @@ mod tests {
             Ok(_) => String::from("<valid>"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn a_file_of_too_many_items_is_refused_before_it_is_read() {
+        let text = format!("[trial]\nid = \"x\"\nlist = [{}1]\n", "1,".repeat(20_000));
+        let e = err(&text);
+        assert!(e.contains("at most 20000"), "{e}");
+        assert!(e.starts_with("t.toml: the protocol writes 20004"), "{e}");
     }
 
     #[test]
