@@ -5,6 +5,10 @@
 
 #![expect(clippy::expect_used, reason = "tests fail loudly")]
 
+mod common;
+
+use common::Backend;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -14,12 +18,10 @@ use std::sync::Arc;
 use bayestrial::engine::{OutcomeValue, TrialStatus};
 use bayestrial::protocol::ArmId;
 use bayestrial::service::{
-    Actor, Amendment, Meaning, NewUser, Password, Randomness, Role, Service, ServiceConfig,
-    ServiceError, SteppingClock, Username,
+    Actor, Amendment, Meaning, NewUser, Password, Role, Service, ServiceConfig, ServiceError,
+    Username,
 };
 use bayestrial::store::DatabaseUrl;
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, SqliteConnection};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -58,116 +60,6 @@ superiority = 0.999
 inferiority = 0.001
 "#
     )
-}
-
-/// One database for one test: a fresh SQLite file, or a fresh PostgreSQL database.
-struct Backend {
-    url: String,
-    dir: tempfile::TempDir,
-    postgres_admin: Option<(String, String)>,
-}
-
-impl Backend {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let url = dir.path().join("bayestrial.db").display().to_string();
-        Self {
-            url,
-            dir,
-            postgres_admin: None,
-        }
-    }
-
-    fn postgres() -> Option<Self> {
-        let base = std::env::var("BAYESTRIAL_TEST_POSTGRES").ok()?;
-        let name = format!(
-            "bt_{}_{}",
-            std::process::id(),
-            Randomness::Os.bytes32()[..6]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        let mut admin = PgConnection::establish(&base).expect("PostgreSQL server");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create test database");
-        let (prefix, _) = base.rsplit_once('/').expect("URL with a database name");
-        Some(Self {
-            url: format!("{prefix}/{name}"),
-            dir: tempfile::tempdir().expect("temporary directory"),
-            postgres_admin: Some((base, name)),
-        })
-    }
-
-    /// SQLite always; PostgreSQL too when the environment names a server.
-    fn all() -> Vec<Self> {
-        let mut all = vec![Self::sqlite()];
-        all.extend(Self::postgres());
-        all
-    }
-
-    fn name(&self) -> &'static str {
-        if self.postgres_admin.is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        }
-    }
-
-    fn service(&self) -> Service {
-        let mut config = ServiceConfig::new(DatabaseUrl::parse(&self.url).expect("database URL"));
-        config.data_dir = self.dir.path().to_path_buf();
-        config.clock = Arc::new(SteppingClock::starting_at(1_780_000_000));
-        config.randomness = Randomness::seeded(42);
-        config.pool_size = 10;
-        Service::open(config).expect("service opens")
-    }
-
-    /// Runs SQL as an ordinary client (the triggers apply).
-    fn plain(&self, sql: &str) -> Result<(), diesel::result::Error> {
-        match &self.postgres_admin {
-            None => SqliteConnection::establish(&self.url)
-                .expect("sqlite")
-                .batch_execute(sql),
-            Some(_) => PgConnection::establish(&self.url)
-                .expect("postgres")
-                .batch_execute(sql),
-        }
-    }
-
-    /// Runs SQL that bypasses the append-only triggers (a tamperer with database access).
-    fn tamper(&self, sql: &str) {
-        match &self.postgres_admin {
-            None => {
-                let mut conn = SqliteConnection::establish(&self.url).expect("sqlite");
-                conn.batch_execute(&format!(
-                    "DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete; {sql}"
-                ))
-                .expect("tamper");
-            }
-            Some(_) => {
-                let mut conn = PgConnection::establish(&self.url).expect("postgres");
-                conn.batch_execute(&format!(
-                    "ALTER TABLE audit_events DISABLE TRIGGER USER; {sql}; \
-                     ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_append_only; \
-                     ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_no_truncate;"
-                ))
-                .expect("tamper");
-            }
-        }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        if let Some((base, name)) = &self.postgres_admin {
-            if let Ok(mut admin) = PgConnection::establish(base) {
-                let _ =
-                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
-        }
-    }
 }
 
 fn user(service: &Service, name: &str, role: Role) -> Actor {

@@ -8,8 +8,10 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use bayestrial::audit::PublicKey;
 use bayestrial::service::{
-    bench_randomise, Actor, NewUser, Password, Role, Service, ServiceConfig, ServiceError, Username,
+    bench_randomise, Actor, NewUser, Password, Role, Service, ServiceConfig, ServiceError,
+    Username, VerifyOptions,
 };
 use bayestrial::store::{self, DatabaseUrl};
 
@@ -119,10 +121,15 @@ pub struct AuditVerifyArgs {
     /// Verify this export file (JSON Lines or package) instead of the database, offline.
     #[arg(long, value_name = "FILE")]
     export: Option<std::path::PathBuf>,
-    /// With --export: the server public key (64 hex digits) the export must be signed with,
-    /// instead of trusting the key the file names.
-    #[arg(long, value_name = "HEX", requires = "export")]
+    /// The server public key (64 hex digits, as `serve` printed at first start) the
+    /// checkpoints must be signed with: of the database, instead of the key file next to it;
+    /// of an export, instead of the key the file names.
+    #[arg(long, value_name = "HEX")]
     public_key: Option<String>,
+    /// An earlier export (JSON Lines or package) that the database, or the export verified,
+    /// must extend: every record and checkpoint it holds still there, unchanged. Repeatable.
+    #[arg(long, value_name = "EARLIER_EXPORT")]
+    against: Vec<std::path::PathBuf>,
 }
 
 /// `bayestrial audit public-key`.
@@ -136,13 +143,30 @@ pub struct AuditKeyArgs {
 pub fn audit(command: &AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Verify(args) => {
+            let pinned = match args.public_key.as_deref().map(str::parse::<PublicKey>) {
+                None => None,
+                Some(Ok(key)) => Some(key),
+                Some(Err(e)) => {
+                    eprintln!("error: --public-key: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let against = match super::export::read_earlier(&args.against, pinned.as_ref()) {
+                Ok(against) => against,
+                Err(code) => return code,
+            };
             if let Some(file) = &args.export {
-                return super::export::verify_offline(file, args.public_key.as_deref());
+                return super::export::verify_offline(file, pinned.as_ref(), &against);
             }
+            let options = VerifyOptions {
+                trial: args.trial.clone(),
+                public_key: pinned,
+                against,
+            };
             let report = args
                 .database
                 .open()
-                .and_then(|service| service.verify(args.trial.as_deref()));
+                .and_then(|service| service.verify_with(&options));
             match report {
                 Ok(report) => match &report.problem {
                     None => {

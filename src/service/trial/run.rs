@@ -1,5 +1,6 @@
 //! How a trial command runs: lock, load (cached state and history, or a fold of the stored
-//! records), command, chain, project, checkpoint, notify, commit. Projections and notifications
+//! records), command, chain, project, checkpoint (every command's head, signed in its
+//! transaction), notify, commit. Projections and notifications
 //! are mappings from the engine's history of the command's events.
 
 use crate::service::Permission;
@@ -151,19 +152,13 @@ impl Service {
                 .write(conn, trial_id)?;
             let last = records.last().cloned();
             if let Some(head) = &last {
-                if events.iter().any(|e| e.body.is_analysis()) {
-                    let checkpoint = Checkpoint::sign(
-                        &self.key,
-                        &ChainHead {
-                            chain: chain.clone(),
-                            seq: head.seq,
-                            hash: head.hash,
-                        },
-                        Purpose::Look,
-                        self.clock.now(),
-                    )?;
-                    checkpoint_row(&checkpoint).insert(conn)?;
-                }
+                // Every command's head is signed in its own transaction (a look's as a look).
+                let purpose = if events.iter().any(|e| e.body.is_analysis()) {
+                    Purpose::Look
+                } else {
+                    Purpose::Command
+                };
+                self.sign_head(conn, head, purpose)?;
             }
             let blinded = protocol.protocol.trial.blinded;
             let messages =
@@ -203,6 +198,7 @@ pub(crate) fn checkpoint_row(checkpoint: &Checkpoint) -> CheckpointRow {
         signed_at: checkpoint.signed_at.as_str().to_owned(),
         public_key: checkpoint.public_key.to_hex(),
         signature: checkpoint.signature.to_hex(),
+        previous: checkpoint.previous.map(|p| p as i64),
     }
 }
 
