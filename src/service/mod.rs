@@ -105,6 +105,9 @@ pub(crate) struct CachedTrial {
     /// while a command changes it).
     history: Arc<crate::engine::History<u64>>,
     head: Option<AuditRecord>,
+    /// The seq of the chain's latest checkpoint, when this process signed it (the next
+    /// checkpoint's link, without a query); `None` when unknown.
+    checkpointed: Option<u64>,
 }
 
 /// The live-trial service.
@@ -295,7 +298,24 @@ impl Service {
         head: &AuditRecord,
         purpose: Purpose,
     ) -> Result<Checkpoint, ServiceError> {
-        let previous = CheckpointRow::last_seq(conn, &head.chain.to_string())?;
+        self.sign_head_after(conn, head, purpose, None)
+    }
+
+    /// [`Self::sign_head`], with the seq of the chain's latest checkpoint when the caller knows
+    /// it (a trial's cached state), or read from the database.
+    fn sign_head_after(
+        &self,
+        conn: &mut DbConn,
+        head: &AuditRecord,
+        purpose: Purpose,
+        previous: Option<u64>,
+    ) -> Result<Checkpoint, ServiceError> {
+        let previous = match previous {
+            Some(seq) => i64::try_from(seq).map_err(|_| {
+                ServiceError::Integrity(format!("{} has a checkpoint at seq {seq}", head.chain))
+            })?,
+            None => CheckpointRow::last_seq(conn, &head.chain.to_string())?,
+        };
         let checkpoint = Checkpoint::sign_after(
             &self.key,
             &ChainHead {

@@ -51,6 +51,7 @@ impl Service {
                 });
                 if joins {
                     fold_rows(&mut cached, newer)?;
+                    cached.checkpointed = None;
                     cached.trial = None;
                 }
                 joins
@@ -83,6 +84,7 @@ impl Service {
             protocol: Arc::new(protocol),
             seed,
             head: None,
+            checkpointed: None,
         };
         let rows = AuditRow::after(conn, &chain, 0)?;
         fold_rows(&mut cached, rows)?;
@@ -158,7 +160,8 @@ impl Service {
                 } else {
                     Purpose::Command
                 };
-                self.sign_head(conn, head, purpose)?;
+                self.sign_head_after(conn, head, purpose, cached.checkpointed)?;
+                cached.checkpointed = Some(head.seq);
             }
             let blinded = protocol.protocol.trial.blinded;
             let messages =
