@@ -499,6 +499,12 @@ fn a_chain_written_before_salts_still_verifies_continues_unsalted_and_exports() 
         .collect();
     AuditRow::append(&mut conn, &rows).expect("stored");
     drop(conn);
+    // Written without checkpoints, as before every command signed its head: `serve` signs the
+    // head of such a chain once at start.
+    assert_eq!(
+        service.cover_heads_of_old_chains().expect("signed"),
+        [format!("trial:{id}")]
+    );
     assert_eq!(service.verify(None).expect("verify").problem, None);
 
     // The service goes on with the chain in its format: no salts.
@@ -965,7 +971,7 @@ fn an_export_refuses_to_sign_a_chain_that_verifies_but_does_not_replay() {
         )
         .expect("signed");
         sql.push_str(&format!(
-            "UPDATE checkpoints SET head_hash = '{}', signature = '{}' WHERE chain = '{chain}' AND seq = {seq} AND purpose = '{}';",
+            "UPDATE checkpoints SET head_hash = '{}', signature = '{}', previous = NULL WHERE chain = '{chain}' AND seq = {seq} AND purpose = '{}';",
             signed.head_hash.to_hex(),
             signed.signature.to_hex(),
             row.purpose

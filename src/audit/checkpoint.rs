@@ -1,21 +1,32 @@
 //! Signed checkpoints: the server's Ed25519 key signs the head of a chain (its sequence number
-//! and hash) at every look, at every export and on request, so that a chain edited and
-//! re-hashed, or cut short, after a checkpoint no longer matches it.
+//! and hash) after every committed command (trial chains and the system chain, in the command's
+//! own transaction), so that a chain edited and re-hashed, or cut short, after a checkpoint no
+//! longer matches it. Each checkpoint also names the sequence number of the chain's previous
+//! checkpoint, so the checkpoints of a chain form a signed chain of their own: deleting one in
+//! the middle breaks the next one's link ([`verify_checkpoint_sequence`]).
 //!
 //! # Byte layout of a checkpoint signature
 //!
 //! ```text
 //! signature = Ed25519-Sign(secret key, M)        (RFC 8032 pure Ed25519: no pre-hash, no context)
 //! M = UTF-8 bytes of the canonical JSON of
-//!     {"chain":C,"head_hash":H,"public_key":K,"purpose":P,"seq":N,"signed_at":T}
+//!     {"chain":C,"head_hash":H,"previous":V,"public_key":K,"purpose":P,"seq":N,"signed_at":T}
 //! ```
 //!
 //! that is, every field of the [`Checkpoint`] but `signature`, encoded by
 //! [`super::canonical_json`]: `C` is `"system"` or `"trial:<trial id>"`, `H` the head record's
-//! hash and `K` the 32-byte Ed25519 public key, each as lowercase hex; `P` is `"look"`,
-//! `"export"` or `"manual"`; `N` the head record's sequence number; `T` the UTC RFC 3339 time of
-//! signing. The signature is stored as 128 lowercase hex digits (the 64 bytes R ‖ S) and is
-//! checked with strict verification (`verify_strict`: no small-order keys, canonical S).
+//! hash and `K` the 32-byte Ed25519 public key, each as lowercase hex; `V` the sequence number
+//! of the head signed by the chain's previous checkpoint (0 for its first); `P` is `"command"`,
+//! `"look"`, `"export"` or `"manual"`; `N` the head record's sequence number; `T` the UTC
+//! RFC 3339 time of signing. The signature is stored as 128 lowercase hex digits (the 64 bytes
+//! R ‖ S) and is checked with strict verification (`verify_strict`: no small-order keys,
+//! canonical S).
+//!
+//! Checkpoints signed before the link existed (checkpoint format 1) have no `previous` key in
+//! their signed text: `M` is the canonical JSON of
+//! `{"chain":C,"head_hash":H,"public_key":K,"purpose":P,"seq":N,"signed_at":T}`. They still
+//! verify ([`Checkpoint::previous`] is `None`), and count as a predecessor for the linked ones
+//! that follow them.
 //!
 //! # Key file format
 //!
@@ -243,6 +254,8 @@ impl<'de> Deserialize<'de> for Signature {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
+    /// After a committed command that is not a look (every command is covered).
+    Command,
     /// An interim or final look.
     Look,
     /// An export.
@@ -251,9 +264,27 @@ pub enum Purpose {
     Manual,
 }
 
+impl FromStr for Purpose {
+    type Err = AuditError;
+    /// Parses `command`, `look`, `export` or `manual`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "command" => Ok(Self::Command),
+            "look" => Ok(Self::Look),
+            "export" => Ok(Self::Export),
+            "manual" => Ok(Self::Manual),
+            other => Err(AuditError::Invalid {
+                field: "checkpoint purpose",
+                problem: format!("{other:?} is not command, look, export or manual"),
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Purpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::Command => "command",
             Self::Look => "look",
             Self::Export => "export",
             Self::Manual => "manual",
@@ -277,6 +308,10 @@ pub struct Checkpoint {
     pub purpose: Purpose,
     /// The key that signed it.
     pub public_key: PublicKey,
+    /// The seq of the head signed by the chain's previous checkpoint (0 for the first); `None`
+    /// for a checkpoint signed before the link existed (format 1, module docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<u64>,
     /// Ed25519 signature over the canonical JSON of the other fields.
     pub signature: Signature,
 }
@@ -286,6 +321,8 @@ pub struct Checkpoint {
 struct Signed<'a> {
     chain: &'a ChainId,
     head_hash: &'a Hash,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<u64>,
     public_key: &'a PublicKey,
     purpose: Purpose,
     seq: u64,
@@ -293,17 +330,51 @@ struct Signed<'a> {
 }
 
 impl Checkpoint {
-    /// Signs `head` (from [`super::verify_chain`] or the last record appended) with `key`.
+    /// Signs `head` (from [`super::verify_chain`] or the last record appended) with `key`, as a
+    /// format-1 checkpoint without a link to its predecessor. The server signs with
+    /// [`Checkpoint::sign_after`]; this stays for reading and testing the old layout.
     pub fn sign(
         key: &ServerKey,
         head: &ChainHead,
         purpose: Purpose,
         signed_at: UtcTimestamp,
     ) -> Result<Self, AuditError> {
+        Self::sign_linked(key, head, purpose, signed_at, None)
+    }
+
+    /// Signs `head` with `key`, linked to the chain's previous checkpoint: `previous` is the
+    /// seq that checkpoint signed (0 when this is the chain's first).
+    pub fn sign_after(
+        key: &ServerKey,
+        head: &ChainHead,
+        purpose: Purpose,
+        signed_at: UtcTimestamp,
+        previous: u64,
+    ) -> Result<Self, AuditError> {
+        if previous > head.seq {
+            return Err(AuditError::Invalid {
+                field: "previous checkpoint",
+                problem: format!(
+                    "seq {previous} comes after the head signed now (seq {})",
+                    head.seq
+                ),
+            });
+        }
+        Self::sign_linked(key, head, purpose, signed_at, Some(previous))
+    }
+
+    fn sign_linked(
+        key: &ServerKey,
+        head: &ChainHead,
+        purpose: Purpose,
+        signed_at: UtcTimestamp,
+        previous: Option<u64>,
+    ) -> Result<Self, AuditError> {
         let public_key = key.public_key();
         let message = canonical(&Signed {
             chain: &head.chain,
             head_hash: &head.hash,
+            previous,
             public_key: &public_key,
             purpose,
             seq: head.seq,
@@ -317,6 +388,7 @@ impl Checkpoint {
             signed_at,
             purpose,
             public_key,
+            previous,
             signature: Signature(signature.to_bytes()),
         })
     }
@@ -326,6 +398,7 @@ impl Checkpoint {
         Ok(canonical(&Signed {
             chain: &self.chain,
             head_hash: &self.head_hash,
+            previous: self.previous,
             public_key: &self.public_key,
             purpose: self.purpose,
             seq: self.seq,
@@ -522,6 +595,27 @@ pub(super) mod tests {
         );
         assert_eq!(checkpoint.signature.to_hex(), "a3adda5868dec8f649d3c920a941fbfcc0e6f0bcfe1f95ed838216ba18fec0e83ebc2d941943bd51fc55b36822a0e32186da938e4d06cbc7951409d219d13a09");
         assert_eq!(checkpoint.verify_signature(&key.public_key()), Ok(()));
+
+        // A linked checkpoint signs one more key, `previous`, in its sorted place.
+        let linked = Checkpoint::sign_after(&key, &head, Purpose::Command, at(6), 2).unwrap();
+        assert_eq!(
+            linked.signed_text().unwrap(),
+            format!(
+                "{{\"chain\":\"trial:T-1\",\"head_hash\":\"{}\",\"previous\":2,\"public_key\":\"{}\",\"purpose\":\"command\",\"seq\":3,\"signed_at\":\"2026-03-01T10:06:00Z\"}}",
+                "ab".repeat(32),
+                key.public_key()
+            )
+        );
+        assert_eq!(linked.verify_signature(&key.public_key()), Ok(()));
+        // The link is signed: changing or dropping it breaks the signature.
+        for previous in [Some(1), None] {
+            let mut edited = linked.clone();
+            edited.previous = previous;
+            assert_eq!(
+                edited.verify_signature(&key.public_key()),
+                Err(CheckpointProblem::BadSignature)
+            );
+        }
     }
 
     #[test]

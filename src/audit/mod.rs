@@ -6,7 +6,11 @@
 //! removing, reordering or editing any record is detected by [`verify_chain`]; a [`Checkpoint`]
 //! signed with the server's Ed25519 key pins the head of a chain at a point in time, so a chain
 //! rewritten after the checkpoint and re-hashed from the edit onwards, or cut after it, is
-//! detected by [`verify_checkpoints`]. On the trial chains begun since record format 2, each
+//! detected by [`verify_checkpoints`]; every command's head is signed and the checkpoints of a
+//! chain are linked, so a deleted checkpoint or an uncovered head is detected by
+//! [`verify_checkpoint_sequence`], and a chain cut or rewritten since an export, by comparing it
+//! with the system chain's `export` records ([`verify_exported_heads`]) or with the earlier
+//! export itself ([`verify_extends`]). On the trial chains begun since record format 2, each
 //! record's hash also covers a secret [`Salt`] derived from the trial's seed, so a record whose
 //! payload is sealed from a blinded viewer cannot be guessed from its hash ([`verify_salts`]
 //! checks the salts against the seed). The exact bytes hashed and signed are documented on
@@ -22,6 +26,7 @@
 mod chain;
 mod chain_id;
 mod checkpoint;
+mod consistency;
 mod salt;
 mod system;
 mod time;
@@ -36,6 +41,10 @@ pub use chain_id::ChainId;
 pub use checkpoint::{
     verify_checkpoints, Checkpoint, CheckpointBreak, CheckpointProblem, PublicKey, Purpose,
     ServerKey, Signature, DOCUMENT_CONTEXT,
+};
+pub use consistency::{
+    verify_checkpoint_sequence, verify_exported_heads, verify_extends, ConsistencyProblem,
+    Inconsistency,
 };
 pub use salt::{Salt, SALT_LABEL};
 pub use system::{

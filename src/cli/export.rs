@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use bayestrial::audit::PublicKey;
 use bayestrial::export::{
-    replay_export, verify_export, ExportFormat, OfflineReport, ReplayOutcome,
+    replay_export, verify_export_against, EarlierExport, ExportFormat, OfflineReport, ReplayOutcome,
 };
 use bayestrial::service::{bench_export, Exporter, Service, ServiceConfig, ServiceError};
 use bayestrial::store::DatabaseUrl;
@@ -162,20 +162,39 @@ fn print_report(path: &Path, report: &OfflineReport) {
     }
 }
 
-/// `audit verify --export FILE [--public-key HEX]`: verifies an export without a database.
-pub fn verify_offline(path: &Path, public_key: Option<&str>) -> ExitCode {
-    let pinned = match public_key.map(str::parse::<PublicKey>).transpose() {
-        Ok(key) => key,
-        Err(e) => {
-            eprintln!("error: --public-key: {e}");
-            return ExitCode::from(2);
+/// Reads the earlier exports of `audit verify --against FILE`, each verified (with the pinned
+/// key, if any) before it may vouch for anything; exit code 2 naming the file otherwise.
+pub fn read_earlier(
+    paths: &[PathBuf],
+    pinned: Option<&PublicKey>,
+) -> Result<Vec<EarlierExport>, ExitCode> {
+    let mut earlier = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = read_file(path)?;
+        let name = path.display().to_string();
+        match EarlierExport::read(&bytes, &name, pinned) {
+            Ok(export) => earlier.push(export),
+            Err(e) => {
+                eprintln!("error: --against {name}: {e}");
+                return Err(ExitCode::from(2));
+            }
         }
-    };
+    }
+    Ok(earlier)
+}
+
+/// `audit verify --export FILE [--public-key HEX] [--against EARLIER]…`: verifies an export
+/// without a database, and that it extends each earlier export.
+pub fn verify_offline(
+    path: &Path,
+    pinned: Option<&PublicKey>,
+    against: &[EarlierExport],
+) -> ExitCode {
     let bytes = match read_file(path) {
         Ok(bytes) => bytes,
         Err(code) => return code,
     };
-    match verify_export(&bytes, pinned.as_ref()) {
+    match verify_export_against(&bytes, pinned, against) {
         Ok(report) => match &report.problem {
             None => {
                 print_report(path, &report);

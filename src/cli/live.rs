@@ -8,8 +8,10 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use bayestrial::audit::PublicKey;
 use bayestrial::service::{
-    bench_randomise, Actor, NewUser, Password, Role, Service, ServiceConfig, ServiceError, Username,
+    bench_randomise, Actor, NewUser, Password, Role, Service, ServiceConfig, ServiceError,
+    Username, VerifyOptions,
 };
 use bayestrial::store::{self, DatabaseUrl};
 
@@ -119,10 +121,15 @@ pub struct AuditVerifyArgs {
     /// Verify this export file (JSON Lines or package) instead of the database, offline.
     #[arg(long, value_name = "FILE")]
     export: Option<std::path::PathBuf>,
-    /// With --export: the server public key (64 hex digits) the export must be signed with,
-    /// instead of trusting the key the file names.
-    #[arg(long, value_name = "HEX", requires = "export")]
+    /// The server public key (64 hex digits, as `serve` printed at first start) the
+    /// checkpoints must be signed with: of the database, instead of the key file next to it;
+    /// of an export, instead of the key the file names.
+    #[arg(long, value_name = "HEX")]
     public_key: Option<String>,
+    /// An earlier export (JSON Lines or package) that the database, or the export verified,
+    /// must extend: every record and checkpoint it holds still there, unchanged. Repeatable.
+    #[arg(long, value_name = "EARLIER_EXPORT")]
+    against: Vec<std::path::PathBuf>,
     /// A witness file (repeatable): every signed head in it must be on its chain with the same
     /// hash and signed by the server's key (the pinned key with --public-key).
     #[arg(long, value_name = "FILE")]
@@ -140,8 +147,20 @@ pub struct AuditKeyArgs {
 pub fn audit(command: &AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Verify(args) => {
+            let pinned = match args.public_key.as_deref().map(str::parse::<PublicKey>) {
+                None => None,
+                Some(Ok(key)) => Some(key),
+                Some(Err(e)) => {
+                    eprintln!("error: --public-key: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let against = match super::export::read_earlier(&args.against, pinned.as_ref()) {
+                Ok(against) => against,
+                Err(code) => return code,
+            };
             if let Some(file) = &args.export {
-                let code = super::export::verify_offline(file, args.public_key.as_deref());
+                let code = super::export::verify_offline(file, pinned.as_ref(), &against);
                 if code != ExitCode::SUCCESS || args.witness.is_empty() {
                     return code;
                 }
@@ -155,14 +174,23 @@ pub fn audit(command: &AuditCommand) -> ExitCode {
                 Ok(service) => service,
                 Err(e) => return fail(&e),
             };
-            match service.verify(args.trial.as_deref()) {
+            let options = VerifyOptions {
+                trial: args.trial.clone(),
+                public_key: pinned,
+                against,
+            };
+            match service.verify_with(&options) {
                 Ok(report) => match &report.problem {
                     None => {
                         println!(
                             "ok: {} chain(s), {} record(s), {} checkpoint(s) verified",
                             report.chains, report.records, report.checkpoints
                         );
-                        match super::witness::verify_witnesses(&service, &args.witness) {
+                        match super::witness::verify_witnesses(
+                            &service,
+                            &args.witness,
+                            pinned.as_ref(),
+                        ) {
                             code if code == ExitCode::SUCCESS => {
                                 projections(&service, args.trial.as_deref())
                             }

@@ -1,5 +1,7 @@
-//! `bayestrial serve`: opens the service, sets up a first start (admin account, demo trials),
-//! starts the outbox sender and the daily witness, and serves the web app until the process is stopped.
+//! `bayestrial serve`: opens the service, prints the server's public key (announcing it when
+//! this start created it), signs the heads of chains last written before checkpoint links, sets up
+//! a first start (admin account, demo trials), starts the outbox sender and the daily witness, and
+//! serves the web app until the process is stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -153,6 +155,24 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Ok(service) => Arc::new(service),
         Err(error) => return fail(&error),
     };
+    let key = service.public_key().to_hex();
+    if service.created_key() {
+        println!(
+            "bayestrial: new server key created; its public key (the fingerprint to record and \
+             pass to `bayestrial audit verify --public-key`) is {key}"
+        );
+    } else {
+        println!("bayestrial: server public key {key}");
+    }
+    match service.cover_heads_of_old_chains() {
+        Ok(signed) if signed.is_empty() => {}
+        Ok(signed) => println!(
+            "bayestrial: signed the heads of chains without linked checkpoints (written before \
+             checkpoint links, or with every checkpoint deleted): {}",
+            signed.join(", ")
+        ),
+        Err(error) => return fail(&error),
+    }
     if let Err(error) = first_start(&service, &args.protocols) {
         return fail(&error);
     }

@@ -16,9 +16,13 @@ use super::common::fail;
 /// Checks every witness file in turn against the database: exit 0 when every head is on its
 /// chain, 1 naming the first file, line, chain and seq that is not, 2 when a file cannot be
 /// read.
-pub(super) fn verify_witnesses(service: &Service, files: &[PathBuf]) -> ExitCode {
+pub(super) fn verify_witnesses(
+    service: &Service,
+    files: &[PathBuf],
+    pinned: Option<&PublicKey>,
+) -> ExitCode {
     check_files(files, |file, text| {
-        service.verify_witness(text, &file.display().to_string(), None)
+        service.verify_witness(text, &file.display().to_string(), pinned)
     })
 }
 

@@ -34,8 +34,8 @@ pub use jsonl::{
     READABLE_VERSIONS,
 };
 pub use offline::{
-    export_record_hashes, replay_export, verify_export, ChainSummary, OfflineProblem,
-    OfflineReport, ReadError, ReplayOutcome,
+    export_record_hashes, replay_export, verify_export, verify_export_against, ChainSummary,
+    EarlierExport, OfflineProblem, OfflineReport, ReadError, ReplayOutcome,
 };
 pub use package::{Manifest, ManifestFile, MANIFEST, MANIFEST_SIGNATURE};
 

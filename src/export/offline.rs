@@ -11,9 +11,15 @@
 //!   salt, so its own hash cannot be recomputed and is taken as written, but the next record's
 //!   hash covers it;
 //! - every checkpoint: signed by the trusted key (the file's, or one pinned with
-//!   `--public-key`), of one of the chains, and naming the hash of the record at its seq; and
-//!   each chain's last record is covered by a checkpoint, so the end of each chain is bound to
-//!   the server (a copy without checkpoints fails here);
+//!   `--public-key`), of one of the chains, and naming the hash of the record at its seq; each
+//!   linked checkpoint names its chain's previous one (none deleted); and each chain's last
+//!   record is covered by a checkpoint, so the end of each chain is bound to the server (a copy
+//!   without checkpoints fails here);
+//! - every `export` record of the file's system chain that exported this trial names a head
+//!   (seq, hash) that is still in the file's trial chain (a chain cut or rewritten since an
+//!   earlier export fails here, when the file holds that export's record);
+//! - with `--against EARLIER` ([`EarlierExport`]): every record and checkpoint of the earlier
+//!   export is still in this one, unchanged;
 //! - the header's heads are the chains' last records;
 //! - every protocol version's text has its hash, and the hash is bound to the chains: version
 //!   1 by the trial's `trial_started` record, later ones by their approval signatures on the
@@ -37,8 +43,9 @@ use super::jsonl::{ExportLine, Header, ProtocolLine, RecordLine, SeedLine, READA
 use super::package::{self, PackageContents};
 pub use super::problem::{OfflineProblem, ReadError};
 use crate::audit::{
-    signatures_of, verify_checkpoints, verify_salts, AuditRecord, ChainId, Checkpoint, Hash,
-    PublicKey, RecordFormat,
+    signatures_of, verify_checkpoint_sequence, verify_checkpoints, verify_exported_heads,
+    verify_extends, verify_salts, AuditRecord, ChainId, Checkpoint, Hash, Inconsistency, PublicKey,
+    RecordFormat,
 };
 use crate::engine::{replay, Event, TrialSeed};
 use crate::protocol::LoadedProtocol;
@@ -317,8 +324,35 @@ fn verify_records(
     })
 }
 
-/// Verifies a parsed export (module docs); `trusted` pins the key.
-fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut OfflineReport) {
+/// The record lines by chain, each chain's in file order.
+fn records_by_chain(parsed: &Parsed) -> BTreeMap<String, (ChainId, Vec<&RecordLine>)> {
+    let mut by_chain: BTreeMap<String, (ChainId, Vec<&RecordLine>)> = BTreeMap::new();
+    for line in &parsed.records {
+        by_chain
+            .entry(line.chain.to_string())
+            .or_insert_with(|| (line.chain.clone(), Vec::new()))
+            .1
+            .push(line);
+    }
+    by_chain
+}
+
+fn from_inconsistency(found: Inconsistency) -> OfflineProblem {
+    problem(
+        found.chain.to_string(),
+        Some(found.seq),
+        found.problem.to_string(),
+    )
+}
+
+/// Verifies a parsed export (module docs); `trusted` pins the key; `against` are earlier
+/// exports it must extend.
+fn verify_parsed(
+    parsed: &Parsed,
+    trusted: Option<&PublicKey>,
+    against: &[EarlierExport],
+    report: &mut OfflineReport,
+) {
     let header = &parsed.header;
     let key = match trusted {
         Some(pinned) if *pinned != header.public_key => {
@@ -344,15 +378,7 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
         report.problem = Some(problem("header", None, "the trial id is not valid"));
         return;
     };
-    // Records by chain, in file order: the trial's chain first, then the system chain.
-    let mut by_chain: BTreeMap<String, (ChainId, Vec<&RecordLine>)> = BTreeMap::new();
-    for line in &parsed.records {
-        by_chain
-            .entry(line.chain.to_string())
-            .or_insert_with(|| (line.chain.clone(), Vec::new()))
-            .1
-            .push(line);
-    }
+    let by_chain = records_by_chain(parsed);
     for chain in by_chain.keys() {
         if *chain != trial_chain.to_string() && chain != "system" {
             report.problem = Some(problem(
@@ -421,16 +447,9 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
             ));
             return;
         }
-        if let Some((seq, _)) = head {
-            if !checkpoints.iter().any(|c| c.seq == seq) {
-                report.problem = Some(problem(
-                    name,
-                    Some(seq),
-                    "no signed checkpoint covers the chain's last record: nothing binds the end \
-                     of this chain to the server (an unsigned or cut copy)",
-                ));
-                return;
-            }
+        if let Err(found) = verify_checkpoint_sequence(chain, &records, &checkpoints) {
+            report.problem = Some(from_inconsistency(found));
+            return;
         }
         report.chains.push(ChainSummary {
             chain: name,
@@ -457,6 +476,25 @@ fn verify_parsed(parsed: &Parsed, trusted: Option<&PublicKey>, report: &mut Offl
             "a checkpoint of a chain the export does not hold",
         ));
         return;
+    }
+    if let Err(found) = verify_exported_heads(&system_records, &trial_chain, &trial_records) {
+        report.problem = Some(from_inconsistency(found));
+        return;
+    }
+    for earlier in against {
+        let later = |chain: &ChainId| {
+            if chain.is_system() {
+                system_records.as_slice()
+            } else if *chain == trial_chain {
+                trial_records.as_slice()
+            } else {
+                &[]
+            }
+        };
+        if let Err(found) = earlier.extended_by(later) {
+            report.problem = Some(from_inconsistency(found));
+            return;
+        }
     }
     if let Some(found) = check_protocols(parsed, &trial_records, &system_records) {
         report.problem = Some(found);
@@ -583,6 +621,16 @@ fn check_protocols(
 /// the checkpoints (and a package's manifest) must be signed with. Returns the report, whose
 /// `problem` is the first failure; an error only when the file is not an export at all.
 pub fn verify_export(bytes: &[u8], pinned: Option<&PublicKey>) -> Result<OfflineReport, ReadError> {
+    verify_export_against(bytes, pinned, &[])
+}
+
+/// [`verify_export`], and the export must extend each of `against` (earlier exports, read with
+/// [`EarlierExport::read`]): every record and checkpoint they hold is still in it, unchanged.
+pub fn verify_export_against(
+    bytes: &[u8],
+    pinned: Option<&PublicKey>,
+    against: &[EarlierExport],
+) -> Result<OfflineReport, ReadError> {
     let input = open(bytes)?;
     let parsed = match &input {
         Input::Jsonl(parsed) | Input::Package(_, parsed) => parsed,
@@ -609,7 +657,7 @@ pub fn verify_export(bytes: &[u8], pinned: Option<&PublicKey>) -> Result<Offline
             }
         }
     }
-    verify_parsed(parsed, pinned, &mut report);
+    verify_parsed(parsed, pinned, against, &mut report);
     Ok(report)
 }
 
@@ -624,6 +672,64 @@ pub fn export_record_hashes(bytes: &[u8]) -> Result<Vec<(ChainId, u64, Hash)>, R
         .iter()
         .map(|r| (r.chain.clone(), r.seq, r.hash))
         .collect())
+}
+
+/// An earlier export, verified, kept to check that a later state of the same chains extends it
+/// (`audit verify --against FILE`).
+#[derive(Debug, Clone)]
+pub struct EarlierExport {
+    /// Where it came from (the file name), for the report.
+    pub source: String,
+    /// Its chains' records (sealed ones with their hash as written).
+    pub chains: Vec<(ChainId, Vec<AuditRecord>)>,
+    /// Its checkpoints.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+impl EarlierExport {
+    /// Reads and verifies an earlier export (with the pinned key, if any): one that does not
+    /// verify cannot vouch for anything, and is refused as unreadable, naming `source`.
+    pub fn read(bytes: &[u8], source: &str, pinned: Option<&PublicKey>) -> Result<Self, ReadError> {
+        let report = verify_export(bytes, pinned)?;
+        if let Some(found) = report.problem {
+            return Err(ReadError::Unreadable(format!(
+                "{source} does not verify, so it cannot serve as an earlier export: {found}"
+            )));
+        }
+        let parsed = match open(bytes)? {
+            Input::Jsonl(parsed) | Input::Package(_, parsed) => parsed,
+        };
+        let by_chain = records_by_chain(&parsed);
+        let mut chains = Vec::new();
+        for (chain, lines) in by_chain.into_values() {
+            let verified = verify_records(&chain, &lines)
+                .map_err(|found| ReadError::Unreadable(format!("{source}: {found}")))?;
+            chains.push((chain, verified.records));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            chains,
+            checkpoints: parsed.checkpoints,
+        })
+    }
+
+    /// Checks that `later` (a chain's records now, by chain) extends every chain of this
+    /// export: the first record or checkpoint of it that is gone or changed.
+    pub fn extended_by<'a>(
+        &self,
+        later: impl Fn(&ChainId) -> &'a [AuditRecord],
+    ) -> Result<(), Inconsistency> {
+        for (chain, records) in &self.chains {
+            verify_extends(
+                chain,
+                records,
+                &self.checkpoints,
+                later(chain),
+                &self.source,
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Replays an export's trial through the engine with its revealed seed (module docs). It does

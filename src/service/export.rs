@@ -3,24 +3,25 @@
 //! and users, signing export checkpoints, and recording every export on the system chain.
 //!
 //! An export reads without a write lock (records, checkpoints and protocol versions are
-//! append-only), verifies both chains and their checkpoints before it signs anything, signs an
-//! export checkpoint of each chain's head it holds, renders the file (`crate::export`), and
-//! then, in one short transaction under the system chain's lock, stores those checkpoints,
-//! appends an `export` record (trial, format, unblinded, the heads exported and the file's
-//! SHA-256) to the system chain and signs a checkpoint of that record too.
+//! append-only), verifies both chains and their checkpoints (every head is covered: each
+//! command signed its own) and replays the trial before it signs anything, renders the file
+//! (`crate::export`), and then, in one short transaction under the system chain's lock, appends
+//! an `export` record (trial, format, unblinded, the heads exported and the file's SHA-256) to
+//! the system chain and signs an export checkpoint of that record. A later `audit verify`
+//! checks that the heads an `export` record names are still in the trial's chain.
 
 use std::collections::BTreeSet;
 
 use tracing::instrument;
 
-use super::trial::{chain_of, checkpoint_row};
+use super::trial::chain_of;
 use super::verify::checkpoint_from_row;
 use super::witness::witness_mail;
 use super::Permission;
 use super::{record_from_row, Actor, Service, ServiceError};
 use crate::audit::{
-    signatures_of, verify_chain, verify_checkpoints, Attribution, AuditError, AuditRecord,
-    ChainHead, ChainId, Checkpoint, Purpose, SystemEvent,
+    signatures_of, verify_chain, verify_checkpoint_sequence, verify_checkpoints, Attribution,
+    AuditError, AuditRecord, ChainHead, ChainId, Checkpoint, Purpose, SystemEvent,
 };
 use crate::export::{self, ExportFormat, ProtocolText, TrialExport, UserInfo};
 use crate::store::{
@@ -134,24 +135,12 @@ impl Service {
         verify_chain(records)
             .map_err(|b| refuse(b.chain.to_string(), b.seq, b.problem.to_string()))?;
         verify_checkpoints(records, checkpoints, &self.public_key())
-            .map_err(|b| refuse(b.chain.to_string(), b.seq, b.problem.to_string()))
-    }
-
-    /// An export checkpoint of `head` (the stored one when the head already has one).
-    fn export_checkpoint(
-        &self,
-        head: &ChainHead,
-        existing: &[Checkpoint],
-        by: &Attribution,
-    ) -> Result<(Checkpoint, bool), ServiceError> {
-        if let Some(found) = existing
-            .iter()
-            .find(|c| c.seq == head.seq && c.purpose == Purpose::Export)
-        {
-            return Ok((found.clone(), false));
+            .map_err(|b| refuse(b.chain.to_string(), b.seq, b.problem.to_string()))?;
+        if let Some(first) = records.first() {
+            verify_checkpoint_sequence(&first.chain, records, checkpoints)
+                .map_err(|b| refuse(b.chain.to_string(), b.seq, b.problem.to_string()))?;
         }
-        let signed = Checkpoint::sign(&self.key, head, Purpose::Export, by.recorded_at.clone())?;
-        Ok((signed, true))
+        Ok(())
     }
 
     /// Exports trial `trial_id` in `format` for `who` (see [`Exporter`] for who may export
@@ -209,32 +198,18 @@ impl Service {
                 "trial {trial_id} has no audit records yet: start it before exporting"
             ))
         })?;
-        let mut trial_checkpoints = checkpoints(&mut conn, &chain.to_string(), trial_head.seq)?;
+        let trial_checkpoints = checkpoints(&mut conn, &chain.to_string(), trial_head.seq)?;
         self.check_before_signing(&trial_records, &trial_checkpoints)?;
         replay_before_signing(&mut conn, &trial, &trial_records)?;
         let system = ChainId::system().to_string();
         let system_records = records(&mut conn, &system)?;
         let system_head = head_of(&system_records);
-        let mut system_checkpoints = checkpoints(
+        let system_checkpoints = checkpoints(
             &mut conn,
             &system,
             system_head.as_ref().map_or(0, |h| h.seq),
         )?;
         self.check_before_signing(&system_records, &system_checkpoints)?;
-
-        let mut new_checkpoints = Vec::new();
-        let (signed, new) = self.export_checkpoint(&trial_head, &trial_checkpoints, &by)?;
-        if new {
-            trial_checkpoints.push(signed.clone());
-            new_checkpoints.push(signed);
-        }
-        if let Some(head) = &system_head {
-            let (signed, new) = self.export_checkpoint(head, &system_checkpoints, &by)?;
-            if new {
-                system_checkpoints.push(signed.clone());
-                new_checkpoints.push(signed);
-            }
-        }
 
         let protocols: Vec<ProtocolText> = ProtocolVersionRow::of_trial(&mut conn, trial_id)?
             .into_iter()
@@ -262,6 +237,11 @@ impl Service {
                 });
             }
         }
+        let trial_signed = trial_checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.seq == trial_head.seq)
+            .cloned();
         let mut all_checkpoints = trial_checkpoints;
         all_checkpoints.extend(system_checkpoints);
         let data = TrialExport {
@@ -284,21 +264,10 @@ impl Service {
         let sha256 = export::sha256_hex(&bytes);
         let filename = format.file_name(trial_id, unblinded);
 
-        // Record: the checkpoints in the file, the export itself and a checkpoint over it.
+        // Record the export, sign the system chain's new head as an export checkpoint, and
+        // witness it with the trial head's checkpoint the file holds.
         let (system_seq, witnessed) =
             self.write_transaction(&mut conn, WriteLock::System, |conn| {
-                let mut witnessed = Vec::new();
-                for checkpoint in &new_checkpoints {
-                    let stored = CheckpointRow::of_chain(conn, &checkpoint.chain.to_string())?
-                        .into_iter()
-                        .any(|c| c.seq == checkpoint.seq as i64 && c.purpose == "export");
-                    if !stored {
-                        checkpoint_row(checkpoint).insert(conn)?;
-                        let mail = witness_mail(conn, checkpoint)?;
-                        OutboxRow::queue(conn, &mail)?;
-                        witnessed.push(checkpoint.clone());
-                    }
-                }
                 let event = SystemEvent::Export {
                     trial: trial_id.to_owned(),
                     format: format.as_str().to_owned(),
@@ -311,19 +280,14 @@ impl Service {
                     system_head_seq: system_head.as_ref().map(|h| h.seq),
                     os_user: os_user.clone(),
                 };
-                let record = self.append_system(conn, &event, &by)?;
-                let over = Checkpoint::sign(
-                    &self.key,
-                    &ChainHead {
-                        chain: record.chain.clone(),
-                        seq: record.seq,
-                        hash: record.hash,
-                    },
-                    Purpose::Export,
-                    self.clock.now(),
-                )?;
-                checkpoint_row(&over).insert(conn)?;
+                let (record, over) =
+                    self.append_system_signed(conn, &event, &by, Purpose::Export)?;
+                let mut witnessed: Vec<Checkpoint> = trial_signed.iter().cloned().collect();
                 witnessed.push(over);
+                for checkpoint in &witnessed {
+                    let mail = witness_mail(conn, checkpoint)?;
+                    OutboxRow::queue(conn, &mail)?;
+                }
                 Ok::<_, ServiceError>((record.seq, witnessed))
             })?;
         self.log_witnessed(&witnessed);

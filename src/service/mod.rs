@@ -51,7 +51,7 @@ pub use trial::{
     ProjectionReport, TrialSummary,
 };
 pub use users::{Actor, NewUser, Password, Role, Username};
-pub use verify::{ChainProblem, ReplayProblem, VerifyReport};
+pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
     kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
     ArmView, AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
@@ -62,10 +62,15 @@ pub use witness::{
     WitnessReport, DAILY_SECONDS, MAX_WITNESSES, MAX_WITNESS_FILE, MAX_WITNESS_LIST,
 };
 
-use crate::audit::{Attribution, AuditRecord, ChainId, Hash, PublicKey, ServerKey, SystemEvent};
+use crate::audit::{
+    Attribution, AuditRecord, ChainHead, ChainId, Checkpoint, Hash, PublicKey, Purpose, ServerKey,
+    SystemEvent,
+};
 use crate::engine::TrialState;
 use crate::protocol::LoadedProtocol;
-use crate::store::{self, AuditRow, DatabaseUrl, DbConn, DbPool, UserRow, WriteLock};
+use crate::store::{
+    self, AuditRow, CheckpointRow, DatabaseUrl, DbConn, DbPool, UserRow, WriteLock,
+};
 
 /// The file in the data directory that holds the server's Ed25519 signing key (hex).
 pub const SERVER_KEY_FILE: &str = "server-key.hex";
@@ -118,6 +123,9 @@ pub(crate) struct CachedTrial {
     /// while a command changes it).
     history: Arc<crate::engine::History<u64>>,
     head: Option<AuditRecord>,
+    /// The seq of the chain's latest checkpoint, when this process signed it (the next
+    /// checkpoint's link, without a query); `None` when unknown.
+    checkpointed: Option<u64>,
 }
 
 /// The live-trial service.
@@ -126,6 +134,8 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     randomness: Randomness,
     key: ServerKey,
+    /// Whether [`Service::open`] generated the key (the server's first start).
+    key_created: bool,
     database: DatabaseUrl,
     cache: Mutex<HashMap<String, CachedTrial>>,
     /// Writers of this process queue here before `BEGIN IMMEDIATE` on SQLite, which allows
@@ -154,12 +164,13 @@ impl Service {
     /// generating it on first start.
     pub fn open(config: ServiceConfig) -> Result<Self, ServiceError> {
         let pool = store::open_pool(&config.database, config.pool_size)?;
-        let key = load_or_create_key(&config.data_dir, &config.randomness)?;
+        let (key, key_created) = load_or_create_key(&config.data_dir, &config.randomness)?;
         Ok(Self {
             pool,
             clock: config.clock,
             randomness: config.randomness,
             key,
+            key_created,
             database: config.database,
             cache: Mutex::new(HashMap::new()),
             sqlite_writer: Arc::new(Mutex::new(())),
@@ -173,6 +184,51 @@ impl Service {
     /// The public key that verifies this server's checkpoints.
     pub fn public_key(&self) -> PublicKey {
         self.key.public_key()
+    }
+
+    /// Whether opening this service generated the server key (its first start): `serve` then
+    /// prints the key for the regulator to record (`audit verify --public-key`).
+    pub fn created_key(&self) -> bool {
+        self.key_created
+    }
+
+    /// Upgrades the chains last written before checkpoint links: signs a linked `manual`
+    /// checkpoint of the head of every chain none of whose checkpoints carries a link, so that
+    /// from then on every head is covered and every checkpoint linked. Does nothing for a chain
+    /// that has a linked checkpoint. Returns the chains whose heads it signed; `serve` runs it
+    /// at start and prints them.
+    ///
+    /// A chain whose every checkpoint was deleted looks like one to upgrade: run `audit verify`
+    /// (against an earlier export) before starting a server on a database that may have been
+    /// written by someone else.
+    #[instrument(skip_all)]
+    pub fn cover_heads_of_old_chains(&self) -> Result<Vec<String>, ServiceError> {
+        let mut conn = self.conn()?;
+        let mut signed = Vec::new();
+        for chain in AuditRow::chains(&mut conn)? {
+            let id: ChainId = chain.parse()?;
+            let lock = match id.trial_id() {
+                Some(trial) => WriteLock::Trial(trial),
+                None => WriteLock::System,
+            };
+            let done = self.write_transaction(&mut conn, lock, |conn| {
+                let linked = CheckpointRow::of_chain(conn, &chain)?
+                    .iter()
+                    .any(|c| c.previous.is_some());
+                match AuditRow::head(conn, &chain)? {
+                    Some(head) if !linked => {
+                        self.sign_head(conn, &record_from_row(head)?, Purpose::Manual)?;
+                        Ok::<_, ServiceError>(true)
+                    }
+                    _ => Ok(false),
+                }
+            })?;
+            if done {
+                tracing::warn!(%chain, "signed the head of a chain without linked checkpoints");
+                signed.push(chain);
+            }
+        }
+        Ok(signed)
     }
 
     /// The database this service uses.
@@ -232,20 +288,90 @@ impl Service {
         }
     }
 
-    /// Appends one event to the system chain (the caller holds the system lock).
+    /// Appends one event to the system chain and signs the new head (the caller holds the
+    /// system lock).
     fn append_system(
         &self,
         conn: &mut DbConn,
         event: &SystemEvent,
         by: &Attribution,
     ) -> Result<AuditRecord, ServiceError> {
+        self.append_system_as(conn, event, by, Purpose::Command)
+    }
+
+    /// [`Self::append_system`], with the purpose its checkpoint names.
+    fn append_system_as(
+        &self,
+        conn: &mut DbConn,
+        event: &SystemEvent,
+        by: &Attribution,
+        purpose: Purpose,
+    ) -> Result<AuditRecord, ServiceError> {
+        Ok(self.append_system_signed(conn, event, by, purpose)?.0)
+    }
+
+    /// [`Self::append_system_as`], also giving the checkpoint that covers the new record.
+    fn append_system_signed(
+        &self,
+        conn: &mut DbConn,
+        event: &SystemEvent,
+        by: &Attribution,
+        purpose: Purpose,
+    ) -> Result<(AuditRecord, Checkpoint), ServiceError> {
         let chain = ChainId::system();
         let head = AuditRow::head(conn, &chain.to_string())?
             .map(record_from_row)
             .transpose()?;
         let record = AuditRecord::system(head.as_ref(), event, by)?;
         AuditRow::append(conn, &[row_from_record(&record)])?;
-        Ok(record)
+        let checkpoint = self.sign_head(conn, &record, purpose)?;
+        Ok((record, checkpoint))
+    }
+
+    /// Signs a checkpoint of `head` (the record just appended, in the caller's transaction),
+    /// linked to its chain's latest checkpoint, and stores it.
+    fn sign_head(
+        &self,
+        conn: &mut DbConn,
+        head: &AuditRecord,
+        purpose: Purpose,
+    ) -> Result<Checkpoint, ServiceError> {
+        self.sign_head_after(conn, head, purpose, None)
+    }
+
+    /// [`Self::sign_head`], with the seq of the chain's latest checkpoint when the caller knows
+    /// it (a trial's cached state), or read from the database.
+    fn sign_head_after(
+        &self,
+        conn: &mut DbConn,
+        head: &AuditRecord,
+        purpose: Purpose,
+        previous: Option<u64>,
+    ) -> Result<Checkpoint, ServiceError> {
+        let previous = match previous {
+            Some(seq) => i64::try_from(seq).map_err(|_| {
+                ServiceError::Integrity(format!("{} has a checkpoint at seq {seq}", head.chain))
+            })?,
+            None => CheckpointRow::last_seq(conn, &head.chain.to_string())?,
+        };
+        let checkpoint = Checkpoint::sign_after(
+            &self.key,
+            &ChainHead {
+                chain: head.chain.clone(),
+                seq: head.seq,
+                hash: head.hash,
+            },
+            purpose,
+            self.clock.now(),
+            u64::try_from(previous).map_err(|_| {
+                ServiceError::Integrity(format!(
+                    "{} has a checkpoint at seq {previous}",
+                    head.chain
+                ))
+            })?,
+        )?;
+        trial::checkpoint_row(&checkpoint).insert(conn)?;
+        Ok(checkpoint)
     }
 
     /// Adds a user account (admin, or the server's command line). Recorded on the system chain.
@@ -311,7 +437,11 @@ pub(crate) fn printable(text: &str) -> String {
     }
 }
 
-fn load_or_create_key(dir: &Path, randomness: &Randomness) -> Result<ServerKey, ServiceError> {
+/// The server key, and whether it was generated now.
+fn load_or_create_key(
+    dir: &Path,
+    randomness: &Randomness,
+) -> Result<(ServerKey, bool), ServiceError> {
     let path = dir.join(SERVER_KEY_FILE);
     let io = |source| {
         ServiceError::Store(store::StoreError::Io {
@@ -320,15 +450,17 @@ fn load_or_create_key(dir: &Path, randomness: &Randomness) -> Result<ServerKey, 
         })
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => ServerKey::from_hex(text.trim()).map_err(|e| {
-            ServiceError::Integrity(format!("{}: not a server key: {e}", path.display()))
-        }),
+        Ok(text) => ServerKey::from_hex(text.trim())
+            .map(|key| (key, false))
+            .map_err(|e| {
+                ServiceError::Integrity(format!("{}: not a server key: {e}", path.display()))
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             store::create_private_dir(dir).map_err(io)?;
             let key = ServerKey::from_bytes(&randomness.bytes32());
             write_private(&path, &key.to_hex()).map_err(io)?;
             tracing::info!(path = %path.display(), "generated the server's signing key");
-            Ok(key)
+            Ok((key, true))
         }
         Err(e) => Err(io(e)),
     }

@@ -1,17 +1,23 @@
 //! Verification of what is stored: every chain's hashes and record format, every salt of a
-//! trial chain against the trial's seed, every checkpoint's signature and head, and a replay of
-//! every trial through the engine. Reads only; names the first bad record.
+//! trial chain against the trial's seed, every checkpoint's signature (with a pinned key, or
+//! the server's) and head, the checkpoints' links and each head's coverage, the heads named by
+//! the system chain's `export` records, earlier exports the database must extend, and a replay
+//! of every trial through the engine. Reads only; names the chain and the first bad seq.
 
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::fmt;
 
 use serde::Serialize;
+use tracing::instrument;
 
 use super::{record_from_row, Service, ServiceError};
 use crate::audit::{
-    verify_chain, verify_checkpoints, verify_salts, AuditRecord, ChainId, Checkpoint, Purpose,
+    verify_chain, verify_checkpoint_sequence, verify_checkpoints, verify_exported_heads,
+    verify_salts, AuditRecord, ChainId, Checkpoint, Inconsistency, PublicKey, Purpose,
     UtcTimestamp,
 };
 use crate::engine::{replay, Event, TrialSeed};
+use crate::export::EarlierExport;
 use crate::protocol::LoadedProtocol;
 use crate::store::{AuditRow, CheckpointRow, DbConn, ProtocolVersionRow, TrialRow};
 
@@ -68,12 +74,14 @@ impl fmt::Display for ReplayProblem {
 
 /// A stored checkpoint row parsed, or the problem with it.
 pub(super) fn checkpoint_from_row(row: &CheckpointRow) -> Result<Checkpoint, String> {
-    let purpose = match row.purpose.as_str() {
-        "look" => Purpose::Look,
-        "export" => Purpose::Export,
-        "manual" => Purpose::Manual,
-        other => return Err(format!("unknown purpose {other:?}")),
-    };
+    let purpose: Purpose = row
+        .purpose
+        .parse()
+        .map_err(|e: crate::audit::AuditError| e.to_string())?;
+    let previous = row
+        .previous
+        .map(|p| u64::try_from(p).map_err(|_| format!("previous checkpoint seq {p} is negative")))
+        .transpose()?;
     Ok(Checkpoint {
         chain: row.chain.parse::<ChainId>().map_err(|e| e.to_string())?,
         seq: u64::try_from(row.seq).map_err(|e| e.to_string())?,
@@ -87,6 +95,7 @@ pub(super) fn checkpoint_from_row(row: &CheckpointRow) -> Result<Checkpoint, Str
             .public_key
             .parse()
             .map_err(|e: crate::audit::AuditError| e.to_string())?,
+        previous,
         signature: row
             .signature
             .parse()
@@ -148,12 +157,46 @@ fn check_salts(
     }
 }
 
+/// What `audit verify` checks besides the stored chains themselves.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Only this trial's chain (and the system chain's exports of it).
+    pub trial: Option<String>,
+    /// The key the checkpoints must be signed with, instead of this server's own key file's
+    /// (`--public-key`: a regulator pins the fingerprint `serve` printed at first start).
+    pub public_key: Option<PublicKey>,
+    /// Earlier exports the database must extend (`--against`): every record and checkpoint
+    /// they hold must still be there, unchanged.
+    pub against: Vec<EarlierExport>,
+}
+
+fn inconsistency(found: Inconsistency) -> ChainProblem {
+    ChainProblem {
+        chain: found.chain.to_string(),
+        seq: found.seq,
+        problem: found.problem.to_string(),
+    }
+}
+
 impl Service {
     /// Verifies every chain (or one trial's) and its checkpoints against this server's key, and
     /// every salt of a trial chain against the trial's seed.
     pub fn verify(&self, trial: Option<&str>) -> Result<VerifyReport, ServiceError> {
+        self.verify_with(&VerifyOptions {
+            trial: trial.map(str::to_owned),
+            ..VerifyOptions::default()
+        })
+    }
+
+    /// Verifies every chain (or one trial's): its hashes and record format, every salt of a
+    /// trial chain against the trial's seed, every checkpoint's signature (with the pinned key
+    /// or this server's) and head, the checkpoints' links and the head's coverage, the heads
+    /// the system chain's `export` records name, and the earlier exports given.
+    #[instrument(skip_all, fields(trial = options.trial.as_deref().unwrap_or("*"), against = options.against.len()))]
+    pub fn verify_with(&self, options: &VerifyOptions) -> Result<VerifyReport, ServiceError> {
         let mut conn = self.conn()?;
-        let chains: Vec<String> = match trial {
+        let system = ChainId::system().to_string();
+        let chains: Vec<String> = match &options.trial {
             Some(id) => {
                 TrialRow::find(&mut conn, id)?
                     .ok_or_else(|| ServiceError::NotFound(format!("no trial {id}")))?;
@@ -170,61 +213,121 @@ impl Service {
                 chains
             }
         };
-        let trusted = self.public_key();
+        let trusted = options.public_key.unwrap_or_else(|| self.public_key());
         let mut report = VerifyReport {
             chains: chains.len(),
             records: 0,
             checkpoints: 0,
             problem: None,
         };
+        let mut verified: BTreeMap<String, Vec<AuditRecord>> = BTreeMap::new();
         for chain in &chains {
-            // Checkpoints first: one signed while we read cannot point past the records read.
-            let checkpoint_rows = CheckpointRow::of_chain(&mut conn, chain)?;
-            let records = match chain_records(&mut conn, chain)? {
-                Ok(records) => records,
+            match self.verify_one(&mut conn, chain, &trusted, &mut report)? {
+                Ok(records) => {
+                    verified.insert(chain.clone(), records);
+                }
                 Err(problem) => {
                     report.problem = Some(problem);
                     return Ok(report);
                 }
-            };
-            report.records += records.len();
-            if let Err(broken) = verify_chain(&records) {
-                report.problem = Some(ChainProblem {
-                    chain: chain.clone(),
-                    seq: broken.seq,
-                    problem: broken.problem.to_string(),
-                });
-                return Ok(report);
             }
-            if let Err(problem) = check_salts(&mut conn, chain, &records)? {
-                report.problem = Some(problem);
-                return Ok(report);
-            }
-            let mut checkpoints = Vec::new();
-            for row in checkpoint_rows {
-                match checkpoint_from_row(&row) {
-                    Ok(checkpoint) => checkpoints.push(checkpoint),
+        }
+        // The chains the cross-checks need that this run did not verify (one trial's run):
+        // read as stored.
+        let mut needed: Vec<String> = vec![system.clone()];
+        for earlier in &options.against {
+            needed.extend(earlier.chains.iter().map(|(chain, _)| chain.to_string()));
+        }
+        for chain in needed {
+            if let Entry::Vacant(slot) = verified.entry(chain) {
+                match chain_records(&mut conn, slot.key())? {
+                    Ok(records) => {
+                        slot.insert(records);
+                    }
                     Err(problem) => {
-                        report.problem = Some(ChainProblem {
-                            chain: chain.clone(),
-                            seq: u64::try_from(row.seq).unwrap_or(0),
-                            problem: format!("checkpoint: {problem}"),
-                        });
+                        report.problem = Some(problem);
                         return Ok(report);
                     }
                 }
             }
-            report.checkpoints += checkpoints.len();
-            if let Err(broken) = verify_checkpoints(&records, &checkpoints, &trusted) {
-                report.problem = Some(ChainProblem {
-                    chain: chain.clone(),
-                    seq: broken.seq,
-                    problem: format!("checkpoint signed {}: {}", broken.signed_at, broken.problem),
-                });
+        }
+        let system_records = verified.get(&system).map_or(&[][..], Vec::as_slice);
+        for chain in &chains {
+            let Ok(id) = chain.parse::<ChainId>() else {
+                continue;
+            };
+            let records = verified.get(chain).map_or(&[][..], Vec::as_slice);
+            if let Err(found) = verify_exported_heads(system_records, &id, records) {
+                report.problem = Some(inconsistency(found));
+                return Ok(report);
+            }
+        }
+        for earlier in &options.against {
+            let later = |chain: &ChainId| {
+                verified
+                    .get(&chain.to_string())
+                    .map_or(&[][..], Vec::as_slice)
+            };
+            if let Err(found) = earlier.extended_by(later) {
+                report.problem = Some(inconsistency(found));
                 return Ok(report);
             }
         }
         Ok(report)
+    }
+
+    /// One chain: records, salts, checkpoints (signatures, heads, links, head coverage).
+    fn verify_one(
+        &self,
+        conn: &mut DbConn,
+        chain: &str,
+        trusted: &PublicKey,
+        report: &mut VerifyReport,
+    ) -> Result<Result<Vec<AuditRecord>, ChainProblem>, ServiceError> {
+        let fail = |seq: u64, problem: String| {
+            Ok(Err(ChainProblem {
+                chain: chain.to_owned(),
+                seq,
+                problem,
+            }))
+        };
+        // Checkpoints first: one signed while we read cannot point past the records read.
+        let checkpoint_rows = CheckpointRow::of_chain(conn, chain)?;
+        let records = match chain_records(conn, chain)? {
+            Ok(records) => records,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        report.records += records.len();
+        if let Err(broken) = verify_chain(&records) {
+            return fail(broken.seq, broken.problem.to_string());
+        }
+        if let Err(problem) = check_salts(conn, chain, &records)? {
+            return Ok(Err(problem));
+        }
+        let mut checkpoints = Vec::new();
+        for row in checkpoint_rows {
+            match checkpoint_from_row(&row) {
+                Ok(checkpoint) => checkpoints.push(checkpoint),
+                Err(problem) => {
+                    return fail(
+                        u64::try_from(row.seq).unwrap_or(0),
+                        format!("checkpoint: {problem}"),
+                    )
+                }
+            }
+        }
+        report.checkpoints += checkpoints.len();
+        if let Err(broken) = verify_checkpoints(&records, &checkpoints, trusted) {
+            return fail(
+                broken.seq,
+                format!("checkpoint signed {}: {}", broken.signed_at, broken.problem),
+            );
+        }
+        let id: ChainId = chain.parse()?;
+        if let Err(found) = verify_checkpoint_sequence(&id, &records, &checkpoints) {
+            return Ok(Err(inconsistency(found)));
+        }
+        Ok(Ok(records))
     }
 
     /// Replays every trial (or one) through the engine from its stored inputs and its revealed

@@ -335,15 +335,28 @@ pub struct CheckpointRow {
     pub public_key: String,
     /// Ed25519 signature (hex).
     pub signature: String,
+    /// Seq of the chain's previous checkpoint (signed with it); `None` for checkpoints signed
+    /// before the link existed.
+    pub previous: Option<i64>,
 }
 
 impl CheckpointRow {
-    /// Inserts a checkpoint.
+    /// Inserts a checkpoint (on the per-command path: prepared by the backend's connection).
     pub fn insert(&self, conn: &mut DbConn) -> Result<()> {
-        diesel::insert_into(checkpoints::table)
+        per_backend!(conn, |c| diesel::insert_into(checkpoints::table)
             .values(self)
-            .execute(conn)?;
+            .execute(c))?;
         Ok(())
+    }
+
+    /// The seq of `chain`'s latest checkpoint (0 when it has none): the link the next one signs.
+    pub fn last_seq(conn: &mut DbConn, chain: &str) -> Result<i64> {
+        // On the per-command path: prepared by the backend's own connection, no LIMIT.
+        let last: Option<i64> = per_backend!(conn, |c| checkpoints::table
+            .filter(checkpoints::chain.eq(chain))
+            .select(diesel::dsl::max(checkpoints::seq))
+            .get_result(c))?;
+        Ok(last.unwrap_or(0))
     }
 
     /// The checkpoints of `chain`, in seq order.

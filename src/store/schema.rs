@@ -105,6 +105,7 @@ diesel::table! {
         signed_at -> Text,
         public_key -> Text,
         signature -> Text,
+        previous -> Nullable<BigInt>,
     }
 }
 

@@ -1,6 +1,6 @@
-//! One database for one test, on each backend: a fresh SQLite file always, and a fresh
-//! PostgreSQL database when `BAYESTRIAL_TEST_POSTGRES` holds a server URL (dropped again when
-//! the test ends). Storage tests loop over [`Backend::all`].
+//! One database for one test: a fresh SQLite file, or a fresh PostgreSQL database when
+//! `BAYESTRIAL_TEST_POSTGRES` names a server; plain SQL as an ordinary client, and SQL that
+//! bypasses the append-only triggers (a tamperer with write access to the database).
 
 #![expect(clippy::expect_used, reason = "tests fail loudly")]
 
@@ -11,7 +11,10 @@ use bayestrial::store::DatabaseUrl;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 
-/// One database for one test: a fresh SQLite file, or a fresh PostgreSQL database.
+/// The append-only tables whose triggers a tamperer drops.
+const GUARDED: [&str; 2] = ["audit_events", "checkpoints"];
+
+/// One database for one test, dropped (PostgreSQL) with it.
 pub struct Backend {
     pub url: String,
     pub dir: tempfile::TempDir,
@@ -99,24 +102,33 @@ impl Backend {
         }
     }
 
-    /// Runs SQL that bypasses the append-only triggers (a tamperer with database access).
+    /// Runs SQL that bypasses the append-only triggers of the audit records and the
+    /// checkpoints (a tamperer with database access, the server stopped).
     pub fn tamper(&self, sql: &str) {
         match &self.postgres_admin {
             None => {
+                let mut drop = String::new();
+                for table in GUARDED {
+                    drop.push_str(&format!(
+                        "DROP TRIGGER IF EXISTS {table}_no_update; \
+                         DROP TRIGGER IF EXISTS {table}_no_delete; "
+                    ));
+                }
                 let mut conn = SqliteConnection::establish(&self.url).expect("sqlite");
-                conn.batch_execute(&format!(
-                    "DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete; {sql}"
-                ))
-                .expect("tamper");
+                conn.batch_execute(&format!("{drop}{sql}")).expect("tamper");
             }
             Some(_) => {
+                let (mut off, mut on) = (String::new(), String::new());
+                for table in GUARDED {
+                    off.push_str(&format!("ALTER TABLE {table} DISABLE TRIGGER USER; "));
+                    on.push_str(&format!(
+                        "ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_append_only; \
+                         ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate; "
+                    ));
+                }
                 let mut conn = PgConnection::establish(&self.url).expect("postgres");
-                conn.batch_execute(&format!(
-                    "ALTER TABLE audit_events DISABLE TRIGGER USER; {sql}; \
-                     ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_append_only; \
-                     ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_no_truncate;"
-                ))
-                .expect("tamper");
+                conn.batch_execute(&format!("{off}{sql}; {on}"))
+                    .expect("tamper");
             }
         }
     }

@@ -17,7 +17,7 @@ pub use derive::{ProjectionDifference, ProjectionReport};
 pub(super) use run::checkpoint_row;
 
 use super::{Actor, Permission, Role, Service, ServiceError, Sight};
-use crate::audit::{Attribution, AuditRecord, ChainHead, ChainId, Checkpoint, Purpose};
+use crate::audit::{Attribution, AuditRecord, ChainId, Checkpoint, Purpose};
 use crate::engine::history::Conduct;
 use crate::engine::{
     Change, Decision, Disclosure, Engine, Event, History, NewArm, OutcomeValue, PatientEnd,

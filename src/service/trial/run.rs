@@ -1,5 +1,6 @@
 //! How a trial command runs: lock, load (cached state and history, or a fold of the stored
-//! records), command, chain, project, checkpoint, notify, commit. Projections and notifications
+//! records), command, chain, project, checkpoint (every command's head, signed in its
+//! transaction), notify, commit. Projections and notifications
 //! are mappings from the engine's history of the command's events.
 
 use crate::service::Permission;
@@ -51,6 +52,7 @@ impl Service {
                 });
                 if joins {
                     fold_rows(&mut cached, newer)?;
+                    cached.checkpointed = None;
                     cached.trial = None;
                 }
                 joins
@@ -83,6 +85,7 @@ impl Service {
             protocol: Arc::new(protocol),
             seed,
             head: None,
+            checkpointed: None,
         };
         let rows = AuditRow::after(conn, &chain, 0)?;
         fold_rows(&mut cached, rows)?;
@@ -151,29 +154,24 @@ impl Service {
             project(trial_id, history, &changes, &cached.state, &status_before)?
                 .write(conn, trial_id)?;
             let last = records.last().cloned();
-            // A look or a stop signs the new head, and witnesses it (module `witness`).
+            // Every command's head is signed in its own transaction (a look's as a look); a look's
+            // or a stop's is also witnessed (module `witness`).
             let analysed = events.iter().any(|e| e.body.is_analysis());
             let stopped = changes.iter().any(|(c, _)| matches!(c, Change::Stopped));
             let mut signed = None;
-            if let Some(head) = last.as_ref().filter(|_| analysed || stopped) {
-                let checkpoint = Checkpoint::sign(
-                    &self.key,
-                    &ChainHead {
-                        chain: chain.clone(),
-                        seq: head.seq,
-                        hash: head.hash,
-                    },
-                    if analysed {
-                        Purpose::Look
-                    } else {
-                        Purpose::Manual
-                    },
-                    self.clock.now(),
-                )?;
-                checkpoint_row(&checkpoint).insert(conn)?;
-                let mail = witness_mail(conn, &checkpoint)?;
-                OutboxRow::queue(conn, &mail)?;
-                signed = Some(checkpoint);
+            if let Some(head) = &last {
+                let purpose = if analysed {
+                    Purpose::Look
+                } else {
+                    Purpose::Command
+                };
+                let checkpoint = self.sign_head_after(conn, head, purpose, cached.checkpointed)?;
+                cached.checkpointed = Some(head.seq);
+                if analysed || stopped {
+                    let mail = witness_mail(conn, &checkpoint)?;
+                    OutboxRow::queue(conn, &mail)?;
+                    signed = Some(checkpoint);
+                }
             }
             let blinded = protocol.protocol.trial.blinded;
             let messages =
@@ -214,6 +212,7 @@ pub(crate) fn checkpoint_row(checkpoint: &Checkpoint) -> CheckpointRow {
         signed_at: checkpoint.signed_at.as_str().to_owned(),
         public_key: checkpoint.public_key.to_hex(),
         signature: checkpoint.signature.to_hex(),
+        previous: checkpoint.previous.map(|p| p as i64),
     }
 }
 
