@@ -420,6 +420,23 @@ fn the_command_line_pins_the_key_and_checks_against_earlier_exports() {
          DELETE FROM audit_events WHERE chain = 'system' AND seq >= \
          (SELECT MIN(seq) FROM audit_events WHERE chain = 'system' AND kind = 'export');",
     );
+    // The pages' tables still show the participants cut from the chain: caught on its own.
+    let (code, text) = run(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!("trial {TRIAL} table participants participant"))
+            && text.contains("extra: the chain has no such row"),
+        "{text}"
+    );
+    // A careful attacker deletes those rows too: then only the earlier export can tell.
+    let head = format!("(SELECT MAX(seq) FROM audit_events WHERE chain = '{CHAIN}')");
+    backend
+        .plain(&format!(
+            "DELETE FROM participants WHERE trial_id = '{TRIAL}' AND seq > {head}; \
+             DELETE FROM outcomes WHERE trial_id = '{TRIAL}' AND seq > {head}; \
+             DELETE FROM looks WHERE trial_id = '{TRIAL}' AND seq > {head}"
+        ))
+        .expect("projection tables have no triggers");
     let (code, text) = run(&[]);
     assert_eq!(code, Some(0), "without the earlier export: {text}");
     let (code, text) = run(&["--against", &earlier_arg]);

@@ -79,7 +79,7 @@ fn witness_file(dir: &Path, id: &str) -> PathBuf {
     WitnessLog::new(dir.to_path_buf()).file_of(&ChainId::trial(id).expect("chain"))
 }
 
-/// Deletes the trial chain's records from `from_seq` on and all its checkpoints, as someone who
+/// Deletes the trial chain's records from `from_seq` on and their checkpoints, as someone who
 /// can write the database would, bypassing the append-only triggers.
 fn roll_back(backend: &Backend, id: &str, from_seq: u64) {
     let chain = format!("trial:{id}");
@@ -88,8 +88,10 @@ fn roll_back(backend: &Backend, id: &str, from_seq: u64) {
     } else {
         "DROP TRIGGER IF EXISTS checkpoints_no_delete"
     };
+    // The checkpoints of the records cut go too; those of the records kept stay, so the
+    // shortened chain's head is covered and its checkpoints are linked without a gap.
     backend.tamper(&format!(
-        "{checkpoints}; DELETE FROM checkpoints WHERE chain = '{chain}'; \
+        "{checkpoints}; DELETE FROM checkpoints WHERE chain = '{chain}' AND seq >= {from_seq}; \
          DELETE FROM audit_events WHERE chain = '{chain}' AND seq >= {from_seq}"
     ));
 }
@@ -164,14 +166,29 @@ fn a_chain_cut_back_after_a_witnessed_look_is_caught_by_the_witness() {
         assert!(offline.1.contains("2 witnessed head(s)"), "{}", offline.1);
 
         // Someone with write access to the database cuts the chain back before the look and
-        // deletes the checkpoints: the database alone still verifies…
-        roll_back(&backend, "W1", look.seq - 2);
+        // deletes the checkpoints of what was cut, so the shortened chain is signed to its head.
+        // Cut after the last command before the look, so that the shortened chain ends on a
+        // command's signed head.
+        let before_look = service
+            .checkpoints(&stat)
+            .expect("checkpoints")
+            .iter()
+            .filter(|c| c.chain == "trial:W1")
+            .filter_map(|c| u64::try_from(c.seq).ok())
+            .filter(|&seq| seq < look.seq)
+            .max()
+            .expect("a command before the look");
+        roll_back(&backend, "W1", before_look + 1);
+        // The database alone catches it too, since the export was recorded on the system chain
+        // with the head it held (an attacker would have to cut the system chain as well)…
         let alone = service.verify(Some("W1")).expect("verify runs");
-        assert_eq!(
-            alone.problem, None,
-            "{name}: the cut chain verifies on its own"
+        let problem = alone.problem.expect("the export record names the old head");
+        assert_eq!(problem.chain, "trial:W1", "{name}: {problem}");
+        assert!(
+            problem.problem.contains("export recorded at system seq"),
+            "{name}: {problem}"
         );
-        // …but not against the witness, which names the chain, the seq and the file's line.
+        // …and the witness, which names the chain, the seq and the file's line.
         let report = service
             .verify_witness(&text, "w1.witness", None)
             .expect("verify");
@@ -186,8 +203,9 @@ fn a_chain_cut_back_after_a_witnessed_look_is_caught_by_the_witness() {
         );
         let (passed, output) = verify_cli(&backend, &["--witness".as_ref(), file.as_os_str()]);
         assert!(!passed, "{name}: {output}");
+        // The command line stops at the first finding: the export record, before the witness.
         assert!(
-            output.contains("FAILED") && output.contains("witness line 1"),
+            output.contains("FAILED: trial:W1 seq") && output.contains("export recorded"),
             "{name}: {output}"
         );
     }
@@ -276,7 +294,7 @@ fn the_log_only_grows_and_the_daily_witness_comes_once_a_day() {
         assert!(fourth.starts_with(&third));
         let heads = parse_witness_file(&fourth).expect("lines");
         assert_eq!(heads.len(), 6, "{name}: the stop's head");
-        assert_eq!(heads[5].checkpoint.purpose, Purpose::Manual);
+        assert_eq!(heads[5].checkpoint.purpose, Purpose::Command);
         assert_eq!(service.witness_due().expect("daily"), 0, "{name}: stopped");
         #[cfg(unix)]
         {

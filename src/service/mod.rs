@@ -192,19 +192,24 @@ impl Service {
         self.key_created
     }
 
-    /// Upgrades the chains last written before checkpoint links: signs a linked `manual`
-    /// checkpoint of the head of every chain none of whose checkpoints carries a link, so that
-    /// from then on every head is covered and every checkpoint linked. Does nothing for a chain
-    /// that has a linked checkpoint. Returns the chains whose heads it signed; `serve` runs it
-    /// at start and prints them.
+    /// Upgrades a database last written before checkpoint links: signs a linked `manual`
+    /// checkpoint of the head of every chain, so that from then on every head is covered and
+    /// every checkpoint linked. It runs only while no checkpoint of the database carries a link
+    /// (the first start after the upgrade): after that, a chain without a linked checkpoint is
+    /// never signed again but reported by `audit verify`, so deleting a chain's checkpoints
+    /// cannot get its rewritten head signed by a restart. Returns the chains whose heads it
+    /// signed; `serve` runs it at start and prints them.
     ///
-    /// A chain whose every checkpoint was deleted looks like one to upgrade: run `audit verify`
-    /// (against an earlier export) before starting a server on a database that may have been
-    /// written by someone else.
+    /// A database whose every checkpoint was deleted looks like one to upgrade: run `audit
+    /// verify` (against an earlier export, and with the witness log) before starting a server
+    /// on a database that may have been written by someone else.
     #[instrument(skip_all)]
     pub fn cover_heads_of_old_chains(&self) -> Result<Vec<String>, ServiceError> {
         let mut conn = self.conn()?;
         let mut signed = Vec::new();
+        if CheckpointRow::any_linked(&mut conn)? {
+            return Ok(signed);
+        }
         for chain in AuditRow::chains(&mut conn)? {
             let id: ChainId = chain.parse()?;
             let lock = match id.trial_id() {

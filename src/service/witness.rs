@@ -25,17 +25,15 @@ use tracing::instrument;
 
 use super::clock::shifted;
 use super::outbox::spawn_every;
-use super::trial::{chain_of, checkpoint_row};
-use super::verify::chain_records;
+use super::trial::chain_of;
+use super::verify::{chain_records, checkpoint_from_row};
 use super::{Actor, Permission, Service, ServiceError};
 use crate::audit::{
-    check_witnessed, parse_witness_file, record_hashes, verify_chain, witness_line, ChainHead,
-    ChainId, Checkpoint, Hash, PublicKey, Purpose, SystemEvent,
+    check_witnessed, parse_witness_file, record_hashes, verify_chain, witness_line, ChainId,
+    Checkpoint, Hash, PublicKey, SystemEvent,
 };
 use crate::notify::parse_address;
-use crate::store::{
-    self, AuditRow, CheckpointRow, NewOutboxRow, OutboxRow, TrialRow, WitnessRow, WriteLock,
-};
+use crate::store::{self, CheckpointRow, NewOutboxRow, OutboxRow, TrialRow, WitnessRow, WriteLock};
 
 /// The most witness addresses a trial may have.
 pub const MAX_WITNESSES: usize = 20;
@@ -142,11 +140,21 @@ pub fn parse_witness_list(text: &str) -> Result<Vec<String>, ServiceError> {
 }
 
 /// The witness e-mails of `checkpoint` (a trial chain's), one per witness of the trial, queued
-/// by the caller in the transaction that stores the checkpoint.
+/// by the caller in the transaction that stores the checkpoint; records the head as the
+/// chain's last witnessed one (the daily witness starts from it).
 pub(crate) fn witness_mail(
     conn: &mut store::DbConn,
     checkpoint: &Checkpoint,
 ) -> Result<Vec<NewOutboxRow>, ServiceError> {
+    let seq = i64::try_from(checkpoint.seq).map_err(|e| {
+        ServiceError::Integrity(format!("{} checkpoint seq: {e}", checkpoint.chain))
+    })?;
+    store::mark_witnessed(
+        conn,
+        &checkpoint.chain.to_string(),
+        seq,
+        checkpoint.signed_at.as_str(),
+    )?;
     let Some(trial_id) = checkpoint.chain.trial_id() else {
         return Ok(Vec::new());
     };
@@ -325,7 +333,9 @@ impl Service {
         Ok(witnessed)
     }
 
-    /// Signs (and queues the mail of) a checkpoint of `trial_id`'s head if one is due.
+    /// Witnesses (queues the mail of, and returns for the log) the checkpoint of `trial_id`'s
+    /// head if one is due: the chain grew past the head last witnessed, and that was more than
+    /// a day ago. Every command's head is signed already; nothing is signed here.
     #[instrument(skip_all, fields(trial = %trial_id))]
     fn witness_if_due(&self, trial_id: &str) -> Result<Option<Checkpoint>, ServiceError> {
         let chain = chain_of(trial_id)?;
@@ -334,33 +344,29 @@ impl Service {
         let mut conn = self.conn()?;
         self.write_transaction(&mut conn, WriteLock::Trial(trial_id), |conn| {
             let name = chain.to_string();
-            let checkpoints = CheckpointRow::of_chain(conn, &name)?;
-            let latest = checkpoints.iter().map(|c| c.signed_at.as_str()).max();
-            if latest.is_some_and(|at| at > day_ago.as_str()) {
+            let mark = store::witness_mark(conn, &name)?;
+            if mark
+                .as_ref()
+                .is_some_and(|(_, at)| at.as_str() > day_ago.as_str())
+            {
                 return Ok(None);
             }
-            let Some(head) = AuditRow::head(conn, &name)? else {
+            let Some(latest) = CheckpointRow::of_chain(conn, &name)?.pop() else {
                 return Ok(None);
             };
-            let head_seq = u64::try_from(head.seq).map_err(|e| {
-                ServiceError::Integrity(format!("{name} record {}: seq: {e}", head.seq))
-            })?;
-            if checkpoints.iter().any(|c| c.seq == head.seq) {
+            if mark.is_some_and(|(seq, _)| seq >= latest.seq) {
                 return Ok(None);
             }
-            let checkpoint = Checkpoint::sign(
-                &self.key,
-                &ChainHead {
-                    chain: chain.clone(),
-                    seq: head_seq,
-                    hash: head.hash.parse()?,
-                },
-                Purpose::Manual,
-                now.clone(),
-            )?;
-            checkpoint_row(&checkpoint).insert(conn)?;
+            let checkpoint = checkpoint_from_row(&latest).map_err(|problem| {
+                ServiceError::Integrity(format!(
+                    "{name} checkpoint at seq {}: {problem}",
+                    latest.seq
+                ))
+            })?;
             let mail = witness_mail(conn, &checkpoint)?;
             OutboxRow::queue(conn, &mail)?;
+            // Witnessed now, whenever it was signed.
+            store::mark_witnessed(conn, &name, latest.seq, now.as_str())?;
             Ok::<_, ServiceError>(Some(checkpoint))
         })
     }
@@ -482,7 +488,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn the_log_appends_one_line_per_head_privately() {
-        use crate::audit::{ServerKey, UtcTimestamp};
+        use crate::audit::{ChainHead, Purpose, ServerKey, UtcTimestamp};
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let log = WitnessLog::new(dir.path().join("witness"));

@@ -53,7 +53,7 @@ pub use access::{ApiTokenRow, LoginFailures, SessionRow, UserListing};
 pub use connection::DbConn;
 pub use reads::{arm_statuses, trial_status, AuditQuery, AuditSort};
 pub use rows::*;
-pub use witnesses::WitnessRow;
+pub use witnesses::{mark_witnessed, witness_mark, WitnessRow};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -359,6 +359,15 @@ impl CheckpointRow {
         Ok(last.unwrap_or(0))
     }
 
+    /// Whether any chain has a linked checkpoint (one signed since checkpoints were linked).
+    pub fn any_linked(conn: &mut DbConn) -> Result<bool> {
+        let linked: i64 = checkpoints::table
+            .filter(checkpoints::previous.is_not_null())
+            .count()
+            .get_result(conn)?;
+        Ok(linked > 0)
+    }
+
     /// The checkpoints of `chain`, in seq order.
     pub fn of_chain(conn: &mut DbConn, chain: &str) -> Result<Vec<Self>> {
         Ok(checkpoints::table

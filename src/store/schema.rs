@@ -206,6 +206,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    witness_marks (chain) {
+        chain -> Text,
+        seq -> BigInt,
+        witnessed_at -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     users,
@@ -225,4 +233,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     outbox,
     trial_witnesses,
+    witness_marks,
 );

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::trial_witnesses;
+use super::schema::{trial_witnesses, witness_marks};
 use super::{DbConn, StoreError};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -43,4 +43,33 @@ impl WitnessRow {
         }
         Ok(())
     }
+}
+
+/// The last head of a chain sent to its witnesses: (seq, when), if any was.
+pub fn witness_mark(conn: &mut DbConn, chain: &str) -> Result<Option<(i64, String)>> {
+    Ok(witness_marks::table
+        .find(chain)
+        .select((witness_marks::seq, witness_marks::witnessed_at))
+        .first(conn)
+        .optional()?)
+}
+
+/// Records that the head `seq` of `chain` was sent to its witnesses at `at`.
+pub fn mark_witnessed(conn: &mut DbConn, chain: &str, seq: i64, at: &str) -> Result<()> {
+    let updated = diesel::update(witness_marks::table.find(chain))
+        .set((
+            witness_marks::seq.eq(seq),
+            witness_marks::witnessed_at.eq(at),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(witness_marks::table)
+            .values((
+                witness_marks::chain.eq(chain),
+                witness_marks::seq.eq(seq),
+                witness_marks::witnessed_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

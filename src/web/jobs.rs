@@ -169,14 +169,29 @@ pub struct Job {
 }
 
 impl Job {
-    /// Percent done.
+    /// Percent of the replicates run (100 once finished; where it stopped when cancelled or
+    /// failed).
     pub fn percent(&self) -> u64 {
-        if self.state().ended() {
+        if matches!(self.state(), JobState::Finished { .. }) {
             return 100;
         }
         (self.done.load(Ordering::Relaxed) * 100)
             .checked_div(self.spec.reps)
             .unwrap_or(100)
+            .min(100)
+    }
+
+    /// Where the job stands, in words: `waiting`, `running, 40 %`, `finished`, `cancelled at
+    /// 12 %`, `failed at 3 %`.
+    pub fn progress(&self) -> String {
+        let percent = self.percent();
+        match self.state() {
+            JobState::Waiting => "waiting".into(),
+            JobState::Running => format!("running, {percent} %"),
+            JobState::Finished { .. } => "finished".into(),
+            JobState::Cancelled => format!("cancelled at {percent} %"),
+            JobState::Failed { .. } => format!("failed at {percent} %"),
+        }
     }
 
     /// A copy of the state.
