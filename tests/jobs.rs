@@ -99,7 +99,14 @@ fn the_queue_is_bounded_a_job_cancels_and_reports_survive_a_restart() {
         "stopped {:?} after the cancel",
         asked.elapsed()
     );
-    assert!(long.percent() == 100 && !jobs.cancel(long.spec.id));
+    // It shows where it stopped, and an ended job cannot be cancelled again.
+    assert!(long.percent() < 100, "{}", long.progress());
+    assert!(
+        long.progress().starts_with("cancelled at "),
+        "{}",
+        long.progress()
+    );
+    assert!(!jobs.cancel(long.spec.id));
 
     let folder = dir.path().join("simulations");
     assert_eq!(mode(&folder), 0o700);

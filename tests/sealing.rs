@@ -499,11 +499,26 @@ fn a_chain_written_before_salts_still_verifies_continues_unsalted_and_exports() 
         .collect();
     AuditRow::append(&mut conn, &rows).expect("stored");
     drop(conn);
-    // Written without checkpoints, as before every command signed its head: `serve` signs the
-    // head of such a chain once at start.
+    // Written without checkpoints, as before every command signed its head. `serve` signs the
+    // heads of a database written before checkpoints were linked once, at its first start, and
+    // only then: here the users' records were checkpointed with links already, so nothing is.
     assert_eq!(
-        service.cover_heads_of_old_chains().expect("signed"),
-        [format!("trial:{id}")]
+        service.cover_heads_of_old_chains().expect("checked"),
+        Vec::<String>::new()
+    );
+    // As the old program left such a database: it signed checkpoints at looks and exports
+    // only, so none of these records has one (and none is linked).
+    diesel::SqliteConnection::establish(&scratch.url())
+        .expect("sqlite")
+        .batch_execute("DROP TRIGGER checkpoints_no_delete; DELETE FROM checkpoints")
+        .expect("as the old program left it");
+    let upgraded = service.cover_heads_of_old_chains().expect("signed");
+    assert!(upgraded.contains(&format!("trial:{id}")), "{upgraded:?}");
+    assert!(upgraded.contains(&"system".to_owned()), "{upgraded:?}");
+    assert_eq!(
+        service.cover_heads_of_old_chains().expect("checked"),
+        Vec::<String>::new(),
+        "once only"
     );
     assert_eq!(service.verify(None).expect("verify").problem, None);
 
