@@ -94,6 +94,22 @@ impl Service {
         Ok(all)
     }
 
+    /// Each chain's latest signed checkpoint and how many it has, chain by chain (the
+    /// verification page: every command is signed, so the full list grows with the trial).
+    pub fn signed_heads(&self, actor: &Actor) -> Result<Vec<(CheckpointRow, usize)>, ServiceError> {
+        actor.require(Permission::ReadAudit)?;
+        let mut conn = self.conn()?;
+        let mut heads = Vec::new();
+        for chain in AuditRow::chains(&mut conn)? {
+            let mut all = CheckpointRow::of_chain(&mut conn, &chain)?;
+            let count = all.len();
+            if let Some(latest) = all.pop() {
+                heads.push((latest, count));
+            }
+        }
+        Ok(heads)
+    }
+
     /// The trial's records after `after` as the viewer may see them (`GET …/events`).
     pub fn trial_events(
         &self,

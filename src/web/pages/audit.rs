@@ -145,7 +145,7 @@ struct VerifyPage {
     chrome: Chrome,
     report: VerifyReport,
     projections: ProjectionReport,
-    checkpoints: Vec<CheckpointRow>,
+    heads: Vec<(CheckpointRow, usize)>,
     public_key: String,
 }
 
@@ -158,11 +158,11 @@ pub(super) async fn verify_page(
     user.check_csrf(&form.csrf)?;
     user.require(Permission::ReadAudit)?;
     let actor = user.actor.clone();
-    let (report, projections, checkpoints, public_key) = call(&state, move |s| {
+    let (report, projections, heads, public_key) = call(&state, move |s| {
         Ok((
             s.verify(None)?,
             s.check_projections(None)?,
-            s.checkpoints(&actor)?,
+            s.signed_heads(&actor)?,
             s.public_key().to_hex(),
         ))
     })
@@ -171,7 +171,7 @@ pub(super) async fn verify_page(
         chrome: Chrome::of(&user),
         report,
         projections,
-        checkpoints,
+        heads,
         public_key,
     })
 }
