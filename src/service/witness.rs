@@ -351,7 +351,7 @@ impl Service {
             {
                 return Ok(None);
             }
-            let Some(latest) = CheckpointRow::of_chain(conn, &name)?.pop() else {
+            let Some(latest) = CheckpointRow::latest(conn, &name)? else {
                 return Ok(None);
             };
             if mark.is_some_and(|(seq, _)| seq >= latest.seq) {

@@ -368,6 +368,24 @@ impl CheckpointRow {
         Ok(linked > 0)
     }
 
+    /// `chain`'s latest checkpoint (the last of [`CheckpointRow::of_chain`]'s order), if any.
+    pub fn latest(conn: &mut DbConn, chain: &str) -> Result<Option<Self>> {
+        Ok(checkpoints::table
+            .filter(checkpoints::chain.eq(chain))
+            .order((checkpoints::seq.desc(), checkpoints::purpose.desc()))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// How many checkpoints `chain` has.
+    pub fn count_of(conn: &mut DbConn, chain: &str) -> Result<i64> {
+        Ok(checkpoints::table
+            .filter(checkpoints::chain.eq(chain))
+            .count()
+            .get_result(conn)?)
+    }
+
     /// The checkpoints of `chain`, in seq order.
     pub fn of_chain(conn: &mut DbConn, chain: &str) -> Result<Vec<Self>> {
         Ok(checkpoints::table

@@ -199,15 +199,28 @@ impl Service {
             Some(id) => vec![id.to_owned()],
             None => TrialRow::ids(&mut conn)?,
         };
-        let system: Vec<AuditRecord> = AuditRow::after(&mut conn, "system", 0)?
-            .into_iter()
-            .map(super::super::record_from_row)
-            .collect::<Result<_, _>>()?;
+        // Each trial's `trial_created` record, read from the system chain once.
+        let mut created: BTreeMap<String, Created> = BTreeMap::new();
+        for row in AuditRow::after(&mut conn, "system", 0)? {
+            let record = super::super::record_from_row(row)?;
+            if let Ok(SystemEvent::TrialCreated {
+                id,
+                protocol_hash,
+                seed_commitment,
+            }) = record.to_system_event()
+            {
+                created.entry(id).or_insert(Created {
+                    record,
+                    protocol_hash,
+                    seed_commitment,
+                });
+            }
+        }
         let mut report = ProjectionReport::default();
         for id in ids {
             let stored_trial = TrialRow::find(&mut conn, &id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("no trial {id}")))?;
-            let (trial_row, image) = derive(&mut conn, &id, &system)?;
+            let (trial_row, image) = derive(&mut conn, &id, created.get(&id))?;
             compare(
                 &id,
                 "trials",
@@ -273,26 +286,26 @@ impl Service {
     }
 }
 
+/// A trial's `trial_created` record on the system chain and what it names.
+struct Created {
+    record: AuditRecord,
+    protocol_hash: crate::audit::Hash,
+    seed_commitment: crate::audit::Hash,
+}
+
 /// The `trials` row and the projection image of trial `id`, from its chain, its protocol
 /// version 1, and the system chain's `trial_created` record.
 fn derive(
     conn: &mut DbConn,
     id: &str,
-    system: &[AuditRecord],
+    created: Option<&Created>,
 ) -> Result<(TrialRow, Image), ServiceError> {
     let integrity = |what: String| ServiceError::Integrity(format!("trial {id}: {what}"));
-    let created = system
-        .iter()
-        .find_map(|record| match record.to_system_event() {
-            Ok(SystemEvent::TrialCreated {
-                id: created,
-                protocol_hash,
-                seed_commitment,
-            }) if created == id => Some((record, protocol_hash, seed_commitment)),
-            _ => None,
-        })
-        .ok_or_else(|| integrity("the system chain has no trial_created record".into()))?;
-    let (created_record, protocol_hash, seed_commitment) = created;
+    let Created {
+        record: created_record,
+        protocol_hash,
+        seed_commitment,
+    } = created.ok_or_else(|| integrity("the system chain has no trial_created record".into()))?;
     let version = ProtocolVersionRow::find(conn, id, 1)?
         .ok_or_else(|| integrity("no protocol version 1".into()))?;
     let loaded = LoadedProtocol::from_toml(&version.source, &format!("trial {id} version 1"))?;

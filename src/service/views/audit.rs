@@ -101,10 +101,9 @@ impl Service {
         let mut conn = self.conn()?;
         let mut heads = Vec::new();
         for chain in AuditRow::chains(&mut conn)? {
-            let mut all = CheckpointRow::of_chain(&mut conn, &chain)?;
-            let count = all.len();
-            if let Some(latest) = all.pop() {
-                heads.push((latest, count));
+            if let Some(latest) = CheckpointRow::latest(&mut conn, &chain)? {
+                let count = CheckpointRow::count_of(&mut conn, &chain)?;
+                heads.push((latest, usize::try_from(count).unwrap_or(usize::MAX)));
             }
         }
         Ok(heads)
