@@ -53,6 +53,10 @@ pub struct LoggedIn {
     pub roles: Vec<Role>,
     /// The session token (for logout).
     pub token: String,
+    /// The confirmation the request carries from the action before it, if any.
+    pub notice: Option<super::notice::Notice>,
+    /// Whether the request came over TLS (cookies set in the answer are then `Secure`).
+    pub secure: bool,
 }
 
 impl LoggedIn {
@@ -89,6 +93,8 @@ impl FromRequest for LoggedIn {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = state(req);
         let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        let notice = super::notice::carried(req);
+        let secure = req.connection_info().scheme() == "https";
         Box::pin(async move {
             let state = state.ok_or_else(|| WebError::Internal("no app state".into()))?;
             let token = token.ok_or(WebError::LoginRequired)?;
@@ -105,6 +111,8 @@ impl FromRequest for LoggedIn {
                 csrf: session.csrf,
                 roles: session.roles,
                 token,
+                notice,
+                secure,
             })
         })
     }

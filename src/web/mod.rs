@@ -11,6 +11,7 @@ pub mod charts;
 pub mod contract;
 pub mod error;
 pub mod jobs;
+pub mod notice;
 pub mod pages;
 
 use std::sync::Arc;
@@ -133,6 +134,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(js)
         .service(
             web::scope("")
+                .wrap(from_fn(notice::clear_shown_notice))
                 .wrap(from_fn(no_store))
                 .configure(api::routes)
                 .configure(pages::routes)

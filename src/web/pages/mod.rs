@@ -20,7 +20,9 @@ use serde::Deserialize;
 
 use super::auth::LoggedIn;
 use super::error::WebError;
+use super::notice::{self, Notice};
 use super::AppState;
+use actix_web::http::StatusCode;
 use crate::service::{Role, Service, ServiceError};
 
 type Page = Result<HttpResponse, WebError>;
@@ -48,6 +50,95 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// A `303 See Other` to `location` whose page confirms `notice` (post, redirect, get).
+fn done(user: &LoggedIn, location: &str, notice: Notice) -> HttpResponse {
+    notice::redirect_with(user.secure, location, notice)
+}
+
+/// A mistake the user can fix in the form they sent: the form is shown again, with the
+/// message next to the field it names and every value they typed, in the full page layout.
+#[derive(Debug, Clone)]
+pub struct FormError {
+    /// The form field at fault (the name of its input), when the error names one.
+    pub field: Option<&'static str>,
+    /// What is wrong and what to do, in the user's words.
+    pub message: String,
+    /// The answer's status: the error's own 4xx (422 for a value, 409 for a conflict, …).
+    pub status: StatusCode,
+}
+
+impl FormError {
+    /// The form-fixable errors; `None` for the rest (missing pages, lost sessions, CSRF,
+    /// server errors), which keep the error page.
+    pub fn of(error: &WebError) -> Option<Self> {
+        let (status, _) = error.status_and_kind();
+        let field = match error {
+            WebError::Service(ServiceError::Invalid { field, .. }) => Some(*field),
+            WebError::Service(
+                ServiceError::Protocol(_)
+                | ServiceError::Conflict(_)
+                | ServiceError::Forbidden(_)
+                | ServiceError::Unauthorized(_)
+                | ServiceError::Throttled(_),
+            )
+            | WebError::BadRequest(_) => None,
+            WebError::Service(
+                ServiceError::NotFound(_)
+                | ServiceError::Store(_)
+                | ServiceError::Audit(_)
+                | ServiceError::PasswordHash(_)
+                | ServiceError::Integrity(_),
+            )
+            | WebError::Csrf
+            | WebError::LoginRequired
+            | WebError::TooLarge(_)
+            | WebError::UnsupportedMediaType(_)
+            | WebError::NotFound(_)
+            | WebError::MethodNotAllowed(_)
+            | WebError::Busy(_)
+            | WebError::Internal(_) => return None,
+        };
+        Some(Self {
+            field,
+            message: error.public_detail(),
+            status,
+        })
+    }
+
+    /// Whether the message belongs next to `field` (templates: `{% if e.on("subject_id") %}`).
+    pub fn on(&self, field: &str) -> bool {
+        self.field == Some(field)
+    }
+
+    /// Whether the message names no field of the form (shown above the form).
+    pub fn general(&self) -> bool {
+        self.field.is_none()
+    }
+}
+
+/// Splits a form action's outcome: `Ok(Ok(value))` on success, `Ok(Err(form_error))` for a
+/// mistake to show in the form again, `Err(error)` for an error page.
+fn fixable<T>(result: Result<T, WebError>) -> Result<Result<T, FormError>, WebError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(error) => match FormError::of(&error) {
+            Some(form_error) => Ok(Err(form_error)),
+            None => Err(error),
+        },
+    }
+}
+
+/// Renders `page` (the form again, with its [`FormError`] and the user's values) with the
+/// error's status.
+fn form_again<T: Template>(error: &FormError, page: &T) -> Page {
+    let body = page
+        .render()
+        .map_err(|e| WebError::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(error.status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
 fn html<T: Template>(page: &T) -> Page {
     let body = page
         .render()
@@ -67,6 +158,8 @@ pub struct Chrome {
     pub csrf: String,
     /// Other roles the user may switch to (by logging in again).
     pub roles: Vec<Role>,
+    /// The confirmation of the action that led here, shown once.
+    pub notice: Option<Notice>,
 }
 
 impl Chrome {
@@ -76,6 +169,7 @@ impl Chrome {
             role: user.actor.role,
             csrf: user.csrf.clone(),
             roles: user.roles.clone(),
+            notice: user.notice,
         }
     }
 
