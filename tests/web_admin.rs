@@ -672,3 +672,49 @@ fn a_stopped_trial_reads_as_concluded_only_with_a_conclusion() {
         assert_eq!(StatusTone::of("stopped", Some(other)), StatusTone::Stopped);
     }
 }
+
+#[actix_web::test]
+async fn activation_and_token_mistakes_come_back_on_their_page() {
+    let world = World::new(65);
+    let app = world.app().await;
+    let (admin, csrf) = world.session("admin", Role::Admin);
+    let own = form(
+        &app,
+        &admin,
+        "/admin/users/admin/active",
+        &[("csrf", &csrf), ("active", "false")],
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::CONFLICT);
+    assert!(own.body.contains("id=\"active-error\""), "{}", own.body);
+    assert!(own.body.contains("cannot deactivate their own account"));
+    let other = form(
+        &app,
+        &admin,
+        "/admin/users/reg/active",
+        &[("csrf", &csrf), ("active", "false")],
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER);
+    assert!(world.service.login("reg", PASSWORD, None).is_err());
+
+    let (stat, stat_csrf) = world.session("stat", Role::Statistician);
+    world.token("stat", Role::Statistician);
+    let unknown = form(
+        &app,
+        &stat,
+        "/account/tokens/revoke",
+        &[("csrf", &stat_csrf), ("token", &"0".repeat(64))],
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown.body.contains("id=\"token-error\""),
+        "{}",
+        unknown.body
+    );
+    assert!(
+        unknown.body.contains("id=\"tokens\""),
+        "the token list again"
+    );
+}

@@ -89,12 +89,12 @@ fn mailer(args: &ServeArgs, data_dir: &Path) -> Result<Mailer, String> {
 const RUNNING_DEMO: &str = "three-arm-pbest.toml";
 
 /// How the running demo is run: a scenario in which one arm is better, enough participants
-/// for two looks (at 90 and 150 outcomes), the last 40 still waiting for their outcome, and a
-/// fixed seed for the simulated outcomes.
+/// for two looks (at 90 and 150 outcomes; a tenth of the participants drop out), the last 40
+/// still waiting for their outcome, and a fixed seed for the simulated outcomes.
 fn running_demo_plan() -> DemoPlan {
     DemoPlan {
         scenario: "phone-best".into(),
-        participants: 200,
+        participants: 220,
         lag: 40,
         seed: 2026,
     }

@@ -2,7 +2,8 @@
 // message next to the field and the values kept) and then correctly; grant a role that meets a
 // blinded one (the warning) and revoke it again (the revoke choice offers the user's own roles
 // only); reset the password and log in as that user with the temporary one (every page sends
-// them to the password change until they choose a new one); the account page afterwards.
+// them to the password change until they choose a new one); the account page afterwards; then
+// the demo trial the first start loaded, running, as the core flow's statistician.
 
 import { USER_PASSWORD, expect, step } from '../harness.mjs';
 
@@ -97,4 +98,17 @@ export default async function admin(ctx) {
     expect(!(await s.present('#must-change')), 'no demand for a new password any more');
   });
   await step(`${name}: log out`, () => s.logout(name));
+
+  // The demo trial the first start loaded: running, with participants and looks to show.
+  const stat = ctx.users.find((u) => u.role === 'statistician');
+  await step(`${stat.username}: the running demo trial PBEST-3ARM`, async () => {
+    await s.login(stat.username, USER_PASSWORD);
+    await s.visit('demo-trial', '/trials/PBEST-3ARM');
+    const status = await s.text('#trial-status');
+    expect(/running/i.test(status), `the demo trial is running, got "${status}"`);
+    const text = await s.pageText();
+    expect(/220 of 450/.test(text), 'the demo trial has 220 of 450 participants enrolled');
+    await s.visit('demo-dashboard', '/trials/PBEST-3ARM/dashboard');
+  });
+  await step(`${stat.username}: log out`, () => s.logout(stat.username));
 }
