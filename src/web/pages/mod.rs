@@ -22,8 +22,8 @@ use super::auth::LoggedIn;
 use super::error::WebError;
 use super::notice::{self, Notice};
 use super::AppState;
-use actix_web::http::StatusCode;
 use crate::service::{Role, Service, ServiceError};
+use actix_web::http::StatusCode;
 
 type Page = Result<HttpResponse, WebError>;
 
