@@ -54,7 +54,9 @@ pub struct DiffHunk {
 /// The diff of `old` to `new`, line by line, in hunks with [`CONTEXT`] lines around each
 /// change; empty when the texts are the same.
 pub fn line_diff(old: &str, new: &str) -> Vec<DiffHunk> {
-    let diff = TextDiff::from_lines(old, new);
+    // A line break is a line break, CR LF or LF (texts pasted in a browser arrive with CR LF).
+    let (old, new) = (old.replace("\r\n", "\n"), new.replace("\r\n", "\n"));
+    let diff = TextDiff::from_lines(&old, &new);
     diff.grouped_ops(CONTEXT)
         .iter()
         .map(|group| DiffHunk {
@@ -108,7 +110,8 @@ mod tests {
     }
 
     #[test]
-    fn the_same_text_has_no_hunks() {
+    fn the_same_text_has_no_hunks_whatever_its_line_breaks() {
         assert!(line_diff("x = 1\n", "x = 1\n").is_empty());
+        assert!(line_diff("x = 1\r\ny = 2\r\n", "x = 1\ny = 2\n").is_empty());
     }
 }

@@ -46,7 +46,8 @@ struct EditorPage {
     general: Vec<String>,
     /// A trial that already has the id the text names: its page (or its editor, for a draft).
     existing: Option<(String, bool)>,
-    ok: Option<String>,
+    /// What a valid text is: its trial id, its number of arms and its hash.
+    ok: Option<(String, usize, String)>,
 }
 
 fn editor(
@@ -54,7 +55,7 @@ fn editor(
     draft: Option<Draft>,
     source: String,
     errors: &[ProtocolError],
-    ok: Option<String>,
+    ok: Option<(String, usize, String)>,
 ) -> EditorPage {
     let mut general = Vec::new();
     let mut lines: Vec<EditorLine> = source
@@ -136,7 +137,7 @@ impl ProtocolUpload {
         let origin = file
             .as_ref()
             .and_then(|file| file.file_name.clone())
-            .unwrap_or_else(|| "protocol".to_owned());
+            .unwrap_or_else(|| "the editor".to_owned());
         let uploaded = file
             .map(|file| {
                 String::from_utf8(file.data.to_vec()).map_err(|_| {
@@ -146,10 +147,13 @@ impl ProtocolUpload {
                 })
             })
             .transpose()?;
+        // A text area sends its line breaks as CR LF: stored as LF, so that a version saved
+        // from the browser and one written by the service compare line by line.
         Ok(Submitted {
             source: uploaded
                 .or_else(|| self.protocol.map(|t| t.into_inner()))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .replace("\r\n", "\n"),
             origin,
             save: self
                 .action
@@ -186,12 +190,11 @@ fn validated(
     }
 }
 
-fn valid_sentence(loaded: &LoadedProtocol) -> String {
-    format!(
-        "{} is valid: {} arms, protocol hash {}",
-        loaded.protocol.trial.id,
+fn valid_sentence(loaded: &LoadedProtocol) -> (String, usize, String) {
+    (
+        loaded.protocol.trial.id.clone(),
         loaded.protocol.arms.len(),
-        loaded.hash.to_hex()
+        loaded.hash.to_hex(),
     )
 }
 
