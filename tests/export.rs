@@ -15,8 +15,8 @@ use std::sync::Arc;
 use bayestrial::audit::{AuditRecord, ChainHead, Checkpoint, PublicKey, ServerKey};
 use bayestrial::export::{replay_export, verify_export, ExportFormat, ExportLine, ReplayOutcome};
 use bayestrial::service::{
-    bench_export, Actor, Amendment, Exporter, Randomness, Service, ServiceConfig, ServiceError,
-    SteppingClock,
+    bench_export, Actor, Amendment, Exporter, Meaning, Randomness, Service, ServiceConfig,
+    ServiceError, SteppingClock,
 };
 use bayestrial::store::DatabaseUrl;
 use serde_json::Value;
@@ -74,7 +74,10 @@ fn the_odm_export_of_every_demo_trial_is_odm_1_3_2() {
                     PASSWORD,
                     "recruitment is faster than planned",
                 )
-                .expect("amended");
+                .expect("amendment proposed");
+            service
+                .sign(&p.approver, &id, Meaning::Approval, PASSWORD)
+                .expect("amendment approved");
         }
         for unblinded in [false, true] {
             let bytes = export(&service, &id, ExportFormat::Odm, unblinded);

@@ -91,11 +91,16 @@ fn started_trial(service: &Service, id: &str, max: u32, every: u32) -> (Actor, A
         &format!("coord-{}", id.to_lowercase()),
         Role::Coordinator,
     );
+    let approver = user(
+        service,
+        &format!("approver-{}", id.to_lowercase()),
+        Role::Statistician,
+    );
     service
         .create_trial(&stat, &protocol(id, max, every), "test")
         .expect("trial created");
     service
-        .sign(&stat, id, Meaning::Approval, PASSWORD)
+        .sign(&approver, id, Meaning::Approval, PASSWORD)
         .expect("approved");
     service.start(&stat, id).expect("started");
     (stat, coord)
@@ -152,13 +157,23 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
             service.verify(None).expect("verify").records,
             system_before + 1
         );
-        // A coordinator may not approve.
+        // A coordinator may not approve; nor may the protocol's author (four eyes), who may
+        // sign it for authorship.
         assert!(matches!(
             service.sign(&coord, "T1", Meaning::Approval, PASSWORD),
             Err(ServiceError::Forbidden(_))
         ));
+        let own = service.sign(&stat, "T1", Meaning::Approval, PASSWORD);
+        assert!(
+            matches!(own, Err(ServiceError::Forbidden(ref m)) if m.contains("four eyes")),
+            "{own:?}"
+        );
         service
-            .sign(&stat, "T1", Meaning::Approval, PASSWORD)
+            .sign(&stat, "T1", Meaning::Authorship, PASSWORD)
+            .expect("authorship");
+        let approver = user(&service, "approver", Role::Statistician);
+        service
+            .sign(&approver, "T1", Meaning::Approval, PASSWORD)
             .expect("approved");
         service.start(&stat, "T1").expect("started");
 
@@ -244,8 +259,21 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
                 PASSWORD,
                 "new compound available",
             )
-            .expect("amended");
+            .expect("amendment proposed");
         assert_eq!(version, 2);
+        // Pending until another statistician approves it: nothing changed yet.
+        let arms = service.trial_state("T1").expect("state").arms.len();
+        let own = service.sign(&stat, "T1", Meaning::Approval, PASSWORD);
+        assert!(matches!(own, Err(ServiceError::Forbidden(_))), "{own:?}");
+        assert_eq!(service.trial_state("T1").expect("state").arms.len(), arms);
+        service
+            .sign(&approver, "T1", Meaning::Approval, PASSWORD)
+            .expect("amendment approved");
+        assert_eq!(
+            service.trial_state("T1").expect("state").arms.len(),
+            arms + 1,
+            "the arm is added once the amendment is approved"
+        );
         for i in 2..30 {
             service
                 .enrol(&coord, "T1", &format!("S-{i:03}"), None)
@@ -658,8 +686,9 @@ fn outcome_values_are_checked_for_range_and_connection_errors_name_the_backend()
         .create_trial(&stat, &source, "protocols/continuous-2arm.toml")
         .expect("created")
         .id;
+    let approver = user(&service, "approver", Role::Statistician);
     service
-        .sign(&stat, &trial, Meaning::Approval, PASSWORD)
+        .sign(&approver, &trial, Meaning::Approval, PASSWORD)
         .expect("approved");
     service.start(&stat, &trial).expect("started");
     service

@@ -430,7 +430,7 @@ fn a_chain_written_before_salts_still_verifies_continues_unsalted_and_exports() 
         .create_trial(&p.stat, &platform_protocol(id), "test")
         .expect("created");
     service
-        .sign(&p.stat, id, Meaning::Approval, PASSWORD)
+        .sign(&p.approver, id, Meaning::Approval, PASSWORD)
         .expect("approved");
 
     // The trial is started the way the program did before salts: each engine event appended

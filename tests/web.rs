@@ -423,7 +423,23 @@ fn users(server: &Server) {
         );
         assert_eq!(done.status, 303, "add {name}: {}", done.body);
     }
+    // A second statistician: the approval of a protocol comes from someone other than its
+    // author (four eyes).
+    let done = admin.submit(
+        "/admin/users",
+        &[
+            ("username", APPROVER),
+            ("name", "Test approver"),
+            ("email", "approver@example.org"),
+            ("role", "statistician"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(done.status, 303, "add {APPROVER}: {}", done.body);
 }
+
+/// The statistician who approves the protocols `statistician1` writes.
+const APPROVER: &str = "approver1";
 
 /// Creates, approves and starts a trial through the API; returns its id.
 fn started_trial(server: &Server, id: &str, blinded: bool, every: u32) -> String {
@@ -433,7 +449,7 @@ fn started_trial(server: &Server, id: &str, blinded: bool, every: u32) -> String
         json!({ "protocol": protocol(id, blinded, every) }),
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let signed = stat.post(
+    let signed = Api::login(server, APPROVER, PASSWORD).post(
         &format!("/api/trials/{id}/signatures"),
         json!({ "password": PASSWORD, "meaning": "approval" }),
     );
@@ -964,7 +980,7 @@ fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
         json!({ "protocol": protocol("CSRF", false, 10) }),
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let signed = stat.post(
+    let signed = Api::login(&server, APPROVER, PASSWORD).post(
         "/api/trials/CSRF/signatures",
         json!({ "password": PASSWORD, "meaning": "approval" }),
     );
@@ -1468,7 +1484,7 @@ fn an_nof1_series_runs_through_the_api_stops_a_patient_early_and_pools_the_serie
         json!({ "protocol": nof1_protocol("NOF1-API") }),
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let signed = stat.post(
+    let signed = Api::login(&server, APPROVER, PASSWORD).post(
         "/api/trials/NOF1-API/signatures",
         json!({ "password": PASSWORD, "meaning": "approval" }),
     );
@@ -1616,7 +1632,7 @@ fn started_nof1(server: &Server, id: &str) -> String {
     let stat = Api::login(server, &user_of("statistician"), PASSWORD);
     let created = stat.post("/api/trials", json!({ "protocol": nof1_protocol(id) }));
     assert_eq!(created.status, 201, "{}", created.body);
-    let signed = stat.post(
+    let signed = Api::login(server, APPROVER, PASSWORD).post(
         &format!("/api/trials/{id}/signatures"),
         json!({ "password": PASSWORD, "meaning": "approval" }),
     );

@@ -46,11 +46,12 @@ fn open(backend: &Backend, witness_dir: &Path) -> (Service, Arc<SteppingClock>) 
 fn started(service: &Service, id: &str) -> (Actor, Actor) {
     let stat = user(service, "stat", Role::Statistician);
     let coord = user(service, "coord", Role::Coordinator);
+    let approver = user(service, "approver", Role::Statistician);
     service
         .create_trial(&stat, &protocol(id), "test")
         .expect("created");
     service
-        .sign(&stat, id, Meaning::Approval, PASSWORD)
+        .sign(&approver, id, Meaning::Approval, PASSWORD)
         .expect("approved");
     service.start(&stat, id).expect("started");
     (stat, coord)

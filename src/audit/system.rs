@@ -1,6 +1,6 @@
 //! The system chain's records as one typed enum, [`SystemEvent`]: user accounts, roles, logins
 //! (also failed ones), password changes, electronic signatures (also failed attempts), trial
-//! creation, views of unblinded results, exports and failed emergency-unblinding attempts.
+//! creation and new protocol versions, views of unblinded results, exports and failed emergency-unblinding attempts.
 //!
 //! A system record's `kind` is the variant's name in snake_case ([`SystemEvent::kind`]) and its
 //! payload the canonical JSON of the variant's fields. Unlike a trial chain's event body, the
@@ -148,6 +148,19 @@ pub enum SystemEvent {
         /// Why it was refused.
         failure: UnblindingFailure,
     },
+    /// A new protocol version of a trial was written: a draft saved again before the start (it
+    /// replaces the draft in force), or an amendment proposed for a running trial (in force
+    /// once another person signs its approval).
+    ProtocolVersionAdded {
+        /// The trial.
+        trial: String,
+        /// The new version's number.
+        version: u32,
+        /// Its SHA-256 (`protocol::hash`).
+        protocol_hash: Hash,
+        /// What changed, as its author said.
+        note: String,
+    },
     /// A trial's witness list (the addresses that receive each signed head) was replaced.
     WitnessesChanged {
         /// The trial.
@@ -240,6 +253,7 @@ impl SystemEvent {
             Self::ResultsViewed { .. } => "results_viewed",
             Self::Export { .. } => "export",
             Self::UnblindingFailed { .. } => "unblinding_failed",
+            Self::ProtocolVersionAdded { .. } => "protocol_version_added",
             Self::WitnessesChanged { .. } => "witnesses_changed",
         }
     }
@@ -261,6 +275,7 @@ impl SystemEvent {
             | Self::ResultsViewed { .. }
             | Self::Export { .. }
             | Self::UnblindingFailed { .. }
+            | Self::ProtocolVersionAdded { .. }
             | Self::WitnessesChanged { .. } => None,
         }
     }

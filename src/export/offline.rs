@@ -45,7 +45,7 @@ pub use super::problem::{OfflineProblem, ReadError};
 use crate::audit::{
     signatures_of, verify_checkpoint_sequence, verify_checkpoints, verify_exported_heads,
     verify_extends, verify_salts, AuditRecord, ChainId, Checkpoint, Hash, Inconsistency, PublicKey,
-    RecordFormat,
+    RecordFormat, SystemEvent,
 };
 use crate::engine::{replay, Event, TrialSeed};
 use crate::protocol::LoadedProtocol;
@@ -595,22 +595,31 @@ fn check_protocols(
             }
             Err(e) => return Some(problem(place, None, format!("does not validate: {e}"))),
         }
-        let bound = if p.version == 1 {
-            started.as_ref().is_some_and(|(hash, _)| *hash == p.hash)
-        } else {
-            signatures
+        // A version is bound to the chains by the start that names it, a signature on it, or
+        // the system record that wrote it (`trial_created` for version 1, a saved draft or a
+        // proposed amendment after).
+        let bound = started.as_ref().is_some_and(|(hash, _)| *hash == p.hash)
+            || signatures
                 .iter()
                 .any(|(_, s)| s.version == p.version && s.protocol_hash.to_hex() == p.hash)
-        };
+            || system_records.iter().any(|r| match r.to_system_event() {
+                Ok(SystemEvent::TrialCreated {
+                    id, protocol_hash, ..
+                }) => p.version == 1 && id == *trial && protocol_hash.to_hex() == p.hash,
+                Ok(SystemEvent::ProtocolVersionAdded {
+                    trial: named,
+                    version,
+                    protocol_hash,
+                    ..
+                }) => named == *trial && version == p.version && protocol_hash.to_hex() == p.hash,
+                _ => false,
+            });
         if !bound {
             return Some(problem(
                 place,
                 None,
-                if p.version == 1 {
-                    "its hash is not the one the trial started on (trial_started)".to_owned()
-                } else {
-                    "no signature on the system chain is bound to its hash".to_owned()
-                },
+                "no record binds its hash (trial_started, a signature, or the record that \
+                 wrote it)",
             ));
         }
     }
@@ -752,12 +761,30 @@ pub fn replay_export(bytes: &[u8]) -> Result<ReplayOutcome, ReadError> {
     if let Some(broken) = &parsed.broken {
         return Ok(ReplayOutcome::Failed(broken.clone()));
     }
-    let Some(version) = parsed.protocols.iter().find(|p| p.version == 1) else {
+    // The version the trial started on (trials from before drafts could be saved again
+    // started on version 1).
+    let started = first_started(
+        &parsed
+            .records
+            .iter()
+            .filter(|r| r.chain == chain)
+            .take(1)
+            .filter_map(|line| line.to_record().ok().flatten())
+            .collect::<Vec<_>>(),
+    );
+    let Some(version) = parsed
+        .protocols
+        .iter()
+        .rev()
+        .find(|p| started.as_ref().is_some_and(|(hash, _)| *hash == p.hash))
+        .or_else(|| parsed.protocols.iter().find(|p| p.version == 1))
+    else {
         return fail(None, "the export holds no protocol version 1".into());
     };
-    let loaded = match LoadedProtocol::from_toml(&version.source, "protocol version 1") {
+    let place = format!("protocol version {}", version.version);
+    let loaded = match LoadedProtocol::from_toml(&version.source, &place) {
         Ok(loaded) => loaded,
-        Err(e) => return fail(None, format!("protocol version 1 does not validate: {e}")),
+        Err(e) => return fail(None, format!("{place} does not validate: {e}")),
     };
     let seed = match TrialSeed::from_hex(&seed_line.seed) {
         Ok(seed) => seed,
@@ -787,7 +814,7 @@ pub fn replay_export(bytes: &[u8]) -> Result<ReplayOutcome, ReadError> {
             if !loaded.binds(protocol_hash) {
                 return fail(
                     Some(seq),
-                    "the trial started on another protocol than the export's version 1".into(),
+                    "the trial started on a protocol none of the export's versions has".into(),
                 );
             }
         }

@@ -89,9 +89,11 @@ pub fn bench_randomise(
     let password = hex::encode(service.randomness.bytes32());
     let statistician = Username::parse(&format!("bench-stat-{tag}"))?;
     let coordinator = Username::parse(&format!("bench-coord-{tag}"))?;
+    let approver = Username::parse(&format!("bench-approver-{tag}"))?;
     for (name, role) in [
         (&statistician, Role::Statistician),
         (&coordinator, Role::Coordinator),
+        (&approver, Role::Statistician),
     ] {
         service.add_user(
             &Actor::command_line(),
@@ -114,7 +116,12 @@ pub fn bench_randomise(
         &protocol_text(&trial_id, participants),
         "bench randomise",
     )?;
-    service.sign(&stat, &trial_id, Meaning::Approval, &password)?;
+    // Four eyes: another statistician approves.
+    let approver = Actor {
+        username: approver.as_str().to_owned(),
+        role: Role::Statistician,
+    };
+    service.sign(&approver, &trial_id, Meaning::Approval, &password)?;
     service.start(&stat, &trial_id)?;
     let coord = Actor {
         username: coordinator.as_str().to_owned(),

@@ -85,8 +85,8 @@ fn head_of(records: &[AuditRecord]) -> Option<ChainHead> {
     })
 }
 
-/// Replays the exported trial chain through the engine (protocol version 1 and the trial's
-/// seed) before an export signs it: the server must not sign a chain whose decisions the
+/// Replays the exported trial chain through the engine (the protocol version it started on
+/// and the trial's seed) before an export signs it: the server must not sign a chain whose decisions the
 /// engine does not derive, even when every hash is consistent.
 fn replay_before_signing(
     conn: &mut DbConn,
@@ -100,19 +100,22 @@ fn replay_before_signing(
             trial.id
         ))
     };
-    let version = ProtocolVersionRow::find(conn, &trial.id, 1)?.ok_or_else(|| {
-        ServiceError::Integrity(format!("trial {} has no protocol version 1", trial.id))
-    })?;
-    let loaded = crate::protocol::LoadedProtocol::from_toml(
-        &version.source,
-        &format!("trial {} version 1", trial.id),
-    )?;
     let seed = crate::engine::TrialSeed::from_hex(&trial.seed_hex)
         .map_err(|e| refuse(0, format!("the trial's seed does not read: {e}")))?;
     let events = records
         .iter()
         .map(|r| r.to_event().map_err(|e| refuse(r.seq, e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    let version = crate::service::trial::base_version(
+        conn,
+        &trial.id,
+        trial.current_version,
+        events.first(),
+    )?;
+    let loaded = crate::protocol::LoadedProtocol::from_toml(
+        &version.source,
+        &format!("trial {} version {}", trial.id, version.version),
+    )?;
     crate::engine::replay(&loaded.protocol, seed, &events)
         .map(|_| ())
         .map_err(|mismatch| refuse(mismatch.seq, mismatch.problem))

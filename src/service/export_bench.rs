@@ -93,7 +93,12 @@ pub fn bench_export(
     let password = hex::encode(service.randomness.bytes32());
     let stat = Username::parse(&format!("bench-stat-{tag}"))?;
     let coord = Username::parse(&format!("bench-coord-{tag}"))?;
-    for (name, role) in [(&stat, Role::Statistician), (&coord, Role::Coordinator)] {
+    let approver = Username::parse(&format!("bench-approver-{tag}"))?;
+    for (name, role) in [
+        (&stat, Role::Statistician),
+        (&coord, Role::Coordinator),
+        (&approver, Role::Statistician),
+    ] {
         service.add_user(
             &Actor::command_line(),
             &NewUser {
@@ -116,7 +121,12 @@ pub fn bench_export(
     let trial = format!("EXPORT-{tag}");
     let started = Instant::now();
     service.create_trial(&stat, &protocol_text(&trial, participants), "bench export")?;
-    service.sign(&stat, &trial, Meaning::Approval, &password)?;
+    // Four eyes: another statistician approves.
+    let approver = Actor {
+        username: approver.as_str().to_owned(),
+        role: Role::Statistician,
+    };
+    service.sign(&approver, &trial, Meaning::Approval, &password)?;
     service.start(&stat, &trial)?;
     for i in 0..participants {
         let subject = format!("S{i:06}");

@@ -50,14 +50,15 @@ pub use outbox::{
 pub use permission::{Permission, Sight};
 pub use trial::{
     Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, ProjectionDifference,
-    ProjectionReport, TrialSummary,
+    ProjectionReport, SavedVersion, TrialSummary,
 };
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
     kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
-    ArmView, AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
-    SignatureView, StatusTone, TimelineEntry, TrialListing, TrialResults, TrialView, VersionView,
+    ArmView, AssignmentView, AuditEntry, AuditPage, DiffHunk, DiffLine, LineChange, LookResult,
+    ParticipantDetail, ParticipantView, SignatureView, StatusTone, TimelineEntry, TrialListing,
+    TrialResults, TrialView, VersionDetail, VersionState, VersionView,
 };
 pub use witness::{
     check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,

@@ -19,7 +19,7 @@ use crate::audit::{
 use crate::engine::{replay, Event, TrialSeed};
 use crate::export::EarlierExport;
 use crate::protocol::LoadedProtocol;
-use crate::store::{AuditRow, CheckpointRow, DbConn, ProtocolVersionRow, TrialRow};
+use crate::store::{AuditRow, CheckpointRow, DbConn, TrialRow};
 
 /// The first thing wrong in a chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -351,17 +351,6 @@ impl Service {
                 seq,
                 problem,
             };
-            let version = ProtocolVersionRow::find(&mut conn, &id, 1)?.ok_or_else(|| {
-                ServiceError::Integrity(format!("trial {id} has no protocol version 1"))
-            })?;
-            let loaded =
-                LoadedProtocol::from_toml(&version.source, &format!("trial {id} version 1"))?;
-            if !loaded.binds(&version.hash) {
-                return Ok(Err(problem(
-                    0,
-                    "protocol version 1 does not have its stored hash".into(),
-                )));
-            }
             let seed = match TrialSeed::from_hex(&trial.seed_hex) {
                 Ok(seed) => seed,
                 Err(e) => return Ok(Err(problem(0, format!("seed: {e}")))),
@@ -381,6 +370,25 @@ impl Service {
                     Err(e) => return Ok(Err(problem(seq, e.to_string()))),
                 }
             }
+            let version = crate::service::trial::base_version(
+                &mut conn,
+                &id,
+                trial.current_version,
+                events.first(),
+            )?;
+            let loaded = LoadedProtocol::from_toml(
+                &version.source,
+                &format!("trial {id} version {}", version.version),
+            )?;
+            if !loaded.binds(&version.hash) {
+                return Ok(Err(problem(
+                    0,
+                    format!(
+                        "protocol version {} does not have its stored hash",
+                        version.version
+                    ),
+                )));
+            }
             if let Some((seq, (protocol_hash, seed_commitment))) = events
                 .first()
                 .and_then(|e| e.body.started_with().map(|started| (&e.seq, started)))
@@ -394,7 +402,7 @@ impl Service {
                 if protocol_hash != version.hash {
                     return Ok(Err(problem(
                         *seq,
-                        "the trial started on another protocol than its version 1".into(),
+                        "the trial started on a protocol none of its versions has".into(),
                     )));
                 }
             }

@@ -270,45 +270,58 @@ impl Service {
 
     /// Replaces the witness addresses of `trial_id` with the list `text` (see
     /// [`parse_witness_list`]), recorded on the system chain; whoever may direct trials may.
-    /// Returns the stored list.
+    /// Returns whether the list changed: the list already stored records nothing.
     #[instrument(skip_all, fields(trial = %trial_id))]
     pub fn set_witnesses(
         &self,
         actor: &Actor,
         trial_id: &str,
         text: &str,
-    ) -> Result<Vec<String>, ServiceError> {
+    ) -> Result<bool, ServiceError> {
         actor.require(Permission::DirectTrials)?;
         let addresses = parse_witness_list(text)?;
         let by = self.attribution(actor, None);
         let at = by.recorded_at.clone();
         let mut conn = self.conn()?;
-        self.write_transaction(&mut conn, WriteLock::TrialAndSystem(trial_id), |conn| {
-            TrialRow::find(conn, trial_id)?
-                .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
-            // Who receives the heads is recorded on the system chain.
-            self.append_system(
-                conn,
-                &SystemEvent::WitnessesChanged {
-                    trial: trial_id.to_owned(),
-                    witnesses: addresses.clone(),
-                },
-                &by,
-            )?;
-            let rows: Vec<WitnessRow> = addresses
-                .iter()
-                .map(|email| WitnessRow {
-                    trial_id: trial_id.to_owned(),
-                    email: email.clone(),
-                    added_by: actor.username.clone(),
-                    added_at: at.as_str().to_owned(),
-                })
-                .collect();
-            WitnessRow::replace(conn, trial_id, &rows)?;
-            Ok::<_, ServiceError>(())
-        })?;
-        tracing::info!(witnesses = addresses.len(), "witness list changed");
-        Ok(addresses)
+        let changed =
+            self.write_transaction(&mut conn, WriteLock::TrialAndSystem(trial_id), |conn| {
+                TrialRow::find(conn, trial_id)?
+                    .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+                let mut stored: Vec<String> = WitnessRow::of_trial(conn, trial_id)?
+                    .into_iter()
+                    .map(|w| w.email)
+                    .collect();
+                stored.sort();
+                let mut wanted = addresses.clone();
+                wanted.sort();
+                if stored == wanted {
+                    return Ok(false);
+                }
+                // Who receives the heads is recorded on the system chain.
+                self.append_system(
+                    conn,
+                    &SystemEvent::WitnessesChanged {
+                        trial: trial_id.to_owned(),
+                        witnesses: addresses.clone(),
+                    },
+                    &by,
+                )?;
+                let rows: Vec<WitnessRow> = addresses
+                    .iter()
+                    .map(|email| WitnessRow {
+                        trial_id: trial_id.to_owned(),
+                        email: email.clone(),
+                        added_by: actor.username.clone(),
+                        added_at: at.as_str().to_owned(),
+                    })
+                    .collect();
+                WitnessRow::replace(conn, trial_id, &rows)?;
+                Ok::<_, ServiceError>(true)
+            })?;
+        if changed {
+            tracing::info!(witnesses = addresses.len(), "witness list changed");
+        }
+        Ok(changed)
     }
 
     /// The daily witness: signs and witnesses the head of every running trial whose chain has

@@ -133,6 +133,14 @@ impl TrialRow {
             .load(conn)?)
     }
 
+    /// Moves a draft to its new protocol `version`, whose text may give it a new title.
+    pub fn revise_draft(conn: &mut DbConn, id: &str, version: i32, title: &str) -> Result<()> {
+        diesel::update(trials::table.find(id))
+            .set((trials::current_version.eq(version), trials::title.eq(title)))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// Moves the trial to protocol `version`.
     pub fn set_version(conn: &mut DbConn, id: &str, version: i32) -> Result<()> {
         diesel::update(trials::table.find(id))

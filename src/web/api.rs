@@ -173,7 +173,9 @@ pub struct SignatureRequest {
     pub meaning: String,
 }
 
-/// Signs the trial's current protocol version.
+/// Signs the trial's newest protocol version (a pending amendment's, else the one in force). An
+/// approval must come from someone other than the version's author (403); approving a pending
+/// amendment brings it into force.
 #[utoipa::path(post, path = "/api/trials/{id}/signatures", request_body = SignatureRequest,
     params(("id" = String, Path, description = "trial id")),
     responses((status = 201, body = SignatureReceipt), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),

@@ -37,6 +37,8 @@ pub enum Notice {
     TrialStarted,
     /// An amendment was signed and is in force.
     TrialAmended,
+    /// An amendment was saved as a new version, pending another statistician's approval.
+    AmendmentProposed,
     /// The trial was paused.
     TrialPaused,
     /// The trial was resumed.
@@ -69,7 +71,7 @@ pub enum Notice {
 
 impl Notice {
     /// Every notice (the codes [`Notice::from_code`] accepts).
-    pub const ALL: [Notice; 24] = [
+    pub const ALL: [Notice; 25] = [
         Notice::Enrolled,
         Notice::OutcomeRecorded,
         Notice::OutcomeCorrected,
@@ -80,6 +82,7 @@ impl Notice {
         Notice::ProtocolSigned,
         Notice::TrialStarted,
         Notice::TrialAmended,
+        Notice::AmendmentProposed,
         Notice::TrialPaused,
         Notice::TrialResumed,
         Notice::TrialClosed,
@@ -109,6 +112,7 @@ impl Notice {
             Notice::ProtocolSigned => "protocol-signed",
             Notice::TrialStarted => "trial-started",
             Notice::TrialAmended => "trial-amended",
+            Notice::AmendmentProposed => "amendment-proposed",
             Notice::TrialPaused => "trial-paused",
             Notice::TrialResumed => "trial-resumed",
             Notice::TrialClosed => "trial-closed",
@@ -141,6 +145,9 @@ impl Notice {
             Notice::ProtocolSigned => "Your signature was recorded.",
             Notice::TrialStarted => "The trial was started.",
             Notice::TrialAmended => "The amendment is in force.",
+            Notice::AmendmentProposed => {
+                "The amendment was saved as a new version; it comes into force when another statistician approves it."
+            }
             Notice::TrialPaused => "The trial was paused.",
             Notice::TrialResumed => "The trial was resumed.",
             Notice::TrialClosed => "The trial was closed.",

@@ -43,6 +43,7 @@ impl World {
         for (name, role) in [
             ("admin", Role::Admin),
             ("stat", Role::Statistician),
+            ("stat2", Role::Statistician),
             ("coord", Role::Coordinator),
             ("pharm", Role::Pharmacist),
             ("dmc", Role::Dmc),
@@ -73,8 +74,14 @@ impl World {
             .service
             .create_trial(&stat, protocol, "test protocol")
             .expect("trial created");
+        // Four eyes: the approval comes from another statistician than the author.
         self.service
-            .sign(&stat, &summary.id, Meaning::Approval, PASSWORD)
+            .sign(
+                &Self::actor("stat2", Role::Statistician),
+                &summary.id,
+                Meaning::Approval,
+                PASSWORD,
+            )
             .expect("approved");
         self.service.start(&stat, &summary.id).expect("started");
         summary.id

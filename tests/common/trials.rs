@@ -76,6 +76,8 @@ pub fn user(service: &Service, name: &str, role: Role) -> Actor {
 
 pub struct People {
     pub stat: Actor,
+    /// A second statistician, who approves what `stat` writes (four eyes).
+    pub approver: Actor,
     pub coord: Actor,
     pub dmc: Actor,
     pub regulator: Actor,
@@ -85,6 +87,7 @@ pub struct People {
 pub fn people(service: &Service) -> People {
     People {
         stat: user(service, "stat", Role::Statistician),
+        approver: user(service, "approver", Role::Statistician),
         coord: user(service, "coord", Role::Coordinator),
         dmc: user(service, "dmc", Role::Dmc),
         regulator: user(service, "regulator", Role::Regulator),
@@ -128,7 +131,7 @@ pub fn run_demo(service: &Service, p: &People, file: &Path) -> String {
         .sign(&p.stat, &id, Meaning::Authorship, PASSWORD)
         .expect("authorship");
     service
-        .sign(&p.stat, &id, Meaning::Approval, PASSWORD)
+        .sign(&p.approver, &id, Meaning::Approval, PASSWORD)
         .expect("approval");
     service.start(&p.stat, &id).expect("started");
     if loaded.protocol.trial.design == Design::Nof1 {
@@ -254,7 +257,7 @@ pub fn small_trial(service: &Service, p: &People, id: &str) {
         .create_trial(&p.stat, &source, "test")
         .expect("created");
     service
-        .sign(&p.stat, id, Meaning::Approval, PASSWORD)
+        .sign(&p.approver, id, Meaning::Approval, PASSWORD)
         .expect("approved");
     service.start(&p.stat, id).expect("started");
     for i in 0..60_u32 {

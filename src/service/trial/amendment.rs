@@ -76,6 +76,10 @@ pub(super) fn amended_text(
                     if let (Some(value), Some(table)) = (value, truth.as_table_like_mut()) {
                         table.insert(id.as_str(), toml_edit::Item::Value(value));
                     }
+                    // `{ a = 0.3, b = 0.3 , new = 0.3}` otherwise: the reviewer reads this line.
+                    if let Some(inline) = truth.as_inline_table_mut() {
+                        inline.fmt();
+                    }
                 }
             }
             match document

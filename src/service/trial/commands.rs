@@ -1,5 +1,5 @@
 //! The trial commands of the site and the statistician after the start: enrol, record an
-//! outcome, amend, pause, resume, close, and the emergency code break.
+//! outcome, pause, resume, close, and the emergency code break.
 
 use tracing::instrument;
 
@@ -138,86 +138,6 @@ impl Service {
             };
             Ok((events, receipt))
         })
-    }
-
-    /// Amends the protocol (statistician, with the password again): a new protocol version is
-    /// stored with its hash and an approval signature bound to it, and the engine records the
-    /// change.
-    #[instrument(skip_all, fields(trial = %trial_id))]
-    pub fn amend(
-        &self,
-        actor: &Actor,
-        trial_id: &str,
-        amendment: &Amendment,
-        password: &str,
-        reason: &str,
-    ) -> Result<i32, ServiceError> {
-        actor.require(Permission::DirectTrials)?;
-        let reason = need_reason(reason, "an amendment")?;
-        let user = self.reauthenticate(actor, password, "an amendment")?;
-        let by = self.attribution(actor, Some(&reason));
-        self.run_command(
-            actor,
-            trial_id,
-            Some(&reason),
-            WriteLock::TrialAndSystem(trial_id),
-            |c| {
-                let current = ProtocolVersionRow::find(c.conn, trial_id, c.trial.current_version)?
-                    .ok_or_else(|| {
-                        ServiceError::Integrity("current protocol version missing".into())
-                    })?;
-                let (events, text, note) = match amendment {
-                    Amendment::AddArm { id, name, ratio } => {
-                        let events = c.engine.add_arm(
-                            c.state,
-                            NewArm {
-                                id: id.clone(),
-                                name: name.clone(),
-                                prior: None,
-                                ratio: *ratio,
-                            },
-                        )?;
-                        // The version signed states the prior the engine gave the arm, and the
-                        // simulation scenarios give it the reference arm's truth (no effect).
-                        let prior = c.state.arms.iter().find(|a| a.id == *id).map(|a| a.prior);
-                        let reference = c
-                            .protocol
-                            .protocol
-                            .control()
-                            .or_else(|| c.protocol.protocol.arms.first())
-                            .map(|a| a.id.to_string());
-                        let text = amendment::amended_text(
-                            &current.source,
-                            amendment,
-                            prior.as_ref(),
-                            reference.as_deref(),
-                        )?;
-                        (events, text, format!("arm {id} added: {reason}"))
-                    }
-                    Amendment::MaxParticipants(to) => {
-                        let events = c.engine.change_max_participants(c.state, *to)?;
-                        let text = amendment::amended_text(&current.source, amendment, None, None)?;
-                        (events, text, format!("maximum participants {to}: {reason}"))
-                    }
-                };
-                let origin = format!("trial {trial_id} version {}", c.trial.current_version + 1);
-                let loaded = LoadedProtocol::from_toml(&text, &origin)?;
-                let version = c.trial.current_version + 1;
-                ProtocolVersionRow {
-                    trial_id: trial_id.to_owned(),
-                    version,
-                    hash: loaded.hash.to_hex(),
-                    source: text,
-                    note,
-                    created_by: actor.username.clone(),
-                    created_at: by.recorded_at.as_str().to_owned(),
-                }
-                .insert(c.conn)?;
-                TrialRow::set_version(c.conn, trial_id, version)?;
-                self.signature(c.conn, c.trial, version, Meaning::Approval, &user, &by)?;
-                Ok((events, version))
-            },
-        )
     }
 
     /// Pauses enrolment (statistician), with a reason.

@@ -3,7 +3,8 @@
 //! attacker who can write the database could edit without touching a record. Here every trial
 //! chain is folded through the engine again, one record at a time, and mapped by the same
 //! [`project`] the commands use; the `trials` row is derived from the trial's `trial_created`
-//! record on the system chain, its protocol version 1 and its amendments. Every stored row that
+//! record on the system chain, the protocol version it started on (a draft: the newest the
+//! system chain records) and its amendments. Every stored row that
 //! differs from the derived one, and every row missing or extra, is reported.
 
 use std::collections::BTreeMap;
@@ -200,27 +201,42 @@ impl Service {
             None => TrialRow::ids(&mut conn)?,
         };
         // Each trial's `trial_created` record, read from the system chain once.
+        // and the newest version each draft was saved as.
         let mut created: BTreeMap<String, Created> = BTreeMap::new();
+        let mut saved: BTreeMap<String, i32> = BTreeMap::new();
         for row in AuditRow::after(&mut conn, "system", 0)? {
             let record = super::super::record_from_row(row)?;
-            if let Ok(SystemEvent::TrialCreated {
-                id,
-                protocol_hash,
-                seed_commitment,
-            }) = record.to_system_event()
-            {
-                created.entry(id).or_insert(Created {
-                    record,
+            match record.to_system_event() {
+                Ok(SystemEvent::TrialCreated {
+                    id,
                     protocol_hash,
                     seed_commitment,
-                });
+                }) => {
+                    created.entry(id).or_insert(Created {
+                        record,
+                        protocol_hash,
+                        seed_commitment,
+                    });
+                }
+                Ok(SystemEvent::ProtocolVersionAdded { trial, version, .. }) => {
+                    let version = i32::try_from(version).map_err(|_| {
+                        ServiceError::Integrity(format!(
+                            "system record {}: trial {trial} version {version} is out of range",
+                            record.seq
+                        ))
+                    })?;
+                    let newest = saved.entry(trial).or_insert(version);
+                    *newest = (*newest).max(version);
+                }
+                _ => {}
             }
         }
         let mut report = ProjectionReport::default();
         for id in ids {
             let stored_trial = TrialRow::find(&mut conn, &id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("no trial {id}")))?;
-            let (trial_row, image) = derive(&mut conn, &id, created.get(&id))?;
+            let draft = saved.get(&id).copied().unwrap_or(1);
+            let (trial_row, image) = derive(&mut conn, &id, created.get(&id), draft)?;
             compare(
                 &id,
                 "trials",
@@ -293,12 +309,14 @@ struct Created {
     seed_commitment: crate::audit::Hash,
 }
 
-/// The `trials` row and the projection image of trial `id`, from its chain, its protocol
-/// version 1, and the system chain's `trial_created` record.
+/// The `trials` row and the projection image of trial `id`, from its chain, the protocol
+/// version it started on (before the start: `draft`, the newest version the system chain
+/// records it was saved as), and the system chain's `trial_created` record.
 fn derive(
     conn: &mut DbConn,
     id: &str,
     created: Option<&Created>,
+    draft: i32,
 ) -> Result<(TrialRow, Image), ServiceError> {
     let integrity = |what: String| ServiceError::Integrity(format!("trial {id}: {what}"));
     let Created {
@@ -314,6 +332,23 @@ fn derive(
             "protocol version 1 is not the one its trial_created record names".into(),
         ));
     }
+    let chain = chain_of(id)?.to_string();
+    let rows = AuditRow::after(conn, &chain, 0)?;
+    let first = match rows.first() {
+        Some(row) => Some(super::super::record_from_row(row.clone())?.to_event()?),
+        None => None,
+    };
+    // Started: the version its start names, whichever that is; a draft: the newest saved.
+    let current = if first.is_some() { i32::MAX } else { draft };
+    let base = base_version(conn, id, current, first.as_ref())?;
+    let loaded = if base.version == 1 {
+        loaded
+    } else {
+        LoadedProtocol::from_toml(
+            &base.source,
+            &format!("trial {id} version {}", base.version),
+        )?
+    };
     let mut state = TrialState::new(&loaded.protocol)?;
     let mut history = History::new(loaded.protocol.control().is_some());
     let mut image = Image::default();
@@ -322,8 +357,7 @@ fn derive(
         ..Projections::default()
     });
     let mut amendments = 0;
-    let chain = chain_of(id)?.to_string();
-    for row in AuditRow::after(conn, &chain, 0)? {
+    for row in rows {
         let record = super::super::record_from_row(row)?;
         let event = record.to_event()?;
         let status_before = status_text(&state);
@@ -342,7 +376,7 @@ fn derive(
         design: design_text(loaded.protocol.trial.design).into(),
         seed_hex: String::new(),
         seed_commitment: seed_commitment.to_hex(),
-        current_version: 1 + amendments,
+        current_version: base.version + amendments,
         created_by: created_record.actor.clone(),
         created_at: created_record.recorded_at.as_str().to_owned(),
     };

@@ -11,8 +11,11 @@ mod amendment;
 mod commands;
 mod derive;
 mod run;
+mod versions;
 
 pub use derive::{ProjectionDifference, ProjectionReport};
+pub use versions::SavedVersion;
+pub(crate) use versions::{base_version, newest_version};
 
 pub(super) use run::checkpoint_row;
 
@@ -323,9 +326,11 @@ impl Service {
         Ok(summary)
     }
 
-    /// Signs the trial's current protocol version: the password is entered again; the
-    /// signature carries its meaning, the signer's printed name and the UTC time, and is bound
-    /// to the version's hash. Returns the signature's seq on the system chain.
+    /// Signs the trial's newest protocol version (a pending amendment's, else the one in
+    /// force): the password is entered again; the signature carries its meaning, the signer's
+    /// printed name and the UTC time, and is bound to the version's hash. An approval must come
+    /// from someone other than the version's author (four eyes); approving a pending amendment
+    /// brings it into force. Returns the signature's seq on the system chain.
     #[instrument(skip_all, fields(trial = %trial_id, meaning = %meaning))]
     pub fn sign(
         &self,
@@ -341,10 +346,19 @@ impl Service {
         let user = self.reauthenticate(actor, password, "an electronic signature")?;
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
+        let trial = TrialRow::find(&mut conn, trial_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+        if meaning == Meaning::Approval
+            && newest_version(&mut conn, &trial)?.version > trial.current_version
+        {
+            drop(conn);
+            return self.approve_amendment(actor, trial_id, &user, &by);
+        }
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
             let trial = TrialRow::find(conn, trial_id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
-            self.signature(conn, &trial, trial.current_version, meaning, &user, &by)
+            let newest = newest_version(conn, &trial)?;
+            self.signature(conn, &trial, newest.version, meaning, &user, &by)
         })
     }
 
@@ -363,6 +377,15 @@ impl Service {
                 trial.id
             ))
         })?;
+        // Four eyes: the author of a version may sign it for authorship or review, never
+        // approve it.
+        if meaning == Meaning::Approval && protocol.created_by == user.username {
+            return Err(ServiceError::Forbidden(format!(
+                "you wrote protocol version {version} of trial {}: its approval must come from \
+                 another statistician (four eyes); you may sign it for authorship or review",
+                trial.id
+            )));
+        }
         let record = self.append_system(
             conn,
             &crate::audit::SystemEvent::Signature(crate::audit::ElectronicSignature {

@@ -41,7 +41,11 @@ impl Service {
         let cached = self.cache.lock().ok().and_then(|mut c| c.remove(trial_id));
         if let Some(mut cached) = cached {
             let cached_seq = cached.head.as_ref().map_or(0, |h| h.seq as i64);
-            let usable = if last == cached_seq {
+            // A draft (no records yet) is folded afresh: its protocol may have been saved
+            // again, by another process too, without a record on its chain.
+            let usable = if last == 0 {
+                false
+            } else if last == cached_seq {
                 true
             } else if last > cached_seq {
                 // Another process appended: fold what it added, if it follows our head.
@@ -70,11 +74,16 @@ impl Service {
         }
         let trial = TrialRow::find(conn, trial_id)?
             .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
-        let version = ProtocolVersionRow::find(conn, trial_id, 1)?.ok_or_else(|| {
-            ServiceError::Integrity(format!("trial {trial_id} has no protocol version 1"))
-        })?;
-        let protocol =
-            LoadedProtocol::from_toml(&version.source, &format!("trial {trial_id} version 1"))?;
+        let rows = AuditRow::after(conn, &chain, 0)?;
+        let first = match rows.first() {
+            Some(row) => Some(record_from_row(row.clone())?.to_event()?),
+            None => None,
+        };
+        let version = base_version(conn, trial_id, trial.current_version, first.as_ref())?;
+        let protocol = LoadedProtocol::from_toml(
+            &version.source,
+            &format!("trial {trial_id} version {}", version.version),
+        )?;
         let seed = TrialSeed::from_hex(&trial.seed_hex)
             .map_err(|e| ServiceError::Integrity(format!("trial {trial_id} seed: {e}")))?;
         let mut cached = CachedTrial {
@@ -87,7 +96,6 @@ impl Service {
             head: None,
             checkpointed: None,
         };
-        let rows = AuditRow::after(conn, &chain, 0)?;
         fold_rows(&mut cached, rows)?;
         Ok((trial, cached))
     }

@@ -9,8 +9,11 @@
 //! none interprets events itself.
 
 mod audit;
+mod diff;
 mod participants;
 mod trial;
+
+pub use diff::{line_diff, DiffHunk, DiffLine, LineChange};
 
 use std::sync::Arc;
 
@@ -106,11 +109,52 @@ pub struct ArmView {
     pub control: Option<bool>,
 }
 
+/// Where a protocol version stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionState {
+    /// The version in force (before the start: the current draft).
+    InForce,
+    /// A proposed amendment waiting for its approval signature.
+    Pending,
+    /// An earlier draft, or a version an amendment replaced.
+    Superseded,
+}
+
+impl VersionState {
+    /// Where a version numbered `version` stands when `current` is in force.
+    pub fn of(version: i32, current: i32) -> Self {
+        match version.cmp(&current) {
+            std::cmp::Ordering::Less => Self::Superseded,
+            std::cmp::Ordering::Equal => Self::InForce,
+            std::cmp::Ordering::Greater => Self::Pending,
+        }
+    }
+
+    /// Whether it waits for its approval.
+    pub fn is_pending(self) -> bool {
+        self == Self::Pending
+    }
+
+    /// In words, for a trial that has `started` or not.
+    pub fn words(self, started: bool) -> &'static str {
+        match (self, started) {
+            (Self::InForce, true) => "in force",
+            (Self::InForce, false) => "current draft",
+            (Self::Pending, _) => "pending signature",
+            (Self::Superseded, true) => "superseded",
+            (Self::Superseded, false) => "earlier draft",
+        }
+    }
+}
+
 /// A protocol version.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionView {
     /// Version number.
     pub version: i32,
+    /// In force, pending signature, or superseded.
+    pub state: VersionState,
     /// Canonical hash.
     pub hash: String,
     /// What changed.
@@ -189,10 +233,47 @@ pub struct TrialView {
     pub versions: Vec<VersionView>,
     /// Signatures.
     pub signatures: Vec<SignatureView>,
+    /// The version a signature now goes to: a pending amendment's, else the one in force.
+    pub awaiting: i32,
+    /// Who wrote it (its approval must come from someone else: four eyes).
+    pub awaiting_author: String,
+    /// Whether it carries an approval signature.
+    pub awaiting_approved: bool,
     /// The current protocol version's TOML text.
     pub source: String,
     /// Results: present only for roles that see them and only when asked for.
     pub results: Option<TrialResults>,
+}
+
+/// One protocol version with what changed since the one before it: what a signer reviews.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionDetail {
+    /// Trial id.
+    pub trial_id: String,
+    /// Trial title.
+    pub title: String,
+    /// `draft`, `running`, `paused` or `stopped`.
+    pub status: String,
+    /// The version.
+    pub version: VersionView,
+    /// The version in force now.
+    pub current: i32,
+    /// The newest version (a pending amendment's, else the one in force): signatures go to it.
+    pub newest: i32,
+    /// The version it is compared with: the one before it (none for version 1).
+    pub previous: Option<i32>,
+    /// The line diff from `previous` (empty when the texts are the same).
+    pub hunks: Vec<DiffHunk>,
+    /// Lines added.
+    pub added: usize,
+    /// Lines removed.
+    pub removed: usize,
+    /// The version's text.
+    pub source: String,
+    /// Its signatures, oldest first.
+    pub signatures: Vec<SignatureView>,
+    /// Whether it carries an approval signature.
+    pub approved: bool,
 }
 
 /// One arm's current posterior (from every outcome so far).
@@ -469,7 +550,8 @@ impl Service {
         let cached = self.cache.lock().ok().and_then(|cache| {
             cache
                 .get(trial_id)
-                .filter(|c| c.head.as_ref().map_or(0, |h| h.seq as i64) == last)
+                // A draft's protocol may be saved again without a record: never from cache.
+                .filter(|c| last > 0 && c.head.as_ref().map_or(0, |h| h.seq as i64) == last)
                 .map(|c| {
                     (
                         Arc::clone(&c.protocol),
@@ -500,8 +582,8 @@ impl Service {
         Ok(snapshot)
     }
 
-    /// The trial's row and protocol (version 1), without its state: from the cache when it
-    /// holds the trial, else parsed from the stored text. Never takes the cache entry away from
+    /// The trial's row and the protocol its engine folds from, without its state: from the
+    /// cache when it holds the trial, else folded (and cached). Never takes the cache entry away from
     /// a command that is running.
     pub(crate) fn trial_protocol(
         &self,
@@ -518,12 +600,8 @@ impl Service {
         if let Some(protocol) = cached {
             return Ok((trial, protocol));
         }
-        let version = ProtocolVersionRow::find(conn, trial_id, 1)?.ok_or_else(|| {
-            ServiceError::Integrity(format!("trial {trial_id} has no protocol version 1"))
-        })?;
-        let protocol =
-            LoadedProtocol::from_toml(&version.source, &format!("trial {trial_id} version 1"))?;
-        Ok((trial, Arc::new(protocol)))
+        let snapshot = self.snapshot(conn, trial_id)?;
+        Ok((trial, snapshot.protocol))
     }
 
     /// Reads a recorded value typed into a form or sent as JSON, for the trial's outcome kind:

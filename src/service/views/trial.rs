@@ -9,6 +9,17 @@ use crate::stats::Quadrature;
 use crate::store::{SignatureRow, WriteLock};
 use tracing::instrument;
 
+fn version_view(v: ProtocolVersionRow, current: i32) -> VersionView {
+    VersionView {
+        state: VersionState::of(v.version, current),
+        version: v.version,
+        hash: v.hash,
+        note: v.note,
+        created_by: v.created_by,
+        created_at: v.created_at,
+    }
+}
+
 fn arm_status_word(status: ArmStatus) -> &'static str {
     match status {
         ArmStatus::Pending => "pending",
@@ -42,16 +53,15 @@ impl Service {
                     trial.current_version
                 ))
             })?;
-        let versions = ProtocolVersionRow::of_trial(&mut conn, trial_id)?
+        let versions: Vec<VersionView> = ProtocolVersionRow::of_trial(&mut conn, trial_id)?
             .into_iter()
-            .map(|v| VersionView {
-                version: v.version,
-                hash: v.hash,
-                note: v.note,
-                created_by: v.created_by,
-                created_at: v.created_at,
-            })
+            .map(|v| version_view(v, trial.current_version))
             .collect();
+        let newest = versions
+            .last()
+            .map_or((trial.current_version, String::new()), |v| {
+                (v.version, v.created_by.clone())
+            });
         let signatures: Vec<SignatureView> = SignatureRow::of_trial(&mut conn, trial_id)?
             .into_iter()
             .map(|s| SignatureView {
@@ -63,11 +73,15 @@ impl Service {
                 signed_at: s.signed_at,
             })
             .collect();
-        let approved = signatures.iter().any(|s| {
-            s.version == trial.current_version
-                && s.meaning == "approval"
-                && s.protocol_hash == current.hash
-        });
+        let approved_version = |version: i32, hash: &str| {
+            signatures
+                .iter()
+                .any(|s| s.version == version && s.meaning == "approval" && s.protocol_hash == hash)
+        };
+        let approved = approved_version(trial.current_version, &current.hash);
+        let awaiting_approved = versions
+            .last()
+            .is_some_and(|v| approved_version(v.version, &v.hash));
         let p = &protocol.protocol;
         let mut view = TrialView {
             id: trial.id.clone(),
@@ -122,6 +136,9 @@ impl Service {
             scenarios: p.scenarios.iter().map(|s| s.name.clone()).collect(),
             versions,
             signatures,
+            awaiting: newest.0,
+            awaiting_author: newest.1,
+            awaiting_approved,
             results: None,
         };
         if with_results {
@@ -141,6 +158,92 @@ impl Service {
             })?;
         }
         Ok(view)
+    }
+
+    /// One protocol version of a trial with the line diff from the version before it and its
+    /// signatures: what a signer reviews (a saved draft, a pending amendment). Everyone who
+    /// reads the trial's page reads its protocol.
+    #[instrument(skip_all, fields(trial = %trial_id, version))]
+    pub fn protocol_version(
+        &self,
+        _actor: &Actor,
+        trial_id: &str,
+        version: i32,
+    ) -> Result<VersionDetail, ServiceError> {
+        let mut conn = self.conn()?;
+        let trial = TrialRow::find(&mut conn, trial_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+        let row = ProtocolVersionRow::find(&mut conn, trial_id, version)?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "trial {trial_id} has no protocol version {version}"
+            ))
+        })?;
+        let before = match version {
+            1 => None,
+            _ => ProtocolVersionRow::find(&mut conn, trial_id, version - 1)?,
+        };
+        let hunks = line_diff(
+            before.as_ref().map_or("", |b| b.source.as_str()),
+            &row.source,
+        );
+        let count = |change: LineChange| {
+            hunks
+                .iter()
+                .flat_map(|h| &h.lines)
+                .filter(|l| l.change == change)
+                .count()
+        };
+        let (added, removed) = (count(LineChange::Added), count(LineChange::Removed));
+        let signatures: Vec<SignatureView> =
+            SignatureRow::for_version(&mut conn, trial_id, version)?
+                .into_iter()
+                .map(|s| SignatureView {
+                    version: s.version,
+                    protocol_hash: s.protocol_hash,
+                    meaning: s.meaning,
+                    printed_name: s.printed_name,
+                    username: s.username,
+                    signed_at: s.signed_at,
+                })
+                .collect();
+        let approved = signatures
+            .iter()
+            .any(|s| s.meaning == "approval" && s.protocol_hash == row.hash);
+        let status = listing_status(&status_text(&self.snapshot(&mut conn, trial_id)?.state));
+        Ok(VersionDetail {
+            trial_id: trial.id.clone(),
+            title: trial.title.clone(),
+            status,
+            source: row.source.clone(),
+            version: version_view(row, trial.current_version),
+            current: trial.current_version,
+            newest: crate::service::trial::newest_version(&mut conn, &trial)?.version,
+            previous: before.map(|b| b.version),
+            hunks,
+            added,
+            removed,
+            signatures,
+            approved,
+        })
+    }
+
+    /// Protocol version `version` of a trial, parsed (statisticians: to simulate a pending
+    /// amendment before it is signed). Returns it with its number.
+    pub fn protocol_at(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        version: i32,
+    ) -> Result<(LoadedProtocol, i32), ServiceError> {
+        actor.require(Permission::WriteProtocols)?;
+        let mut conn = self.conn()?;
+        let row = ProtocolVersionRow::find(&mut conn, trial_id, version)?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "trial {trial_id} has no protocol version {version}"
+            ))
+        })?;
+        let origin = format!("trial {trial_id} version {version}");
+        Ok((LoadedProtocol::from_toml(&row.source, &origin)?, version))
     }
 
     /// The trial's current protocol version, parsed, and its number (statisticians: for

@@ -7,6 +7,7 @@ mod audit;
 mod dashboard;
 mod nof1;
 mod participants;
+mod protocols;
 mod session;
 mod simulations;
 mod trials;
@@ -232,8 +233,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(session::change_password_page)
         .service(session::revoke_token_page)
         .service(trials::trials_page)
-        .service(trials::new_trial_page)
-        .service(trials::create_trial_page)
+        .service(protocols::new_trial_page)
+        .service(protocols::create_trial_page)
+        .service(protocols::edit_draft_page)
+        .service(protocols::save_draft_page)
+        .service(protocols::version_page)
         .service(dashboard::dashboard_page)
         .service(simulations::simulate_page)
         .service(simulations::simulation_report_page)

@@ -19,6 +19,10 @@ struct SimulateForm {
     scenario: String,
     reps: String,
     seed: String,
+    /// The protocol version to simulate (default: the one in force); a pending amendment's
+    /// may be simulated before it is signed.
+    #[serde(default)]
+    version: String,
 }
 
 #[post("/trials/{id}/simulations")]
@@ -43,7 +47,20 @@ pub(super) async fn simulate_page(
     let reps = number("reps", &form.reps)?;
     let seed = number("seed", &form.seed)?;
     let (actor, trial) = (user.actor.clone(), id.clone());
-    let (protocol, version) = call(&state, move |s| s.current_protocol(&actor, &trial)).await?;
+    let version = match form.version.trim() {
+        "" => None,
+        text => Some(text.parse::<i32>().map_err(|_| {
+            WebError::Service(ServiceError::Invalid {
+                field: "version",
+                problem: format!("{text:?} is not a version number"),
+            })
+        })?),
+    };
+    let (protocol, version) = call(&state, move |s| match version {
+        Some(version) => s.protocol_at(&actor, &trial, version),
+        None => s.current_protocol(&actor, &trial),
+    })
+    .await?;
     let job = state.jobs.start(
         protocol,
         JobRequest {

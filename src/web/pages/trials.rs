@@ -1,17 +1,18 @@
-//! The trial list, the protocol editor, a trial's page and the statistician's actions on it.
+//! The trial list, a trial's page and the statistician's actions on it. Each form on the page
+//! is shown only where its action is possible (else one sentence says why); after a mistake the
+//! user can fix, the page comes back with the message next to that form and what was typed;
+//! after a success, the page confirms it (a [`Notice`]).
 
-use super::{call, html, see_other, Chrome, CsrfForm, Page};
-use crate::protocol::{ArmId, LoadedProtocol, ProtocolError};
+use super::{call, done, fixable, form_again, html, Chrome, CsrfForm, FormError, Page};
+use crate::protocol::{limits, ArmId};
 use crate::service::Permission;
 use crate::service::{Amendment, Meaning, ServiceError, TrialListing, TrialView};
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::jobs::Job;
+use crate::web::notice::Notice;
 use crate::web::AppState;
-use actix_multipart::form::bytes::Bytes as UploadBytes;
-use actix_multipart::form::text::Text;
-use actix_multipart::form::MultipartForm;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web};
 use askama::Template;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -33,150 +34,47 @@ pub(super) async fn trials_page(state: web::Data<AppState>, user: LoggedIn) -> P
     })
 }
 
-/// One line of the protocol editor, with the errors that point at it.
-pub struct EditorLine {
-    /// 1-based line number.
-    pub number: usize,
-    /// The text.
-    pub text: String,
-    /// Errors on this line.
-    pub errors: Vec<String>,
+/// Which form on a trial's page failed, and why (shown next to that form).
+#[derive(Default)]
+pub struct Failed {
+    form: &'static str,
+    error: Option<FormError>,
 }
 
-#[derive(Template)]
-#[template(path = "trial_new.html")]
-struct NewTrialPage {
-    chrome: Chrome,
-    source: String,
-    lines: Vec<EditorLine>,
-    general: Vec<String>,
-    ok: Option<String>,
-}
-
-fn editor(
-    chrome: Chrome,
-    source: String,
-    errors: &[ProtocolError],
-    ok: Option<String>,
-) -> NewTrialPage {
-    let mut general = Vec::new();
-    let mut lines: Vec<EditorLine> = source
-        .lines()
-        .enumerate()
-        .map(|(i, text)| EditorLine {
-            number: i + 1,
-            text: text.to_owned(),
-            errors: Vec::new(),
-        })
-        .collect();
-    for error in errors {
-        let message = if error.key_path.is_empty() {
-            format!("line {}:{}: {}", error.line, error.column, error.message)
-        } else {
-            format!(
-                "line {}:{}: {}: {}",
-                error.line, error.column, error.key_path, error.message
-            )
-        };
-        match lines.get_mut(error.line.wrapping_sub(1)) {
-            Some(line) if error.line > 0 => line.errors.push(message),
-            _ => general.push(error.to_string()),
+impl Failed {
+    fn of(form: &'static str, error: FormError) -> Self {
+        Self {
+            form,
+            error: Some(error),
         }
     }
-    if errors.is_empty() {
-        lines.clear();
-    }
-    NewTrialPage {
-        chrome,
-        source,
-        lines,
-        general,
-        ok,
+
+    /// The error of `form` (the form's id), if that form failed.
+    pub fn on(&self, form: &str) -> Option<&FormError> {
+        self.error.as_ref().filter(|_| self.form == form)
     }
 }
 
-#[get("/trials/new")]
-pub(super) async fn new_trial_page(user: LoggedIn) -> Page {
-    user.require(Permission::WriteProtocols)?;
-    html(&editor(Chrome::of(&user), String::new(), &[], None))
-}
-
-/// The protocol editor's form: pasted text or an uploaded file.
-#[derive(MultipartForm)]
-struct ProtocolUpload {
-    csrf: Option<Text<String>>,
-    action: Option<Text<String>>,
-    #[multipart(limit = "1MB")]
-    protocol: Option<Text<String>>,
-    #[multipart(limit = "1MB")]
-    protocol_file: Option<UploadBytes>,
-}
-
-#[post("/trials")]
-pub(super) async fn create_trial_page(
-    state: web::Data<AppState>,
-    user: LoggedIn,
-    form: MultipartForm<ProtocolUpload>,
-) -> Page {
-    let form = form.into_inner();
-    user.check_csrf(form.csrf.as_ref().map_or("", |t| t.as_str()))?;
-    user.require(Permission::WriteProtocols)?;
-    let uploaded = form
-        .protocol_file
-        .as_ref()
-        .filter(|file| !file.data.is_empty())
-        .map(|file| {
-            String::from_utf8(file.data.to_vec()).map_err(|_| {
-                WebError::BadRequest("protocol_file: the uploaded file is not UTF-8 text".into())
-            })
-        })
-        .transpose()?;
-    let origin = form
-        .protocol_file
-        .as_ref()
-        .filter(|file| !file.data.is_empty())
-        .and_then(|file| file.file_name.clone())
-        .unwrap_or_else(|| "protocol".to_owned());
-    let source = uploaded
-        .or_else(|| form.protocol.map(|t| t.into_inner()))
-        .unwrap_or_default();
-    let create = form.action.is_some_and(|a| a.as_str() == "create");
-    let chrome = Chrome::of(&user);
-    if source.trim().is_empty() {
-        let page = editor(chrome, source, &[], None);
-        return html(&NewTrialPage {
-            general: vec!["paste a protocol or choose a file".into()],
-            ..page
-        });
-    }
-    match LoadedProtocol::from_toml(&source, &origin) {
-        Err(errors) => {
-            let page = editor(chrome, source, errors.errors(), None);
-            let body = page
-                .render()
-                .map_err(|e| WebError::Internal(format!("template: {e}")))?;
-            Ok(HttpResponse::UnprocessableEntity()
-                .content_type("text/html; charset=utf-8")
-                .body(body))
-        }
-        Ok(loaded) if !create => {
-            let ok = format!(
-                "{} is valid: {} arms, protocol hash {}",
-                loaded.protocol.trial.id,
-                loaded.protocol.arms.len(),
-                loaded.hash.to_hex()
-            );
-            html(&editor(chrome, source, &[], Some(ok)))
-        }
-        Ok(_) => {
-            let actor = user.actor.clone();
-            let summary = call(&state, move |s| s.create_trial(&actor, &source, &origin)).await?;
-            Ok(see_other(&format!(
-                "/trials/{}",
-                crate::web::path_segment(&summary.id)
-            )))
-        }
-    }
+/// What the user typed into the trial page's forms, shown again after an error (never a
+/// password).
+#[derive(Default)]
+pub struct Typed {
+    /// The signature's meaning.
+    pub meaning: String,
+    /// The amendment's arm id.
+    pub arm_id: String,
+    /// The amendment's arm name.
+    pub arm_name: String,
+    /// The amendment's ratio.
+    pub ratio: String,
+    /// The amendment's reason.
+    pub amend_reason: String,
+    /// The reason to pause.
+    pub pause_reason: String,
+    /// The reason to close.
+    pub close_reason: String,
+    /// The witness list as typed.
+    pub witnesses: Option<String>,
 }
 
 #[derive(Template)]
@@ -185,8 +83,65 @@ struct TrialPage {
     chrome: Chrome,
     trial: TrialView,
     jobs: Vec<Arc<Job>>,
-    /// The trial's witness addresses (shown to those who may change them).
-    witnesses: Vec<String>,
+    /// The witness list as the form shows it: the stored addresses, or what was typed.
+    witnesses: String,
+    failed: Failed,
+    typed: Typed,
+    /// The version the simulation form offers first (`?simulate=N`, from a pending version's
+    /// page; 0 for the one in force).
+    simulate: i32,
+}
+
+#[derive(Deserialize)]
+struct TrialQuery {
+    #[serde(default)]
+    simulate: Option<String>,
+}
+
+/// The trial's page: for `failed`, the form again with its error and `typed` (with the error's
+/// status), else as stored.
+async fn trial_page_with(
+    state: &web::Data<AppState>,
+    user: &LoggedIn,
+    id: String,
+    failed: Failed,
+    mut typed: Typed,
+    simulate: Option<i32>,
+) -> Page {
+    let actor = user.actor.clone();
+    let lookup = id.clone();
+    let trial = call(state, move |s| s.trial_view(&actor, &lookup, false)).await?;
+    let jobs = if user.may(Permission::WriteProtocols) {
+        state.jobs.of_trial(&id)
+    } else {
+        Vec::new()
+    };
+    let witnesses = match typed.witnesses.take() {
+        Some(typed) => typed,
+        None if user.may(Permission::DirectTrials) => {
+            let (actor, lookup) = (user.actor.clone(), id.clone());
+            call(state, move |s| s.witnesses(&actor, &lookup))
+                .await?
+                .iter()
+                .map(|w| format!("{w}\n"))
+                .collect()
+        }
+        None => String::new(),
+    };
+    let status = failed.error.as_ref().map(|e| e.status);
+    let page = TrialPage {
+        chrome: Chrome::of(user),
+        trial,
+        jobs,
+        witnesses,
+        failed,
+        typed,
+        simulate: simulate.unwrap_or(0),
+    };
+    match (status, page.failed.error.as_ref()) {
+        (Some(_), Some(error)) => form_again(error, &page),
+        _ => html(&page),
+    }
 }
 
 #[get("/trials/{id}")]
@@ -194,28 +149,39 @@ pub(super) async fn trial_page(
     state: web::Data<AppState>,
     user: LoggedIn,
     path: web::Path<String>,
+    query: web::Query<TrialQuery>,
 ) -> Page {
-    let id = path.into_inner();
-    let actor = user.actor.clone();
-    let lookup = id.clone();
-    let trial = call(&state, move |s| s.trial_view(&actor, &lookup, false)).await?;
-    let jobs = if user.may(Permission::WriteProtocols) {
-        state.jobs.of_trial(&id)
-    } else {
-        Vec::new()
-    };
-    let witnesses = if user.may(Permission::DirectTrials) {
-        let (actor, lookup) = (user.actor.clone(), id.clone());
-        call(&state, move |s| s.witnesses(&actor, &lookup)).await?
-    } else {
-        Vec::new()
-    };
-    html(&TrialPage {
-        chrome: Chrome::of(&user),
-        trial,
-        jobs,
-        witnesses,
-    })
+    let simulate = query.simulate.as_deref().and_then(|v| v.parse().ok());
+    trial_page_with(
+        &state,
+        &user,
+        path.into_inner(),
+        Failed::default(),
+        Typed::default(),
+        simulate,
+    )
+    .await
+}
+
+/// After a form on the trial's page: on success the trial's page with `notice`; on a mistake
+/// the user can fix, the page again with the form's error and what they typed.
+async fn answer<T>(
+    state: &web::Data<AppState>,
+    user: &LoggedIn,
+    id: String,
+    form: &'static str,
+    result: Result<T, WebError>,
+    notice: impl FnOnce(T) -> Notice,
+    typed: Typed,
+) -> Page {
+    match fixable(result)? {
+        Ok(value) => Ok(done(
+            user,
+            &format!("/trials/{}", crate::web::path_segment(&id)),
+            notice(value),
+        )),
+        Err(error) => trial_page_with(state, user, id, Failed::of(form, error), typed, None).await,
+    }
 }
 
 #[derive(Deserialize)]
@@ -236,16 +202,38 @@ pub(super) async fn witnesses_page(
 ) -> Page {
     user.check_csrf(&form.csrf)?;
     let id = path.into_inner();
-    let (actor, trial, text) = (user.actor.clone(), id.clone(), form.into_inner().witnesses);
-    call(&state, move |s| s.set_witnesses(&actor, &trial, &text)).await?;
-    Ok(see_other(&format!("/trials/{id}")))
+    let text = form.into_inner().witnesses;
+    let (actor, trial, list) = (user.actor.clone(), id.clone(), text.clone());
+    let result = call(&state, move |s| s.set_witnesses(&actor, &trial, &list)).await;
+    let notice = |changed| {
+        if changed {
+            Notice::WitnessesSaved
+        } else {
+            Notice::NothingChanged
+        }
+    };
+    answer(
+        &state,
+        &user,
+        id,
+        "witnesses",
+        result,
+        notice,
+        Typed {
+            witnesses: Some(text),
+            ..Typed::default()
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
 struct SignForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     password: String,
+    #[serde(default)]
     meaning: String,
 }
 
@@ -258,13 +246,28 @@ pub(super) async fn sign_page(
 ) -> Page {
     user.check_csrf(&form.csrf)?;
     let id = path.into_inner();
-    let meaning: Meaning = form.meaning.parse()?;
-    let (actor, trial, password) = (user.actor.clone(), id.clone(), form.into_inner().password);
-    call(&state, move |s| s.sign(&actor, &trial, meaning, &password)).await?;
-    Ok(see_other(&format!(
-        "/trials/{}",
-        crate::web::path_segment(&id)
-    )))
+    let form = form.into_inner();
+    let typed = Typed {
+        meaning: form.meaning.clone(),
+        ..Typed::default()
+    };
+    let (actor, trial, password, meaning) =
+        (user.actor.clone(), id.clone(), form.password, form.meaning);
+    let result = call(&state, move |s| {
+        let meaning: Meaning = meaning.parse()?;
+        s.sign(&actor, &trial, meaning, &password).map(|_| ())
+    })
+    .await;
+    answer(
+        &state,
+        &user,
+        id,
+        "sign",
+        result,
+        |()| Notice::ProtocolSigned,
+        typed,
+    )
+    .await
 }
 
 #[post("/trials/{id}/start")]
@@ -277,11 +280,17 @@ pub(super) async fn start_page(
     user.check_csrf(&form.csrf)?;
     let id = path.into_inner();
     let (actor, trial) = (user.actor.clone(), id.clone());
-    call(&state, move |s| s.start(&actor, &trial)).await?;
-    Ok(see_other(&format!(
-        "/trials/{}",
-        crate::web::path_segment(&id)
-    )))
+    let result = call(&state, move |s| s.start(&actor, &trial)).await;
+    answer(
+        &state,
+        &user,
+        id,
+        "start",
+        result,
+        |()| Notice::TrialStarted,
+        Typed::default(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -301,31 +310,91 @@ pub(super) async fn pause_resume_close_page(
 ) -> Page {
     user.check_csrf(&form.csrf)?;
     let (id, action) = path.into_inner();
-    let (actor, trial, reason) = (user.actor.clone(), id.clone(), form.into_inner().reason);
-    call(&state, move |s| match action.as_str() {
+    let reason = form.into_inner().reason;
+    let (form, notice, typed) = match action.as_str() {
+        "pause" => (
+            "pause",
+            Notice::TrialPaused,
+            Typed {
+                pause_reason: reason.clone(),
+                ..Typed::default()
+            },
+        ),
+        "resume" => ("resume", Notice::TrialResumed, Typed::default()),
+        _ => (
+            "close",
+            Notice::TrialClosed,
+            Typed {
+                close_reason: reason.clone(),
+                ..Typed::default()
+            },
+        ),
+    };
+    let (actor, trial) = (user.actor.clone(), id.clone());
+    let result = call(&state, move |s| match form {
         "pause" => s.pause(&actor, &trial, &reason),
         "resume" => s.resume(&actor, &trial),
         _ => s.close(&actor, &trial, &reason),
     })
-    .await?;
-    Ok(see_other(&format!(
-        "/trials/{}",
-        crate::web::path_segment(&id)
-    )))
+    .await;
+    answer(&state, &user, id, form, result, |()| notice, typed).await
 }
 
 #[derive(Deserialize)]
 struct AmendForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     arm_id: String,
+    #[serde(default)]
     arm_name: String,
     #[serde(default)]
     ratio: String,
+    #[serde(default)]
     password: String,
+    #[serde(default)]
     reason: String,
 }
 
+/// The amendment the form describes: an arm with its id, name and fixed-allocation ratio.
+fn arm_amendment(form: &AmendForm) -> Result<Amendment, ServiceError> {
+    let id = ArmId::parse(form.arm_id.trim()).map_err(|e| ServiceError::Invalid {
+        field: "arm_id",
+        problem: e.to_string(),
+    })?;
+    let name = form.arm_name.trim();
+    if name.is_empty() || name.chars().count() > limits::MAX_TEXT_CHARS {
+        return Err(ServiceError::Invalid {
+            field: "arm_name",
+            problem: format!(
+                "give the new arm a name of 1 to {} characters",
+                limits::MAX_TEXT_CHARS
+            ),
+        });
+    }
+    let ratio = match form.ratio.trim() {
+        "" => 1,
+        text => text
+            .parse::<u32>()
+            .ok()
+            .filter(|r| (1..=limits::MAX_RATIO).contains(r))
+            .ok_or_else(|| ServiceError::Invalid {
+                field: "ratio",
+                problem: format!(
+                    "{text:?} is not a whole number from 1 to {}",
+                    limits::MAX_RATIO
+                ),
+            })?,
+    };
+    Ok(Amendment::AddArm {
+        id,
+        name: name.to_owned(),
+        ratio,
+    })
+}
+
+/// Proposes an amendment: a new protocol version, pending until another statistician approves
+/// it; the answer is that version's page with its diff.
 #[post("/trials/{id}/amend")]
 pub(super) async fn amend_page(
     state: web::Data<AppState>,
@@ -336,40 +405,30 @@ pub(super) async fn amend_page(
     user.check_csrf(&form.csrf)?;
     let id = path.into_inner();
     let form = form.into_inner();
-    let arm = ArmId::parse(form.arm_id.trim()).map_err(|e| ServiceError::Invalid {
-        field: "arm_id",
-        problem: e.to_string(),
-    })?;
-    let ratio = match form.ratio.trim() {
-        "" => 1,
-        text => text
-            .parse::<u32>()
-            .ok()
-            .filter(|&r| r >= 1)
-            .ok_or_else(|| ServiceError::Invalid {
-                field: "ratio",
-                problem: format!("{text:?} is not a whole number ≥ 1"),
-            })?,
-    };
-    if form.arm_name.trim().is_empty() {
-        return Err(ServiceError::Invalid {
-            field: "arm_name",
-            problem: "give the new arm a name".into(),
-        }
-        .into());
-    }
-    let amendment = Amendment::AddArm {
-        id: arm,
-        name: form.arm_name.trim().to_owned(),
-        ratio,
+    let typed = Typed {
+        arm_id: form.arm_id.clone(),
+        arm_name: form.arm_name.clone(),
+        ratio: form.ratio.clone(),
+        amend_reason: form.reason.clone(),
+        ..Typed::default()
     };
     let (actor, trial) = (user.actor.clone(), id.clone());
-    call(&state, move |s| {
+    let result = call(&state, move |s| {
+        let amendment = arm_amendment(&form)?;
         s.amend(&actor, &trial, &amendment, &form.password, &form.reason)
     })
-    .await?;
-    Ok(see_other(&format!(
-        "/trials/{}",
-        crate::web::path_segment(&id)
-    )))
+    .await;
+    match fixable(result)? {
+        Ok(version) => Ok(done(
+            &user,
+            &format!(
+                "/trials/{}/versions/{version}",
+                crate::web::path_segment(&id)
+            ),
+            Notice::AmendmentProposed,
+        )),
+        Err(error) => {
+            trial_page_with(&state, &user, id, Failed::of("amend", error), typed, None).await
+        }
+    }
 }

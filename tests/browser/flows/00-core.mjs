@@ -1,5 +1,6 @@
-// The core flow: the admin adds a statistician, a coordinator and a regulator; the statistician
-// uploads, validates, signs and starts a protocol; the coordinator enrols three participants and
+// The core flow: the admin adds two statisticians, a coordinator and a regulator; the first
+// statistician uploads, validates and signs (authorship) a protocol, the second approves it (four
+// eyes) and the first starts it; the coordinator enrols three participants and
 // records their outcomes (and never sees allocation probabilities); the regulator reads and
 // verifies the audit trail. Later flows reuse these users (ctx.users) and this trial (ctx.trialId).
 
@@ -17,6 +18,7 @@ export default async function core(ctx) {
     { username: 'stat1', name: 'Stella Statistician', role: 'statistician' },
     { username: 'coord1', name: 'Colin Coordinator', role: 'coordinator' },
     { username: 'reg1', name: 'Rita Regulator', role: 'regulator' },
+    { username: 'stat2', name: 'Sam Second', role: 'statistician' },
   ];
   const subjects = ['E2E-001', 'E2E-002', 'E2E-003'];
 
@@ -62,10 +64,21 @@ export default async function core(ctx) {
     const got = new URL(page.url()).pathname;
     expect(got === trialPath, `a redirect to ${trialPath} after creating the trial, got ${got}`);
   });
-  await step('statistician: sign protocol (approval)', async () => {
+  await step('statistician: sign protocol (authorship)', async () => {
+    await page.fill('#sign-password', USER_PASSWORD);
+    await page.selectOption('#sign-meaning', 'authorship');
+    await s.submit('signed', '#sign-submit');
+  });
+  await step('statistician: log out for the approval', () => s.logout('stat1'));
+  await step('second statistician: approve the protocol (four eyes)', async () => {
+    await s.login('stat2', USER_PASSWORD);
+    await s.visit('trial-to-approve', trialPath);
     await page.fill('#sign-password', USER_PASSWORD);
     await page.selectOption('#sign-meaning', 'approval');
-    await s.submit('signed', '#sign-submit');
+    await s.submit('approved', '#sign-submit');
+    await s.logout('stat2');
+    await s.login('stat1', USER_PASSWORD);
+    await s.visit('trial-approved', trialPath);
   });
   await step('statistician: start trial', async () => {
     if (!(await s.present('#start-submit'))) await s.visit('trial', trialPath);
