@@ -39,8 +39,8 @@ pub use error::ServiceError;
 pub use export::{ExportFile, Exporter};
 pub use export_bench::{bench_export, ExportBenchReport};
 pub use nof1::{
-    effect_sentence, MeasurementReceipt, MeasurementView, PatientReport, PeriodView,
-    PlannedMeasurement,
+    conclusion_of, effect_sentence, equivalence_sentence, MeasurementReceipt, MeasurementView,
+    Nof1Conclusion, PatientReport, PeriodView, PlannedMeasurement, SeriesReport,
 };
 pub use outbox::{
     retry_delay, spawn_outbox_worker, Delivery, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS,

@@ -24,9 +24,10 @@ pub fn contrast(treatments: &[String]) -> String {
 }
 
 /// A patient's measurements against study day: each period shaded in its treatment's colour
-/// (left white while not yet assigned), run-in and washout in grey, measurements coloured by
-/// treatment, and those the analysis leaves out drawn as hollow grey circles; today is a dashed
-/// line. `bounds` are the outcome's admissible minimum and maximum, when the protocol has them.
+/// (left white while not yet assigned), run-in and washout in grey, the measurements of the
+/// latest analysis as dots in their treatment's colour, those recorded since (waiting for the
+/// next analysis) as rings in it, and those no analysis uses as hollow grey circles; today is
+/// a dashed line. `bounds` are the outcome's admissible minimum and maximum, when the protocol has them.
 pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f64>)) -> String {
     let treatment_colour = |treatment: Option<&str>| {
         treatment
@@ -79,6 +80,13 @@ pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f6
     };
     if !excluded.is_empty() {
         keys.push((Key::Fill(EXCLUDED.to_rgba()), "run-in, washout".to_owned()));
+    }
+    if report
+        .measurements
+        .iter()
+        .any(|m| m.analysed && !m.in_analysis)
+    {
+        keys.push((Key::Ring(BLACK), "for the next analysis".to_owned()));
     }
     if report.measurements.iter().any(|m| !m.analysed) {
         keys.push((Key::Ring(EXCLUDED_INK), "not analysed".to_owned()));
@@ -140,22 +148,25 @@ pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f6
                 BLACK.stroke_width(1),
             )))?;
         }
-        for (i, treatment) in report.treatments.iter().enumerate() {
-            let ink = colour(i);
-            chart.draw_series(
-                report
-                    .measurements
-                    .iter()
-                    .filter(|m| m.analysed && m.treatment.as_deref() == Some(treatment))
-                    .map(|m| Circle::new((day(m.day), m.value), 4, ink.filled())),
-            )?;
-        }
+        let ink = |m: &crate::service::MeasurementView| {
+            m.treatment
+                .as_deref()
+                .and_then(|t| report.treatments.iter().position(|x| x == t))
+                .map_or(BLACK, colour)
+        };
         chart.draw_series(
             report
                 .measurements
                 .iter()
-                .filter(|m| m.analysed && m.treatment.is_none())
-                .map(|m| Circle::new((day(m.day), m.value), 4, BLACK.filled())),
+                .filter(|m| m.in_analysis)
+                .map(|m| Circle::new((day(m.day), m.value), 4, ink(m).filled())),
+        )?;
+        chart.draw_series(
+            report
+                .measurements
+                .iter()
+                .filter(|m| m.analysed && !m.in_analysis)
+                .map(|m| Circle::new((day(m.day), m.value), 4, ink(m).stroke_width(2))),
         )?;
         chart.draw_series(
             report
@@ -181,9 +192,10 @@ pub fn nof1_measurements(report: &PatientReport, bounds: (Option<f64>, Option<f6
     )
 }
 
-/// The posterior density of a patient's effect (the second treatment minus the first), with
-/// the band of differences smaller than the MCID shaded and no difference (0) marked. Empty
-/// (an empty string) before the patient's first look.
+/// The posterior density of a patient's effect (the second treatment minus the first) at the
+/// latest analysis (the one the report's table shows), with the band of differences smaller
+/// than the MCID shaded and no difference (0) marked. Empty (an empty string) before the
+/// patient's first look.
 pub fn nof1_effect(report: &PatientReport) -> String {
     if report.curve.is_empty() {
         return String::new();
@@ -201,7 +213,7 @@ pub fn nof1_effect(report: &PatientReport) -> String {
     let top = points.iter().fold(0.0_f64, |a, &(_, y)| a.max(y));
     let y1 = if top > 0.0 { top * 1.08 } else { 1.0 };
     let contrast = contrast(&report.treatments);
-    let caption = format!("Effect of {contrast} on {}", report.outcome_name);
+    let caption = format!("Effect of {contrast} after cycle {}", report.cycles_looked);
     let x_desc = format!("{contrast} ({} is better)", report.better);
     let mut keys = vec![(Key::Line(colour(0), 2), "posterior density".to_owned())];
     if mcid > 0.0 {
@@ -247,11 +259,18 @@ pub fn nof1_effect(report: &PatientReport) -> String {
         )))?;
         side_legend(root, legend_x(WIDE), &keys)
     });
+    let summary = report.effects.first().map_or_else(String::new, |e| {
+        format!(
+            ": mean {:.2}, 95% interval {:.2} to {:.2}",
+            e.mean, e.ci95[0], e.ci95[1]
+        )
+    });
     labelled(
         drawn,
         &format!(
-            "Posterior density of the effect {contrast} on {} for {}, with the MCID band",
-            report.outcome_name, report.subject_id
+            "Posterior density of the effect {contrast} on {} for {} after cycle {} ({} \
+             measurements analysed){summary}, with the MCID band (±{mcid})",
+            report.outcome_name, report.subject_id, report.cycles_looked, report.analysed_in_latest
         ),
     )
 }
@@ -259,15 +278,22 @@ pub fn nof1_effect(report: &PatientReport) -> String {
 /// The series' forest plot: one row per pooled patient (labelled by `labels`, in the order of
 /// `summary.shrunken`) with the patient's own posterior mean and the shrunken estimate under
 /// the hierarchical model with its 95% interval; below them the population mean with its 95%
-/// interval; no difference (0) marked. `contrast` names the effect.
-pub fn nof1_forest(summary: &SeriesSummary, labels: &[String], contrast: &str) -> String {
+/// interval; the band of differences smaller than the MCID shaded and no difference (0)
+/// marked. `contrast` names the effect.
+pub fn nof1_forest(
+    summary: &SeriesSummary,
+    labels: &[String],
+    contrast: &str,
+    mcid: f64,
+) -> String {
+    let mcid = mcid.abs();
     let rows = summary.shrunken.len().min(500);
     let top = i32::try_from(rows).unwrap_or(500);
     let (lo, hi) = summary
         .shrunken
         .iter()
         .flat_map(|p| [p.own_mean, p.mean, p.ci95[0], p.ci95[1]])
-        .chain([0.0, summary.ci95[0], summary.ci95[1]])
+        .chain([0.0, -mcid, mcid, summary.ci95[0], summary.ci95[1]])
         .filter(|x| x.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
             (a.min(x), b.max(x))
@@ -297,11 +323,17 @@ pub fn nof1_forest(summary: &SeriesSummary, labels: &[String], contrast: &str) -
             .clamp(260, 2400),
     );
     let (shrunken, own) = (colour(0), colour(1));
-    let keys = [
+    let mut keys = vec![
         (Key::DotLine(shrunken), "shrunken, 95% interval".to_owned()),
         (Key::Ring(own), "patient's own estimate".to_owned()),
         (Key::Diamond(BLACK), "population, 95% interval".to_owned()),
     ];
+    if mcid > 0.0 {
+        keys.push((
+            Key::Fill(MCID_BAND.to_rgba()),
+            format!("within the MCID (±{mcid})"),
+        ));
+    }
     let caption = format!("Effect of {contrast}: each patient and the population");
     let drawn = svg_sized(size, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -319,6 +351,12 @@ pub fn nof1_forest(summary: &SeriesSummary, labels: &[String], contrast: &str) -
             .y_labels(rows + 3)
             .y_label_formatter(&name)
             .draw()?;
+        if mcid > 0.0 {
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(-mcid, -1), (mcid, top + 1)],
+                MCID_BAND.filled(),
+            )))?;
+        }
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(0.0, -1), (0.0, top + 1)],
             RGBColor(120, 120, 120),
@@ -348,6 +386,10 @@ pub fn nof1_forest(summary: &SeriesSummary, labels: &[String], contrast: &str) -
     });
     labelled(
         drawn,
-        &format!("Forest plot of the effect {contrast}: each patient's own and shrunken estimates and the population mean"),
+        &format!(
+            "Forest plot of the effect {contrast}: each patient's own and shrunken estimates and \
+             the population mean {:.2} (95% interval {:.2} to {:.2}), with the MCID band (±{mcid})",
+            summary.mean, summary.ci95[0], summary.ci95[1]
+        ),
     )
 }
