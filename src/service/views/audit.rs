@@ -298,6 +298,17 @@ fn labelled(key: &str, value: &serde_json::Value, subjects: &[String]) -> (Strin
             return ("subject".to_owned(), subject);
         }
     }
+    // A tagged value ({"kind": "continuous", "value": 5.0}) reads as its one field: "5".
+    if let serde_json::Value::Object(map) = value {
+        let mut fields = map
+            .iter()
+            .filter(|(k, v)| !(k.as_str() == "kind" && v.is_string()));
+        if let (Some((inner, v)), None) = (fields.next(), fields.next()) {
+            if inner == key {
+                return (key.replace('_', " "), words(v, subjects));
+            }
+        }
+    }
     (key.replace('_', " "), words(value, subjects))
 }
 
@@ -319,8 +330,10 @@ fn words(value: &serde_json::Value, subjects: &[String]) -> String {
                 .collect::<Vec<_>>()
                 .join(if nested { "; " } else { ", " })
         }
+        // A nested value's type tag says nothing a reader needs once its fields are shown.
         Value::Object(map) => map
             .iter()
+            .filter(|(k, v)| !(map.len() > 1 && k.as_str() == "kind" && v.is_string()))
             .map(|(k, v)| {
                 let (label, value) = labelled(k, v, subjects);
                 format!("{label}: {value}")
@@ -347,21 +360,33 @@ mod tests {
     fn payloads_read_as_fields_with_subject_ids() {
         let subjects = vec!["S-001".to_owned(), "S-002".to_owned()];
         let fields = payload_fields(
-            r#"{"kind":"outcome_recorded","participant":1,"value":{"kind":"binary","response":true}}"#,
+            r#"{"day":{"kind":"continuous","value":5.5},"kind":"outcome_recorded","participant":1,"value":{"kind":"binary","response":true}}"#,
             &subjects,
         );
         assert_eq!(
             fields,
             vec![
                 AuditField {
+                    label: "day".into(),
+                    value: "value: 5.5".into()
+                },
+                AuditField {
                     label: "subject".into(),
                     value: "S-002".into()
                 },
                 AuditField {
                     label: "value".into(),
-                    value: "kind: binary, response: yes".into()
+                    value: "response: yes".into()
                 },
             ]
+        );
+        let measured = payload_fields(r#"{"value":{"kind":"continuous","value":5.01}}"#, &[]);
+        assert_eq!(
+            measured,
+            vec![AuditField {
+                label: "value".into(),
+                value: "5.01".into()
+            }]
         );
         let unknown = payload_fields(r#"{"participant":7}"#, &subjects);
         assert_eq!(unknown[0].value, "participant 8");

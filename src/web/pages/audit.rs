@@ -493,3 +493,46 @@ pub(super) async fn export_page(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_with_thousands_and_plurals() {
+        assert_eq!(thousands(1775), "1,775");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(matches_text(1775, 2, 50), "Records 51–100 of 1,775.");
+        assert_eq!(matches_text(1, 1, 1), "1 record matches.");
+        assert_eq!(matches_text(0, 1, 0), "No records match.");
+        assert_eq!(matches_text(12, 1, 12), "Records 1–12 of 12.");
+        assert_eq!(matches_text(12, 1, 0), "12 records match.");
+    }
+
+    #[test]
+    fn the_pager_jumps_around_the_current_page() {
+        let pages: Vec<(String, i64, bool)> = jumps(5, 36)
+            .into_iter()
+            .map(|j| (j.label, j.page, j.current))
+            .collect();
+        let labels: Vec<&str> = pages.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "« First",
+                "‹ Previous",
+                "3",
+                "4",
+                "5",
+                "6",
+                "7",
+                "Next ›",
+                "Last (36)"
+            ]
+        );
+        assert!(pages.iter().any(|p| p.1 == 5 && p.2));
+        assert!(jumps(1, 1).is_empty());
+        assert_eq!(jumps(1, 2).len(), 4);
+    }
+}
