@@ -241,7 +241,7 @@ pub fn conclusion_of(
             arm_name(protocol, worse)
         )
     };
-    match (end, effect) {
+    let (conclusion, text) = match (end, effect) {
         (
             Some(PatientEnd::Benefit {
                 treatment,
@@ -312,7 +312,13 @@ pub fn conclusion_of(
                 "Not yet known for {subject}: the first analysis runs when cycle 1 is complete."
             ),
         ),
-    }
+    };
+    // The sentence starts with a capital, whatever the protocol's names.
+    let mut chars = text.chars();
+    let text = chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect());
+    (conclusion, text)
 }
 
 /// The series' pooled results as its page shows them.
