@@ -855,12 +855,17 @@ impl Session {
         );
         assert_eq!(page.status(), 200);
         let html = page.into_string().expect("audit page");
+        // The running trial: exportable by those who see results; the others are told why
+        // instead of being offered buttons that answer 409.
+        let exports = username != "regulator";
         for format in ["odm", "jsonl", "csv", "package"] {
-            assert!(
+            assert_eq!(
                 html.contains(&format!("name=\"format\" value=\"{format}\"")),
-                "the audit page offers {format}"
+                exports,
+                "the audit page offers {format} to {username}: {exports}"
             );
         }
+        assert_eq!(html.contains("id=\"export-refused\""), !exports, "{html}");
         Self {
             agent,
             base: base.to_owned(),

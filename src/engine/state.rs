@@ -485,6 +485,7 @@ impl TrialState {
                 }
                 patient.cycles_looked = *cycle;
                 patient.effects.clone_from(effects);
+                patient.looked.clone_from(&patient.measurements);
             }
             EventBody::PatientFinished {
                 participant, end, ..

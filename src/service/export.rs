@@ -122,6 +122,33 @@ fn replay_before_signing(
 }
 
 impl Service {
+    /// Why `actor` cannot export trial `trial_id` now (`None`: they can): a trial without audit
+    /// records (not started), or a running trial for a role that does not see results (its
+    /// export holds unblinded records). The one rule of [`Service::export`] and the export
+    /// form's choices.
+    pub(super) fn export_refusal(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        trial_id: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        if AuditRow::last_seq(conn, &chain_of(trial_id)?.to_string())? == 0 {
+            return Ok(Some(format!(
+                "trial {trial_id} has no audit records yet: start it before exporting"
+            )));
+        }
+        let sight = self.snapshot(conn, trial_id)?.sight(actor);
+        Ok(
+            (!sight.reveals(crate::engine::Disclosure::Comparative)).then(|| {
+                format!(
+                    "trial {trial_id} is still running: its export holds unblinded records, and \
+                 the {} role may export it once the trial has stopped",
+                    actor.role
+                )
+            }),
+        )
+    }
+
     /// Verifies a chain and its checkpoints before an export signs its head: the server must
     /// not put its signature on a chain that was tampered with.
     fn check_before_signing(
@@ -171,13 +198,8 @@ impl Service {
                 if TrialRow::find(&mut conn, trial_id)?.is_none() {
                     return Err(ServiceError::NotFound(format!("no trial {trial_id}")));
                 }
-                let sight = self.snapshot(&mut conn, trial_id)?.sight(actor);
-                if !sight.reveals(crate::engine::Disclosure::Comparative) {
-                    return Err(ServiceError::Conflict(format!(
-                        "trial {trial_id} is still running: its export holds unblinded records, \
-                         and the {} role may export it once the trial has stopped",
-                        actor.role
-                    )));
+                if let Some(refusal) = self.export_refusal(&mut conn, actor, trial_id)? {
+                    return Err(ServiceError::Conflict(refusal));
                 }
                 (self.attribution(actor, None), None)
             }

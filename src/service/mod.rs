@@ -41,8 +41,8 @@ pub use error::ServiceError;
 pub use export::{ExportFile, Exporter};
 pub use export_bench::{bench_export, ExportBenchReport};
 pub use nof1::{
-    effect_sentence, MeasurementReceipt, MeasurementView, PatientReport, PeriodView,
-    PlannedMeasurement,
+    conclusion_of, effect_sentence, equivalence_sentence, MeasurementReceipt, MeasurementView,
+    Nof1Conclusion, PatientReport, PeriodView, PlannedMeasurement, SeriesReport,
 };
 pub use outbox::{
     retry_delay, spawn_outbox_worker, Delivery, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS,
@@ -56,9 +56,9 @@ pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
     kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
-    ArmView, AssignmentView, AuditEntry, AuditPage, DiffHunk, DiffLine, LineChange, LookResult,
-    ParticipantDetail, ParticipantView, SignatureView, StatusTone, TimelineEntry, TrialListing,
-    TrialResults, TrialView, VersionDetail, VersionState, VersionView,
+    ArmView, AssignmentView, AuditEntry, AuditField, AuditPage, DiffHunk, DiffLine, ExportChoice,
+    LineChange, LookResult, ParticipantDetail, ParticipantView, SignatureView, StatusTone,
+    TimelineEntry, TrialListing, TrialResults, TrialView, VersionDetail, VersionState, VersionView,
 };
 pub use witness::{
     check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,

@@ -90,6 +90,9 @@ pub struct MeasurementView {
     pub treatment: Option<String>,
     /// Whether the analysis uses it (period days only).
     pub analysed: bool,
+    /// Whether the patient's latest analysis used it, with this value (a measurement recorded
+    /// or corrected since waits for the next analysis).
+    pub in_analysis: bool,
 }
 
 /// A patient's n-of-1 report: for the coordinator, the patient and their clinician.
@@ -125,17 +128,210 @@ pub struct PatientReport {
     pub measurements: Vec<MeasurementView>,
     /// Cycles analysed.
     pub cycles_looked: u32,
+    /// Cycles planned.
+    pub cycles: u32,
+    /// Measurements the latest analysis used (the effects, the curve and the sentence all
+    /// come from that one analysis).
+    pub analysed_in_latest: usize,
+    /// Measurements on treatment days recorded (or corrected) since the latest analysis: they
+    /// enter the next one.
+    pub awaiting_analysis: usize,
+    /// Measurements never analysed (run-in, washout, after the last period).
+    pub not_analysed: usize,
     /// The latest look's effects.
     pub effects: Vec<Nof1Effect>,
-    /// The posterior density of the (first) effect: (effect, density).
+    /// The posterior density of the (first) effect at the latest look: (effect, density).
     pub curve: Vec<[f64; 2]>,
     /// How the patient's trial ended, if it has.
     pub end: Option<PatientEnd>,
-    /// One plain-language sentence about the effect.
+    /// The patient's conclusion, first: benefit (which treatment, by how much), equivalence
+    /// within the MCID, or not (yet) known. Absent where the effects are withheld.
+    pub conclusion: Option<Nof1Conclusion>,
+    /// The conclusion in one sentence (absent where the effects are withheld).
+    pub headline: Option<String>,
+    /// One plain-language sentence about the latest analysis' probabilities.
     pub sentence: Option<String>,
     /// Whether treatments and effects are withheld from this viewer (the site of a blinded
     /// trial, until the patient's trial has ended).
     pub blinded: bool,
+}
+
+/// What a patient's n-of-1 trial has shown so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Nof1Conclusion {
+    /// Stopped for benefit: one treatment is better by at least the MCID.
+    Benefit,
+    /// Stopped for equivalence: the treatments are within the MCID of each other.
+    Equivalence,
+    /// Still running (or no analysis yet): not yet known.
+    NotYetKnown,
+    /// Ended (every cycle done, or withdrawn) without reaching either rule's threshold.
+    Inconclusive,
+}
+
+/// An arm's name from its id (the id when the protocol has no such arm).
+fn arm_name(protocol: &Protocol, id: &str) -> String {
+    protocol
+        .arms
+        .iter()
+        .find(|a| a.id.as_str() == id)
+        .map_or_else(|| id.to_owned(), |a| a.name.clone())
+}
+
+/// The outcome's name as it reads inside a sentence (first letter in lower case).
+fn outcome_in_sentence(protocol: &Protocol) -> String {
+    let name = &protocol.outcome.name;
+    match name.get(..1) {
+        Some(c) => c.to_lowercase() + &name[1..],
+        None => name.clone(),
+    }
+}
+
+/// The benefit of `treatment` over the other treatment of `effect` (the second minus the first
+/// treatment), in the outcome's better direction: its mean and 95% interval.
+fn benefit_of(protocol: &Protocol, effect: &Nof1Effect, treatment: &str) -> (f64, [f64; 2]) {
+    let toward_second = match protocol.outcome.better {
+        Better::Higher => 1.0,
+        Better::Lower => -1.0,
+    };
+    let sign = if effect.treatment.as_str() == treatment {
+        toward_second
+    } else {
+        -toward_second
+    };
+    let [lo, hi] = effect.ci95;
+    let (a, b) = (sign * lo, sign * hi);
+    (sign * effect.mean, [a.min(b), a.max(b)])
+}
+
+/// The patient's conclusion and its sentence, stated first on the report: from how the
+/// patient's trial ended (the engine's decision) and the latest analysis' first effect.
+pub fn conclusion_of(
+    protocol: &Protocol,
+    subject: &str,
+    cycles: (u32, u32),
+    effect: Option<&Nof1Effect>,
+    end: Option<&PatientEnd>,
+) -> (Nof1Conclusion, String) {
+    let (looked, planned) = cycles;
+    let mcid = protocol.nof1.as_ref().map_or(0.0, |n| n.mcid);
+    let outcome = outcome_in_sentence(protocol);
+    let verb = match protocol.outcome.better {
+        Better::Higher => "raises",
+        Better::Lower => "lowers",
+    };
+    let names: Vec<String> = protocol.arms.iter().map(|a| a.name.clone()).collect();
+    let both = names.join(" and ");
+    // The treatment the latest analysis leans to, and by how much.
+    let lean = |e: &Nof1Effect| {
+        let (other, first) = (e.treatment.as_str(), protocol.arms.first());
+        let first_id = first.map_or("", |a| a.id.as_str());
+        let (mean, _) = benefit_of(protocol, e, other);
+        let (better, worse) = if mean >= 0.0 {
+            (other, first_id)
+        } else {
+            (first_id, other)
+        };
+        let (amount, [lo, hi]) = benefit_of(protocol, e, better);
+        format!(
+            "so far {} {verb} {outcome} by {amount:.2} (95% interval {lo:.2} to {hi:.2}) compared \
+             with {}",
+            arm_name(protocol, better),
+            arm_name(protocol, worse)
+        )
+    };
+    let (conclusion, text) = match (end, effect) {
+        (
+            Some(PatientEnd::Benefit {
+                treatment,
+                probability,
+                ..
+            }),
+            Some(e),
+        ) => {
+            let (amount, [lo, hi]) = benefit_of(protocol, e, treatment.as_str());
+            let other = protocol
+                .arms
+                .iter()
+                .find(|a| a.id != *treatment)
+                .map_or_else(String::new, |a| a.name.clone());
+            (
+                Nof1Conclusion::Benefit,
+                format!(
+                    "{} works better for {subject}: it {verb} {outcome} by {amount:.2} (95% \
+                     interval {lo:.2} to {hi:.2}) compared with {other}; the probability that \
+                     it is better by at least the MCID of {mcid} is {probability:.3}.",
+                    arm_name(protocol, treatment.as_str())
+                ),
+            )
+        }
+        (Some(PatientEnd::Equivalence { probability, .. }), _) => (
+            Nof1Conclusion::Equivalence,
+            format!(
+                "{both} work equally well for {subject}: they differ by less than the MCID of \
+                 {mcid} on {outcome} (probability {probability:.3})."
+            ),
+        ),
+        (Some(PatientEnd::Completed), e) => (
+            Nof1Conclusion::Inconclusive,
+            format!(
+                "No conclusion for {subject}: after all {planned} cycles neither treatment is \
+                 better by at least the MCID of {mcid}, nor are they shown to be within it{}.",
+                e.map_or_else(String::new, |e| format!("; {}", lean(e)))
+            ),
+        ),
+        (Some(PatientEnd::Withdrawn { reason }), e) => (
+            Nof1Conclusion::Inconclusive,
+            format!(
+                "No conclusion for {subject}: withdrawn after {looked} of {planned} cycles \
+                 ({reason}){}.",
+                e.map_or_else(String::new, |e| format!("; {}", lean(e)))
+            ),
+        ),
+        (Some(PatientEnd::Benefit { treatment, .. }), None) => (
+            Nof1Conclusion::Benefit,
+            format!(
+                "{} works better for {subject}, by at least the MCID of {mcid} with the \
+                 probability the protocol requires.",
+                arm_name(protocol, treatment.as_str())
+            ),
+        ),
+        (None, Some(e)) => (
+            Nof1Conclusion::NotYetKnown,
+            format!(
+                "Not yet known for {subject}: after {looked} of {planned} cycles, {}; neither a \
+                 difference of at least the MCID of {mcid} nor one smaller than it is likely \
+                 enough yet.",
+                lean(e)
+            ),
+        ),
+        (None, None) => (
+            Nof1Conclusion::NotYetKnown,
+            format!(
+                "Not yet known for {subject}: the first analysis runs when cycle 1 is complete."
+            ),
+        ),
+    };
+    // The sentence starts with a capital, whatever the protocol's names.
+    let mut chars = text.chars();
+    let text = chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect());
+    (conclusion, text)
+}
+
+/// The series' pooled results as its page shows them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesReport {
+    /// The hierarchical summary (`None` before enough patients have had a look).
+    pub summary: Option<SeriesSummary>,
+    /// Each pooled patient's subject id, in the order of the summary's patients.
+    pub subjects: Vec<String>,
+    /// The MCID.
+    pub mcid: f64,
+    /// Treatments in protocol order (the effect is the second minus the first).
+    pub treatments: Vec<String>,
 }
 
 fn phase_text(phase: DayPhase) -> String {
@@ -151,13 +347,7 @@ fn phase_text(phase: DayPhase) -> String {
 /// "There is an 87% probability that ibuprofen lowers your pain by at least 1 compared with
 /// paracetamol."
 pub fn effect_sentence(protocol: &Protocol, effect: &Nof1Effect) -> String {
-    let names = |id: &str| {
-        protocol
-            .arms
-            .iter()
-            .find(|a| a.id.as_str() == id)
-            .map_or_else(|| id.to_owned(), |a| a.name.clone())
-    };
+    let names = |id: &str| arm_name(protocol, id);
     let first = protocol
         .arms
         .first()
@@ -182,12 +372,39 @@ pub fn effect_sentence(protocol: &Protocol, effect: &Nof1Effect) -> String {
         Better::Higher => "raises",
         Better::Lower => "lowers",
     };
-    let mut outcome = protocol.outcome.name.clone();
-    if let Some(c) = outcome.get(..1) {
-        outcome = c.to_lowercase() + &outcome[1..];
-    }
-    // Whole percentages, but never "100%" or "0%": the posterior is never certain.
-    let chance = if p > 0.995 {
+    let outcome = outcome_in_sentence(protocol);
+    let chance = chance(p);
+    let margin = if mcid > 0.0 {
+        format!(" by at least {mcid}")
+    } else {
+        String::new()
+    };
+    format!(
+        "There is {chance} probability that {better} {verb} your {outcome}{margin} compared with {worse}."
+    )
+}
+
+/// The probability sentence after a stop for equivalence: that the treatments differ by less
+/// than the MCID (the probability the rule used), e.g. "There is a 93% probability that
+/// paracetamol and ibuprofen differ by less than 1 in your pain".
+pub fn equivalence_sentence(protocol: &Protocol, effect: &Nof1Effect) -> String {
+    let mcid = protocol.nof1.as_ref().map_or(0.0, |n| n.mcid);
+    let first = protocol
+        .arms
+        .first()
+        .map_or_else(String::new, |a| a.name.clone());
+    format!(
+        "There is {} probability that {first} and {} differ by less than {mcid} in your {}.",
+        chance(effect.p_within_mcid),
+        arm_name(protocol, effect.treatment.as_str()),
+        outcome_in_sentence(protocol)
+    )
+}
+
+/// A probability in words for a patient: whole percentages with their article, but never
+/// "100%" or "0%" (the posterior is never certain).
+fn chance(p: f64) -> String {
+    if p > 0.995 {
         "more than a 99%".to_owned()
     } else if p < 0.005 {
         "less than a 1%".to_owned()
@@ -203,15 +420,7 @@ pub fn effect_sentence(protocol: &Protocol, effect: &Nof1Effect) -> String {
             "a"
         };
         format!("{article} {percent:.0}%")
-    };
-    let margin = if mcid > 0.0 {
-        format!(" by at least {mcid}")
-    } else {
-        String::new()
-    };
-    format!(
-        "There is {chance} probability that {better} {verb} your {outcome}{margin} compared with {worse}."
-    )
+    }
 }
 
 impl Service {
@@ -421,10 +630,29 @@ impl Service {
                     },
                     phase: phase_text(phase),
                     analysed: analysed.is_some(),
+                    in_analysis: patient.in_last_look(&calendar, m.seq),
                     treatment: analysed.and_then(name),
                 }
             })
-            .collect();
+            .collect::<Vec<MeasurementView>>();
+        let analysed_in_latest = patient.analysed_in_last_look(&calendar);
+        let awaiting_analysis = measurements
+            .iter()
+            .filter(|m| m.analysed && !m.in_analysis)
+            .count();
+        let not_analysed = measurements.iter().filter(|m| !m.analysed).count();
+        let (conclusion, headline) = if effects_withheld {
+            (None, None)
+        } else {
+            let (conclusion, headline) = conclusion_of(
+                protocol,
+                subject_id.trim(),
+                (patient.cycles_looked, spec.cycles),
+                patient.effects.first(),
+                patient.end.as_ref(),
+            );
+            (Some(conclusion), Some(headline))
+        };
         let curve = match patient.effects.first() {
             Some(_) if !effects_withheld => effect_curve(protocol, patient, 161)?,
             Some(_) | None => Vec::new(),
@@ -448,6 +676,10 @@ impl Service {
             periods,
             measurements,
             cycles_looked: patient.cycles_looked,
+            cycles: spec.cycles,
+            analysed_in_latest,
+            awaiting_analysis,
+            not_analysed,
             effects: if effects_withheld {
                 Vec::new()
             } else {
@@ -455,11 +687,16 @@ impl Service {
             },
             curve,
             end: patient.end.clone().filter(|_| !effects_withheld),
+            conclusion,
+            headline,
             sentence: patient
                 .effects
                 .first()
                 .filter(|_| !effects_withheld)
-                .map(|e| effect_sentence(protocol, e)),
+                .map(|e| match patient.end {
+                    Some(PatientEnd::Equivalence { .. }) => equivalence_sentence(protocol, e),
+                    _ => effect_sentence(protocol, e),
+                }),
             blinded: concealed,
         })
     }
@@ -471,28 +708,69 @@ impl Service {
         actor: &Actor,
         trial_id: &str,
     ) -> Result<Option<SeriesSummary>, ServiceError> {
+        Ok(self.series_report(actor, trial_id)?.summary)
+    }
+
+    /// The series' page: the hierarchical summary with each pooled patient's subject id and
+    /// the MCID (statisticians and the DMC; the view is recorded like [`Self::series_summary`]).
+    pub fn series_report(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+    ) -> Result<SeriesReport, ServiceError> {
         actor.require(Permission::SeeResults)?;
         let mut conn = self.conn()?;
         let snapshot = self.snapshot(&mut conn, trial_id)?;
-        let (loaded, state) = (&snapshot.protocol, snapshot.state);
-        if loaded.protocol.trial.design != Design::Nof1 {
-            return Err(ServiceError::Conflict(format!(
-                "trial {trial_id} is not an n-of-1 trial"
-            )));
-        }
+        let protocol = &snapshot.protocol.protocol;
+        let spec = match (&protocol.nof1, protocol.trial.design) {
+            (Some(spec), Design::Nof1) => spec,
+            _ => {
+                return Err(ServiceError::Conflict(format!(
+                    "trial {trial_id} is not an n-of-1 trial"
+                )))
+            }
+        };
         let by = self.attribution(actor, None);
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
             self.append_system(
                 conn,
                 &crate::audit::SystemEvent::ResultsViewed {
                     trial: trial_id.to_owned(),
-                    head_seq: state.last_seq,
+                    head_seq: snapshot.state.last_seq,
                     view: Some(crate::audit::ResultsView::Series),
                 },
                 &by,
             )
             .map(|_| ())
         })?;
-        Ok(state.series)
+        let summary = snapshot.state.series.clone();
+        let subjects = summary
+            .iter()
+            .flat_map(|s| &s.shrunken)
+            .map(|p| {
+                snapshot
+                    .history
+                    .subjects
+                    .get(p.participant as usize)
+                    .map(|s| s.subject_id.clone())
+                    .ok_or_else(|| {
+                        ServiceError::Integrity(format!(
+                            "the series pools participant {} who is not enrolled",
+                            p.participant
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SeriesReport {
+            summary,
+            subjects,
+            mcid: spec.mcid,
+            treatments: snapshot
+                .state
+                .arms
+                .iter()
+                .map(|a| a.id.to_string())
+                .collect(),
+        })
     }
 }

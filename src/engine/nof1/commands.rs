@@ -9,7 +9,7 @@ use super::super::events::{
 };
 use super::super::state::{TrialState, TrialStatus};
 use super::super::EngineError;
-use super::{parse_date, Calendar, DayPhase, Nof1Patient};
+use super::{parse_date, Calendar, DayPhase, Measurement, Nof1Patient};
 use crate::protocol::{ArmId, Nof1Sequence, Nof1Spec, OutcomeKind, Prior, Protocol};
 use crate::stats::nof1::{
     analyse_patient, pool_series, EffectOptions, EffectPosterior, Nof1Observation, Nof1Prior,
@@ -433,7 +433,8 @@ impl Engine<'_> {
     ) -> Result<Vec<Nof1Effect>, EngineError> {
         let spec = spec(self.protocol)?;
         let k = spec.treatments.len();
-        let observations = observations(spec, &state.nof1[participant as usize]);
+        let patient = &state.nof1[participant as usize];
+        let observations = observations(spec, patient, &patient.measurements);
         let options = EffectOptions {
             mcid: spec.mcid,
             better: self.protocol.outcome.better,
@@ -551,12 +552,17 @@ impl Engine<'_> {
     }
 }
 
-/// The measurements a patient's analysis uses: those on period days of assigned periods
-/// (run-in and washout days are left out), with their treatment.
-fn observations(spec: &Nof1Spec, patient: &Nof1Patient) -> Vec<Nof1Observation> {
+/// The measurements a patient's analysis uses out of `measurements` (the patient's current
+/// ones, or those of the last look): those on period days of assigned periods (run-in and
+/// washout days are left out), with their treatment.
+fn observations(
+    spec: &Nof1Spec,
+    patient: &Nof1Patient,
+    measurements: &[Measurement],
+) -> Vec<Nof1Observation> {
     let calendar = Calendar::of(spec);
-    let mut out = Vec::with_capacity(patient.measurements.len());
-    for m in &patient.measurements {
+    let mut out = Vec::with_capacity(measurements.len());
+    for m in measurements {
         let Some(treatment) = patient.analysed_treatment(&calendar, m.day) else {
             continue;
         };
@@ -574,9 +580,11 @@ fn observations(spec: &Nof1Spec, patient: &Nof1Patient) -> Vec<Nof1Observation> 
     out
 }
 
-/// The posterior density of a patient's first effect (second treatment minus the first) on
-/// `points` points across its bulk, for plotting: exact for continuous outcomes; for binary
-/// outcomes the normal density with the effect's mean and SD.
+/// The posterior density of a patient's first effect (second treatment minus the first) at
+/// the patient's last look, on `points` points across its bulk, for plotting: the same
+/// analysis as the look's effects (the measurements as they stood then, [`Nof1Patient::looked`]),
+/// exact for continuous outcomes; for binary outcomes the normal density with the effect's
+/// mean and SD.
 pub fn effect_curve(
     protocol: &Protocol,
     patient: &Nof1Patient,
@@ -609,7 +617,7 @@ pub fn effect_curve(
         ar1: spec.ar1,
     };
     let posteriors = analyse_patient(
-        &observations(spec, patient),
+        &observations(spec, patient, &patient.looked),
         spec.treatments.len(),
         &nof1_prior(protocol),
         &options,

@@ -148,6 +148,9 @@ pub struct Nof1Patient {
     pub cycles_looked: u32,
     /// The effects at the last look.
     pub effects: Vec<Nof1Effect>,
+    /// The measurements as they stood at the last look (the values its effects were computed
+    /// from; later measurements and corrections wait for the next look).
+    pub looked: Vec<Measurement>,
     /// How the patient's participation ended, once it has.
     pub end: Option<PatientEnd>,
 }
@@ -161,6 +164,22 @@ impl Nof1Patient {
             return None;
         };
         self.periods.get(period as usize - 1).copied()
+    }
+
+    /// Whether the last look analysed the measurement held by event `seq` (with that value: a
+    /// measurement corrected since the look is held by a later event).
+    pub fn in_last_look(&self, calendar: &Calendar, seq: u64) -> bool {
+        self.looked
+            .iter()
+            .any(|m| m.seq == seq && self.analysed_treatment(calendar, m.day).is_some())
+    }
+
+    /// How many measurements the last look analysed.
+    pub fn analysed_in_last_look(&self, calendar: &Calendar) -> usize {
+        self.looked
+            .iter()
+            .filter(|m| self.analysed_treatment(calendar, m.day).is_some())
+            .count()
     }
 
     /// Measurements (current values) inside a period, by period number.

@@ -439,6 +439,19 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// Hash.
     pub hash: String,
+    /// The payload as labelled fields for reading (empty when sealed): participant numbers
+    /// shown as their subject ids. Not part of the JSON form (the payload is).
+    #[serde(skip)]
+    pub fields: Vec<AuditField>,
+}
+
+/// One field of an audit record's payload, for reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditField {
+    /// What it is (the payload's key in words).
+    pub label: String,
+    /// Its value in words.
+    pub value: String,
 }
 
 /// A page of the audit trail.
@@ -452,6 +465,15 @@ pub struct AuditPage {
     pub chains: Vec<String>,
     /// Every kind (for the filter).
     pub kinds: Vec<String>,
+}
+
+/// A trial as the export form offers it: exportable by this viewer now, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportChoice {
+    /// Trial id.
+    pub trial: String,
+    /// Why the viewer cannot export it now (`None`: it can).
+    pub refusal: Option<String>,
 }
 
 /// The kit code of participant `participant` of a trial with seed `seed_hex`: `KIT-` and 8

@@ -11,7 +11,7 @@ use crate::engine::{Nof1Effect, PatientEnd, SeriesSummary};
 use crate::protocol::OutcomeKind;
 use crate::service::Permission;
 use crate::service::{
-    MeasurementView, ParticipantDetail, ParticipantView, PatientReport, PlannedMeasurement,
+    MeasurementView, Nof1Conclusion, ParticipantDetail, PatientReport, PlannedMeasurement,
     ServiceError, TrialView,
 };
 use crate::web::auth::LoggedIn;
@@ -92,7 +92,7 @@ pub struct EffectLine {
 
 /// A pooled patient of the series, formatted.
 pub struct ShrunkenLine {
-    /// Subject id (empty if unknown).
+    /// Subject id.
     pub subject: String,
     /// 1-based participant number.
     pub number: u32,
@@ -430,8 +430,8 @@ struct ReportPage {
     reading: String,
     effects: Vec<EffectLine>,
     end: Option<String>,
-    analysed: usize,
-    left_out: usize,
+    /// The headline's style: `benefit`, `equivalence`, `unknown`.
+    conclusion_class: &'static str,
     measurements_svg: String,
     effect_svg: String,
 }
@@ -462,8 +462,11 @@ pub(super) async fn report_page(
             .map(|e| effect_line(&report, e))
             .collect(),
         end: report.end.as_ref().map(end_text),
-        analysed: report.measurements.iter().filter(|m| m.analysed).count(),
-        left_out: report.measurements.iter().filter(|m| !m.analysed).count(),
+        conclusion_class: match report.conclusion {
+            Some(Nof1Conclusion::Benefit) => "benefit",
+            Some(Nof1Conclusion::Equivalence) => "equivalence",
+            Some(Nof1Conclusion::NotYetKnown | Nof1Conclusion::Inconclusive) | None => "unknown",
+        },
         measurements_svg: charts::nof1_measurements(
             &report,
             (trial.outcome_min, trial.outcome_max),
@@ -481,6 +484,7 @@ struct SeriesPage {
     trial: TrialView,
     contrast: String,
     summary: Option<SeriesSummary>,
+    mcid: f64,
     patients: Vec<ShrunkenLine>,
     forest_svg: String,
     min_patients: usize,
@@ -497,49 +501,36 @@ pub(super) async fn series_page(
     user.require(Permission::SeeResults)?;
     let id = path.into_inner();
     let actor = user.actor.clone();
-    let (trial, participants, summary) = call(&state, move |s| {
-        let trial = s.trial_view(&actor, &id, false)?;
-        let summary = s.series_summary(&actor, &id)?;
-        Ok((trial, s.participants(&actor, &id)?, summary))
+    let (trial, series) = call(&state, move |s| {
+        Ok((
+            s.trial_view(&actor, &id, false)?,
+            s.series_report(&actor, &id)?,
+        ))
     })
     .await?;
-    let treatments: Vec<String> = trial.arms.iter().map(|a| a.id.clone()).collect();
-    let contrast = charts::contrast(&treatments);
-    let subject_of = |participant: u32| {
-        participants
-            .iter()
-            .find(|p: &&ParticipantView| u32::try_from(p.participant).ok() == Some(participant))
-            .map(|p| p.subject_id.clone())
-    };
-    let patients: Vec<ShrunkenLine> = summary
+    let contrast = charts::contrast(&series.treatments);
+    let patients: Vec<ShrunkenLine> = series
+        .summary
         .iter()
         .flat_map(|s| &s.shrunken)
-        .map(|p| ShrunkenLine {
-            subject: subject_of(p.participant).unwrap_or_default(),
+        .zip(&series.subjects)
+        .map(|(p, subject)| ShrunkenLine {
+            subject: subject.clone(),
             number: p.participant + 1,
             own: number(p.own_mean),
             mean: number(p.mean),
             ci: interval(p.ci95),
         })
         .collect();
-    let forest_svg = summary.as_ref().map_or_else(String::new, |s| {
-        let labels: Vec<String> = patients
-            .iter()
-            .map(|p| {
-                if p.subject.is_empty() {
-                    format!("patient {}", p.number)
-                } else {
-                    p.subject.clone()
-                }
-            })
-            .collect();
-        charts::nof1_forest(s, &labels, &contrast)
+    let forest_svg = series.summary.as_ref().map_or_else(String::new, |s| {
+        charts::nof1_forest(s, &series.subjects, &contrast, series.mcid)
     });
     html(&SeriesPage {
         chrome: Chrome::of(&user),
         trial,
         contrast,
-        summary,
+        summary: series.summary,
+        mcid: series.mcid,
         patients,
         forest_svg,
         min_patients: MIN_SERIES_PATIENTS,
