@@ -56,6 +56,12 @@ looks = {{ first = {every}, every = {every} }}
 [decision]
 superiority = 0.999
 inferiority = 0.001
+
+[[scenario]]
+name = "null"
+truth = {{ control = 0.3, a = 0.3, b = 0.3 }}
+accrual_per_week = 20
+outcome_delay_weeks = 0
 "#
     )
 }
@@ -246,6 +252,10 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
             )
             .expect("amended");
         assert_eq!(version, 2);
+        common::store_simulation(&service, &stat, "T1", version);
+        service
+            .sign(&stat, "T1", Meaning::Approval, PASSWORD)
+            .expect("amendment approved");
         for i in 2..30 {
             service
                 .enrol(&coord, "T1", &format!("S-{i:03}"), None)

@@ -1,8 +1,47 @@
-//! The protocol text of an amended version: the current text with the amendment applied.
+//! The protocol text of an amended version (the current text with the amendment applied), and
+//! the change an approved version makes, read back from the two versions' protocols.
 
 use super::super::ServiceError;
 use super::Amendment;
-use crate::protocol::Prior;
+use crate::engine::NewArm;
+use crate::protocol::{Prior, Protocol};
+
+/// What approving an amended version changes in the running trial.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Change {
+    /// An arm, with the prior and ratio the version states.
+    AddArm(NewArm),
+    /// A new maximum number of participants.
+    MaxParticipants(u32),
+}
+
+/// The change from `before` to `after`, two consecutive versions made by
+/// [`amended_text`]: exactly one added arm, or else a new maximum number of participants.
+pub(super) fn between(before: &Protocol, after: &Protocol) -> Result<Change, ServiceError> {
+    let added: Vec<_> = after
+        .arms
+        .iter()
+        .filter(|arm| !before.arms.iter().any(|b| b.id == arm.id))
+        .collect();
+    match added.as_slice() {
+        [arm] => Ok(Change::AddArm(NewArm {
+            id: arm.id.clone(),
+            name: arm.name.clone(),
+            prior: Some(arm.prior),
+            ratio: arm.ratio,
+        })),
+        [] if after.trial.max_participants != before.trial.max_participants => {
+            Ok(Change::MaxParticipants(after.trial.max_participants))
+        }
+        _ => Err(ServiceError::Integrity(format!(
+            "the version awaiting approval changes {} arms and the maximum from {} to {}: not \
+             one amendment",
+            added.len(),
+            before.trial.max_participants,
+            after.trial.max_participants
+        ))),
+    }
+}
 
 /// A prior as the protocol language writes it (`{ beta = [a, b] }`, …).
 fn prior_toml(prior: &Prior) -> toml_edit::InlineTable {

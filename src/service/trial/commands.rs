@@ -140,9 +140,12 @@ impl Service {
         })
     }
 
-    /// Amends the protocol (statistician, with the password again): a new protocol version is
-    /// stored with its hash and an approval signature bound to it, and the engine records the
-    /// change.
+    /// Proposes an amendment (statistician, with the password again): the engine checks it on
+    /// a copy of the trial's state, and the next protocol version is stored with the author's
+    /// authorship signature. Nothing changes in the trial until the version receives its
+    /// approval signature ([`Service::sign`]), which needs a stored simulation report of that
+    /// exact version ([`Service::require_simulated`]). One amendment awaits approval at a time.
+    /// Returns the new version's number.
     #[instrument(skip_all, fields(trial = %trial_id))]
     pub fn amend(
         &self,
@@ -162,14 +165,24 @@ impl Service {
             Some(&reason),
             WriteLock::TrialAndSystem(trial_id),
             |c| {
+                if let Some(pending) = pending_version(c.conn, c.trial)? {
+                    return Err(ServiceError::Conflict(format!(
+                        "protocol version {} of trial {trial_id} awaits its approval signature: \
+                         approve it (after simulating it) before proposing another amendment",
+                        pending.version
+                    )));
+                }
                 let current = ProtocolVersionRow::find(c.conn, trial_id, c.trial.current_version)?
                     .ok_or_else(|| {
                         ServiceError::Integrity("current protocol version missing".into())
                     })?;
-                let (events, text, note) = match amendment {
+                // The engine checks the amendment on a copy: nothing is recorded before the
+                // approval.
+                let mut scratch = c.state.clone();
+                let (text, note) = match amendment {
                     Amendment::AddArm { id, name, ratio } => {
-                        let events = c.engine.add_arm(
-                            c.state,
+                        c.engine.add_arm(
+                            &mut scratch,
                             NewArm {
                                 id: id.clone(),
                                 name: name.clone(),
@@ -177,9 +190,9 @@ impl Service {
                                 ratio: *ratio,
                             },
                         )?;
-                        // The version signed states the prior the engine gave the arm, and the
+                        // The version states the prior the engine gives the arm, and the
                         // simulation scenarios give it the reference arm's truth (no effect).
-                        let prior = c.state.arms.iter().find(|a| a.id == *id).map(|a| a.prior);
+                        let prior = scratch.arms.iter().find(|a| a.id == *id).map(|a| a.prior);
                         let reference = c
                             .protocol
                             .protocol
@@ -192,17 +205,17 @@ impl Service {
                             prior.as_ref(),
                             reference.as_deref(),
                         )?;
-                        (events, text, format!("arm {id} added: {reason}"))
+                        (text, format!("arm {id} added: {reason}"))
                     }
                     Amendment::MaxParticipants(to) => {
-                        let events = c.engine.change_max_participants(c.state, *to)?;
+                        c.engine.change_max_participants(&mut scratch, *to)?;
                         let text = amendment::amended_text(&current.source, amendment, None, None)?;
-                        (events, text, format!("maximum participants {to}: {reason}"))
+                        (text, format!("maximum participants {to}: {reason}"))
                     }
                 };
-                let origin = format!("trial {trial_id} version {}", c.trial.current_version + 1);
-                let loaded = LoadedProtocol::from_toml(&text, &origin)?;
                 let version = c.trial.current_version + 1;
+                let origin = format!("trial {trial_id} version {version}");
+                let loaded = LoadedProtocol::from_toml(&text, &origin)?;
                 ProtocolVersionRow {
                     trial_id: trial_id.to_owned(),
                     version,
@@ -213,9 +226,66 @@ impl Service {
                     created_at: by.recorded_at.as_str().to_owned(),
                 }
                 .insert(c.conn)?;
+                self.signature(c.conn, c.trial, version, Meaning::Authorship, &user, &by)?;
+                Ok((Vec::new(), version))
+            },
+        )
+    }
+
+    /// Approves the amendment awaiting approval (`version`, the one after the current): on a
+    /// trial that has started, only when a stored report simulated exactly that version. The
+    /// engine records the change, the version becomes current and the approval signature is
+    /// bound to it, in one transaction. Returns the signature's seq on the system chain.
+    pub(super) fn approve_amendment(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        version: i32,
+        user: &UserRow,
+    ) -> Result<u64, ServiceError> {
+        let note = {
+            let mut conn = self.conn()?;
+            ProtocolVersionRow::find(&mut conn, trial_id, version)?
+                .map(|row| row.note)
+                .unwrap_or_default()
+        };
+        let by = self.attribution(actor, Some(&note));
+        self.run_command(
+            actor,
+            trial_id,
+            Some(&note),
+            WriteLock::TrialAndSystem(trial_id),
+            |c| {
+                let pending = pending_version(c.conn, c.trial)?
+                    .filter(|p| p.version == version)
+                    .ok_or_else(|| {
+                        ServiceError::Conflict(format!(
+                            "protocol version {version} of trial {trial_id} no longer awaits \
+                             approval"
+                        ))
+                    })?;
+                let after = LoadedProtocol::from_toml(
+                    &pending.source,
+                    &format!("trial {trial_id} version {version}"),
+                )?;
+                Self::require_simulated(c.conn, &c.state.status, &pending, &after.protocol)?;
+                let current = ProtocolVersionRow::find(c.conn, trial_id, c.trial.current_version)?
+                    .ok_or_else(|| {
+                        ServiceError::Integrity("current protocol version missing".into())
+                    })?;
+                let before = LoadedProtocol::from_toml(
+                    &current.source,
+                    &format!("trial {trial_id} version {}", current.version),
+                )?;
+                let events = match amendment::between(&before.protocol, &after.protocol)? {
+                    amendment::Change::AddArm(arm) => c.engine.add_arm(c.state, arm)?,
+                    amendment::Change::MaxParticipants(to) => {
+                        c.engine.change_max_participants(c.state, to)?
+                    }
+                };
                 TrialRow::set_version(c.conn, trial_id, version)?;
-                self.signature(c.conn, c.trial, version, Meaning::Approval, &user, &by)?;
-                Ok((events, version))
+                let seq = self.signature(c.conn, c.trial, version, Meaning::Approval, user, &by)?;
+                Ok((events, seq))
             },
         )
     }

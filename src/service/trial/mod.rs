@@ -16,6 +16,7 @@ pub use derive::{ProjectionDifference, ProjectionReport};
 
 pub(super) use run::checkpoint_row;
 
+use super::simulations::pending_version;
 use super::{Actor, Permission, Role, Service, ServiceError, Sight};
 use crate::audit::{Attribution, AuditRecord, ChainId, Checkpoint, Purpose};
 use crate::engine::history::Conduct;
@@ -323,9 +324,11 @@ impl Service {
         Ok(summary)
     }
 
-    /// Signs the trial's current protocol version: the password is entered again; the
-    /// signature carries its meaning, the signer's printed name and the UTC time, and is bound
-    /// to the version's hash. Returns the signature's seq on the system chain.
+    /// Signs the trial's newest protocol version (the amendment awaiting approval, else the
+    /// current one): the password is entered again; the signature carries its meaning, the
+    /// signer's printed name and the UTC time, and is bound to the version's hash. An approval
+    /// of an amendment makes it current ([`Service::amend`]). Returns the signature's seq on the
+    /// system chain.
     #[instrument(skip_all, fields(trial = %trial_id, meaning = %meaning))]
     pub fn sign(
         &self,
@@ -341,10 +344,20 @@ impl Service {
         let user = self.reauthenticate(actor, password, "an electronic signature")?;
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
+        let trial = TrialRow::find(&mut conn, trial_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
+        if meaning == Meaning::Approval {
+            if let Some(pending) = pending_version(&mut conn, &trial)? {
+                drop(conn);
+                return self.approve_amendment(actor, trial_id, pending.version, &user);
+            }
+        }
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
             let trial = TrialRow::find(conn, trial_id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("no trial {trial_id}")))?;
-            self.signature(conn, &trial, trial.current_version, meaning, &user, &by)
+            let version = pending_version(conn, &trial)?
+                .map_or(trial.current_version, |pending| pending.version);
+            self.signature(conn, &trial, version, meaning, &user, &by)
         })
     }
 

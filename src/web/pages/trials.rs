@@ -3,7 +3,7 @@
 use super::{call, html, see_other, Chrome, CsrfForm, Page};
 use crate::protocol::{ArmId, LoadedProtocol, ProtocolError};
 use crate::service::Permission;
-use crate::service::{Amendment, Meaning, ServiceError, TrialListing, TrialView};
+use crate::service::{Amendment, Meaning, ServiceError, SimulationShelf, TrialListing, TrialView};
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::jobs::Job;
@@ -187,6 +187,8 @@ struct TrialPage {
     jobs: Vec<Arc<Job>>,
     /// The trial's witness addresses (shown to those who may change them).
     witnesses: Vec<String>,
+    /// The stored simulation reports (`simulation_list.html`), for the roles that read them.
+    simulations: Option<SimulationShelf>,
 }
 
 #[get("/trials/{id}")]
@@ -210,11 +212,18 @@ pub(super) async fn trial_page(
     } else {
         Vec::new()
     };
+    let simulations = if user.may(Permission::ReadSimulations) {
+        let (actor, lookup) = (user.actor.clone(), id.clone());
+        Some(call(&state, move |s| s.simulation_shelf(&actor, &lookup)).await?)
+    } else {
+        None
+    };
     html(&TrialPage {
         chrome: Chrome::of(&user),
         trial,
         jobs,
         witnesses,
+        simulations,
     })
 }
 
