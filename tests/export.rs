@@ -64,9 +64,10 @@ fn the_odm_export_of_every_demo_trial_is_odm_1_3_2() {
     for (n, demo) in demos.iter().enumerate() {
         let id = run_demo(&service, &p, demo);
         if n == 0 {
-            // An amendment: a second protocol version (and MetaDataVersion) with its signature.
+            // An amendment: a second protocol version (and MetaDataVersion), simulated and
+            // approved.
             let (loaded, _) = service.current_protocol(&p.stat, &id).expect("protocol");
-            service
+            let version = service
                 .amend(
                     &p.stat,
                     &id,
@@ -75,6 +76,7 @@ fn the_odm_export_of_every_demo_trial_is_odm_1_3_2() {
                     "recruitment is faster than planned",
                 )
                 .expect("amendment proposed");
+            store_simulation(&service, &p.stat, &id, version);
             service
                 .sign(&p.approver, &id, Meaning::Approval, PASSWORD)
                 .expect("amendment approved");

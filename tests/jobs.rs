@@ -156,8 +156,14 @@ async fn the_web_form_names_the_replicate_bound_and_cancel_needs_the_csrf_token(
         ],
     )
     .await;
-    assert_eq!(too_many.status, 400, "{}", too_many.body);
+    // The form comes back (422) with the bound next to the replicates.
+    assert_eq!(too_many.status, 422, "{}", too_many.body);
     assert!(too_many.body.contains("100000"), "{}", too_many.body);
+    assert!(
+        too_many.body.contains(r#"id="reps-error""#),
+        "{}",
+        too_many.body
+    );
     let started = common::form(
         &app,
         &session,

@@ -56,6 +56,12 @@ looks = {{ first = {every}, every = {every} }}
 [decision]
 superiority = 0.999
 inferiority = 0.001
+
+[[scenario]]
+name = "null"
+truth = {{ control = 0.3, a = 0.3, b = 0.3 }}
+accrual_per_week = 20
+outcome_delay_weeks = 0
 "#
     )
 }
@@ -266,6 +272,13 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
         let own = service.sign(&stat, "T1", Meaning::Approval, PASSWORD);
         assert!(matches!(own, Err(ServiceError::Forbidden(_))), "{own:?}");
         assert_eq!(service.trial_state("T1").expect("state").arms.len(), arms);
+        // Not before a stored simulation of the pending version.
+        let unsimulated = service.sign(&approver, "T1", Meaning::Approval, PASSWORD);
+        assert!(
+            matches!(unsimulated, Err(ServiceError::Conflict(_))),
+            "{unsimulated:?}"
+        );
+        common::store_simulation(&service, &stat, "T1", version);
         service
             .sign(&approver, "T1", Meaning::Approval, PASSWORD)
             .expect("amendment approved");

@@ -37,7 +37,7 @@ pub use offline::{
     export_record_hashes, replay_export, verify_export, verify_export_against, ChainSummary,
     EarlierExport, OfflineProblem, OfflineReport, ReadError, ReplayOutcome,
 };
-pub use package::{Manifest, ManifestFile, MANIFEST, MANIFEST_SIGNATURE};
+pub use package::{Manifest, ManifestFile, ManifestSimulation, MANIFEST, MANIFEST_SIGNATURE};
 
 /// What an export is written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +148,33 @@ pub struct ProtocolText {
     pub created_at: String,
 }
 
+/// A stored simulation report of one protocol version, as the package carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulationText {
+    /// Its number within the trial.
+    pub number: i64,
+    /// The protocol version simulated.
+    pub version: i32,
+    /// That version's hash (hex).
+    pub protocol_hash: String,
+    /// The scenario.
+    pub scenario: String,
+    /// The seed (decimal).
+    pub seed: String,
+    /// Replicates.
+    pub reps: i64,
+    /// Who ran it.
+    pub ran_by: String,
+    /// When it was stored (UTC).
+    pub ran_at: String,
+    /// The headline metrics.
+    pub summary: String,
+    /// The simulator's result (JSON).
+    pub result_json: String,
+    /// The report page (HTML).
+    pub report_html: String,
+}
+
 /// A user named in the export (as actor or signer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
@@ -191,6 +218,8 @@ pub struct TrialExport {
     pub checkpoints: Vec<Checkpoint>,
     /// The users named as actors or signers.
     pub users: Vec<UserInfo>,
+    /// The trial's stored simulation reports, oldest first (the package carries them).
+    pub simulations: Vec<SimulationText>,
 }
 
 /// Why an export cannot be written.

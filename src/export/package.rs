@@ -12,8 +12,11 @@
 //! `unblinded` must be the JSON Lines header's) and then `audit.jsonl` as it checks a JSON Lines
 //! file (METHODS.md §10).
 //!
-//! Simulation reports are not in the package: the server keeps them in its data directory,
-//! outside the audit trail, so they are not part of a trial's record (the summary says so).
+//! The trial's stored simulation reports are in the package too: `simulation/report-N.html`
+//! (the page as stored) and `simulation/report-N.json` (the simulator's result), each listed
+//! with its file hashes like every file, and described in the manifest's `simulations`
+//! (protocol version and hash, scenario, seed, replicates, who ran it and when), so a reader
+//! sees which report justified which version.
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
@@ -45,6 +48,31 @@ pub struct ManifestFile {
     pub sha256: String,
 }
 
+/// A simulation report in the package, as the manifest describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestSimulation {
+    /// Its number within the trial.
+    pub number: i64,
+    /// The protocol version simulated.
+    pub version: i32,
+    /// That version's hash (hex).
+    pub protocol_hash: String,
+    /// The scenario.
+    pub scenario: String,
+    /// The seed (decimal).
+    pub seed: String,
+    /// Replicates.
+    pub reps: i64,
+    /// Who ran it.
+    pub ran_by: String,
+    /// When it was stored (UTC).
+    pub ran_at: String,
+    /// The report page's path in the package.
+    pub report: String,
+    /// The result's path in the package.
+    pub result: String,
+}
+
 /// `MANIFEST.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -66,6 +94,10 @@ pub struct Manifest {
     pub signature: String,
     /// Every other file of the package.
     pub files: Vec<ManifestFile>,
+    /// The stored simulation reports in `simulation/` (absent in packages made before they
+    /// were included).
+    #[serde(default)]
+    pub simulations: Vec<ManifestSimulation>,
 }
 
 /// A package read back: every entry's bytes, and the JSON Lines export's.
@@ -88,6 +120,25 @@ pub(crate) fn write(export: &TrialExport, key: &ServerKey) -> Result<Vec<u8>, Ex
     files.push(("odm.xml".into(), odm::write(export)?));
     for (name, bytes) in csv_files::write(export)? {
         files.push((format!("csv/{name}"), bytes));
+    }
+    let mut simulations = Vec::with_capacity(export.simulations.len());
+    for report in &export.simulations {
+        let page = format!("simulation/report-{}.html", report.number);
+        let result = format!("simulation/report-{}.json", report.number);
+        files.push((page.clone(), report.report_html.clone().into_bytes()));
+        files.push((result.clone(), report.result_json.clone().into_bytes()));
+        simulations.push(ManifestSimulation {
+            number: report.number,
+            version: report.version,
+            protocol_hash: report.protocol_hash.clone(),
+            scenario: report.scenario.clone(),
+            seed: report.seed.clone(),
+            reps: report.reps,
+            ran_by: report.ran_by.clone(),
+            ran_at: report.ran_at.clone(),
+            report: page,
+            result,
+        });
     }
     files.push(("summary.html".into(), summary::write(export)?.into_bytes()));
     files.push((
@@ -114,6 +165,7 @@ pub(crate) fn write(export: &TrialExport, key: &ServerKey) -> Result<Vec<u8>, Ex
                 sha256: sha256_hex(bytes),
             })
             .collect(),
+        simulations,
     };
     let mut manifest_bytes =
         serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::write("manifest", e))?;

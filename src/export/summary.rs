@@ -185,12 +185,38 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
     }
     h.push_str("</table>\n");
 
-    h.push_str(
-        "<h2>Simulation reports</h2>\n<p>None are included: the server keeps simulation \
-         reports in its data directory, outside the audit trail. Each protocol version's \
-         operating characteristics can be recomputed from its file here with \
-         <code>bayestrial simulate FILE --scenario NAME --reps N --seed S --report OUT.html</code>.</p>\n",
-    );
+    h.push_str("<h2>Simulation reports</h2>\n");
+    if export.simulations.is_empty() {
+        h.push_str(
+            "<p>None were stored for this trial. Each protocol version's operating \
+             characteristics can be recomputed from its file here with <code>bayestrial \
+             simulate FILE --scenario NAME --reps N --seed S --report OUT.html</code>.</p>\n",
+        );
+    } else {
+        h.push_str(
+            "<p>The stored simulation reports that justified the protocol versions; each is \
+             recomputed byte for byte from its version's file with <code>bayestrial simulate \
+             FILE --scenario NAME --reps N --seed S --report OUT.html</code>.</p>\n<table>\n\
+             <tr><th>Report</th><th>Version</th><th>Scenario</th><th>Seed</th><th>Replicates</th>\
+             <th>Run by</th><th>Stored (UTC)</th><th>Files</th></tr>\n",
+        );
+        for r in &export.simulations {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>simulation/report-{}.html, simulation/report-{}.json</td></tr>",
+                r.number,
+                r.version,
+                esc(&r.scenario),
+                esc(&r.seed),
+                r.reps,
+                esc(&r.ran_by),
+                esc(&r.ran_at),
+                r.number,
+                r.number
+            );
+        }
+        h.push_str("</table>\n");
+    }
     h.push_str(
         "<h2>Files and how to check them</h2>\n<ul>\n\
          <li><code>audit.jsonl</code>: every audit record of the trial's chain and the system \
@@ -198,6 +224,7 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
          <li><code>odm.xml</code>: CDISC ODM 1.3.2 (transactional) with an audit record for every \
          value;</li>\n<li><code>csv/</code>: participants, assignments, outcomes or measurements, \
          looks;</li>\n<li><code>protocol/</code>: every protocol version as signed;</li>\n\
+         <li><code>simulation/</code>: the stored simulation reports (page and result);</li>\n\
          <li><code>MANIFEST.json</code>: the SHA-256 of every file, signed in \
          <code>MANIFEST.sig</code> with the server key (<code>public-key.hex</code>).</li>\n</ul>\n\
          <p>Without a database: <code>bayestrial audit verify --export PACKAGE.zip \

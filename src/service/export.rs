@@ -23,9 +23,10 @@ use crate::audit::{
     signatures_of, verify_chain, verify_checkpoint_sequence, verify_checkpoints, Attribution,
     AuditError, AuditRecord, ChainHead, ChainId, Checkpoint, Purpose, SystemEvent,
 };
-use crate::export::{self, ExportFormat, ProtocolText, TrialExport, UserInfo};
+use crate::export::{self, ExportFormat, ProtocolText, SimulationText, TrialExport, UserInfo};
 use crate::store::{
-    AuditRow, CheckpointRow, DbConn, OutboxRow, ProtocolVersionRow, TrialRow, UserRow, WriteLock,
+    AuditRow, CheckpointRow, DbConn, OutboxRow, ProtocolVersionRow, SimulationReportRow, TrialRow,
+    UserRow, WriteLock,
 };
 
 /// Who asks for an export.
@@ -247,6 +248,22 @@ impl Service {
                 created_at: v.created_at,
             })
             .collect();
+        let simulations: Vec<SimulationText> = SimulationReportRow::of_trial(&mut conn, trial_id)?
+            .into_iter()
+            .map(|r| SimulationText {
+                number: r.number,
+                version: r.version,
+                protocol_hash: r.protocol_hash,
+                scenario: r.scenario,
+                seed: r.seed,
+                reps: r.reps,
+                ran_by: r.ran_by,
+                ran_at: r.ran_at,
+                summary: r.summary,
+                result_json: r.result_json,
+                report_html: r.report_html,
+            })
+            .collect();
         let mut names: BTreeSet<String> = trial_records.iter().map(|r| r.actor.clone()).collect();
         for (_, signature) in signatures_of(&system_records, trial_id).map_err(AuditError::from)? {
             names.insert(signature.username);
@@ -283,6 +300,7 @@ impl Service {
             system_records,
             checkpoints: all_checkpoints,
             users,
+            simulations,
         };
         let bytes = export::render(&data, format, &self.key)
             .map_err(|e| ServiceError::Integrity(format!("export of trial {trial_id}: {e}")))?;

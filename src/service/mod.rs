@@ -17,6 +17,7 @@ mod export_bench;
 mod nof1;
 mod outbox;
 mod permission;
+mod simulations;
 mod subject;
 mod trial;
 mod users;
@@ -48,6 +49,10 @@ pub use outbox::{
     retry_delay, spawn_outbox_worker, Delivery, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS,
 };
 pub use permission::{Permission, Sight};
+pub use simulations::{
+    NewSimulationReport, PendingVersion, SimulationReport, SimulationReportInfo, SimulationShelf,
+    MAX_REPORT_HTML_BYTES, MAX_RESULT_JSON_BYTES, MAX_SCENARIO_CHARS, MAX_SUMMARY_CHARS,
+};
 pub use trial::{
     Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, ProjectionDifference,
     ProjectionReport, SavedVersion, TrialSummary,

@@ -36,6 +36,8 @@ pub enum Permission {
     SeeResults,
     /// Read, verify and export the audit trail.
     ReadAudit,
+    /// Read the stored simulation reports of a trial (they hold no participant's data).
+    ReadSimulations,
 }
 
 impl fmt::Display for Permission {
@@ -53,6 +55,7 @@ impl fmt::Display for Permission {
             Self::Dispense => "see the arm behind a kit code",
             Self::SeeResults => "see unblinded results",
             Self::ReadAudit => "read the audit trail",
+            Self::ReadSimulations => "read simulation reports",
         })
     }
 }
@@ -72,7 +75,9 @@ impl Role {
             Permission::ReadPatientReports => matches!(self, Coordinator | Statistician | Dmc),
             Permission::Dispense => matches!(self, Pharmacist),
             Permission::SeeResults => matches!(self, Statistician | Dmc),
-            Permission::ReadAudit => matches!(self, Admin | Statistician | Dmc | Regulator),
+            Permission::ReadAudit | Permission::ReadSimulations => {
+                matches!(self, Admin | Statistician | Dmc | Regulator)
+            }
         }
     }
 }

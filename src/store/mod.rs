@@ -39,6 +39,7 @@ mod rows;
     reason = "diesel's table! macro generates undocumented modules"
 )]
 pub mod schema;
+mod simulations;
 mod witnesses;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ pub use access::{ApiTokenRow, LoginFailures, SessionRow, UserListing};
 pub use connection::DbConn;
 pub use reads::{arm_statuses, trial_status, AuditQuery, AuditSort};
 pub use rows::*;
+pub use simulations::{SimulationListing, SimulationReportRow};
 pub use witnesses::{mark_witnessed, witness_mark, WitnessRow};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -215,6 +215,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    simulation_reports (trial_id, number) {
+        trial_id -> Text,
+        number -> BigInt,
+        version -> Integer,
+        protocol_hash -> Text,
+        scenario -> Text,
+        seed -> Text,
+        reps -> BigInt,
+        ran_by -> Text,
+        ran_at -> Text,
+        summary -> Text,
+        result_json -> Text,
+        report_html -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     users,
@@ -235,4 +252,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     trial_witnesses,
     witness_marks,
+    simulation_reports,
 );

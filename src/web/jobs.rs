@@ -8,7 +8,10 @@
 //! folder): `N.json` (what was run, on which protocol id, version and hash, and how it ended)
 //! and, once finished, `N.html` (the report), both 0600 and written atomically, so the list and
 //! the reports survive a restart; a job that was waiting or running when the server stopped is
-//! listed as interrupted. Nothing here touches the database or the audit trail.
+//! listed as interrupted. A job may carry a [`ReportStore`]: when it finishes, the store is
+//! handed the report (the web passes one that stores it through the service, in the database,
+//! tied to the protocol version simulated) and the job records the stored report's number.
+//! Nothing here touches the database or the audit trail itself.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -105,6 +108,9 @@ pub enum JobState {
     Finished {
         /// Headline metrics.
         summary: String,
+        /// The number of the report as stored by the job's [`ReportStore`], if it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stored: Option<i64>,
     },
     /// Failed, with the reason.
     Failed {
@@ -207,6 +213,23 @@ impl Job {
     }
 }
 
+/// A finished simulation, handed to the job's [`ReportStore`].
+#[derive(Debug, Clone, Copy)]
+pub struct FinishedReport<'a> {
+    /// What the job ran.
+    pub spec: &'a JobSpec,
+    /// The headline metrics in one line.
+    pub summary: &'a str,
+    /// The simulator's result (JSON).
+    pub result_json: &'a str,
+    /// The report page (HTML).
+    pub report_html: &'a str,
+}
+
+/// Where a finished job's report goes: returns the stored report's number, or why it could
+/// not be stored (the job then fails with that reason).
+pub type ReportStore = Box<dyn FnOnce(FinishedReport<'_>) -> Result<i64, String> + Send>;
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct JobRequest {
@@ -228,6 +251,7 @@ struct Pending {
     job: Arc<Job>,
     protocol: LoadedProtocol,
     plan: SimulationPlan,
+    store: Option<ReportStore>,
 }
 
 #[derive(Default)]
@@ -321,14 +345,15 @@ impl Shared {
         std::thread::Builder::new()
             .name(format!("simulation-{}", job.spec.id))
             .spawn(move || {
-                let state = shared.run(&pending);
+                let mut pending = pending;
+                let state = shared.run(&mut pending);
                 shared.next(&pending.job, state);
             })
             .map(|_| ())
             .map_err(JobError::Thread)
     }
 
-    fn run(&self, pending: &Pending) -> JobState {
+    fn run(&self, pending: &mut Pending) -> JobState {
         let job = &pending.job;
         let span = tracing::info_span!("simulation", job = job.spec.id, trial = %job.spec.trial_id);
         let _entered = span.enter();
@@ -364,9 +389,35 @@ impl Shared {
                 reason: "the report could not be saved; the error has been logged".into(),
             };
         }
-        JobState::Finished {
-            summary: summary(&report),
-        }
+        let summary = summary(&report);
+        let stored = match pending.store.take() {
+            None => None,
+            Some(store) => {
+                let result_json = match serde_json::to_string(&report) {
+                    Ok(json) => json,
+                    Err(error) => {
+                        return JobState::Failed {
+                            reason: format!("the result could not be written as JSON: {error}"),
+                        }
+                    }
+                };
+                let finished = FinishedReport {
+                    spec: &job.spec,
+                    summary: &summary,
+                    result_json: &result_json,
+                    report_html: &html,
+                };
+                match store(finished) {
+                    Ok(number) => Some(number),
+                    Err(reason) => {
+                        return JobState::Failed {
+                            reason: format!("the report could not be stored: {reason}"),
+                        }
+                    }
+                }
+            }
+        };
+        JobState::Finished { summary, stored }
     }
 
     /// A running job ended with `state`: record it and, under the same lock (so that the
@@ -490,6 +541,16 @@ impl SimulationJobs {
         protocol: LoadedProtocol,
         request: JobRequest,
     ) -> Result<Arc<Job>, JobError> {
+        self.start_storing(protocol, request, None)
+    }
+
+    /// [`SimulationJobs::start`], handing the finished report to `store`.
+    pub fn start_storing(
+        &self,
+        protocol: LoadedProtocol,
+        request: JobRequest,
+        store: Option<ReportStore>,
+    ) -> Result<Arc<Job>, JobError> {
         let limits = self.shared.limits;
         if request.reps == 0 || request.reps > limits.max_reps {
             return Err(JobError::Reps {
@@ -535,6 +596,7 @@ impl SimulationJobs {
             job: Arc::clone(&job),
             protocol,
             plan,
+            store,
         };
         if queue.running < limits.running {
             queue.running += 1;

@@ -59,6 +59,26 @@ impl World {
         }
     }
 
+    /// The same world after a restart: a new service (seeded with `seed`, so that its tokens
+    /// differ from the first one's) and new jobs on the same database and data directory.
+    pub fn restarted(self, seed: u64) -> Self {
+        let Self { service, jobs, dir } = self;
+        drop(jobs);
+        drop(service);
+        let url = format!("sqlite://{}", dir.path().join("world.db").display());
+        let mut config = ServiceConfig::new(DatabaseUrl::parse(&url).expect("database URL"));
+        config.data_dir = dir.path().to_path_buf();
+        config.clock = Arc::new(SteppingClock::starting_at(1_790_000_000));
+        config.randomness = Randomness::seeded(seed);
+        let service = Service::open(config).expect("service opens again");
+        let jobs = SimulationJobs::open(dir.path(), JobLimits::default(), 1).expect("jobs");
+        Self {
+            service: Arc::new(service),
+            jobs: Arc::new(jobs),
+            dir,
+        }
+    }
+
     /// The actor `name` in `role`.
     pub fn actor(name: &str, role: Role) -> Actor {
         Actor {

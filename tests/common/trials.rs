@@ -389,3 +389,47 @@ pub fn rewrite_records(
     }
     records
 }
+
+/// Simulates protocol `version` of a trial (its first scenario, 4 replicates, seed 1) and
+/// stores the report through the service, as a finished simulation job does; returns the
+/// report's number. An amendment's approval needs one.
+pub fn store_simulation(service: &Service, stat: &Actor, trial_id: &str, version: i32) -> i64 {
+    let (loaded, version) = service
+        .protocol_to_simulate(stat, trial_id, Some(version))
+        .expect("the version to simulate");
+    let scenario = loaded
+        .protocol
+        .scenarios
+        .first()
+        .expect("the protocol has a scenario")
+        .name
+        .clone();
+    let plan = bayestrial::sim::SimulationPlan {
+        scenario: bayestrial::sim::SimScenario::from_protocol(&loaded.protocol, &scenario, &[])
+            .expect("scenario"),
+        reps: 4,
+        seed: 1,
+        threads: 1,
+        selection: bayestrial::sim::Selection::BestRemaining,
+    };
+    let hash = loaded.hash.to_hex();
+    let report = bayestrial::sim::simulate_scenario(&loaded.protocol, &hash, &plan, &|| {})
+        .expect("simulated");
+    let html = bayestrial::sim::render_scenario_html(&loaded.protocol, &report).expect("report");
+    service
+        .store_simulation_report(
+            stat,
+            &bayestrial::service::NewSimulationReport {
+                trial_id: trial_id.to_owned(),
+                version,
+                protocol_hash: hash,
+                scenario,
+                seed: 1,
+                reps: 4,
+                summary: "test simulation".into(),
+                result_json: serde_json::to_string(&report).expect("JSON"),
+                report_html: html,
+            },
+        )
+        .expect("stored")
+}

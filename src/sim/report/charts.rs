@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::super::metrics::SizeHistogram;
 use super::super::{Nof1SimulationReport, SimError, SimulationReport};
 use crate::protocol::Protocol;
 
@@ -28,24 +29,70 @@ pub(super) fn svg(
     Ok(text)
 }
 
-pub(super) fn allocation_chart(
+/// The allocation over looks, as a figure's body and caption: a line per arm across the looks
+/// when two or more looks set one; the allocation set at the only look that set one as bars
+/// (the trials stopped, or enrolment had ended, before another); a sentence when none did.
+pub(super) fn allocation_figure(
     ids: &[String],
     by_look: &[BTreeMap<String, f64>],
-) -> Result<String, SimError> {
-    let looks = u32::try_from(by_look.len()).unwrap_or(u32::MAX);
+) -> Result<(String, &'static str), SimError> {
+    match by_look {
+        [] => Ok((
+            "<p class=\"note\" id=\"allocation-none\">No look set an allocation probability in \
+             any simulated trial (each stopped at its first look, enrolment had ended before it, \
+             or the allocation is fixed), so there is no allocation over looks to draw.</p>\n"
+                .to_owned(),
+            "Allocation over looks: none to show.",
+        )),
+        [only] => {
+            let labels: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let bars: Vec<Bar> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| Bar {
+                    value: only.get(id).copied().unwrap_or(0.0),
+                    mcse: None,
+                    colour: colour(i),
+                })
+                .collect();
+            Ok((
+                bar_chart(
+                    (
+                        "Allocation set at the only look that set it",
+                        "arm",
+                        "mean allocation probability",
+                    ),
+                    &labels,
+                    &bars,
+                )?,
+                "Only one look set an allocation probability (the trials stopped, or enrolment \
+                 had ended, before another did): the mean allocation probability it set, per arm.",
+            ))
+        }
+        _ => Ok((
+            allocation_chart(ids, by_look)?,
+            "Mean allocation probability set at each look, over the trials that reached it.",
+        )),
+    }
+}
+
+/// Lines of the mean allocation per arm over two or more looks, on an integer look axis.
+fn allocation_chart(ids: &[String], by_look: &[BTreeMap<String, f64>]) -> Result<String, SimError> {
+    let looks = u32::try_from(by_look.len()).unwrap_or(u32::MAX).max(2);
     svg(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .caption("Allocation over looks", ("sans-serif", 18))
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(1u32..looks.max(2), 0f64..1f64)?;
+            .build_cartesian_2d(1u32..looks, 0f64..1f64)?;
         chart
             .configure_mesh()
             .light_line_style(TRANSPARENT)
             .x_desc("look")
             .y_desc("mean allocation probability")
-            .x_labels(usize::try_from(looks.clamp(2, 20)).unwrap_or(20))
+            .x_labels(usize::try_from(looks.min(20)).unwrap_or(20))
+            .x_label_formatter(&|k| k.to_string())
             .y_label_formatter(&|y| format!("{y:.1}"))
             .draw()?;
         for (i, id) in ids.iter().enumerate() {
@@ -73,16 +120,41 @@ pub(super) fn allocation_chart(
     })
 }
 
-pub(super) fn sample_size_chart(report: &SimulationReport) -> Result<String, SimError> {
-    let histogram = &report.metrics.sample_size_histogram;
-    let mean = report.metrics.sample_size.mean;
-    let width = f64::from(histogram.bin_width);
+/// An integer tick's label, or nothing for a tick between two integers (so that no two ticks
+/// of a count axis read alike).
+fn integer_label(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
+}
+
+/// How many ticks an integer axis from `left` to `right` gets: at most 11, and never more than
+/// one per unit and one for each end, so the ticks fall on whole numbers.
+fn integer_ticks(left: f64, right: f64) -> usize {
+    let span = (right - left).clamp(1.0, 10.0);
+    // A whole number from 1 to 10 (the cast cannot truncate), and one tick more for the ends.
+    span.floor() as usize + 1
+}
+
+/// The histogram of the number of participants enrolled, with its mean, on a whole-number
+/// axis (no two ticks read alike, also when every trial has the same size). A bin of the
+/// whole numbers `edge` to `edge + width - 1` is drawn from `edge - ½` to `edge + width - ½`,
+/// so a bin of width 1 stands centred on its number.
+pub(super) fn sample_size_chart(histogram: &SizeHistogram, mean: f64) -> Result<String, SimError> {
+    let width = f64::from(histogram.bin_width.max(1));
     let (left, right) = match (histogram.bins.first(), histogram.bins.last()) {
+        // Half a bin's width or more of room on either side of the bars.
         (Some(first), Some(last)) => (
             (f64::from(first.0) - width).max(0.0),
-            f64::from(last.0) + 2.0 * width,
+            f64::from(last.0) + 2.0 * width - 1.0,
         ),
         _ => (0.0, 1.0),
+    };
+    let bar = |edge: u32, share: f64| {
+        let lo = f64::from(edge) - 0.5;
+        [(lo, 0.0), (lo + width, share)]
     };
     let top = histogram
         .bins
@@ -104,20 +176,19 @@ pub(super) fn sample_size_chart(report: &SimulationReport) -> Result<String, Sim
             .disable_x_mesh()
             .x_desc("participants enrolled")
             .y_desc("share of trials")
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_labels(integer_ticks(left, right))
+            .x_label_formatter(&|x| integer_label(*x))
             .y_label_formatter(&|y| format!("{y:.2}"))
             .draw()?;
         chart.draw_series(histogram.bins.iter().map(|&(edge, share)| {
-            let lo = f64::from(edge);
-            Rectangle::new(
-                [(lo, 0.0), (lo + width, share)],
-                colour(0).mix(0.75).filled(),
-            )
+            Rectangle::new(bar(edge, share), colour(0).mix(0.75).filled())
         }))?;
-        chart.draw_series(histogram.bins.iter().map(|&(edge, share)| {
-            let lo = f64::from(edge);
-            Rectangle::new([(lo, 0.0), (lo + width, share)], WHITE.stroke_width(1))
-        }))?;
+        chart.draw_series(
+            histogram
+                .bins
+                .iter()
+                .map(|&(edge, share)| Rectangle::new(bar(edge, share), WHITE.stroke_width(1))),
+        )?;
         if mean.is_finite() {
             let style = colour(1).stroke_width(2);
             chart
@@ -298,4 +369,108 @@ pub(super) fn cycles_chart(
         &labels,
         &bars,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts of the `<text>` elements of an SVG.
+    fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|part| {
+                let start = part.find('>')? + 1;
+                let end = part.find("</text>")?;
+                part.get(start..end).map(|t| t.trim().to_owned())
+            })
+            .collect()
+    }
+
+    fn ids() -> Vec<String> {
+        ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn look(values: [f64; 3]) -> BTreeMap<String, f64> {
+        ids().into_iter().zip(values).collect()
+    }
+
+    #[test]
+    fn no_look_is_a_sentence_not_empty_axes() {
+        let (body, caption) = allocation_figure(&ids(), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!body.contains("<svg"), "{body}");
+        assert!(
+            body.contains("No look set an allocation probability"),
+            "{body}"
+        );
+        assert!(caption.contains("none"));
+    }
+
+    #[test]
+    fn a_single_look_is_drawn_as_bars_per_arm() {
+        let (body, caption) =
+            allocation_figure(&ids(), &[look([0.2, 0.3, 0.5])]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(body.contains("<svg"));
+        let labels = texts(&body);
+        assert!(
+            labels
+                .iter()
+                .any(|t| t.starts_with("Allocation set at the only look")),
+            "{labels:?}"
+        );
+        for id in ids() {
+            assert!(labels.contains(&id), "arm {id} labelled: {labels:?}");
+        }
+        assert!(
+            !labels.iter().any(|t| t == "2"),
+            "no look 2 on the axis: {labels:?}"
+        );
+        assert!(caption.contains("Only one look"));
+    }
+
+    #[test]
+    fn looks_are_whole_numbers() {
+        let by_look = vec![look([0.3, 0.3, 0.4]); 4];
+        let (body, _) = allocation_figure(&ids(), &by_look).unwrap_or_else(|e| panic!("{e}"));
+        let ticks: Vec<String> = texts(&body)
+            .into_iter()
+            .filter(|t| t.parse::<f64>().is_ok() && !t.contains('.'))
+            .collect();
+        for k in 1..=4 {
+            assert!(
+                ticks.contains(&k.to_string()),
+                "look {k} on the axis: {ticks:?}"
+            );
+        }
+        assert!(
+            !texts(&body).iter().any(|t| t == "1.5"),
+            "no fractional look"
+        );
+    }
+
+    #[test]
+    fn one_sample_size_gives_distinct_whole_number_ticks() {
+        for values in [
+            vec![150u32; 40],
+            vec![150, 150, 151],
+            vec![40, 75, 120, 150],
+        ] {
+            let histogram = SizeHistogram::of(&values);
+            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+            let svg = sample_size_chart(&histogram, mean).unwrap_or_else(|e| panic!("{e}"));
+            let ticks: Vec<String> = texts(&svg)
+                .into_iter()
+                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()))
+                .collect();
+            assert!(ticks.len() >= 2, "{values:?}: ticks {ticks:?}");
+            let mut distinct = ticks.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(
+                distinct.len(),
+                ticks.len(),
+                "{values:?}: repeated ticks {ticks:?}"
+            );
+        }
+    }
 }

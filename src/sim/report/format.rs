@@ -25,7 +25,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2re
 max-width:60rem;padding:0 1rem;color:#1a1a1a;line-height:1.4}\
 h1{font-size:1.5rem;margin-bottom:.25rem}h2{font-size:1.2rem;margin-top:2rem;\
 border-bottom:1px solid #ccc}h3{font-size:1rem;margin-top:1.25rem}\
-table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.2rem .6rem;\
+table{border-collapse:collapse;margin:.5rem 0;display:block;max-width:100%;overflow-x:auto}th,td{padding:.2rem .6rem;\
 border-bottom:1px solid #e4e4e4;text-align:left;vertical-align:top}\
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
 table.kv th{font-weight:600;color:#444}code{font-size:.9em;word-break:break-all}\

@@ -90,12 +90,12 @@ pub fn render_html(protocol: &Protocol, report: &SimulationReport) -> Result<Str
     run.check(protocol)?;
     let ids: Vec<String> = protocol.arms.iter().map(|a| a.id.to_string()).collect();
     let charts = [
+        allocation_figure(&ids, &report.metrics.allocation_by_look)?,
         (
-            allocation_chart(&ids, &report.metrics.allocation_by_look)?,
-            "Mean allocation probability set at each look, over the trials that reached it.",
-        ),
-        (
-            sample_size_chart(report)?,
+            sample_size_chart(
+                &report.metrics.sample_size_histogram,
+                report.metrics.sample_size.mean,
+            )?,
             "Distribution of the number of participants enrolled (share of trials per bin); \
              the vertical line is the mean.",
         ),
@@ -598,6 +598,11 @@ mod tests {
         report.metrics.sample_size_histogram.bins.clear();
         report.metrics.sample_size.mean = f64::NAN;
         let html = render(&protocol, &report);
-        assert_eq!(html.matches("<svg").count(), 3);
+        assert_eq!(
+            html.matches("<svg").count(),
+            2,
+            "no allocation chart without a look"
+        );
+        assert!(html.contains("No look set an allocation probability"));
     }
 }

@@ -6,7 +6,7 @@
 use super::{call, done, fixable, form_again, html, Chrome, CsrfForm, FormError, Page};
 use crate::protocol::{limits, ArmId};
 use crate::service::Permission;
-use crate::service::{Amendment, Meaning, ServiceError, TrialListing, TrialView};
+use crate::service::{Amendment, Meaning, ServiceError, SimulationShelf, TrialListing, TrialView};
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::jobs::Job;
@@ -90,6 +90,8 @@ struct TrialPage {
     /// The version the simulation form offers first (`?simulate=N`, from a pending version's
     /// page; 0 for the one in force).
     simulate: i32,
+    /// The stored simulation reports (`simulation_list.html`), for the roles that read them.
+    simulations: Option<SimulationShelf>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +130,12 @@ async fn trial_page_with(
         }
         None => String::new(),
     };
+    let simulations = if user.may(Permission::ReadSimulations) {
+        let (actor, lookup) = (user.actor.clone(), id.clone());
+        Some(call(state, move |s| s.simulation_shelf(&actor, &lookup)).await?)
+    } else {
+        None
+    };
     let status = failed.error.as_ref().map(|e| e.status);
     let page = TrialPage {
         chrome: Chrome::of(user),
@@ -137,6 +145,7 @@ async fn trial_page_with(
         failed,
         typed,
         simulate: simulate.unwrap_or(0),
+        simulations,
     };
     match (status, page.failed.error.as_ref()) {
         (Some(_), Some(error)) => form_again(error, &page),
