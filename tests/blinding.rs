@@ -585,7 +585,7 @@ async fn a_blinded_nof1_patient_sees_no_treatment_until_their_trial_ends() {
         &app,
         &coord,
         &format!("/api/trials/{id}/participants"),
-        json!({ "subject_id": "P-1", "idempotency_key": "p1", "start_date": "2026-06-01" }),
+        json!({ "subject_id": "P-1", "idempotency_key": "p1", "start_date": "2026-01-05" }),
     )
     .await;
     assert_eq!(enrolled.status, 201, "{}", enrolled.body);

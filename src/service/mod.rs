@@ -53,9 +53,11 @@ pub use trial::{
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
-    kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
-    ArmView, AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
-    SignatureView, TimelineEntry, TrialListing, TrialResults, TrialView, VersionView,
+    kit_code, outcome_form_text, outcome_text, parse_outcome_text, period_kit_code,
+    AllocationPoint, ArmPosterior, ArmView, AssignmentView, AuditEntry, AuditPage, ClosedEnrolment,
+    LookResult, MeasurementDue, OutcomeDue, OutcomeFilter, ParticipantDetail, ParticipantList,
+    ParticipantQuery, ParticipantView, SignatureView, TimelineEntry, TrialListing, TrialResults,
+    TrialView, VersionView, WorkList, MAX_SEARCH_CHARS, PARTICIPANTS_PER_PAGE, WORK_LIST_ROWS,
 };
 pub use witness::{
     check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,

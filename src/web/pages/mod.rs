@@ -22,8 +22,8 @@ use super::auth::LoggedIn;
 use super::error::WebError;
 use super::notice::{self, Notice};
 use super::AppState;
-use actix_web::http::StatusCode;
 use crate::service::{Role, Service, ServiceError};
+use actix_web::http::StatusCode;
 
 type Page = Result<HttpResponse, WebError>;
 
@@ -241,6 +241,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(participants::enrol_form_page)
         .service(participants::enrol_page)
         .service(participants::participants_page)
+        .service(participants::work_page)
         .service(participants::participant_page)
         .service(participants::record_outcome_page)
         .service(participants::code_break_page)
