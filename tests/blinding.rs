@@ -62,8 +62,12 @@ accrual_per_week = 10
 
 /// Outcome words hidden from the comparison (the coordinator typed them).
 fn masked(text: &str) -> String {
+    // The correction form starts from the current value: which option is chosen is a typed
+    // value too.
     text.replace("no response", "OUTCOME")
         .replace("response", "OUTCOME")
+        .replace("<option value=\"1\" selected>", "<option value=\"1\">")
+        .replace("<option value=\"0\" selected>", "<option value=\"0\">")
 }
 
 /// What one world showed each role.

@@ -303,7 +303,7 @@ async fn a_paused_trial_shows_why_and_offers_no_enrolment() {
         let shown = page(&app, &coord.0, &path).await;
         assert_eq!(shown.status, 200, "{path}: {}", shown.body);
         assert!(
-            shown.body.contains("id=\"enrolment-closed\""),
+            shown.body.contains("id=\"no-enrolment\""),
             "{path}: {}",
             shown.body
         );
@@ -440,7 +440,7 @@ async fn participant_lists_are_paged_searched_filtered_and_bounded() {
     );
     let done = page(&app, &coord.0, &format!("{list}?outcome=recorded")).await;
     assert!(
-        done.body.contains("Participants 1–1 of 1 matching"),
+        done.body.contains("Participant 1 of 1 matching"),
         "{}",
         done.body
     );
@@ -558,4 +558,49 @@ async fn n_of_1_dates_in_the_future_are_refused_and_back_dated_starts_marked() {
         work.body
     );
     assert!(work.body.contains(">B-1</a>"), "{}", work.body);
+}
+
+#[actix_web::test]
+async fn a_refused_code_break_comes_back_open_with_the_reason_kept() {
+    let world = World::new(8);
+    let protocol = binary("COORD-BLIND").replace(
+        "max_participants = 200\n",
+        "max_participants = 200\nblinded = true\n",
+    );
+    let id = world.started(&protocol);
+    let app = world.app().await;
+    let coord = world.session("coord", Role::Coordinator);
+    assert_eq!(enrol(&app, &coord, &id, "K-1").await.status, 200);
+    let refused = form(
+        &app,
+        &coord.0,
+        &format!("/trials/{id}/participants/K-1/unblind"),
+        &[
+            ("csrf", &coord.1),
+            ("reason", "anaphylaxis in the emergency department"),
+            ("password", "not the password at all"),
+        ],
+    )
+    .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    assert!(
+        refused
+            .body
+            .contains("id=\"unblind-zone\" class=\"danger-zone\" open"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("id=\"unblind-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused
+        .body
+        .contains("value=\"anaphylaxis in the emergency department\""));
+    assert!(
+        !refused.body.contains("not the password at all"),
+        "never sent back"
+    );
+    assert!(!refused.body.contains("Treatments of") && !refused.body.contains("was randomised to"));
 }

@@ -54,8 +54,8 @@ pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
     kit_code, outcome_form_text, outcome_text, parse_outcome_text, period_kit_code,
-    AllocationPoint, ArmPosterior, ArmView, AssignmentView, AuditEntry, AuditPage, ClosedEnrolment,
-    LookResult, MeasurementDue, OutcomeDue, OutcomeFilter, ParticipantDetail, ParticipantList,
+    AllocationPoint, ArmPosterior, ArmView, AssignmentView, AuditEntry, AuditPage, LookResult,
+    MeasurementDue, NoEnrolment, OutcomeDue, OutcomeFilter, ParticipantDetail, ParticipantList,
     ParticipantQuery, ParticipantView, SignatureView, TimelineEntry, TrialListing, TrialResults,
     TrialView, VersionView, WorkList, MAX_SEARCH_CHARS, PARTICIPANTS_PER_PAGE, WORK_LIST_ROWS,
 };

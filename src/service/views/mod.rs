@@ -150,19 +150,19 @@ pub struct TrialView {
     /// While enrolment is paused: the reason given.
     pub paused_because: Option<String>,
     /// Why nobody can be enrolled now (absent while enrolment is open).
-    pub enrolment_closed: Option<ClosedEnrolment>,
+    pub no_enrolment: Option<NoEnrolment>,
 }
 
 /// Why enrolment is closed, and who can open it again.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ClosedEnrolment {
+pub struct NoEnrolment {
     /// The reason, in words.
     pub reason: String,
     /// Who can open enrolment again and how (absent when nobody can: the trial stopped).
     pub reopened_by: Option<String>,
 }
 
-impl ClosedEnrolment {
+impl NoEnrolment {
     /// The engine's reason, with the roles the permission table lets open enrolment again.
     pub fn of(closed: &crate::engine::EnrolmentClosed) -> Self {
         use crate::engine::EnrolmentClosed;

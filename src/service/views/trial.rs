@@ -115,7 +115,7 @@ impl Service {
             outcome_labels: [true, false].map(|r| p.outcome.binary_label(r).to_owned()),
             outcome_delay_days: p.expected_outcome_delay_days(),
             paused_because: state.enrolment_paused.clone(),
-            enrolment_closed: state.enrolment_closed().as_ref().map(ClosedEnrolment::of),
+            no_enrolment: state.enrolment_closed().as_ref().map(NoEnrolment::of),
         };
         if with_results {
             view.results = Some(results(&snapshot)?);

@@ -19,8 +19,8 @@ pub const WORK_LIST_ROWS: usize = 200;
 pub struct OutcomeDue {
     /// Subject.
     pub subject_id: String,
-    /// When they were randomised (UTC).
-    pub enrolled_at: String,
+    /// The day they were randomised (`YYYY-MM-DD`, UTC).
+    pub randomised_on: String,
     /// Whole days since randomisation, by the service's clock.
     pub days_since: i64,
     /// Days until the delay the protocol's scenarios assume is reached (negative: overdue
@@ -94,7 +94,7 @@ impl Service {
                     let days_since = day_of_date(enrolled, &today).map_or(0, |d| d - 1);
                     outcomes.push(OutcomeDue {
                         subject_id: row.subject_id.clone(),
-                        enrolled_at: row.enrolled_at.clone(),
+                        randomised_on: enrolled.to_owned(),
                         days_since,
                         due_in_days: expected.map(|e| i64::from(e) - days_since),
                     });
