@@ -62,8 +62,12 @@ accrual_per_week = 10
 
 /// Outcome words hidden from the comparison (the coordinator typed them).
 fn masked(text: &str) -> String {
+    // The correction form starts from the current value: which option is chosen is a typed
+    // value too.
     text.replace("no response", "OUTCOME")
         .replace("response", "OUTCOME")
+        .replace("<option value=\"1\" selected>", "<option value=\"1\">")
+        .replace("<option value=\"0\" selected>", "<option value=\"0\">")
 }
 
 /// What one world showed each role.
@@ -585,7 +589,7 @@ async fn a_blinded_nof1_patient_sees_no_treatment_until_their_trial_ends() {
         &app,
         &coord,
         &format!("/api/trials/{id}/participants"),
-        json!({ "subject_id": "P-1", "idempotency_key": "p1", "start_date": "2026-06-01" }),
+        json!({ "subject_id": "P-1", "idempotency_key": "p1", "start_date": "2026-01-05" }),
     )
     .await;
     assert_eq!(enrolled.status, 201, "{}", enrolled.body);

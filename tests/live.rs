@@ -220,8 +220,9 @@ fn a_trial_runs_and_bad_input_appends_nothing() {
             .record_outcome(&coord, "T1", "S-001", binary(true), None)
             .expect("outcome");
         let again = service.record_outcome(&coord, "T1", "S-001", binary(false), None);
+        // A correction without a reason is a value to fix in the form (422 naming the field).
         assert!(
-            matches!(again, Err(ServiceError::Conflict(ref m)) if m.contains("reason")),
+            matches!(again, Err(ServiceError::Invalid { field: "reason", ref problem }) if problem.contains("reason")),
             "{again:?}"
         );
         let corrected = service

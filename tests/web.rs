@@ -611,7 +611,7 @@ impl RouteTable {
                 vec![
                     ("subject_id", "N-001"),
                     ("eligible", "yes"),
-                    ("start_date", "2026-11-02"),
+                    ("start_date", "2025-11-03"),
                 ],
                 &["coordinator"],
             ),
@@ -734,7 +734,7 @@ impl Matrix {
         let enrolled = Api::login(&server, &user_of("coordinator"), PASSWORD).post(
             &format!("/api/trials/{nof1}/participants"),
             json!({ "subject_id": "N-000", "idempotency_key": "key-N-000",
-                    "start_date": "2026-11-02" }),
+                    "start_date": "2025-11-03" }),
         );
         assert_eq!(enrolled.status, 201, "{}", enrolled.body);
         Self {
@@ -1499,7 +1499,7 @@ fn an_nof1_series_runs_through_the_api_stops_a_patient_early_and_pools_the_serie
         let enrolled = coord.post(
             "/api/trials/NOF1-API/participants",
             json!({ "subject_id": subject, "idempotency_key": format!("k-{subject}"),
-                    "start_date": "2026-11-02" }),
+                    "start_date": "2025-11-03" }),
         );
         assert_eq!(enrolled.status, 201, "{}", enrolled.body);
         let report = coord.get(&format!(
@@ -1509,13 +1509,13 @@ fn an_nof1_series_runs_through_the_api_stops_a_patient_early_and_pools_the_serie
         let report = report.json();
         assert_eq!(report["periods"].as_array().map(Vec::len), Some(6));
         assert_eq!(
-            report["periods"][0]["dates"][0], "2026-11-05",
+            report["periods"][0]["dates"][0], "2025-11-06",
             "after 3 run-in days"
         );
         // A run-in measurement is kept but not analysed.
         let run_in = coord.post(
             &format!("/api/trials/NOF1-API/participants/{subject}/measurements"),
-            json!({ "date": "2026-11-03", "value": 9.5 }),
+            json!({ "date": "2025-11-04", "value": 9.5 }),
         );
         assert_eq!(run_in.status, 201, "{}", run_in.body);
         // b lowers pain by 3 points for the first four patients; the fifth responds to neither.
@@ -1650,7 +1650,7 @@ fn the_measurement_form_without_the_sessions_csrf_token_is_refused_and_records_n
     let api = Api::login(&server, &user_of("coordinator"), PASSWORD);
     let enrolled = api.post(
         "/api/trials/NOF1-CSRF/participants",
-        json!({ "subject_id": "C-1", "idempotency_key": "key-C-1", "start_date": "2026-11-02" }),
+        json!({ "subject_id": "C-1", "idempotency_key": "key-C-1", "start_date": "2025-11-03" }),
     );
     assert_eq!(enrolled.status, 201, "{}", enrolled.body);
     let mut coord = Browser::login(&server, &user_of("coordinator"), PASSWORD);
@@ -1680,7 +1680,7 @@ fn measure_until_the_end(api: &Api<'_>, trial: &str, subject: &str) {
     let enrolled = api.post(
         &format!("/api/trials/{trial}/participants"),
         json!({ "subject_id": subject, "idempotency_key": format!("key-{subject}"),
-                "start_date": "2026-11-02" }),
+                "start_date": "2025-11-03" }),
     );
     assert_eq!(enrolled.status, 201, "{}", enrolled.body);
     let plan = api
@@ -1729,7 +1729,7 @@ fn an_nof1_patient_is_enrolled_measured_and_reported_through_the_pages() {
         &[
             ("subject_id", "W-1"),
             ("eligible", "yes"),
-            ("start_date", "2026-11-02"),
+            ("start_date", "2025-11-03"),
         ],
     );
     assert_eq!(enrolled.status, 303, "{}", enrolled.body);
@@ -1739,7 +1739,7 @@ fn an_nof1_patient_is_enrolled_measured_and_reported_through_the_pages() {
     assert_eq!(page.status, 200, "{}", page.body);
     for part in [
         "id=\"calendar\"",
-        "2026-11-05 to 2026-11-11",
+        "2025-11-06 to 2025-11-12",
         "id=\"today\"",
         "id=\"measurement\"",
         "0 of 7",
@@ -1765,7 +1765,7 @@ fn an_nof1_patient_is_enrolled_measured_and_reported_through_the_pages() {
 
     // A run-in measurement, by date: kept, not analysed.
     let measure = "/trials/NOF1-WEB/participants/W-1/measurements";
-    let run_in = coord.submit(measure, &[("date", "2026-11-03"), ("value", "9.5")]);
+    let run_in = coord.submit(measure, &[("date", "2025-11-04"), ("value", "9.5")]);
     assert_eq!(run_in.status, 303, "{}", run_in.body);
     assert!(
         run_in.location.starts_with(&format!("{page_path}?saved=")),

@@ -186,18 +186,8 @@ impl<'p> Engine<'p> {
     /// The checks every enrolment passes: the trial runs, enrolment is open and not complete,
     /// and the subject identifier is 1 to 64 printable characters.
     pub(super) fn check_enrolment(state: &TrialState, subject: &str) -> Result<(), EngineError> {
-        Self::require_running(state)?;
-        if state.enrolment_paused {
-            return Err(EngineError::Refused(
-                "enrolment is paused; resume it before enrolling".into(),
-            ));
-        }
-        if state.enrolled() >= state.max_participants {
-            return Err(EngineError::Refused(format!(
-                "enrolment is complete: {} of {} participants",
-                state.enrolled(),
-                state.max_participants
-            )));
+        if let Some(closed) = state.enrolment_closed() {
+            return Err(EngineError::Refused(closed.to_string()));
         }
         if subject.is_empty()
             || subject.len() > 64
@@ -841,7 +831,7 @@ impl<'p> Engine<'p> {
         reason: &str,
     ) -> Result<Vec<Event>, EngineError> {
         Self::require_running(state)?;
-        if state.enrolment_paused {
+        if state.enrolment_paused.is_some() {
             return Err(EngineError::Refused("enrolment is already paused".into()));
         }
         if reason.trim().is_empty() {
@@ -865,7 +855,7 @@ impl<'p> Engine<'p> {
     #[instrument(skip_all, fields(trial = %self.protocol.trial.id))]
     pub fn resume(&mut self, state: &mut TrialState) -> Result<Vec<Event>, EngineError> {
         Self::require_running(state)?;
-        if !state.enrolment_paused {
+        if state.enrolment_paused.is_none() {
             return Err(EngineError::Refused("enrolment is not paused".into()));
         }
         let mut out = Vec::new();

@@ -27,8 +27,8 @@ pub use history::{Change, Decision, History};
 pub use nof1::{Calendar, DayPhase, Nof1Effect, Nof1Patient, PatientEnd, SeriesSummary};
 pub use replay::replay;
 pub use state::{
-    extend_looks, extended_look_count, ArmState, ArmStatus, Participant, TrialState, TrialStatus,
-    Verdict,
+    extend_looks, extended_look_count, ArmState, ArmStatus, EnrolmentClosed, Participant,
+    TrialState, TrialStatus, Verdict,
 };
 
 use crate::stats::StatsError;

@@ -110,6 +110,40 @@ pub enum TrialStatus {
     },
 }
 
+/// Why enrolment is closed ([`TrialState::enrolment_closed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrolmentClosed {
+    /// The trial has not started.
+    NotStarted,
+    /// Enrolment is paused.
+    Paused {
+        /// The reason given when it was paused.
+        reason: String,
+    },
+    /// The trial has stopped.
+    Stopped,
+    /// Every planned participant is enrolled.
+    Full {
+        /// Participants enrolled.
+        enrolled: u32,
+        /// The maximum.
+        max: u32,
+    },
+}
+
+impl std::fmt::Display for EnrolmentClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotStarted => write!(f, "the trial has not started"),
+            Self::Paused { reason } => write!(f, "enrolment is paused ({reason})"),
+            Self::Stopped => write!(f, "the trial has stopped"),
+            Self::Full { enrolled, max } => {
+                write!(f, "enrolment is complete: {enrolled} of {max} participants")
+            }
+        }
+    }
+}
+
 /// The state of one trial: a fold over its events.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrialState {
@@ -141,8 +175,8 @@ pub struct TrialState {
     pub block_counts: Vec<u32>,
     /// Block size as a multiple of the sum of the open arms' ratios.
     pub block_multiple: u32,
-    /// Whether enrolment is paused.
-    pub enrolment_paused: bool,
+    /// While enrolment is paused: the reason given when it was paused.
+    pub enrolment_paused: Option<String>,
     /// n-of-1 designs: one record per participant (their calendar, treatments, measurements and
     /// looks); empty for platform designs.
     pub nof1: Vec<Nof1Patient>,
@@ -213,7 +247,7 @@ impl TrialState {
             allocation: None,
             block_counts,
             block_multiple: protocol.allocation.block_multiple.max(1),
-            enrolment_paused: false,
+            enrolment_paused: None,
             nof1: Vec::new(),
             series: None,
             promoted: false,
@@ -246,6 +280,25 @@ impl TrialState {
     /// Participants enrolled.
     pub fn enrolled(&self) -> u32 {
         self.participants.len() as u32
+    }
+
+    /// Why nobody can be enrolled now, or `None` while enrolment is open (the one rule every
+    /// enrolment passes and every page that offers enrolment asks).
+    pub fn enrolment_closed(&self) -> Option<EnrolmentClosed> {
+        match &self.status {
+            TrialStatus::NotStarted => Some(EnrolmentClosed::NotStarted),
+            TrialStatus::Stopped { .. } => Some(EnrolmentClosed::Stopped),
+            TrialStatus::Running => match &self.enrolment_paused {
+                Some(reason) => Some(EnrolmentClosed::Paused {
+                    reason: reason.clone(),
+                }),
+                None if self.enrolled() >= self.max_participants => Some(EnrolmentClosed::Full {
+                    enrolled: self.enrolled(),
+                    max: self.max_participants,
+                }),
+                None => None,
+            },
+        }
     }
 
     /// Index of the arm with this id.
@@ -616,17 +669,17 @@ impl TrialState {
                     return Err(log("data collection closed before enrolment was complete"));
                 }
             }
-            EventBody::EnrolmentPaused { .. } => {
-                if self.status != TrialStatus::Running || self.enrolment_paused {
+            EventBody::EnrolmentPaused { reason } => {
+                if self.status != TrialStatus::Running || self.enrolment_paused.is_some() {
                     return Err(log("enrolment can only be paused while the trial runs"));
                 }
-                self.enrolment_paused = true;
+                self.enrolment_paused = Some(reason.clone());
             }
             EventBody::EnrolmentResumed => {
-                if !self.enrolment_paused {
+                if self.enrolment_paused.is_none() {
                     return Err(log("enrolment is not paused"));
                 }
-                self.enrolment_paused = false;
+                self.enrolment_paused = None;
             }
             EventBody::MaxParticipantsChanged { to, .. } => {
                 self.max_participants = *to;

@@ -146,6 +146,31 @@ pub struct OutcomeSpec {
     pub min: Option<f64>,
     /// Largest admissible recorded value (continuous and count outcomes).
     pub max: Option<f64>,
+    /// Binary outcomes: the two values in the outcome's own words (`[outcome] labels`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BinaryLabels>,
+}
+
+/// The words for the two values of a binary outcome (`labels = { response, no_response }`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BinaryLabels {
+    /// The value 1 (a response).
+    pub response: String,
+    /// The value 0 (no response).
+    pub no_response: String,
+}
+
+impl OutcomeSpec {
+    /// A binary value in the outcome's own words: the protocol's labels, or "response" and
+    /// "no response" when it gives none.
+    pub fn binary_label(&self, response: bool) -> &str {
+        match (&self.labels, response) {
+            (Some(labels), true) => &labels.response,
+            (Some(labels), false) => &labels.no_response,
+            (None, true) => "response",
+            (None, false) => "no response",
+        }
+    }
 }
 
 /// A conjugate prior for one arm's parameter.
@@ -429,5 +454,29 @@ impl Protocol {
     /// The arm with this identifier.
     pub fn arm(&self, id: &ArmId) -> Option<&ArmSpec> {
         self.arms.iter().find(|arm| &arm.id == id)
+    }
+
+    /// The longest mean delay from randomisation to the outcome that the protocol's scenarios
+    /// assume, in whole days (rounded up): when an outcome may be expected. `None` when no
+    /// scenario declares a delay (none, or every one zero).
+    pub fn expected_outcome_delay_days(&self) -> Option<u32> {
+        self.scenarios
+            .iter()
+            .map(|s| s.outcome_delay.mean_weeks())
+            .filter(|w| w.is_finite() && *w > 0.0)
+            .fold(None, |longest: Option<f64>, w| {
+                Some(longest.map_or(w, |l| l.max(w)))
+            })
+            .map(|weeks| (weeks * 7.0).ceil().min(f64::from(u32::MAX)) as u32)
+    }
+}
+
+impl DelaySpec {
+    /// The mean delay, in weeks.
+    pub fn mean_weeks(&self) -> f64 {
+        match *self {
+            Self::Fixed(weeks) | Self::Exponential(weeks) => weeks,
+            Self::Uniform(lo, hi) => (lo + hi) / 2.0,
+        }
     }
 }

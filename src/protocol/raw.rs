@@ -53,6 +53,17 @@ pub(crate) struct RawOutcome {
     pub better: Option<S<String>>,
     pub min: Option<S<f64>>,
     pub max: Option<S<f64>>,
+    pub labels: Option<S<RawLabels>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table { response = \"…\", no_response = \"…\" }"
+)]
+pub(crate) struct RawLabels {
+    pub response: S<String>,
+    pub no_response: S<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,10 +60,13 @@ pub use trial::{
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
-    kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
-    ArmView, AssignmentView, AuditEntry, AuditField, AuditPage, DiffHunk, DiffLine, ExportChoice,
-    LineChange, LookResult, ParticipantDetail, ParticipantView, SignatureView, StatusTone,
-    TimelineEntry, TrialListing, TrialResults, TrialView, VersionDetail, VersionState, VersionView,
+    kit_code, outcome_form_text, outcome_text, parse_outcome_text, period_kit_code,
+    AllocationPoint, ArmPosterior, ArmView, AssignmentView, AuditEntry, AuditField, AuditPage,
+    DiffHunk, DiffLine, ExportChoice, LineChange, LookResult, MeasurementDue, NoEnrolment,
+    OutcomeDue, OutcomeFilter, ParticipantDetail, ParticipantList, ParticipantQuery,
+    ParticipantView, SignatureView, StatusTone, TimelineEntry, TrialListing, TrialResults,
+    TrialView, VersionDetail, VersionState, VersionView, WorkList, MAX_SEARCH_CHARS,
+    PARTICIPANTS_PER_PAGE, WORK_LIST_ROWS,
 };
 pub use witness::{
     check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,

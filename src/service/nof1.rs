@@ -20,6 +20,32 @@ use crate::protocol::{Design, Protocol};
 use crate::stats::Better;
 use crate::store::WriteLock;
 
+/// A start date (study day 1) more than this many days before the day of enrolment is
+/// accepted — a patient may have started before the site entered them — and shown with a
+/// warning on the patient's page, in case the date was mistyped.
+pub const BACKDATED_START_DAYS: i64 = 14;
+
+/// Refuses a date after `today` (both `YYYY-MM-DD`): nothing is measured, and no patient
+/// starts, in the future. `field` names the form field the date came from.
+pub(crate) fn refuse_future(
+    field: &'static str,
+    date: &str,
+    today: &str,
+    what: &str,
+) -> Result<(), ServiceError> {
+    match day_of_date(today, date) {
+        Some(day) if day > 1 => Err(ServiceError::Invalid {
+            field,
+            problem: format!("{what} ({date}) is in the future: today is {today}"),
+        }),
+        Some(_) => Ok(()),
+        None => Err(ServiceError::Invalid {
+            field,
+            problem: format!("{date:?} is not a date of the form YYYY-MM-DD"),
+        }),
+    }
+}
+
 /// The answer to a recorded measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MeasurementReceipt {
@@ -154,6 +180,10 @@ pub struct PatientReport {
     /// Whether treatments and effects are withheld from this viewer (the site of a blinded
     /// trial, until the patient's trial has ended).
     pub blinded: bool,
+    /// Days from study day 1 to the day of enrolment, when more than
+    /// [`BACKDATED_START_DAYS`] (a back-dated start, shown with a warning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backdated_days: Option<i64>,
 }
 
 /// What a patient's n-of-1 trial has shown so far.
@@ -424,6 +454,16 @@ fn chance(p: f64) -> String {
 }
 
 impl Service {
+    /// Today's date (`YYYY-MM-DD`, UTC) by the service's clock.
+    pub(crate) fn today(&self) -> String {
+        self.clock
+            .now()
+            .as_str()
+            .get(..10)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Records a measurement on a study day (coordinator) — or, with `corrects` (the seq of
     /// the measurement's current event) and a reason, corrects one. A measurement that
     /// completes a cycle runs the patient's look in the same transaction.
@@ -449,6 +489,7 @@ impl Service {
                 problem: "a correction needs a reason".into(),
             });
         }
+        let today = self.today();
         self.run_command(actor, trial_id, reason, WriteLock::Trial(trial_id), |c| {
             let subject = subject_id.trim();
             if c.state.participant_index(subject).is_none() {
@@ -468,10 +509,21 @@ impl Service {
                         .correct_measurement(c.state, subject, seq, value, reason)?;
                     (events, day.unwrap_or(0))
                 }
-                _ => (
-                    c.engine.record_measurement(c.state, subject, day, value)?,
-                    day,
-                ),
+                _ => {
+                    let index = c.state.participant_index(subject).unwrap_or(0);
+                    if let Some(date) = c
+                        .state
+                        .nof1
+                        .get(index)
+                        .and_then(|p| date_of_day(&p.start_date, day))
+                    {
+                        refuse_future("day", &date, &today, &format!("study day {day}"))?;
+                    }
+                    (
+                        c.engine.record_measurement(c.state, subject, day, value)?,
+                        day,
+                    )
+                }
             };
             let receipt = MeasurementReceipt {
                 seq: events.first().map_or(0, |e| e.seq),
@@ -508,6 +560,7 @@ impl Service {
             field: "date",
             problem: format!("{date:?} is not a date of the form YYYY-MM-DD"),
         })?;
+        refuse_future("date", date, &self.today(), "the date")?;
         u32::try_from(day)
             .ok()
             .filter(|&d| d >= 1)
@@ -594,13 +647,14 @@ impl Service {
                 }
             })
             .collect::<Vec<_>>();
-        let today = self
-            .clock
-            .now()
-            .as_str()
-            .get(..10)
-            .unwrap_or_default()
-            .to_owned();
+        let today = self.today();
+        let enrolled_on =
+            crate::store::ParticipantRow::by_subject(&mut conn, trial_id, subject_id)?
+                .and_then(|row| row.enrolled_at.get(..10).map(str::to_owned));
+        let backdated_days = enrolled_on
+            .and_then(|on| day_of_date(&patient.start_date, &on))
+            .map(|day| day - 1)
+            .filter(|&days| days > BACKDATED_START_DAYS);
         let today_day = day_of_date(&patient.start_date, &today).unwrap_or(0);
         let today_phase = if today_day < 1 {
             "before the start".to_owned()
@@ -698,6 +752,7 @@ impl Service {
                     _ => effect_sentence(protocol, e),
                 }),
             blinded: concealed,
+            backdated_days,
         })
     }
 

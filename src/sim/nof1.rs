@@ -317,6 +317,7 @@ mod tests {
             better: Better::Lower,
             min: Some(0.0),
             max: Some(10.0),
+            labels: None,
         };
         let clamp = |v: f64| match clamp_to_range(OutcomeValue::Continuous { value: v }, &outcome) {
             OutcomeValue::Continuous { value } => value,

@@ -25,6 +25,8 @@ pub enum Notice {
     OutcomeCorrected,
     /// An n-of-1 measurement was recorded.
     MeasurementRecorded,
+    /// An n-of-1 measurement was corrected (with a reason).
+    MeasurementCorrected,
     /// A participant's code was broken.
     CodeBroken,
     /// A trial (a draft protocol) was created.
@@ -71,11 +73,12 @@ pub enum Notice {
 
 impl Notice {
     /// Every notice (the codes [`Notice::from_code`] accepts).
-    pub const ALL: [Notice; 25] = [
+    pub const ALL: [Notice; 26] = [
         Notice::Enrolled,
         Notice::OutcomeRecorded,
         Notice::OutcomeCorrected,
         Notice::MeasurementRecorded,
+        Notice::MeasurementCorrected,
         Notice::CodeBroken,
         Notice::TrialCreated,
         Notice::DraftSaved,
@@ -106,6 +109,7 @@ impl Notice {
             Notice::OutcomeRecorded => "outcome-recorded",
             Notice::OutcomeCorrected => "outcome-corrected",
             Notice::MeasurementRecorded => "measurement-recorded",
+            Notice::MeasurementCorrected => "measurement-corrected",
             Notice::CodeBroken => "code-broken",
             Notice::TrialCreated => "trial-created",
             Notice::DraftSaved => "draft-saved",
@@ -139,6 +143,9 @@ impl Notice {
                 "The outcome was corrected; the reason is in the audit trail."
             }
             Notice::MeasurementRecorded => "The measurement was recorded.",
+            Notice::MeasurementCorrected => {
+                "The measurement was corrected; the reason is in the audit trail."
+            }
             Notice::CodeBroken => "The code was broken; the reason is in the audit trail.",
             Notice::TrialCreated => "The trial was created as a draft.",
             Notice::DraftSaved => "The draft was saved as a new version.",

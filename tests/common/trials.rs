@@ -145,7 +145,7 @@ pub fn run_demo(service: &Service, p: &People, file: &Path) -> String {
                     &id,
                     &subject,
                     Some(&format!("key-{subject}")),
-                    Some(&format!("2026-11-{:02}", 2 + k)),
+                    Some(&format!("2026-01-{:02}", 5 + k)),
                 )
                 .expect("patient enrolled");
             service

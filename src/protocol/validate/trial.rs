@@ -7,8 +7,8 @@
 use super::checks::{keyword, number, text, whole_within};
 use crate::protocol::error::Collector;
 use crate::protocol::limits::MAX_PARTICIPANTS;
-use crate::protocol::model::{Design, OutcomeKind, OutcomeSpec, TrialSpec};
-use crate::protocol::raw::{join, RawOutcome, RawTrial, S};
+use crate::protocol::model::{BinaryLabels, Design, OutcomeKind, OutcomeSpec, TrialSpec};
+use crate::protocol::raw::{join, RawLabels, RawOutcome, RawTrial, S};
 use crate::stats::Better;
 
 pub(super) fn trial(c: &mut Collector<'_>, raw: &S<RawTrial>) -> Option<TrialSpec> {
@@ -101,6 +101,10 @@ pub(super) fn outcome(c: &mut Collector<'_>, raw: &S<RawOutcome>) -> Option<Outc
             range_ok = false;
         }
     }
+    let labels = match &raw.labels {
+        None => Ok(None),
+        Some(raw_labels) => labels(c, raw_labels, kind).map(Some).ok_or(()),
+    };
     if !range_ok {
         return None;
     }
@@ -110,5 +114,39 @@ pub(super) fn outcome(c: &mut Collector<'_>, raw: &S<RawOutcome>) -> Option<Outc
         better: better?,
         min,
         max,
+        labels: labels.ok()?,
+    })
+}
+
+/// `outcome.labels`: binary outcomes only; each label a text of at most 200 characters, the
+/// two different from each other.
+fn labels(
+    c: &mut Collector<'_>,
+    raw: &S<RawLabels>,
+    kind: Option<OutcomeKind>,
+) -> Option<BinaryLabels> {
+    if kind.is_some_and(|k| k != OutcomeKind::Binary) {
+        c.error(
+            &raw.span(),
+            "outcome.labels",
+            "only a binary outcome takes labels (the words for 1 and 0)",
+        );
+        return None;
+    }
+    let inner = raw.get_ref();
+    let response = text(c, &inner.response, "outcome.labels.response");
+    let no_response = text(c, &inner.no_response, "outcome.labels.no_response");
+    let (response, no_response) = (response?, no_response?);
+    if response.trim() == no_response.trim() {
+        c.error(
+            &inner.no_response.span(),
+            "outcome.labels.no_response",
+            "must differ from outcome.labels.response",
+        );
+        return None;
+    }
+    Some(BinaryLabels {
+        response,
+        no_response,
     })
 }

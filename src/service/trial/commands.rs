@@ -54,6 +54,10 @@ impl Service {
                 }
             }
             let nof1 = c.protocol.protocol.trial.design == Design::Nof1;
+            if let (true, Some(start)) = (nof1, start_date) {
+                let today = at.as_str().get(..10).unwrap_or_default();
+                crate::service::nof1::refuse_future("start_date", start, today, "the start date")?;
+            }
             let start = start_date
                 .map(str::to_owned)
                 .unwrap_or_else(|| at.as_str().get(..10).unwrap_or_default().to_owned());
@@ -112,10 +116,13 @@ impl Service {
                 (Some(_), Some(reason)) => {
                     c.engine.correct_outcome(c.state, subject, value, reason)?
                 }
-                (Some(seq), None) => {
-                    return Err(ServiceError::Conflict(format!(
-                        "subject {subject} already has an outcome (event {seq}); a correction needs a reason"
-                    )))
+                (Some(_), None) => {
+                    return Err(ServiceError::Invalid {
+                        field: "reason",
+                        problem: format!(
+                            "subject {subject} already has an outcome; a correction needs a reason"
+                        ),
+                    })
                 }
             };
             let stopped = matches!(c.state.status, TrialStatus::Stopped { .. });
@@ -130,10 +137,7 @@ impl Service {
             let receipt = OutcomeReceipt {
                 seq: events.first().map(|e| e.seq).filter(|_| sees_seqs),
                 corrects: corrects.filter(|_| sees_seqs),
-                looks: events
-                    .iter()
-                    .filter_map(|e| e.body.look_number())
-                    .collect(),
+                looks: events.iter().filter_map(|e| e.body.look_number()).collect(),
                 stopped,
             };
             Ok((events, receipt))

@@ -184,7 +184,7 @@ pub(crate) fn design_text(design: Design) -> &'static str {
 pub(crate) fn status_text(state: &TrialState) -> String {
     match &state.status {
         TrialStatus::NotStarted => "not_started".into(),
-        TrialStatus::Running if state.enrolment_paused => "paused".into(),
+        TrialStatus::Running if state.enrolment_paused.is_some() => "paused".into(),
         TrialStatus::Running => "running".into(),
         TrialStatus::Stopped { .. } => "stopped".into(),
     }

@@ -12,6 +12,12 @@ mod audit;
 mod diff;
 mod participants;
 mod trial;
+mod work;
+
+pub use participants::{
+    OutcomeFilter, ParticipantList, ParticipantQuery, MAX_SEARCH_CHARS, PARTICIPANTS_PER_PAGE,
+};
+pub use work::{MeasurementDue, OutcomeDue, WorkList, WORK_LIST_ROWS};
 
 pub use diff::{line_diff, DiffHunk, DiffLine, LineChange};
 
@@ -25,7 +31,7 @@ use super::{Actor, Service, ServiceError, Sight};
 use crate::engine::{
     ArmAnalysis, ArmShare, Conclusion, History, OutcomeValue, TrialState, TrialStatus,
 };
-use crate::protocol::{LoadedProtocol, OutcomeKind};
+use crate::protocol::{LoadedProtocol, OutcomeKind, OutcomeSpec};
 use crate::store::{self, AuditRow, ProtocolVersionRow, TrialRow};
 
 /// How a trial's status reads at a glance: the one place that decides the badge's class for
@@ -243,6 +249,52 @@ pub struct TrialView {
     pub source: String,
     /// Results: present only for roles that see them and only when asked for.
     pub results: Option<TrialResults>,
+    /// Binary outcomes: the words for 1 (a response) and 0 (no response), from the protocol's
+    /// `outcome.labels` ("response" and "no response" when it gives none).
+    pub outcome_labels: [String; 2],
+    /// The longest mean delay from randomisation to the outcome that the protocol's scenarios
+    /// assume, in days (absent when none declares one).
+    pub outcome_delay_days: Option<u32>,
+    /// While enrolment is paused: the reason given.
+    pub paused_because: Option<String>,
+    /// Why nobody can be enrolled now (absent while enrolment is open).
+    pub no_enrolment: Option<NoEnrolment>,
+}
+
+/// Why enrolment is closed, and who can open it again.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NoEnrolment {
+    /// The reason, in words.
+    pub reason: String,
+    /// Who can open enrolment again and how (absent when nobody can: the trial stopped).
+    pub reopened_by: Option<String>,
+}
+
+impl NoEnrolment {
+    /// The engine's reason, with the roles the permission table lets open enrolment again.
+    pub fn of(closed: &crate::engine::EnrolmentClosed) -> Self {
+        use crate::engine::EnrolmentClosed;
+        let directors = crate::service::Role::ALL
+            .into_iter()
+            .filter(|r| r.may(crate::service::Permission::DirectTrials))
+            .map(|r| format!("a {r}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let reopened_by = match closed {
+            EnrolmentClosed::NotStarted => Some(format!(
+                "{directors} can start the trial once its protocol is approved"
+            )),
+            EnrolmentClosed::Paused { .. } => Some(format!("{directors} can resume enrolment")),
+            EnrolmentClosed::Full { .. } => {
+                Some(format!("{directors} can raise the maximum by an amendment"))
+            }
+            EnrolmentClosed::Stopped => None,
+        };
+        Self {
+            reason: closed.to_string(),
+            reopened_by,
+        }
+    }
 }
 
 /// One protocol version with what changed since the one before it: what a signer reviews.
@@ -384,6 +436,9 @@ pub struct TimelineEntry {
 pub struct ParticipantDetail {
     /// The participant.
     pub participant: ParticipantView,
+    /// The current outcome as a form field holds it (`1`/`0`, a number, `EVENTS/EXPOSURE`),
+    /// for the correction form; absent with no outcome or for viewers who see none.
+    pub current_value: Option<String>,
     /// Enrolment, assignment, outcomes and corrections, in order.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -534,13 +589,23 @@ fn listing_status(status: &str) -> String {
     }
 }
 
-/// An outcome value as text for tables.
-pub fn outcome_text(value: &OutcomeValue) -> String {
+/// An outcome value as text for tables, a binary value in the outcome's own words.
+pub fn outcome_text(value: &OutcomeValue, outcome: &OutcomeSpec) -> String {
     match value {
-        OutcomeValue::Binary { response: true } => "response".to_owned(),
-        OutcomeValue::Binary { response: false } => "no response".to_owned(),
+        OutcomeValue::Binary { response } => outcome.binary_label(*response).to_owned(),
         OutcomeValue::Continuous { value } => format!("{value}"),
         OutcomeValue::Count { events, exposure } => format!("{events} events / {exposure}"),
+    }
+}
+
+/// An outcome value as a form field holds it ([`parse_outcome_text`] reads it back): `1` or
+/// `0`, a number, `EVENTS` or `EVENTS/EXPOSURE`.
+pub fn outcome_form_text(value: &OutcomeValue) -> String {
+    match value {
+        OutcomeValue::Binary { response } => u8::from(*response).to_string(),
+        OutcomeValue::Continuous { value } => format!("{value}"),
+        OutcomeValue::Count { events, exposure } if *exposure == 1.0 => events.to_string(),
+        OutcomeValue::Count { events, exposure } => format!("{events}/{exposure}"),
     }
 }
 

@@ -16,6 +16,8 @@ struct Lens<'a> {
     outcomes: bool,
     /// Whether the trial is a series of n-of-1 trials.
     nof1: bool,
+    /// The outcome, for binary values in its own words.
+    outcome: &'a crate::protocol::OutcomeSpec,
 }
 
 impl Lens<'_> {
@@ -25,6 +27,7 @@ impl Lens<'_> {
             seed_hex: &snapshot.trial.seed_hex,
             outcomes: actor.may(Permission::Enrol) || actor.may(Permission::SeeResults),
             nof1: snapshot.protocol.protocol.trial.design == crate::protocol::Design::Nof1,
+            outcome: &snapshot.protocol.protocol.outcome,
         }
     }
 
@@ -52,7 +55,7 @@ impl Lens<'_> {
             .get(row.participant as usize)
             .and_then(|p| p.outcome.as_ref())
             .filter(|_| self.outcomes)
-            .map(outcome_text);
+            .map(|value| outcome_text(value, self.outcome));
         ParticipantView {
             subject_id: row.subject_id.clone(),
             participant: row.participant,
@@ -146,9 +149,14 @@ impl Service {
                         seq: lens.seq(outcome.seq),
                         what: match outcome.corrects {
                             Some(_) => {
-                                format!("outcome corrected to {}{corrects}", outcome_text(&value))
+                                format!(
+                                    "outcome corrected to {}{corrects}",
+                                    outcome_text(&value, lens.outcome)
+                                )
                             }
-                            None => format!("outcome recorded: {}", outcome_text(&value)),
+                            None => {
+                                format!("outcome recorded: {}", outcome_text(&value, lens.outcome))
+                            }
                         },
                         by: outcome.recorded_by,
                         reason: outcome.reason,
@@ -191,8 +199,16 @@ impl Service {
             ));
         }
         timeline.sort_by_key(|(seq, _)| *seq);
+        let current_value = snapshot
+            .state
+            .participants
+            .get(row.participant as usize)
+            .and_then(|p| p.outcome.as_ref())
+            .filter(|_| lens.outcomes)
+            .map(outcome_form_text);
         Ok(ParticipantDetail {
             participant: view,
+            current_value,
             timeline: timeline.into_iter().map(|(_, entry)| entry).collect(),
         })
     }
@@ -236,5 +252,255 @@ impl Service {
             }),
             seq: sight.sees_seqs().then_some(assignment.seq),
         })
+    }
+}
+
+/// Participants shown on one page of a list.
+pub const PARTICIPANTS_PER_PAGE: usize = 50;
+
+/// The longest search text: a subject id is at most 64 characters.
+pub const MAX_SEARCH_CHARS: usize = 64;
+
+/// Which participants a list keeps by their outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutcomeFilter {
+    /// Every participant.
+    #[default]
+    Any,
+    /// Those whose outcome is awaited.
+    Awaited,
+    /// Those with an outcome.
+    Recorded,
+}
+
+impl OutcomeFilter {
+    /// The query value (`awaited`, `recorded`, or empty for any).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "",
+            Self::Awaited => "awaited",
+            Self::Recorded => "recorded",
+        }
+    }
+}
+
+/// A participant list's search, filters and page, parsed from a query string: every value
+/// bounded, each refusal naming its field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParticipantQuery {
+    /// Part of a subject id (case-insensitive; empty: every subject).
+    pub search: String,
+    /// By outcome.
+    pub outcome: OutcomeFilter,
+    /// By arm id (only for viewers who see assignments).
+    pub arm: Option<String>,
+    /// 1-based page; a page past the last shows the last.
+    pub page: u64,
+}
+
+impl ParticipantQuery {
+    /// Reads the query's fields `q`, `outcome`, `arm` and `page`.
+    pub fn parse(search: &str, outcome: &str, arm: &str, page: &str) -> Result<Self, ServiceError> {
+        let search = search.trim();
+        if search.chars().count() > MAX_SEARCH_CHARS || search.chars().any(char::is_control) {
+            return Err(ServiceError::Invalid {
+                field: "q",
+                problem: format!(
+                    "search for at most {MAX_SEARCH_CHARS} printable characters of a subject ID"
+                ),
+            });
+        }
+        let outcome = match outcome.trim() {
+            "" | "any" => OutcomeFilter::Any,
+            "awaited" => OutcomeFilter::Awaited,
+            "recorded" => OutcomeFilter::Recorded,
+            _ => {
+                return Err(ServiceError::Invalid {
+                    field: "outcome",
+                    problem: "choose any, awaited or recorded".into(),
+                })
+            }
+        };
+        let arm = arm.trim();
+        if arm.chars().count() > crate::protocol::limits::MAX_TRIAL_ID_CHARS {
+            return Err(ServiceError::Invalid {
+                field: "arm",
+                problem: "no arm has an id that long".into(),
+            });
+        }
+        let page = match page.trim() {
+            "" => 1,
+            // Any page past the last shows the last, so a huge number is as good as the last.
+            digits if digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                digits.parse::<u64>().unwrap_or(u64::MAX).max(1)
+            }
+            digits if digits.bytes().all(|b| b.is_ascii_digit()) => u64::MAX,
+            _ => {
+                return Err(ServiceError::Invalid {
+                    field: "page",
+                    problem: "a page is a whole number from 1".into(),
+                })
+            }
+        };
+        Ok(Self {
+            search: search.to_owned(),
+            outcome,
+            arm: Some(arm.to_owned()).filter(|a| !a.is_empty()),
+            page,
+        })
+    }
+}
+
+/// One page of a trial's participants.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantList {
+    /// The participants on this page.
+    pub participants: Vec<ParticipantView>,
+    /// Participants that match the search and filters.
+    pub matching: usize,
+    /// Participants enrolled.
+    pub enrolled: usize,
+    /// This page (1-based; the last page when the query asked for one past it).
+    pub page: u64,
+    /// Pages (at least 1).
+    pub pages: u64,
+    /// 1-based number of the first participant shown (0 when none match).
+    pub first: usize,
+    /// 1-based number of the last participant shown.
+    pub last: usize,
+    /// The query that chose them (the page as shown).
+    #[serde(skip)]
+    pub query: ParticipantQuery,
+    /// The arm ids a viewer may filter by (empty for viewers who do not see assignments).
+    pub arms: Vec<String>,
+}
+
+impl Service {
+    /// One page of a trial's participants, searched by subject id and filtered by outcome and
+    /// (for viewers who see assignments) by arm.
+    pub fn participant_list(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        query: ParticipantQuery,
+    ) -> Result<ParticipantList, ServiceError> {
+        actor.require(Permission::ListParticipants)?;
+        let mut conn = self.conn()?;
+        let snapshot = self.snapshot(&mut conn, trial_id)?;
+        let lens = Lens::of(actor, &snapshot);
+        let arms: Vec<String> = if lens.sight.reveals(Disclosure::Assignment) && !lens.nof1 {
+            snapshot
+                .state
+                .arms
+                .iter()
+                .map(|a| a.id.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(arm) = &query.arm {
+            if !arms.contains(arm) {
+                return Err(ServiceError::Invalid {
+                    field: "arm",
+                    problem: "choose one of the trial's arms".into(),
+                });
+            }
+        }
+        if query.outcome != OutcomeFilter::Any && (!lens.outcomes || lens.nof1) {
+            return Err(ServiceError::Invalid {
+                field: "outcome",
+                problem: "this list cannot be filtered by outcome".into(),
+            });
+        }
+        let rows = ParticipantRow::of_trial(&mut conn, trial_id)?;
+        let enrolled = rows.len();
+        let needle = query.search.to_lowercase();
+        let state = &snapshot.state;
+        let has_outcome = |row: &ParticipantRow| {
+            state
+                .participants
+                .get(row.participant as usize)
+                .is_some_and(|p| p.outcome.is_some())
+        };
+        let kept: Vec<&ParticipantRow> = rows
+            .iter()
+            .filter(|row| needle.is_empty() || row.subject_id.to_lowercase().contains(&needle))
+            .filter(|row| match query.outcome {
+                OutcomeFilter::Any => true,
+                OutcomeFilter::Awaited => !has_outcome(row),
+                OutcomeFilter::Recorded => has_outcome(row),
+            })
+            .filter(|row| query.arm.as_deref().is_none_or(|arm| row.arm == arm))
+            .collect();
+        let matching = kept.len();
+        let pages = matching.div_ceil(PARTICIPANTS_PER_PAGE).max(1) as u64;
+        let page = query.page.clamp(1, pages);
+        // page ≤ pages ≤ matching / 50 + 1, so the offset fits.
+        let offset = (page as usize - 1) * PARTICIPANTS_PER_PAGE;
+        let participants: Vec<ParticipantView> = kept
+            .iter()
+            .skip(offset)
+            .take(PARTICIPANTS_PER_PAGE)
+            .map(|row| lens.participant(row, state))
+            .collect();
+        Ok(ParticipantList {
+            first: if participants.is_empty() {
+                0
+            } else {
+                offset + 1
+            },
+            last: offset + participants.len(),
+            participants,
+            matching,
+            enrolled,
+            page,
+            pages,
+            query: ParticipantQuery { page, ..query },
+            arms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_queries_are_bounded_and_name_their_field() {
+        let q = ParticipantQuery::parse(" P-1 ", "awaited", "", "").expect("query");
+        assert_eq!(
+            (q.search.as_str(), q.outcome, q.page),
+            ("P-1", OutcomeFilter::Awaited, 1)
+        );
+        assert_eq!(
+            ParticipantQuery::parse("", "", "", "1000000000000")
+                .expect("a huge page is the last")
+                .page,
+            1_000_000_000_000
+        );
+        assert_eq!(
+            ParticipantQuery::parse("", "", "", &"9".repeat(400))
+                .expect("longer still")
+                .page,
+            u64::MAX
+        );
+        let field = |r: Result<ParticipantQuery, ServiceError>| match r {
+            Err(ServiceError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(ParticipantQuery::parse(&"x".repeat(10_000), "", "", "")),
+            "q"
+        );
+        assert_eq!(
+            field(ParticipantQuery::parse("", "maybe", "", "")),
+            "outcome"
+        );
+        assert_eq!(field(ParticipantQuery::parse("", "", "", "-3")), "page");
+        assert_eq!(field(ParticipantQuery::parse("", "", "", "2.5")), "page");
+        assert_eq!(
+            field(ParticipantQuery::parse("", "", &"a".repeat(65), "")),
+            "arm"
+        );
     }
 }

@@ -140,6 +140,10 @@ impl Service {
             awaiting_author: newest.1,
             awaiting_approved,
             results: None,
+            outcome_labels: [true, false].map(|r| p.outcome.binary_label(r).to_owned()),
+            outcome_delay_days: p.expected_outcome_delay_days(),
+            paused_because: state.enrolment_paused.clone(),
+            no_enrolment: state.enrolment_closed().as_ref().map(NoEnrolment::of),
         };
         if with_results {
             view.results = Some(results(&snapshot)?);

@@ -250,6 +250,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(participants::enrol_form_page)
         .service(participants::enrol_page)
         .service(participants::participants_page)
+        .service(participants::work_page)
         .service(participants::participant_page)
         .service(participants::record_outcome_page)
         .service(participants::code_break_page)

@@ -5,7 +5,7 @@
 //! Thin handlers over the service's n-of-1 API (the JSON API calls the same methods): they
 //! format what the service decided and draw it; they compute no statistics.
 
-use super::{call, html, see_other, Chrome, Page};
+use super::{call, done, fixable, form_again, html, Chrome, FormError, Page};
 use crate::engine::nof1::MIN_SERIES_PATIENTS;
 use crate::engine::{Nof1Effect, PatientEnd, SeriesSummary};
 use crate::protocol::OutcomeKind;
@@ -15,6 +15,7 @@ use crate::service::{
     ServiceError, TrialView,
 };
 use crate::web::auth::LoggedIn;
+use crate::web::notice::Notice;
 use crate::web::{charts, path_segment, AppState};
 use actix_web::{get, post, web};
 use askama::Template;
@@ -191,12 +192,21 @@ fn period_lines(report: &PatientReport) -> Vec<PeriodLine> {
         .collect()
 }
 
-fn measurement_line(m: &MeasurementView, saved: Option<u64>) -> MeasurementLine {
+/// A measured value as shown: a binary one in the outcome's own words.
+fn value_text(trial: &TrialView, value: f64) -> String {
+    match trial.outcome_kind {
+        OutcomeKind::Binary if value == 1.0 => trial.outcome_labels[0].clone(),
+        OutcomeKind::Binary if value == 0.0 => trial.outcome_labels[1].clone(),
+        OutcomeKind::Binary | OutcomeKind::Continuous | OutcomeKind::Count => format!("{value}"),
+    }
+}
+
+fn measurement_line(trial: &TrialView, m: &MeasurementView, saved: Option<u64>) -> MeasurementLine {
     MeasurementLine {
         seq: m.seq,
         day: m.day,
         date: m.date.clone(),
-        value: format!("{}", m.value),
+        value: value_text(trial, m.value),
         phase: match &m.treatment {
             Some(t) => format!("{}: {t}", m.phase),
             None => m.phase.clone(),
@@ -214,7 +224,10 @@ fn measurement_line(m: &MeasurementView, saved: Option<u64>) -> MeasurementLine 
 /// What the value field takes.
 fn value_hint(trial: &TrialView) -> String {
     match trial.outcome_kind {
-        OutcomeKind::Binary => "1 (yes) or 0 (no).".to_owned(),
+        OutcomeKind::Binary => format!(
+            "{} or {}.",
+            trial.outcome_labels[0], trial.outcome_labels[1]
+        ),
         OutcomeKind::Count => "A number of events, or events/exposure.".to_owned(),
         OutcomeKind::Continuous => match (trial.outcome_min, trial.outcome_max) {
             (Some(lo), Some(hi)) => format!("A number from {lo} to {hi}."),
@@ -288,6 +301,57 @@ struct ParticipantPage {
     value_hint: String,
     saved: Option<String>,
     look: Option<u32>,
+    entered: Entered,
+}
+
+/// A participant page's form sent back after a mistake the user can fix: which form, the
+/// error, and the values typed (never a password). Empty on a fresh page.
+#[derive(Debug, Default)]
+pub(super) struct Entered {
+    /// The form sent back: `outcome`, `measurement`, `correction` or `unblind` (empty: none).
+    pub failed: &'static str,
+    /// What is wrong.
+    pub form_error: Option<FormError>,
+    /// The value typed.
+    pub value: String,
+    /// The reason typed.
+    pub reason: String,
+    /// n-of-1: the date typed.
+    pub date: String,
+    /// n-of-1: the study day typed.
+    pub day: String,
+    /// n-of-1: the measurement chosen for a correction.
+    pub corrects: String,
+}
+
+impl Entered {
+    /// The message for `field` of `form`, if the error is there.
+    pub fn error_on(&self, form: &str, field: &str) -> Option<&str> {
+        self.form_error
+            .as_ref()
+            .filter(|e| self.failed == form && e.on(field))
+            .map(|e| e.message.as_str())
+    }
+
+    /// The message for `form` that names none of its fields (shown above it).
+    pub fn error_above(&self, form: &str) -> Option<&str> {
+        let fields: &[&str] = match form {
+            "outcome" => &["value", "reason"],
+            "measurement" => &["value", "date", "day"],
+            "correction" => &["value", "reason", "corrects"],
+            "unblind" => &["reason", "password"],
+            _ => &[],
+        };
+        self.form_error
+            .as_ref()
+            .filter(|e| self.failed == form && !fields.iter().any(|f| e.on(f)))
+            .map(|e| e.message.as_str())
+    }
+
+    /// Whether `form` is the one sent back.
+    pub fn is(&self, form: &str) -> bool {
+        self.failed == form
+    }
 }
 
 /// After a POST: what was saved, and the look it triggered.
@@ -314,6 +378,7 @@ pub(super) fn participant_page(
     detail: ParticipantDetail,
     report: PatientReport,
     saved: &Saved,
+    entered: Entered,
 ) -> Page {
     let (today, next) = today_lines(&report);
     let last_day = report.periods.last().map_or(1, |p| p.days[1]);
@@ -321,11 +386,18 @@ pub(super) fn participant_page(
         report.measurements.iter().find(|m| m.seq == seq).map(|m| {
             format!(
                 "Saved: study day {} ({}), value {}.",
-                m.day, m.date, m.value
+                m.day,
+                m.date,
+                value_text(&trial, m.value)
             )
         })
     });
-    html(&ParticipantPage {
+    let measurements = report
+        .measurements
+        .iter()
+        .map(|m| measurement_line(&trial, m, saved.saved))
+        .collect();
+    let page = ParticipantPage {
         chrome: Chrome::of(user),
         kind: kind_word(trial.outcome_kind),
         value_hint: value_hint(&trial),
@@ -333,11 +405,7 @@ pub(super) fn participant_page(
         detail,
         subject_path: path_segment(&report.subject_id),
         periods: period_lines(&report),
-        measurements: report
-            .measurements
-            .iter()
-            .map(|m| measurement_line(m, saved.saved))
-            .collect(),
+        measurements,
         last_day,
         today,
         next,
@@ -345,7 +413,12 @@ pub(super) fn participant_page(
         saved: saved_line,
         look: saved.look,
         report,
-    })
+        entered,
+    };
+    match &page.entered.form_error {
+        Some(error) => form_again(error, &page),
+        None => html(&page),
+    }
 }
 
 #[derive(Deserialize)]
@@ -375,7 +448,8 @@ fn whole<T: std::str::FromStr>(field: &'static str, text: &str) -> Result<Option
 }
 
 /// Records a measurement (by date or study day) or, with `corrects` and a reason, corrects
-/// one; then back to the participant page.
+/// one; then back to the participant page, which confirms it. A mistake shows the page again
+/// with the form's values.
 #[post("/trials/{id}/participants/{subject}/measurements")]
 pub(super) async fn record_measurement_page(
     state: web::Data<AppState>,
@@ -387,36 +461,79 @@ pub(super) async fn record_measurement_page(
     user.require(Permission::Enrol)?;
     let (id, subject) = path.into_inner();
     let form = form.into_inner();
-    let corrects: Option<u64> = whole("corrects", &form.corrects)?;
-    let day: Option<u32> = whole("day", &form.day)?;
     let (actor, trial, who) = (user.actor.clone(), id.clone(), subject.clone());
-    let receipt = call(&state, move |s| {
-        let value = s.parse_outcome(&trial, &form.value)?;
-        let day = match (corrects, day, form.date.trim()) {
-            (Some(_), _, _) => 0,
-            (None, Some(day), _) => day,
-            (None, None, date) if !date.is_empty() => s.study_day(&trial, &who, date)?,
-            (None, None, _) => {
-                return Err(ServiceError::Invalid {
-                    field: "date",
-                    problem: "give the date of the measurement or its study day".into(),
-                })
-            }
-        };
-        let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
-        s.record_measurement(&actor, &trial, &who, day, value, corrects, reason)
-    })
-    .await?;
+    let (value, date, day_text, corrects_text, reason) = (
+        form.value.clone(),
+        form.date.clone(),
+        form.day.clone(),
+        form.corrects.clone(),
+        form.reason.clone(),
+    );
+    let receipt = fixable(
+        call(&state, move |s| {
+            let corrects: Option<u64> = whole("corrects", &corrects_text)?;
+            let day: Option<u32> = whole("day", &day_text)?;
+            let value = s.parse_outcome(&trial, &value)?;
+            let day = match (corrects, day, date.trim()) {
+                (Some(_), _, _) => 0,
+                (None, Some(day), _) => day,
+                (None, None, date) if !date.is_empty() => s.study_day(&trial, &who, date)?,
+                (None, None, _) => {
+                    return Err(ServiceError::Invalid {
+                        field: "date",
+                        problem: "give the date of the measurement or its study day".into(),
+                    })
+                }
+            };
+            let reason = Some(reason.trim()).filter(|r| !r.is_empty());
+            s.record_measurement(&actor, &trial, &who, day, value, corrects, reason)
+        })
+        .await,
+    )?;
+    let correction = !form.corrects.trim().is_empty();
+    let receipt = match receipt {
+        Ok(receipt) => receipt,
+        Err(error) => {
+            let entered = Entered {
+                failed: if correction {
+                    "correction"
+                } else {
+                    "measurement"
+                },
+                form_error: Some(error),
+                value: form.value,
+                reason: form.reason,
+                date: form.date,
+                day: form.day,
+                corrects: form.corrects,
+            };
+            let actor = user.actor.clone();
+            let (trial, detail, report) = call(&state, move |s| {
+                Ok((
+                    s.trial_view(&actor, &id, false)?,
+                    s.participant(&actor, &id, &subject)?,
+                    s.patient_report(&actor, &id, &subject)?,
+                ))
+            })
+            .await?;
+            return participant_page(&user, trial, detail, report, &Saved::default(), entered);
+        }
+    };
     let mut location = format!(
         "/trials/{}/participants/{}?saved={}",
-        crate::web::path_segment(&id),
+        path_segment(&id),
         path_segment(&subject),
         receipt.seq
     );
     if let Some(cycle) = receipt.looks.last() {
         location.push_str(&format!("&look={cycle}"));
     }
-    Ok(see_other(&location))
+    let notice = if correction {
+        Notice::MeasurementCorrected
+    } else {
+        Notice::MeasurementRecorded
+    };
+    Ok(done(&user, &location, notice))
 }
 
 #[derive(Template)]

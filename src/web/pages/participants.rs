@@ -1,19 +1,34 @@
-//! Enrolment, the participant list, a participant's timeline, and outcomes. On n-of-1 trials
-//! enrolment takes the patient's start date and the participant page is the patient's calendar
-//! (see [`super::nof1`]).
+//! Enrolment, the participant list and the coordinator's work list, a participant's timeline,
+//! and outcomes. On n-of-1 trials enrolment takes the patient's start date and the participant
+//! page is the patient's calendar (see [`super::nof1`]).
+//!
+//! Every form here is shown again after a mistake the user can fix, with the message next to
+//! its field and the values typed ([`Entered`]); an action that worked confirms itself with a
+//! [`Notice`].
 
-use super::nof1::{self, Saved};
-use super::{call, html, see_other, Chrome, Page};
+use super::nof1::{self, Entered, Saved};
+use super::{call, done, fixable, form_again, html, Chrome, FormError, Page};
 use crate::protocol::OutcomeKind;
 use crate::service::Permission;
 use crate::service::{
-    AssignmentView, CodeBreak, ParticipantDetail, ParticipantView, ServiceError, TrialView,
+    AssignmentView, CodeBreak, ParticipantDetail, ParticipantList, ParticipantQuery, ServiceError,
+    TrialView, WorkList, MAX_SEARCH_CHARS,
 };
 use crate::web::auth::LoggedIn;
-use crate::web::AppState;
+use crate::web::notice::Notice;
+use crate::web::{path_segment, AppState};
 use actix_web::{get, post, web};
 use askama::Template;
 use serde::Deserialize;
+
+/// The participant page's address.
+fn participant_href(trial: &str, subject: &str) -> String {
+    format!(
+        "/trials/{}/participants/{}",
+        path_segment(trial),
+        path_segment(subject)
+    )
+}
 
 #[derive(Template)]
 #[template(path = "enrol.html")]
@@ -22,6 +37,20 @@ struct EnrolPage {
     trial: TrialView,
     idempotency_key: String,
     assignment: Option<AssignmentView>,
+    form_error: Option<FormError>,
+    /// The values typed (empty on a fresh form).
+    subject_id: String,
+    start_date: String,
+    eligible: bool,
+}
+
+impl EnrolPage {
+    fn error_on(&self, field: &str) -> Option<&str> {
+        self.form_error
+            .as_ref()
+            .filter(|e| e.on(field))
+            .map(|e| e.message.as_str())
+    }
 }
 
 #[get("/trials/{id}/enrol")]
@@ -39,6 +68,10 @@ pub(super) async fn enrol_form_page(
         trial,
         idempotency_key: state.service.new_token(),
         assignment: None,
+        form_error: None,
+        subject_id: String::new(),
+        start_date: String::new(),
+        eligible: false,
     })
 }
 
@@ -46,6 +79,7 @@ pub(super) async fn enrol_form_page(
 struct EnrolForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     subject_id: String,
     #[serde(default)]
     eligible: String,
@@ -66,43 +100,82 @@ pub(super) async fn enrol_page(
     user.check_csrf(&form.csrf)?;
     user.require(Permission::Enrol)?;
     let form = form.into_inner();
-    if form.eligible != "yes" {
-        return Err(ServiceError::Invalid {
-            field: "eligible",
-            problem: "confirm that the participant meets every eligibility criterion".into(),
-        }
-        .into());
-    }
     let id = path.into_inner();
     let (actor, trial) = (user.actor.clone(), id.clone());
-    let key = Some(form.idempotency_key).filter(|k| !k.is_empty());
+    let eligible = form.eligible == "yes";
+    let key = Some(form.idempotency_key.clone()).filter(|k| !k.is_empty());
     let start = Some(form.start_date.trim().to_owned()).filter(|d| !d.is_empty());
-    let (assignment, view) = call(&state, move |s| {
-        let assignment = s.enrol_starting(
-            &actor,
-            &trial,
-            &form.subject_id,
-            key.as_deref(),
-            start.as_deref(),
-        )?;
-        let shown = s.assignment_view(&actor, &assignment)?;
-        Ok((shown, s.trial_view(&actor, &trial, false)?))
-    })
-    .await?;
-    if view.nof1 {
-        // The patient's calendar is the answer.
-        return Ok(see_other(&format!(
-            "/trials/{}/participants/{}",
-            crate::web::path_segment(&id),
-            crate::web::path_segment(&assignment.subject_id)
-        )));
+    let subject = form.subject_id.clone();
+    let outcome = fixable(
+        call(&state, move |s| {
+            if !eligible {
+                return Err(ServiceError::Invalid {
+                    field: "eligible",
+                    problem: "confirm that the participant meets every eligibility criterion"
+                        .into(),
+                });
+            }
+            let assignment =
+                s.enrol_starting(&actor, &trial, &subject, key.as_deref(), start.as_deref())?;
+            Ok((
+                s.assignment_view(&actor, &assignment)?,
+                assignment.subject_id,
+            ))
+        })
+        .await,
+    )?;
+    let actor = user.actor.clone();
+    let trial = id.clone();
+    let view = call(&state, move |s| s.trial_view(&actor, &trial, false)).await?;
+    match outcome {
+        Ok((_, subject)) if view.nof1 => {
+            // The patient's calendar is the answer.
+            Ok(done(
+                &user,
+                &participant_href(&id, &subject),
+                Notice::Enrolled,
+            ))
+        }
+        Ok((assignment, _)) => {
+            // The assignment is the answer: shown once, here, with the notice.
+            let mut chrome = Chrome::of(&user);
+            chrome.notice = Some(Notice::Enrolled);
+            html(&EnrolPage {
+                chrome,
+                trial: view,
+                idempotency_key: state.service.new_token(),
+                assignment: Some(assignment),
+                form_error: None,
+                subject_id: String::new(),
+                start_date: String::new(),
+                eligible: false,
+            })
+        }
+        Err(error) => form_again(
+            &error,
+            &EnrolPage {
+                chrome: Chrome::of(&user),
+                trial: view,
+                // The same key: sending the corrected form again is the same enrolment.
+                idempotency_key: form.idempotency_key,
+                assignment: None,
+                form_error: Some(error.clone()),
+                subject_id: form.subject_id,
+                start_date: form.start_date,
+                eligible,
+            },
+        ),
     }
-    html(&EnrolPage {
-        chrome: Chrome::of(&user),
-        trial: view,
-        idempotency_key: state.service.new_token(),
-        assignment: Some(assignment),
-    })
+}
+
+/// A link to one page of the list.
+pub struct PageLink {
+    /// What the link says.
+    pub label: String,
+    /// Where it goes (empty for the current page).
+    pub href: String,
+    /// Whether it is the page shown.
+    pub current: bool,
 }
 
 #[derive(Template)]
@@ -110,7 +183,77 @@ pub(super) async fn enrol_page(
 struct ParticipantsPage {
     chrome: Chrome,
     trial: TrialView,
-    participants: Vec<ParticipantView>,
+    list: ParticipantList,
+    links: Vec<PageLink>,
+    form_error: Option<FormError>,
+    /// The search and filters as typed.
+    search: String,
+    outcome: String,
+    arm: String,
+    max_search: usize,
+}
+
+impl ParticipantsPage {
+    fn error_on(&self, field: &str) -> Option<&str> {
+        self.form_error
+            .as_ref()
+            .filter(|e| e.on(field))
+            .map(|e| e.message.as_str())
+    }
+}
+
+#[derive(Deserialize)]
+struct ListForm {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    arm: String,
+    #[serde(default)]
+    page: String,
+}
+
+/// The page links of a list: first, previous, a window of five around the page, next, last;
+/// each keeps the search and the filters.
+fn page_links(trial: &str, list: &ParticipantList) -> Vec<PageLink> {
+    if list.pages <= 1 {
+        return Vec::new();
+    }
+    let q = &list.query;
+    let mut base = format!("/trials/{}/participants?", path_segment(trial));
+    for (key, value) in [
+        ("q", q.search.as_str()),
+        ("outcome", q.outcome.as_str()),
+        ("arm", q.arm.as_deref().unwrap_or("")),
+    ] {
+        if !value.is_empty() {
+            base.push_str(&format!("{key}={}&", path_segment(value)));
+        }
+    }
+    let link = |label: String, page: u64| PageLink {
+        label,
+        href: if page == list.page {
+            String::new()
+        } else {
+            format!("{base}page={page}")
+        },
+        current: page == list.page,
+    };
+    let mut links = Vec::new();
+    if list.page > 1 {
+        links.push(link("« first".into(), 1));
+        links.push(link("‹ previous".into(), list.page - 1));
+    }
+    let high = list.page.saturating_add(2).max(5).min(list.pages);
+    for page in high.saturating_sub(4).max(1)..=high {
+        links.push(link(page.to_string(), page));
+    }
+    if list.page < list.pages {
+        links.push(link("next ›".into(), list.page + 1));
+        links.push(link("last »".into(), list.pages));
+    }
+    links
 }
 
 #[get("/trials/{id}/participants")]
@@ -118,18 +261,81 @@ pub(super) async fn participants_page(
     state: web::Data<AppState>,
     user: LoggedIn,
     path: web::Path<String>,
+    query: web::Query<ListForm>,
 ) -> Page {
     let id = path.into_inner();
+    let form = query.into_inner();
     let actor = user.actor.clone();
-    let (trial, participants) = call(&state, move |s| {
-        let list = s.participants(&actor, &id)?;
-        Ok((s.trial_view(&actor, &id, false)?, list))
+    let trial = id.clone();
+    let (q, o, a, p) = (
+        form.q.clone(),
+        form.outcome.clone(),
+        form.arm.clone(),
+        form.page.clone(),
+    );
+    let (view, list) = call(&state, move |s| {
+        let view = s.trial_view(&actor, &trial, false)?;
+        let list = ParticipantQuery::parse(&q, &o, &a, &p)
+            .and_then(|query| s.participant_list(&actor, &trial, query));
+        match list {
+            Ok(list) => Ok((view, Ok(list))),
+            // A query to fix: the whole list, with the message next to the field.
+            Err(error @ ServiceError::Invalid { .. }) => {
+                let all = s.participant_list(&actor, &trial, ParticipantQuery::default())?;
+                Ok((view, Err((error, all))))
+            }
+            Err(other) => Err(other),
+        }
     })
     .await?;
-    html(&ParticipantsPage {
+    let (list, form_error) = match list {
+        Ok(list) => (list, None),
+        Err((error, all)) => (all, FormError::of(&error.into())),
+    };
+    let page = ParticipantsPage {
+        chrome: Chrome::of(&user),
+        links: page_links(&id, &list),
+        trial: view,
+        list,
+        search: form.q,
+        outcome: form.outcome,
+        arm: form.arm,
+        max_search: MAX_SEARCH_CHARS,
+        form_error,
+    };
+    match &page.form_error {
+        Some(error) => form_again(error, &page),
+        None => html(&page),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "work.html")]
+struct WorkPage {
+    chrome: Chrome,
+    trial: TrialView,
+    work: WorkList,
+}
+
+/// The coordinator's work list: outcomes awaited (with the days since randomisation against
+/// the protocol's expected delay) or, on n-of-1 trials, the measurements due.
+#[get("/trials/{id}/work")]
+pub(super) async fn work_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<String>,
+) -> Page {
+    user.require(Permission::Enrol)?;
+    let id = path.into_inner();
+    let actor = user.actor.clone();
+    let (trial, work) = call(&state, move |s| {
+        Ok((s.trial_view(&actor, &id, false)?, s.work_list(&actor, &id)?))
+    })
+    .await?;
+    html(&WorkPage {
         chrome: Chrome::of(&user),
         trial,
-        participants,
+        work,
     })
 }
 
@@ -140,18 +346,40 @@ struct ParticipantPage {
     trial: TrialView,
     detail: ParticipantDetail,
     binary: bool,
+    /// The outcome form's value: what was typed after a mistake, else the current value.
+    value: String,
+    entered: Entered,
 }
 
-#[get("/trials/{id}/participants/{subject}")]
-pub(super) async fn participant_page(
-    state: web::Data<AppState>,
-    user: LoggedIn,
-    path: web::Path<(String, String)>,
-    saved: web::Query<Saved>,
+impl ParticipantPage {
+    fn new(user: &LoggedIn, trial: TrialView, detail: ParticipantDetail, entered: Entered) -> Self {
+        let value = if entered.failed == "outcome" {
+            entered.value.clone()
+        } else {
+            detail.current_value.clone().unwrap_or_default()
+        };
+        Self {
+            chrome: Chrome::of(user),
+            binary: trial.outcome_kind == OutcomeKind::Binary,
+            trial,
+            detail,
+            value,
+            entered,
+        }
+    }
+}
+
+/// The participant page of either design, with a form sent back (or none).
+async fn show_participant(
+    state: &web::Data<AppState>,
+    user: &LoggedIn,
+    id: String,
+    subject: String,
+    saved: &Saved,
+    entered: Entered,
 ) -> Page {
-    let (id, subject) = path.into_inner();
     let actor = user.actor.clone();
-    let (trial, detail, report) = call(&state, move |s| {
+    let (trial, detail, report) = call(state, move |s| {
         let detail = s.participant(&actor, &id, &subject)?;
         let trial = s.trial_view(&actor, &id, false)?;
         let report = if trial.nof1
@@ -164,21 +392,33 @@ pub(super) async fn participant_page(
         Ok((trial, detail, report))
     })
     .await?;
+    let error = entered.form_error.clone();
     if let Some(report) = report {
-        return nof1::participant_page(&user, trial, detail, report, &saved);
+        return nof1::participant_page(user, trial, detail, report, saved, entered);
     }
-    html(&ParticipantPage {
-        chrome: Chrome::of(&user),
-        binary: trial.outcome_kind == OutcomeKind::Binary,
-        trial,
-        detail,
-    })
+    let page = ParticipantPage::new(user, trial, detail, entered);
+    match &error {
+        Some(error) => form_again(error, &page),
+        None => html(&page),
+    }
+}
+
+#[get("/trials/{id}/participants/{subject}")]
+pub(super) async fn participant_page(
+    state: web::Data<AppState>,
+    user: LoggedIn,
+    path: web::Path<(String, String)>,
+    saved: web::Query<Saved>,
+) -> Page {
+    let (id, subject) = path.into_inner();
+    show_participant(&state, &user, id, subject, &saved, Entered::default()).await
 }
 
 #[derive(Deserialize)]
 struct OutcomeForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     value: String,
     #[serde(default)]
     reason: String,
@@ -196,17 +436,35 @@ pub(super) async fn record_outcome_page(
     let (id, subject) = path.into_inner();
     let form = form.into_inner();
     let (actor, trial, who) = (user.actor.clone(), id.clone(), subject.clone());
-    call(&state, move |s| {
-        let value = s.parse_outcome(&trial, &form.value)?;
-        let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
-        s.record_outcome(&actor, &trial, &who, value, reason)
-    })
-    .await?;
-    Ok(see_other(&format!(
-        "/trials/{}/participants/{}",
-        crate::web::path_segment(&id),
-        crate::web::path_segment(&subject)
-    )))
+    let (value, reason) = (form.value.clone(), form.reason.clone());
+    let receipt = fixable(
+        call(&state, move |s| {
+            let value = s.parse_outcome(&trial, &value)?;
+            let reason = Some(reason.trim()).filter(|r| !r.is_empty());
+            s.record_outcome(&actor, &trial, &who, value, reason)
+        })
+        .await,
+    )?;
+    match receipt {
+        Ok(receipt) => {
+            let notice = if receipt.corrects.is_some() || !form.reason.trim().is_empty() {
+                Notice::OutcomeCorrected
+            } else {
+                Notice::OutcomeRecorded
+            };
+            Ok(done(&user, &participant_href(&id, &subject), notice))
+        }
+        Err(error) => {
+            let entered = Entered {
+                failed: "outcome",
+                form_error: Some(error),
+                value: form.value,
+                reason: form.reason,
+                ..Entered::default()
+            };
+            show_participant(&state, &user, id, subject, &Saved::default(), entered).await
+        }
+    }
 }
 
 #[derive(Template)]
@@ -240,19 +498,38 @@ pub(super) async fn code_break_page(
     user.check_csrf(&form.csrf)?;
     let (id, subject) = path.into_inner();
     let form = form.into_inner();
-    let (actor, trial) = (user.actor.clone(), id.clone());
-    let (answer, view) = call(&state, move |s| {
-        let answer = s.break_code(&actor, &trial, &subject, &form.reason, &form.password)?;
-        Ok((answer, s.trial_view(&actor, &trial, false)?))
-    })
-    .await?;
+    let (actor, trial, who) = (user.actor.clone(), id.clone(), subject.clone());
+    let (reason, password) = (form.reason.clone(), form.password);
+    let answer = fixable(
+        call(&state, move |s| {
+            let answer = s.break_code(&actor, &trial, &who, &reason, &password)?;
+            Ok((answer, s.trial_view(&actor, &trial, false)?))
+        })
+        .await,
+    )?;
+    let (answer, view) = match answer {
+        Ok(answer) => answer,
+        Err(error) => {
+            // The password is never sent back.
+            let entered = Entered {
+                failed: "unblind",
+                form_error: Some(error),
+                reason: form.reason,
+                ..Entered::default()
+            };
+            return show_participant(&state, &user, id, subject, &Saved::default(), entered).await;
+        }
+    };
     let arm_name = view
         .arms
         .iter()
         .find(|a| a.id == answer.arm)
         .map_or_else(|| answer.arm.clone(), |a| a.name.clone());
+    // The answer is shown once, here: this page is the confirmation.
+    let mut chrome = Chrome::of(&user);
+    chrome.notice = Some(Notice::CodeBroken);
     html(&CodeBreakPage {
-        chrome: Chrome::of(&user),
+        chrome,
         trial_id: id,
         answer,
         arm_name,
