@@ -47,15 +47,17 @@ pub use outbox::{
 };
 pub use permission::{Permission, Sight};
 pub use trial::{
-    Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, ProjectionDifference,
-    ProjectionReport, TrialSummary,
+    parse_recommendation, Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt,
+    ProjectionDifference, ProjectionReport, RecommendationInput, TrialSummary,
+    RECOMMENDATION_ACTIONS,
 };
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
     kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
     ArmView, AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
-    SignatureView, TimelineEntry, TrialListing, TrialResults, TrialView, VersionView,
+    RecommendationView, SignatureView, ThresholdLine, TimelineEntry, TrialListing, TrialResults,
+    TrialView, VersionView,
 };
 pub use witness::{
     check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,

@@ -1,4 +1,5 @@
-//! Trial commands: create, sign, start, enrol, record outcomes, amend, pause, resume, close.
+//! Trial commands: create, sign, start, enrol, record outcomes, amend, pause, resume, close,
+//! the committee's recommendation.
 //! Each is one transaction under the trial's write lock (see the module docs of `service`).
 
 use std::fmt;
@@ -10,9 +11,11 @@ use tracing::instrument;
 mod amendment;
 mod commands;
 mod derive;
+mod recommendation;
 mod run;
 
 pub use derive::{ProjectionDifference, ProjectionReport};
+pub use recommendation::{parse_recommendation, RecommendationInput, RECOMMENDATION_ACTIONS};
 
 pub(super) use run::checkpoint_row;
 

@@ -22,8 +22,8 @@ use super::auth::LoggedIn;
 use super::error::WebError;
 use super::notice::{self, Notice};
 use super::AppState;
-use actix_web::http::StatusCode;
 use crate::service::{Role, Service, ServiceError};
+use actix_web::http::StatusCode;
 
 type Page = Result<HttpResponse, WebError>;
 
@@ -234,6 +234,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(trials::new_trial_page)
         .service(trials::create_trial_page)
         .service(dashboard::dashboard_page)
+        .service(dashboard::recommend_page)
+        .service(dashboard::report_page)
         .service(simulations::simulate_page)
         .service(simulations::simulation_report_page)
         .service(simulations::cancel_simulation_page)
