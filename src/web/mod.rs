@@ -20,6 +20,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL};
+use actix_web::http::Method;
 use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{get, web, App, HttpResponse, HttpServer};
 
@@ -51,8 +52,9 @@ pub fn path_segment(text: &str) -> String {
 
 const CSS: &str = include_str!("../../static/app.css");
 const JS: &str = include_str!("../../static/app.js");
+const FAVICON: &str = include_str!("../../static/favicon.svg");
 
-#[get("/static/app.css")]
+#[get("/app.css")]
 async fn css() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
@@ -60,12 +62,42 @@ async fn css() -> HttpResponse {
         .body(CSS)
 }
 
-#[get("/static/app.js")]
+#[get("/app.js")]
 async fn js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "max-age=3600"))
         .body(JS)
+}
+
+#[get("/favicon.svg")]
+async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "max-age=86400"))
+        .body(FAVICON)
+}
+
+/// Browsers ask for `/favicon.ico` by themselves (and tools that ignore `<link rel="icon">`):
+/// a permanent redirect to the SVG icon rather than a 404.
+#[get("/favicon.ico")]
+async fn favicon_ico() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/static/favicon.svg"))
+        .finish()
+}
+
+/// Answers `HEAD` as `GET` (RFC 9110 §9.3.2): routes are declared for `GET` only, so the request
+/// is routed as a `GET`; the HTTP layer remembers that the request was a `HEAD` and sends the
+/// headers of the answer (its `Content-Length` included) without the body.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::Result<HttpResponse> {
@@ -101,9 +133,10 @@ async fn no_store(
 
 /// Registers pages, the API, static files and the request-body error handlers.
 ///
-/// Everything but the static files (`/static/…`, cached for an hour) is served from one scope
-/// wrapped in `Cache-Control: no-store`, including unknown paths, so every app built with
+/// Everything but the static files (`/static/…`, cached, and `/favicon.ico`) is served from one
+/// scope wrapped in `Cache-Control: no-store`, including unknown paths, so every app built with
 /// `App::new().configure(configure)` (the server's and any test's) marks them the same way.
+/// Both answer `HEAD` like `GET` ([`head_as_get`]).
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(
@@ -130,12 +163,20 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 WebError::BadRequest(format!("path: {e}")).into()
             }
         }))
-        .service(css)
-        .service(js)
+        .service(
+            web::scope("/static")
+                .wrap(from_fn(head_as_get))
+                .service(css)
+                .service(js)
+                .service(favicon)
+                .default_service(web::to(not_found)),
+        )
         .service(
             web::scope("")
+                .wrap(from_fn(head_as_get))
                 .wrap(from_fn(notice::clear_shown_notice))
                 .wrap(from_fn(no_store))
+                .service(favicon_ico)
                 .configure(api::routes)
                 .configure(pages::routes)
                 .default_service(web::to(not_found)),

@@ -131,7 +131,9 @@ impl Notice {
         match self {
             Notice::Enrolled => "The participant was enrolled.",
             Notice::OutcomeRecorded => "The outcome was recorded.",
-            Notice::OutcomeCorrected => "The outcome was corrected; the reason is in the audit trail.",
+            Notice::OutcomeCorrected => {
+                "The outcome was corrected; the reason is in the audit trail."
+            }
             Notice::MeasurementRecorded => "The measurement was recorded.",
             Notice::CodeBroken => "The code was broken; the reason is in the audit trail.",
             Notice::TrialCreated => "The trial was created as a draft.",

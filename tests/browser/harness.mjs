@@ -199,7 +199,8 @@ export class Session {
         if (wide > window.innerWidth) {
           for (const el of document.querySelectorAll('body *')) {
             const r = el.getBoundingClientRect();
-            if (r.right > window.innerWidth + 1 && !el.closest('.table-wrap, pre, .scroll-x')) {
+            const spills = r.right > window.innerWidth + 1 || el.scrollWidth > el.clientWidth + 1;
+            if (spills && getComputedStyle(el).overflowX === 'visible' && !el.closest('.table-wrap, pre, .scroll-x')) {
               culprits.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : ''}`);
               if (culprits.length >= 5) break;
             }
