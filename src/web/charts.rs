@@ -506,3 +506,28 @@ pub fn nof1_forest(summary: &SeriesSummary, labels: &[String], contrast: &str) -
         &format!("Forest plot of the effect {contrast}: each patient's own and shrunken estimates and the population mean"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drawn_chart_scales_and_has_a_title_and_a_description() {
+        let drawn = svg_sized((300, 200), |root| {
+            root.draw(&Circle::new((10, 10), 4, BLACK.filled()))
+        });
+        assert!(drawn.starts_with("<svg width=\"100%\""), "{drawn}");
+        assert!(drawn.contains("viewBox=\"0 0 300 200\""), "{drawn}");
+        let open = &drawn[..drawn.find('>').expect("a tag")];
+        assert!(!open.contains("height="), "no fixed height: {open}");
+        let shown = labelled(drawn, "A <patient>'s measurements & more");
+        let open = &shown[..shown.find('>').expect("a tag")];
+        assert!(open.contains("role=\"img\""), "{open}");
+        assert!(open.contains("aria-labelledby=\"chart-"), "{open}");
+        assert!(open.contains("aria-describedby=\"chart-"), "{open}");
+        let title = shown.find("<title id=\"chart-").expect("a title");
+        let desc = shown.find("<desc id=\"chart-").expect("a description");
+        assert!(title < desc && desc < shown.find("<circle").expect("the drawing"));
+        assert!(shown.contains("A &lt;patient&gt;'s measurements &amp; more</title>"));
+    }
+}

@@ -15,9 +15,9 @@ use crate::service::TrialResults;
 
 /// The dashboard's drawing size (scaled to the page by its `viewBox`), with large type so that
 /// it stays legible when the page is 390 px wide.
-const SIZE: (u32, u32) = (640, 380);
+const SIZE: (u32, u32) = (520, 360);
 /// Tick labels.
-const TICKS: u32 = 17;
+const TICKS: u32 = 16;
 /// Axis titles.
 const AXIS: u32 = 18;
 
@@ -130,6 +130,14 @@ fn push_point(series: &mut Series, index: usize, x: i32, p: f64, step: bool) {
         },
         None => series.push((index, vec![vec![(x, p)]])),
     }
+}
+
+/// The line width of the arm at position `index` of `arms`: earlier arms are drawn wider, so
+/// that arms with equal values (the same share of a block) show as nested lines, not one.
+fn width(index: usize, arms: usize) -> u32 {
+    3 + 2 * u32::try_from(arms.saturating_sub(index + 1))
+        .unwrap_or(0)
+        .min(4)
 }
 
 /// The position of `arm` in the results (its colour).
@@ -320,11 +328,18 @@ pub fn comparison(results: &TrialResults) -> Chart {
                 colour.stroke_width(2),
             )))?;
         }
+        let arms = results.posteriors.len();
         for (i, runs) in &series {
             let ink = arm_colour(*i);
             for run in runs {
-                chart.draw_series(LineSeries::new(run.iter().copied(), ink.stroke_width(3)))?;
-                chart.draw_series(run.iter().map(|&p| Circle::new(p, 5, ink.filled())))?;
+                chart.draw_series(LineSeries::new(
+                    run.iter().copied(),
+                    ink.stroke_width(width(*i, arms)),
+                ))?;
+                chart.draw_series(
+                    run.iter()
+                        .map(|&p| Circle::new(p, 3 + width(*i, arms), ink.filled())),
+                )?;
             }
         }
         Ok(())
@@ -442,6 +457,13 @@ pub fn allocation(results: &TrialResults) -> Chart {
     let burn_in = (results.burn_in > 0)
         .then(|| Some((*block.first()?, *block.last()?)))
         .flatten();
+    // The bounds worth drawing (a bound of 0 or 1 is the axis itself).
+    let bounds: Vec<f64> = results
+        .allocation_bounds
+        .into_iter()
+        .flatten()
+        .filter(|b| *b > 0.0 && *b < 1.0)
+        .collect();
     let svg = svg_sized(SIZE, |root| -> Drawn {
         let mut chart = ChartBuilder::on(root)
             .margin(14)
@@ -471,21 +493,23 @@ pub fn allocation(results: &TrialResults) -> Chart {
                 BAND.filled(),
             )))?;
         }
-        if let Some([low, high]) = results.allocation_bounds {
-            let start = burn_in.map_or(0, |(_, to)| to);
-            for bound in [low, high] {
-                chart.draw_series(std::iter::once(DashedPathElement::new(
-                    vec![(start, bound), (n + 1, bound)],
-                    7,
-                    5,
-                    LOWER.stroke_width(2),
-                )))?;
-            }
+        let start = burn_in.map_or(0, |(_, to)| to);
+        for &bound in &bounds {
+            chart.draw_series(std::iter::once(DashedPathElement::new(
+                vec![(start, bound), (n + 1, bound)],
+                7,
+                5,
+                LOWER.stroke_width(2),
+            )))?;
         }
+        let arms = results.posteriors.len();
         for (i, runs) in &series {
             let ink = arm_colour(*i);
             for run in runs {
-                chart.draw_series(LineSeries::new(run.iter().copied(), ink.stroke_width(3)))?;
+                chart.draw_series(LineSeries::new(
+                    run.iter().copied(),
+                    ink.stroke_width(width(*i, arms)),
+                ))?;
                 if run.len() == 1 {
                     chart.draw_series(run.iter().map(|&p| Circle::new(p, 4, ink.filled())))?;
                 }
@@ -521,11 +545,13 @@ pub fn allocation(results: &TrialResults) -> Chart {
         ));
     }
     if let Some([low, high]) = results.allocation_bounds {
-        legend.push(LegendEntry::new(
-            Mark::Dashed,
-            LOWER,
-            format!("adaptive bounds {low} and {high}"),
-        ));
+        if !bounds.is_empty() {
+            legend.push(LegendEntry::new(
+                Mark::Dashed,
+                LOWER,
+                format!("adaptive bounds: at least {low}, at most {high}"),
+            ));
+        }
         notes.push(format!(
             "adaptive probabilities are kept between {low} and {high}"
         ));

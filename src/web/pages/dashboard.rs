@@ -137,8 +137,26 @@ fn results_lines(trial: &TrialView, results: &TrialResults) -> Results {
         .first()
         .filter(|first| controls.iter().all(|c| c == *first))
         .copied();
-    let headers = results
+    let value = |a: &crate::engine::ArmAnalysis| {
+        if by_control {
+            a.p_better_than_control
+        } else {
+            a.p_best
+        }
+    };
+    // One column per arm with a value at some look (the control has none against itself).
+    let columns: Vec<&crate::service::ArmPosterior> = results
         .posteriors
+        .iter()
+        .filter(|p| {
+            results.looks.iter().any(|l| {
+                l.arms
+                    .iter()
+                    .any(|a| a.arm.as_str() == p.arm && value(a).is_some())
+            })
+        })
+        .collect();
+    let headers = columns
         .iter()
         .map(|p| match (by_control, one_control) {
             (true, Some(control)) => format!("P({} better than {control})", p.arm),
@@ -155,21 +173,11 @@ fn results_lines(trial: &TrialView, results: &TrialResults) -> Results {
             outcomes: look.outcomes,
             enrolled: look.enrolled,
             control: look.control.clone().unwrap_or_else(|| "–".to_owned()),
-            cells: results
-                .posteriors
+            cells: columns
                 .iter()
                 .map(|p| {
                     let analysis = look.arms.iter().find(|a| a.arm.as_str() == p.arm);
-                    fixed(
-                        analysis.and_then(|a| {
-                            if by_control {
-                                a.p_better_than_control
-                            } else {
-                                a.p_best
-                            }
-                        }),
-                        4,
-                    )
+                    fixed(analysis.and_then(value), 4)
                 })
                 .collect(),
             decisions: look.decisions.clone(),
@@ -273,6 +281,19 @@ pub struct RecommendationFormView {
 }
 
 impl RecommendationFormView {
+    /// Whether the signature was refused (a wrong password, or too many attempts): the message
+    /// goes next to the password.
+    pub fn password_refused(&self) -> bool {
+        self.error.as_ref().is_some_and(|e| {
+            e.general()
+                && matches!(
+                    e.status,
+                    actix_web::http::StatusCode::UNAUTHORIZED
+                        | actix_web::http::StatusCode::TOO_MANY_REQUESTS
+                )
+        })
+    }
+
     /// Whether `look` is the one selected.
     pub fn look_selected(&self, look: &u32) -> bool {
         self.values.look == look.to_string()

@@ -143,7 +143,7 @@ export default async function dashboard(ctx) {
     const kept = await page.inputValue('#rationale');
     expect(kept === rationale, `the rationale kept, got "${kept}"`);
     expect((await page.inputValue('#action')) === 'stop_arm', 'the action kept');
-    expect(await s.present('#form-error'), 'the error above the form');
+    expect(await s.present('#password-error'), 'the error next to the password');
   });
 
   await step('DMC: signed with the right password, the recommendation is recorded', async () => {
