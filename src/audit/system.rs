@@ -80,6 +80,12 @@ pub enum SystemEvent {
         /// Whose password.
         username: String,
     },
+    /// An admin reset a user's password (a temporary one, shown once); the user's sessions and
+    /// tokens ended, and they must choose a new password at their next login.
+    PasswordReset {
+        /// Whose password.
+        username: String,
+    },
     /// An electronic signature of a protocol version (21 CFR 11.50/11.70).
     Signature(ElectronicSignature),
     /// The password entered again for a signature, an amendment or a password change was wrong
@@ -227,6 +233,7 @@ impl SystemEvent {
             Self::Login { .. } => "login",
             Self::LoginFailed { .. } => "login_failed",
             Self::PasswordChanged { .. } => "password_changed",
+            Self::PasswordReset { .. } => "password_reset",
             Self::Signature(_) => "signature",
             Self::SignatureFailed { .. } => "signature_failed",
             Self::TrialCreated { .. } => "trial_created",
@@ -248,6 +255,7 @@ impl SystemEvent {
             | Self::Login { .. }
             | Self::LoginFailed { .. }
             | Self::PasswordChanged { .. }
+            | Self::PasswordReset { .. }
             | Self::SignatureFailed { .. }
             | Self::TrialCreated { .. }
             | Self::ResultsViewed { .. }

@@ -48,6 +48,18 @@ pub fn migrate(args: &MigrateArgs) -> ExitCode {
 pub enum UserCommand {
     /// Adds a user; the password is read from standard input.
     Add(UserAddArgs),
+    /// Resets a user's password to a new random one, printed once; the user must choose a new
+    /// password at their next login (also how to recover a lost admin password).
+    ResetPassword(UserResetArgs),
+}
+
+/// `bayestrial user reset-password`.
+#[derive(Debug, clap::Args)]
+pub struct UserResetArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Whose password.
+    username: String,
 }
 
 /// `bayestrial user add`.
@@ -72,9 +84,34 @@ pub struct UserAddArgs {
     password_stdin: bool,
 }
 
-/// Adds the user.
+/// Adds a user, or resets a user's password.
 pub fn user(command: &UserCommand) -> ExitCode {
-    let UserCommand::Add(args) = command;
+    match command {
+        UserCommand::Add(args) => add_user(args),
+        UserCommand::ResetPassword(args) => reset_password(args),
+    }
+}
+
+/// Resets the password and prints the temporary one (once: it is stored only as a hash).
+fn reset_password(args: &UserResetArgs) -> ExitCode {
+    let result = args
+        .database
+        .open()
+        .and_then(|service| service.reset_password(&Actor::command_line(), &args.username, None));
+    match result {
+        Ok(password) => {
+            println!(
+                "password of {} reset: temporary password \"{password}\" (printed once); \
+                 they must choose a new one at their next login",
+                args.username
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn add_user(args: &UserAddArgs) -> ExitCode {
     let mut password = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut password) {
         eprintln!("error: reading the password from standard input: {e}");

@@ -27,7 +27,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the web app: pages, JSON API and the e-mail sender. On first start it creates the
-    /// database, an admin account (its password printed once) and the demo trials.
+    /// database, an admin account (its password printed once) and the demo trials (one of them
+    /// already running, with simulated participants).
     Serve(serve::ServeArgs),
     /// Check protocol files; exit 0 when all are valid, 1 with the messages when any is not.
     Validate(validate::ValidateArgs),

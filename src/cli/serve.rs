@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bayestrial::notify::{Mailer, SmtpSettings};
 use bayestrial::service::{
-    spawn_outbox_worker, spawn_witness_worker, Actor, ApiTokenDays, NewUser, Password, Role,
-    Service, ServiceError, Username,
+    spawn_outbox_worker, spawn_witness_worker, Actor, ApiTokenDays, DemoPlan, NewUser, Password,
+    Role, Service, ServiceError, Username,
 };
 use bayestrial::store::{self, DatabaseUrl};
 use bayestrial::web::jobs::JobLimits;
@@ -28,7 +28,8 @@ pub struct ServeArgs {
     bind: String,
     #[command(flatten)]
     database: DatabaseArgs,
-    /// Folder of protocols loaded as draft trials on first start.
+    /// Folder of protocols loaded as demo trials on first start: three-arm-pbest.toml as a
+    /// running trial with simulated participants, the others as drafts (an empty folder: none).
     #[arg(long, default_value = "protocols")]
     protocols: PathBuf,
     /// HTTP worker threads (default: one per core).
@@ -84,7 +85,24 @@ fn mailer(args: &ServeArgs, data_dir: &Path) -> Result<Mailer, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Creates the admin account and loads the demo protocols, on a database without users.
+/// The demo protocol a first start runs (the others are loaded as drafts).
+const RUNNING_DEMO: &str = "three-arm-pbest.toml";
+
+/// How the running demo is run: a scenario in which one arm is better, enough participants
+/// for two looks (at 90 and 150 outcomes; a tenth of the participants drop out), the last 40
+/// still waiting for their outcome, and a fixed seed for the simulated outcomes.
+fn running_demo_plan() -> DemoPlan {
+    DemoPlan {
+        scenario: "phone-best".into(),
+        participants: 220,
+        lag: 40,
+        seed: 2026,
+    }
+}
+
+/// Creates the admin account and loads the demo protocols, on a database without users: the
+/// protocol [`RUNNING_DEMO`] as a running trial with simulated participants, the others as
+/// drafts. A database with users is left as it is, so a restart loads nothing twice.
 fn first_start(service: &Service, protocols: &Path) -> Result<(), ServiceError> {
     if service.has_users()? {
         return Ok(());
@@ -131,6 +149,29 @@ fn first_start(service: &Service, protocols: &Path) -> Result<(), ServiceError> 
                 continue;
             }
         };
+        if path.file_name().is_some_and(|name| name == RUNNING_DEMO) {
+            let plan = running_demo_plan();
+            match service.load_running_demo(&admin, &text, &origin, &plan) {
+                Ok(Some(report)) => println!(
+                    "bayestrial: demo trial {} {} from {origin}: {} participants enrolled, {} \
+                     outcomes, simulated from its scenario {} (seed {}); demo accounts \
+                     demo-author, demo-approver, demo-site (an admin can reset their passwords)",
+                    report.trial_id,
+                    if report.running {
+                        "running"
+                    } else {
+                        "stopped by a decision rule"
+                    },
+                    report.enrolled,
+                    report.outcomes,
+                    plan.scenario,
+                    plan.seed
+                ),
+                Ok(None) => {}
+                Err(error) => eprintln!("bayestrial: running demo {origin} skipped: {error}"),
+            }
+            continue;
+        }
         match service.load_demo_trial(&admin, &text, &origin) {
             Ok(summary) => println!(
                 "bayestrial: demo trial {} loaded as a draft from {origin}",

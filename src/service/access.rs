@@ -32,6 +32,8 @@ pub struct NewSession {
     pub csrf: String,
     /// Who is logged in.
     pub actor: Actor,
+    /// Whether they must choose a new password before anything else (after an admin's reset).
+    pub must_change_password: bool,
 }
 
 /// The actor behind a session cookie, with the session's CSRF token.
@@ -43,6 +45,9 @@ pub struct SessionActor {
     pub csrf: String,
     /// The roles the user holds (to offer a switch).
     pub roles: Vec<Role>,
+    /// Whether an admin reset the password and the user has not chosen a new one yet: until
+    /// they do, the pages send them to the password change.
+    pub must_change_password: bool,
 }
 
 /// A newly issued API token (shown once).
@@ -131,6 +136,14 @@ impl TokenListing {
     pub fn valid(&self) -> bool {
         self.state == "valid"
     }
+}
+
+/// The answer to an API login or token of a user who must first choose a new password.
+fn must_change_first(username: &str) -> ServiceError {
+    ServiceError::Forbidden(format!(
+        "{username} must choose a new password first: an admin reset it; log in on the web \
+         page and change it on the account page"
+    ))
 }
 
 fn token_hash(token: &str) -> String {
@@ -343,7 +356,14 @@ impl Service {
         let mut conn = self.conn()?;
         SessionRow::delete_expired(&mut conn, now.as_str())?;
         row.insert(&mut conn)?;
-        Ok(NewSession { token, csrf, actor })
+        let must_change_password = UserRow::find(&mut conn, &actor.username)?
+            .is_some_and(|user| user.must_change_password);
+        Ok(NewSession {
+            token,
+            csrf,
+            actor,
+            must_change_password,
+        })
     }
 
     /// The actor behind a session cookie: the session must exist and not have expired, and the
@@ -355,11 +375,12 @@ impl Service {
         if row.expires_at.as_str() <= self.clock.now().as_str() {
             return Err(expired());
         }
-        let (actor, roles) = self.current_actor(&mut conn, &row.username, &row.role)?;
+        let (actor, roles, user) = self.current_actor(&mut conn, &row.username, &row.role)?;
         Ok(SessionActor {
             actor,
             csrf: row.csrf_token,
             roles,
+            must_change_password: user.must_change_password,
         })
     }
 
@@ -380,6 +401,11 @@ impl Service {
         label: &str,
     ) -> Result<ApiToken, ServiceError> {
         let actor = self.login(username, password, role)?;
+        let mut conn = self.conn()?;
+        if UserRow::find(&mut conn, username)?.is_some_and(|user| user.must_change_password) {
+            return Err(must_change_first(username));
+        }
+        drop(conn);
         let token = self.fresh_token();
         let now = self.clock.now();
         let expires_at = shifted(&now, self.api_token_days.seconds());
@@ -423,7 +449,10 @@ impl Service {
                 }
             )));
         }
-        let actor = self.current_actor(&mut conn, &row.username, &row.role)?.0;
+        let (actor, _, user) = self.current_actor(&mut conn, &row.username, &row.role)?;
+        if user.must_change_password {
+            return Err(must_change_first(&actor.username));
+        }
         let stale = shifted(&now, -60);
         if row
             .last_used_at
@@ -484,7 +513,7 @@ impl Service {
         conn: &mut store::DbConn,
         username: &str,
         role: &str,
-    ) -> Result<(Actor, Vec<Role>), ServiceError> {
+    ) -> Result<(Actor, Vec<Role>, UserRow), ServiceError> {
         let gone = || ServiceError::Unauthorized(format!("{username} may no longer act as {role}"));
         let user = UserRow::find(conn, username)?.ok_or_else(gone)?;
         let roles: Vec<Role> = UserRow::roles(conn, username)?
@@ -501,11 +530,13 @@ impl Service {
                 role,
             },
             roles,
+            user,
         ))
     }
 
-    /// Changes the actor's own password (the current one is needed). Every session and API
-    /// token of the user ends; the change is recorded on the system chain.
+    /// Changes the actor's own password (the current one is needed, and the new one must differ
+    /// from it). Every session and API token of the user ends, and a reset's demand for a new
+    /// password is met; the change is recorded on the system chain.
     #[instrument(skip_all, fields(username = %actor.username))]
     pub fn change_password(
         &self,
@@ -514,12 +545,18 @@ impl Service {
         new: &str,
     ) -> Result<(), ServiceError> {
         let new = Password::new(new)?;
+        if new.as_str() == current {
+            return Err(ServiceError::Invalid {
+                field: "password",
+                problem: "the new password must differ from the current one".into(),
+            });
+        }
         self.reauthenticate(actor, current, "password change")?;
         let hash = new.hash(&self.randomness.bytes32())?;
         let by = self.attribution(actor, None);
         let mut conn = self.conn()?;
         self.write_transaction(&mut conn, WriteLock::System, |conn| {
-            UserListing::set_password(conn, &actor.username, &hash)?;
+            UserListing::set_password(conn, &actor.username, &hash, false)?;
             SessionRow::delete_for_user(conn, &actor.username)?;
             ApiTokenRow::revoke_for_user(conn, &actor.username, by.recorded_at.as_str())?;
             self.append_system(
@@ -533,11 +570,58 @@ impl Service {
         })
     }
 
+    /// Resets `username`'s password (admin, or the server's command line): to `chosen` when the
+    /// admin typed one (it must pass the strength rule), otherwise to a new random one. The
+    /// user's sessions and API tokens end, and they must choose a new password at their next
+    /// login. Returns the temporary password, to be shown once and never stored in clear.
+    #[instrument(skip_all, fields(username = %username))]
+    pub fn reset_password(
+        &self,
+        actor: &Actor,
+        username: &str,
+        chosen: Option<Password>,
+    ) -> Result<String, ServiceError> {
+        actor.require(Permission::ManageUsers)?;
+        let password = match chosen {
+            Some(password) => password,
+            None => Password::new(&self.fresh_token()[..24])?,
+        };
+        let hash = password.hash(&self.randomness.bytes32())?;
+        let by = self.attribution(actor, None);
+        let mut conn = self.conn()?;
+        self.write_transaction(&mut conn, WriteLock::System, |conn| {
+            if UserRow::find(conn, username)?.is_none() {
+                return Err(ServiceError::NotFound(format!("no user {username}")));
+            }
+            UserListing::set_password(conn, username, &hash, true)?;
+            SessionRow::delete_for_user(conn, username)?;
+            ApiTokenRow::revoke_for_user(conn, username, by.recorded_at.as_str())?;
+            LoginFailures::clear(conn, username)?;
+            self.append_system(
+                conn,
+                &SystemEvent::PasswordReset {
+                    username: username.to_owned(),
+                },
+                &by,
+            )
+            .map(|_| ())
+        })?;
+        Ok(password.as_str().to_owned())
+    }
+
     /// Every user with their roles (admin).
     pub fn users(&self, actor: &Actor) -> Result<Vec<UserListing>, ServiceError> {
         actor.require(Permission::ManageUsers)?;
         let mut conn = self.conn()?;
         Ok(UserListing::all(&mut conn)?)
+    }
+
+    /// One user with their roles (admin).
+    pub fn user(&self, actor: &Actor, username: &str) -> Result<UserListing, ServiceError> {
+        self.users(actor)?
+            .into_iter()
+            .find(|listing| listing.user.username == username)
+            .ok_or_else(|| ServiceError::NotFound(format!("no user {username}")))
     }
 
     /// Grants (`grant = true`) or revokes a role (admin). The user's sessions and tokens end,

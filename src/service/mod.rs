@@ -10,6 +10,7 @@
 mod access;
 mod bench;
 pub mod clock;
+mod demo;
 mod error;
 mod export;
 mod export_bench;
@@ -35,6 +36,7 @@ pub use access::{
 };
 pub use bench::{bench_randomise, BenchReport};
 pub use clock::{Clock, Randomness, SteppingClock, SystemClock};
+pub use demo::{DemoPlan, DemoReport};
 pub use error::ServiceError;
 pub use export::{ExportFile, Exporter};
 pub use export_bench::{bench_export, ExportBenchReport};
@@ -56,8 +58,8 @@ pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
 pub use views::{
     kit_code, outcome_text, parse_outcome_text, period_kit_code, AllocationPoint, ArmPosterior,
     ArmView, AssignmentView, AuditEntry, AuditPage, LookResult, ParticipantDetail, ParticipantView,
-    RecommendationView, SignatureView, ThresholdLine, TimelineEntry, TrialListing, TrialResults,
-    TrialView, VersionView,
+    RecommendationView, SignatureView, StatusTone, ThresholdLine, TimelineEntry, TrialListing,
+    TrialResults, TrialView, VersionView,
 };
 pub use witness::{
     check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,
@@ -403,6 +405,7 @@ impl Service {
                 password_hash: hash.clone(),
                 active: true,
                 created_at: by.recorded_at.as_str().to_owned(),
+                must_change_password: false,
             };
             UserRow::insert(conn, &row, user.role.as_str())?;
             self.append_system(

@@ -82,6 +82,42 @@ impl Role {
     }
 }
 
+impl Role {
+    /// What the role sees of a blinded trial while it runs (the [`Sight`] every view asks).
+    fn sight_while_blinded(self) -> Sight {
+        Sight {
+            role: self,
+            blinded: true,
+            stopped: false,
+        }
+    }
+
+    /// Whether the role works with participants blind: it enrols them and records their data,
+    /// and a blinded running trial reveals to it neither assignments nor comparisons.
+    pub fn blinded(self) -> bool {
+        let sight = self.sight_while_blinded();
+        self.may(Permission::Enrol)
+            && !sight.reveals(Disclosure::Assignment)
+            && !sight.reveals(Disclosure::Comparative)
+    }
+
+    /// Whether a blinded running trial reveals to the role what a blinded role must not know:
+    /// an assignment (the arm behind a kit code) or a comparison of the arms.
+    pub fn unblinded(self) -> bool {
+        let sight = self.sight_while_blinded();
+        sight.reveals(Disclosure::Assignment) || sight.reveals(Disclosure::Comparative)
+    }
+
+    /// The first blinded and the first unblinded role among `roles`, when one account would
+    /// hold both: the person would then enrol participants while knowing their arms or the
+    /// results (the admin's users page warns about it).
+    pub fn blinding_conflict(roles: &[Role]) -> Option<(Role, Role)> {
+        let blinded = roles.iter().copied().find(|r| r.blinded())?;
+        let unblinded = roles.iter().copied().find(|r| r.unblinded())?;
+        Some((blinded, unblinded))
+    }
+}
+
 impl Actor {
     /// Requires `permission`, or answers [`ServiceError::Forbidden`] naming it.
     pub fn require(&self, permission: Permission) -> Result<(), ServiceError> {
@@ -175,6 +211,30 @@ mod tests {
                 "{role}"
             );
         }
+    }
+
+    #[test]
+    fn blinded_and_unblinded_roles_follow_what_a_blinded_trial_reveals() {
+        let blinded: Vec<Role> = Role::ALL.into_iter().filter(|r| r.blinded()).collect();
+        let unblinded: Vec<Role> = Role::ALL.into_iter().filter(|r| r.unblinded()).collect();
+        assert_eq!(blinded, [Role::Coordinator]);
+        assert_eq!(unblinded, [Role::Statistician, Role::Pharmacist, Role::Dmc]);
+        assert_eq!(
+            Role::blinding_conflict(&[Role::Coordinator, Role::Statistician]),
+            Some((Role::Coordinator, Role::Statistician))
+        );
+        assert_eq!(
+            Role::blinding_conflict(&[Role::Pharmacist, Role::Coordinator]),
+            Some((Role::Coordinator, Role::Pharmacist))
+        );
+        assert_eq!(
+            Role::blinding_conflict(&[Role::Coordinator, Role::Admin]),
+            None
+        );
+        assert_eq!(
+            Role::blinding_conflict(&[Role::Statistician, Role::Dmc]),
+            None
+        );
     }
 
     #[test]

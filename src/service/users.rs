@@ -169,6 +169,12 @@ impl Password {
         Ok(Self(text.to_owned()))
     }
 
+    /// The password's text (to show a temporary password once, and to compare a new password
+    /// with the current one).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// Argon2id hash in PHC format, with a salt from `salt`.
     pub(crate) fn hash(&self, salt: &[u8; 32]) -> Result<String, ServiceError> {
         let salt = SaltString::encode_b64(&salt[..16]).map_err(ServiceError::PasswordHash)?;

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
+use super::trial::{clamp_to_range, outcome_value};
 use super::SimError;
+use crate::engine::OutcomeValue;
 use crate::protocol::{ArmId, DelaySpec, OutcomeKind, Protocol};
 
 /// A scenario resolved against the protocol's arms.
@@ -96,5 +98,18 @@ impl SimScenario {
             delay: scenario.outcome_delay,
             dropout: scenario.dropout,
         })
+    }
+
+    /// The outcome of a participant on protocol arm `arm` (index in `protocol.arms`) at the
+    /// uniform `u`, drawn as the simulator draws it: the inverse CDF of the arm's true
+    /// distribution, kept inside the outcome's range. `None` for an arm the scenario gives no
+    /// truth for (one added by an amendment).
+    pub fn outcome(&self, protocol: &Protocol, arm: usize, u: f64) -> Option<OutcomeValue> {
+        let truth = *self.truth.get(arm)?;
+        let sd = self.sd.unwrap_or(1.0);
+        Some(clamp_to_range(
+            outcome_value(protocol.outcome.kind, truth, sd, u),
+            &protocol.outcome,
+        ))
     }
 }

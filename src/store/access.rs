@@ -252,10 +252,19 @@ impl UserListing {
         Ok(removed > 0)
     }
 
-    /// Sets the password hash of `username`.
-    pub fn set_password(conn: &mut DbConn, username: &str, hash: &str) -> Result<()> {
+    /// Sets the password hash of `username`, and whether they must change it at their next
+    /// login (`true` after an admin's reset, `false` after their own change).
+    pub fn set_password(
+        conn: &mut DbConn,
+        username: &str,
+        hash: &str,
+        must_change: bool,
+    ) -> Result<()> {
         diesel::update(users::table.find(username))
-            .set(users::password_hash.eq(hash))
+            .set((
+                users::password_hash.eq(hash),
+                users::must_change_password.eq(must_change),
+            ))
             .execute(conn)?;
         Ok(())
     }
@@ -310,6 +319,7 @@ mod tests {
             password_hash: "x".into(),
             active: true,
             created_at: "2026".into(),
+            must_change_password: false,
         };
         UserRow::insert(&mut conn, &user, "coordinator").expect("insert");
         assert!(UserListing::grant(&mut conn, "ann", "dmc").expect("grant"));

@@ -24,6 +24,9 @@ pub struct UserRow {
     pub active: bool,
     /// When it was created.
     pub created_at: String,
+    /// Whether the user must choose a new password before anything else (after an admin's
+    /// reset).
+    pub must_change_password: bool,
 }
 
 impl UserRow {

@@ -8,6 +8,7 @@ diesel::table! {
         password_hash -> Text,
         active -> Bool,
         created_at -> Text,
+        must_change_password -> Bool,
     }
 }
 

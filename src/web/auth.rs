@@ -57,6 +57,19 @@ pub struct LoggedIn {
     pub notice: Option<super::notice::Notice>,
     /// Whether the request came over TLS (cookies set in the answer are then `Secure`).
     pub secure: bool,
+    /// Whether an admin reset the password and the user must choose a new one (only the
+    /// account page, its password change and logout answer until then).
+    pub must_change_password: bool,
+}
+
+/// The pages a user whose password was reset may reach before choosing a new one: the account
+/// page with its password form, and logout.
+fn open_before_password_change(method: &actix_web::http::Method, path: &str) -> bool {
+    use actix_web::http::Method;
+    matches!(
+        (method, path),
+        (&Method::GET, "/account") | (&Method::POST, "/account/password" | "/logout")
+    )
 }
 
 impl LoggedIn {
@@ -95,6 +108,7 @@ impl FromRequest for LoggedIn {
         let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
         let notice = super::notice::carried(req);
         let secure = req.connection_info().scheme() == "https";
+        let open = open_before_password_change(req.method(), req.path());
         Box::pin(async move {
             let state = state.ok_or_else(|| WebError::Internal("no app state".into()))?;
             let token = token.ok_or(WebError::LoginRequired)?;
@@ -106,6 +120,9 @@ impl FromRequest for LoggedIn {
                     ServiceError::Unauthorized(_) => WebError::LoginRequired,
                     other => WebError::Service(other),
                 })?;
+            if session.must_change_password && !open {
+                return Err(WebError::PasswordChangeRequired);
+            }
             Ok(LoggedIn {
                 actor: session.actor,
                 csrf: session.csrf,
@@ -113,6 +130,7 @@ impl FromRequest for LoggedIn {
                 token,
                 notice,
                 secure,
+                must_change_password: session.must_change_password,
             })
         })
     }

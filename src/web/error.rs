@@ -22,6 +22,10 @@ pub enum WebError {
     /// Not logged in (pages redirect to the login page instead).
     #[error("log in first")]
     LoginRequired,
+    /// An admin reset the user's password and they have not chosen a new one yet (pages
+    /// redirect to the account page, where they change it).
+    #[error("choose a new password first: an admin reset yours")]
+    PasswordChangeRequired,
     /// A request that does not parse (which field and why).
     #[error("{0}")]
     BadRequest(String),
@@ -99,6 +103,7 @@ impl WebError {
             },
             Self::Csrf => (StatusCode::FORBIDDEN, "csrf"),
             Self::LoginRequired => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::PasswordChangeRequired => (StatusCode::FORBIDDEN, "password_change_required"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::UnsupportedMediaType(_) => {
@@ -147,10 +152,18 @@ impl ResponseError for WebError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, _) = self.status_and_kind();
-        if matches!(self, Self::LoginRequired) {
-            return HttpResponse::SeeOther()
-                .insert_header(("Location", "/login"))
-                .finish();
+        match self {
+            Self::LoginRequired => {
+                return HttpResponse::SeeOther()
+                    .insert_header(("Location", "/login"))
+                    .finish()
+            }
+            Self::PasswordChangeRequired => {
+                return HttpResponse::SeeOther()
+                    .insert_header(("Location", "/account"))
+                    .finish()
+            }
+            _ => {}
         }
         let detail = self.public_detail();
         let mut response = HttpResponse::build(status);

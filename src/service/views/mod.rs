@@ -19,9 +19,60 @@ use sha2::{Digest, Sha256};
 
 use super::trial::chain_of;
 use super::{Actor, Service, ServiceError, Sight};
-use crate::engine::{ArmAnalysis, ArmShare, History, OutcomeValue, TrialState, TrialStatus};
+use crate::engine::{
+    ArmAnalysis, ArmShare, Conclusion, History, OutcomeValue, TrialState, TrialStatus,
+};
 use crate::protocol::{LoadedProtocol, OutcomeKind};
 use crate::store::{self, AuditRow, ProtocolVersionRow, TrialRow};
+
+/// How a trial's status reads at a glance: the one place that decides the badge's class for
+/// every page. A stopped trial is finished, not in trouble: it reads as concluded when the
+/// viewer may know that it stopped with an answer (superiority or equivalence), and as
+/// neutral otherwise (futility, the maximum sample size, a closure, or a reason the viewer
+/// may not see).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusTone {
+    /// Not started.
+    Draft,
+    /// Enrolling.
+    Running,
+    /// Enrolment paused.
+    Paused,
+    /// Stopped, without a conclusion the viewer may see.
+    Stopped,
+    /// Stopped with a conclusion: an arm superior, or the arms equivalent.
+    Concluded,
+}
+
+impl StatusTone {
+    /// The tone of a status word (`draft`, `running`, `paused`, `stopped`), with the stop's
+    /// conclusion when the viewer may see it.
+    pub fn of(status: &str, conclusion: Option<Conclusion>) -> Self {
+        match (status, conclusion) {
+            ("running", _) => Self::Running,
+            ("paused", _) => Self::Paused,
+            ("stopped", Some(Conclusion::Superiority | Conclusion::Equivalence)) => Self::Concluded,
+            (
+                "stopped",
+                Some(Conclusion::Futility | Conclusion::MaximumSampleSize | Conclusion::Closed)
+                | None,
+            ) => Self::Stopped,
+            _ => Self::Draft,
+        }
+    }
+
+    /// The badge's CSS classes (after `status`): `draft`, `running`, `paused`, `stopped` or
+    /// `stopped concluded`.
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopped => "stopped",
+            Self::Concluded => "stopped concluded",
+        }
+    }
+}
 
 /// A trial in the list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -32,6 +83,9 @@ pub struct TrialListing {
     pub title: String,
     /// `draft` (not started), `running`, `paused` or `stopped`.
     pub status: String,
+    /// How the status reads (pages only; the list does not load why a trial stopped).
+    #[serde(skip)]
+    pub tone: StatusTone,
     /// Current protocol version.
     pub version: i32,
 }
@@ -97,6 +151,10 @@ pub struct TrialView {
     pub nof1: bool,
     /// `draft`, `running`, `paused` or `stopped`.
     pub status: String,
+    /// How the status reads (pages only), with the stop's conclusion when the viewer may see
+    /// why it stopped.
+    #[serde(skip)]
+    pub tone: StatusTone,
     /// Why it stopped, in words fit for the viewer's role.
     pub stopped_because: Option<String>,
     /// Current protocol version.
@@ -447,6 +505,7 @@ impl Service {
             .map(|(trial, status)| TrialListing {
                 id: trial.id,
                 title: trial.title,
+                tone: StatusTone::of(&listing_status(&status), None),
                 status: listing_status(&status),
                 version: trial.current_version,
             })

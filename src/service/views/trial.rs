@@ -75,6 +75,17 @@ impl Service {
             blinded: p.trial.blinded,
             nof1: p.trial.design == Design::Nof1,
             status: listing_status(&status_text(state)),
+            tone: StatusTone::of(
+                &listing_status(&status_text(state)),
+                match &state.status {
+                    TrialStatus::Stopped { reason } if sight.reveals(reason.disclosure()) => {
+                        state.verdict().map(|verdict| verdict.conclusion)
+                    }
+                    TrialStatus::Stopped { .. }
+                    | TrialStatus::NotStarted
+                    | TrialStatus::Running => None,
+                },
+            ),
             stopped_because: match &state.status {
                 TrialStatus::Stopped { reason } if sight.reveals(reason.disclosure()) => {
                     Some(reason.to_string())

@@ -91,6 +91,7 @@ impl FormError {
             )
             | WebError::Csrf
             | WebError::LoginRequired
+            | WebError::PasswordChangeRequired
             | WebError::TooLarge(_)
             | WebError::UnsupportedMediaType(_)
             | WebError::NotFound(_)
@@ -262,6 +263,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(audit::verify_page)
         .service(admin::users_page)
         .service(admin::add_user_page)
+        .service(admin::user_page)
         .service(admin::change_role_page)
-        .service(admin::set_active_page);
+        .service(admin::set_active_page)
+        .service(admin::reset_password_page);
 }
