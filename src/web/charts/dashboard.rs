@@ -328,18 +328,11 @@ pub fn comparison(results: &TrialResults) -> Chart {
                 colour.stroke_width(2),
             )))?;
         }
-        let arms = results.posteriors.len();
         for (i, runs) in &series {
             let ink = arm_colour(*i);
             for run in runs {
-                chart.draw_series(LineSeries::new(
-                    run.iter().copied(),
-                    ink.stroke_width(width(*i, arms)),
-                ))?;
-                chart.draw_series(
-                    run.iter()
-                        .map(|&p| Circle::new(p, 3 + width(*i, arms), ink.filled())),
-                )?;
+                chart.draw_series(LineSeries::new(run.iter().copied(), ink.stroke_width(3)))?;
+                chart.draw_series(run.iter().map(|&p| Circle::new(p, 5, ink.filled())))?;
             }
         }
         Ok(())
