@@ -553,6 +553,7 @@ impl RouteTable {
                 format!("/trials/{trial}/dashboard"),
                 &["statistician", "dmc"],
             ),
+            (format!("/trials/{trial}/report"), &["statistician", "dmc"]),
             (format!("/trials/{trial}/enrol"), &["coordinator"]),
             (format!("/trials/{trial}/participants"), PEOPLE),
             (format!("/trials/{trial}/participants/M-000"), PEOPLE),
@@ -619,6 +620,16 @@ impl RouteTable {
                 format!("/trials/{nof1}/participants/N-000/measurements"),
                 vec![("day", "4"), ("value", "5")],
                 &["coordinator"],
+            ),
+            (
+                format!("/trials/{trial}/recommendations"),
+                vec![
+                    ("look", "0"),
+                    ("action", "continue"),
+                    ("rationale", "matrix"),
+                    ("password", PASSWORD),
+                ],
+                &["dmc"],
             ),
             ("/audit/verify".into(), vec![], AUDIT),
             (

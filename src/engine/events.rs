@@ -293,6 +293,61 @@ impl fmt::Display for DropReason {
     }
 }
 
+/// What the data monitoring committee recommends after a look. A recommendation is advice on
+/// the record: it changes neither the allocation nor the arms (the statistician acts on it with
+/// the trial's own commands).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Recommendation {
+    /// Continue the trial as planned.
+    Continue,
+    /// Pause enrolment.
+    PauseEnrolment,
+    /// Stop one arm.
+    StopArm {
+        /// The arm to stop.
+        arm: ArmId,
+    },
+    /// Stop the trial.
+    StopTrial,
+    /// Modify the trial (the rationale says how).
+    Modify,
+}
+
+impl Recommendation {
+    /// The action as a snake_case word (as serialised), for exports and forms.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Continue => "continue",
+            Self::PauseEnrolment => "pause_enrolment",
+            Self::StopArm { .. } => "stop_arm",
+            Self::StopTrial => "stop_trial",
+            Self::Modify => "modify",
+        }
+    }
+
+    /// The arm a recommendation names (stopping an arm).
+    pub fn arm(&self) -> Option<&ArmId> {
+        match self {
+            Self::StopArm { arm } => Some(arm),
+            Self::Continue | Self::PauseEnrolment | Self::StopTrial | Self::Modify => None,
+        }
+    }
+}
+
+impl fmt::Display for Recommendation {
+    /// The recommendation in words: "continue the trial as planned", "stop arm B", …
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Continue => f.write_str("continue the trial as planned"),
+            Self::PauseEnrolment => f.write_str("pause enrolment"),
+            Self::StopArm { arm } => write!(f, "stop arm {arm}"),
+            Self::StopTrial => f.write_str("stop the trial"),
+            Self::Modify => f.write_str("modify the trial"),
+        }
+    }
+}
+
 /// What a trial's end means for its question: the stop reason read with the trial's history
 /// ([`super::history::conclusion_of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -596,6 +651,19 @@ pub enum EventBody {
         #[serde(flatten)]
         cause: RevealCause,
     },
+    /// The data monitoring committee recorded its recommendation after a look (input, with the
+    /// signer's e-signature: the password was entered again).
+    DmcRecommended {
+        /// The look it follows (1-based).
+        look: u32,
+        /// What it recommends.
+        #[serde(flatten)]
+        recommendation: Recommendation,
+        /// Why, in the committee's words.
+        rationale: String,
+        /// The signer's printed name (the record names the account).
+        signed_by: String,
+    },
     /// The trial stopped.
     TrialStopped {
         /// Why.
@@ -665,6 +733,7 @@ impl EventBody {
             | Self::MaxParticipantsChanged { .. }
             | Self::MeasurementRecorded { .. }
             | Self::MeasurementCorrected { .. }
+            | Self::DmcRecommended { .. }
             | Self::AssignmentRevealed {
                 cause: RevealCause::Emergency { .. },
                 ..
@@ -723,7 +792,8 @@ impl EventBody {
             | Self::ArmDropped { .. }
             | Self::ControlChanged { .. }
             | Self::PatientLookPerformed { .. }
-            | Self::SeriesLookPerformed { .. } => Disclosure::Comparative,
+            | Self::SeriesLookPerformed { .. }
+            | Self::DmcRecommended { .. } => Disclosure::Comparative,
             Self::PatientFinished { end, .. } => end.disclosure(),
             Self::TrialStopped { reason } => reason.disclosure(),
         }
@@ -837,6 +907,7 @@ impl EventBody {
             Self::PatientFinished { .. } => "patient_finished",
             Self::SeriesLookPerformed { .. } => "series_look_performed",
             Self::AssignmentRevealed { .. } => "assignment_revealed",
+            Self::DmcRecommended { .. } => "dmc_recommended",
             Self::TrialStopped { .. } => "trial_stopped",
         }
     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::events::{
     AllocationBasis, ArmAnalysis, ArmShare, Conclusion, DropReason, Event, EventBody, OutcomeValue,
-    RevealCause, StopReason,
+    Recommendation, RevealCause, StopReason,
 };
 use super::nof1::{Nof1Effect, PatientEnd, SeriesSummary};
 use super::EngineError;
@@ -111,6 +111,9 @@ pub enum Decision {
         probability: f64,
         /// The threshold.
         threshold: f64,
+        /// The control in force when the arm was dropped (designs with a control): the arm the
+        /// probability compares it with.
+        against: Option<String>,
     },
     /// A superior arm became the control.
     ControlChanged {
@@ -127,30 +130,71 @@ pub enum Decision {
     TrialStopped(StopReason),
 }
 
-impl fmt::Display for Decision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Decision {
+    /// The decision in words, one sentence for every decision and every drop reason (an
+    /// exhaustive match, so a new reason does not compile until it has its sentence). Every
+    /// view, export and notice that shows a decision shows these words.
+    pub fn words(&self) -> String {
         match self {
             Self::ArmDropped {
                 arm,
                 reason,
                 probability,
                 threshold,
-            } => write!(
-                f,
-                "arm {arm} dropped for {reason} (probability {probability:.4}, threshold {threshold})"
-            ),
+                against,
+            } => match (reason, against) {
+                (DropReason::Inferiority, None) => format!(
+                    "Arm {arm} was dropped as inferior: its probability of being the best arm, {probability:.4}, fell below the threshold {threshold}."
+                ),
+                (DropReason::Inferiority, Some(control)) => format!(
+                    "Arm {arm} was dropped as inferior to the control {control}: its probability of being better than {control}, {probability:.4}, fell below the threshold {threshold}."
+                ),
+                (DropReason::Futility, control) => format!(
+                    "Arm {arm} was dropped for futility: its probability of beating the control{} by the futility margin, {probability:.4}, fell below the threshold {threshold}.",
+                    control.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
+                ),
+                (DropReason::Equivalence, control) => format!(
+                    "Arm {arm} was dropped as equivalent to the control{}: the probability of a difference within the margin, {probability:.4}, exceeded the threshold {threshold}.",
+                    control.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
+                ),
+                (DropReason::ReplacedAsControl, control) => format!(
+                    "Arm {arm}, the control until this look, was dropped because arm {} proved superior to it (probability {probability:.4} above the threshold {threshold}).",
+                    control.as_deref().unwrap_or("another")
+                ),
+            },
             Self::ControlChanged {
                 from,
                 to,
                 probability,
                 threshold,
-            } => write!(
-                f,
-                "arm {to} superior to control {from} (P {probability:.4} > {threshold}); {to} is the new control"
+            } => format!(
+                "Arm {to} proved superior to the control {from} (probability {probability:.4} above the threshold {threshold}) and became the new control."
             ),
-            Self::TrialStopped(reason) => write!(f, "trial stopped: {reason}"),
+            Self::TrialStopped(reason) => format!("The trial stopped: {reason}."),
         }
     }
+}
+
+impl fmt::Display for Decision {
+    /// [`Decision::words`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.words())
+    }
+}
+
+/// The data monitoring committee's recommendation after a look, with its e-signature.
+#[derive(Debug, Clone)]
+pub struct Recommended<R> {
+    /// Where it is recorded (the record names the account that signed and when).
+    pub record: R,
+    /// The look it follows.
+    pub look: u32,
+    /// What the committee recommends.
+    pub recommendation: Recommendation,
+    /// Why.
+    pub rationale: String,
+    /// The signer's printed name.
+    pub signed_by: String,
 }
 
 /// A look of a platform trial and the decisions that followed it.
@@ -166,6 +210,9 @@ pub struct Look<R> {
     pub enrolled: u32,
     /// Per-arm analysis.
     pub arms: Vec<ArmAnalysis>,
+    /// The control every `p_better_than_control` of this look is against (the control in force
+    /// at the look, before any change the look decided); `None` without a control.
+    pub control: Option<String>,
     /// Decisions, in order, with their records.
     pub decisions: Vec<(R, Decision)>,
 }
@@ -292,6 +339,8 @@ pub enum Change {
     PatientFinished(u32),
     /// The last series look is new.
     Series,
+    /// The committee's recommendation: the index in [`History::recommendations`].
+    Recommended(usize),
     /// The participant's last reveal is new.
     Revealed(u32),
     /// The trial stopped ([`History::stopped`]).
@@ -315,12 +364,16 @@ pub struct History<R> {
     pub conduct: Vec<(R, Conduct)>,
     /// Arms opened or added, in order, with their changes.
     pub arms: Vec<ArmHistory<R>>,
+    /// The data monitoring committee's recommendations, in order.
+    pub recommendations: Vec<Recommended<R>>,
     /// The trial's end.
     pub stopped: Option<Stopped<R>>,
     /// Whether the protocol has a control arm.
     has_control: bool,
     /// Whether a control change happened (a superior arm replaced the control).
     promoted: bool,
+    /// The control in force: the last look's, then the arm a control change promoted.
+    control: Option<String>,
     /// The last arm drop's reason.
     last_drop: Option<DropReason>,
     /// seq of an outcome or measurement event → (participant, day) it holds a value of.
@@ -376,9 +429,11 @@ impl<R: Clone> History<R> {
             series: Vec::new(),
             conduct: Vec::new(),
             arms: Vec::new(),
+            recommendations: Vec::new(),
             stopped: None,
             has_control,
             promoted: false,
+            control: None,
             last_drop: None,
             holds: HashMap::new(),
         }
@@ -624,12 +679,23 @@ impl<R: Clone> History<R> {
                 enrolled,
                 arms,
             } => {
+                // With a control, the look compares every other analysed arm with it: the one
+                // arm without a P(better than control) is the control in force.
+                let control = if self.has_control {
+                    arms.iter()
+                        .find(|a| a.p_better_than_control.is_none())
+                        .map(|a| a.arm.to_string())
+                } else {
+                    None
+                };
+                self.control.clone_from(&control);
                 self.looks.push(Look {
                     record,
                     look: *look,
                     outcomes: *outcomes,
                     enrolled: *enrolled,
                     arms: arms.clone(),
+                    control,
                     decisions: Vec::new(),
                 });
                 vec![Change::Look]
@@ -647,6 +713,7 @@ impl<R: Clone> History<R> {
                     reason: *reason,
                     probability: *probability,
                     threshold: *threshold,
+                    against: self.control.clone(),
                 };
                 vec![
                     self.decide(seq, *look, record.clone(), decision)?,
@@ -661,6 +728,7 @@ impl<R: Clone> History<R> {
                 look,
             } => {
                 self.promoted = true;
+                self.control = Some(to.to_string());
                 let decision = Decision::ControlChanged {
                     from: from.to_string(),
                     to: to.to_string(),
@@ -745,6 +813,29 @@ impl<R: Clone> History<R> {
                 });
                 vec![Change::Revealed(*participant)]
             }
+            EventBody::DmcRecommended {
+                look,
+                recommendation,
+                rationale,
+                signed_by,
+            } => {
+                if !self.looks.iter().any(|l| l.look == *look) {
+                    return Err(EngineError::Log {
+                        seq,
+                        problem: format!(
+                            "a recommendation after look {look}, which has not been performed"
+                        ),
+                    });
+                }
+                self.recommendations.push(Recommended {
+                    record,
+                    look: *look,
+                    recommendation: recommendation.clone(),
+                    rationale: rationale.clone(),
+                    signed_by: signed_by.clone(),
+                });
+                vec![Change::Recommended(self.recommendations.len() - 1)]
+            }
             EventBody::TrialStopped { reason } => {
                 let conclusion =
                     conclusion_of(reason, self.has_control, self.promoted, self.last_drop);
@@ -816,5 +907,99 @@ impl<R: Clone> History<R> {
             }
             None => "pending".to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dropped(reason: DropReason, against: Option<&str>) -> Decision {
+        Decision::ArmDropped {
+            arm: "b".to_owned(),
+            reason,
+            probability: 0.0123,
+            threshold: 0.05,
+            against: against.map(str::to_owned),
+        }
+    }
+
+    /// No snake_case code (`replaced_as_control`) in a sentence.
+    fn no_code(words: &str) {
+        assert!(
+            !words
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|w| w.contains('_')),
+            "{words}"
+        );
+        assert!(words.ends_with('.'), "a sentence: {words}");
+    }
+
+    #[test]
+    fn every_drop_reason_has_its_sentence() {
+        let reasons = [
+            DropReason::Inferiority,
+            DropReason::Futility,
+            DropReason::Equivalence,
+            DropReason::ReplacedAsControl,
+        ];
+        for reason in reasons {
+            for against in [None, Some("a")] {
+                let words = dropped(reason, against).words();
+                no_code(&words);
+                assert!(words.starts_with("Arm b"), "{words}");
+                assert!(words.contains("0.0123"), "{words}");
+            }
+        }
+        assert_eq!(
+            dropped(DropReason::Inferiority, Some("a")).words(),
+            "Arm b was dropped as inferior to the control a: its probability of being better than a, 0.0123, fell below the threshold 0.05."
+        );
+        assert_eq!(
+            dropped(DropReason::Inferiority, None).words(),
+            "Arm b was dropped as inferior: its probability of being the best arm, 0.0123, fell below the threshold 0.05."
+        );
+        let replaced = dropped(DropReason::ReplacedAsControl, Some("c")).words();
+        assert!(
+            replaced.contains("arm c proved superior to it"),
+            "{replaced}"
+        );
+        assert!(!replaced.contains("replaced_as_control"), "{replaced}");
+    }
+
+    #[test]
+    fn control_changes_and_stops_are_sentences() {
+        let changed = Decision::ControlChanged {
+            from: "a".to_owned(),
+            to: "b".to_owned(),
+            probability: 0.9951,
+            threshold: 0.99,
+        }
+        .words();
+        assert_eq!(
+            changed,
+            "Arm b proved superior to the control a (probability 0.9951 above the threshold 0.99) and became the new control."
+        );
+        no_code(&changed);
+        for reason in [
+            StopReason::MaxParticipants,
+            StopReason::OneArmLeft {
+                arm: crate::protocol::ArmId::parse("a").expect("an arm id"),
+            },
+            StopReason::Equivalence {
+                probability: 0.97,
+                threshold: 0.95,
+            },
+        ] {
+            let words = Decision::TrialStopped(reason).words();
+            no_code(&words);
+            assert!(words.starts_with("The trial stopped: "), "{words}");
+        }
+    }
+
+    #[test]
+    fn the_display_is_the_words() {
+        let decision = dropped(DropReason::Futility, Some("a"));
+        assert_eq!(decision.to_string(), decision.words());
     }
 }

@@ -1,6 +1,6 @@
 //! The trial engine: events, the state as a fold over events, and the commands that read the
 //! state and return new events (enrol and randomise, record or correct an outcome, run the look
-//! that is due, amend, close).
+//! that is due, amend, close, the committee's recommendation).
 //!
 //! The engine does no I/O, reads no clock and owns no global RNG: every random draw comes from the
 //! trial seed and the event's sequence number ([`TrialSeed::draw`]). The simulator, the live
@@ -9,6 +9,7 @@
 mod allocation;
 mod analysis;
 mod commands;
+mod dmc;
 mod draw;
 pub mod events;
 pub mod history;
@@ -18,10 +19,11 @@ mod state;
 
 pub use allocation::{adaptive_probabilities, block_probabilities, choose, clamp_probabilities};
 pub use commands::{Engine, NewArm};
+pub use dmc::{MAX_RATIONALE, MAX_SIGNER};
 pub use draw::{DrawCache, TrialSeed};
 pub use events::{
     AllocationBasis, ArmAnalysis, ArmShare, Conclusion, Disclosure, DropReason, Event, EventBody,
-    Origin, OutcomeValue, RandomisationPhase, RevealCause, StopReason,
+    Origin, OutcomeValue, RandomisationPhase, Recommendation, RevealCause, StopReason,
 };
 pub use history::{Change, Decision, History};
 pub use nof1::{Calendar, DayPhase, Nof1Effect, Nof1Patient, PatientEnd, SeriesSummary};

@@ -1,9 +1,10 @@
 //! Replay: re-derives every decision of a logged trial from its inputs and compares.
 //!
-//! The inputs of a trial are its start, enrolments, outcomes, corrections, amendments and
-//! closure. Replay feeds each input to the same engine commands that produced the log, on a fresh
-//! state, and requires the events they return (randomisations with their probabilities and
-//! draws, allocation updates, looks, drops, stops) to equal the logged ones exactly.
+//! The inputs of a trial are its start, enrolments, outcomes, corrections, amendments, the
+//! committee's recommendations and closure. Replay feeds each input to the same engine commands
+//! that produced the log, on a fresh state, and requires the events they return
+//! (randomisations with their probabilities and draws, allocation updates, looks, drops, stops)
+//! to equal the logged ones exactly.
 
 use super::commands::{Engine, NewArm};
 use super::events::{Event, EventBody, Origin, RevealCause, StopReason};
@@ -155,6 +156,12 @@ fn run(
         } => engine.close(state, reason),
         EventBody::EnrolmentPaused { reason } => engine.pause(state, reason),
         EventBody::EnrolmentResumed => engine.resume(state),
+        EventBody::DmcRecommended {
+            look,
+            recommendation,
+            rationale,
+            signed_by,
+        } => engine.recommend(state, *look, recommendation.clone(), rationale, signed_by),
         EventBody::AssignmentRevealed {
             participant,
             cause: RevealCause::Emergency { reason },

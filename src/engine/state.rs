@@ -188,6 +188,8 @@ pub struct TrialState {
     pub last_drop: Option<DropReason>,
     /// Whether the protocol has a control arm.
     pub has_control: bool,
+    /// The looks that have the data monitoring committee's recommendation, in order recorded.
+    pub recommended: Vec<u32>,
 }
 
 /// What a stopped trial concluded, and the arm it found superior.
@@ -253,6 +255,7 @@ impl TrialState {
             promoted: false,
             last_drop: None,
             has_control: protocol.arms.iter().any(|arm| arm.control),
+            recommended: Vec::new(),
         })
     }
 
@@ -693,6 +696,24 @@ impl TrialState {
                 if self.participant(seq, *participant)?.subject_id != *subject_id {
                     return Err(log("a reveal names another participant's subject id"));
                 }
+            }
+            EventBody::DmcRecommended {
+                look,
+                recommendation,
+                ..
+            } => {
+                if self.status != TrialStatus::Running {
+                    return Err(log("a recommendation while the trial does not run"));
+                }
+                if *look == 0 || *look > self.looks_done || self.recommended.contains(look) {
+                    return Err(log(
+                        "a recommendation names a look not performed or already recommended on",
+                    ));
+                }
+                if let Some(arm) = recommendation.arm() {
+                    self.arm_by_id(seq, arm)?;
+                }
+                self.recommended.push(*look);
             }
             EventBody::TrialStopped { reason } => {
                 self.status = TrialStatus::Stopped {

@@ -9,7 +9,9 @@
 //!   whether it is the value in force (`current`);
 //! - `looks.csv` (platform): per look and arm, the posterior and its summaries, and the look's
 //!   decisions; `patient_looks.csv` and `series_looks.csv` (n-of-1): each patient's look per
-//!   contrast with the decision it led to, and the series' hierarchical summaries.
+//!   contrast with the decision it led to, and the series' hierarchical summaries;
+//! - `recommendations.csv` (platform): the data monitoring committee's recommendation after each
+//!   look, with the account that signed it, the signer's printed name and the rationale.
 //!
 //! `--format csv` writes them into one zip.
 
@@ -409,6 +411,32 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<(String, Vec<u8>)>, Expo
             }
         }
         files.push(("looks.csv".to_owned(), looks.finish()?));
+
+        let mut recommendations = Table::new(&[
+            "look",
+            "seq",
+            "recorded_at",
+            "actor",
+            "signed_by",
+            "action",
+            "arm",
+            "recommendation",
+            "rationale",
+        ])?;
+        for r in &facts.recommendations {
+            recommendations.row([
+                r.look.to_string(),
+                r.record.seq.to_string(),
+                r.record.recorded_at.as_str().to_owned(),
+                r.record.actor.clone(),
+                r.signed_by.clone(),
+                r.recommendation.action().to_owned(),
+                opt_u(r.recommendation.arm()),
+                r.recommendation.to_string(),
+                r.rationale.clone(),
+            ])?;
+        }
+        files.push(("recommendations.csv".to_owned(), recommendations.finish()?));
     }
     Ok(files)
 }

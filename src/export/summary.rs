@@ -156,6 +156,23 @@ pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {
         }
         h.push_str("</table>\n");
     }
+    if !facts.recommendations.is_empty() {
+        h.push_str("<h2>The data monitoring committee's recommendations</h2>\n<table>\n<tr><th>Look</th><th>Record</th><th>Signed by</th><th>Recommendation</th><th>Rationale</th></tr>\n");
+        for r in &facts.recommendations {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{} ({}, {} UTC)</td><td>{}</td><td>{}</td></tr>",
+                r.look,
+                r.record.seq,
+                esc(&r.signed_by),
+                esc(&r.record.actor),
+                esc(r.record.recorded_at.as_str()),
+                esc(&r.recommendation.to_string()),
+                esc(&r.rationale)
+            );
+        }
+        h.push_str("</table>\n");
+    }
     if !facts.patient_looks.is_empty() {
         let _ = writeln!(
             h,

@@ -54,8 +54,9 @@ pub use simulations::{
     MAX_REPORT_HTML_BYTES, MAX_RESULT_JSON_BYTES, MAX_SCENARIO_CHARS, MAX_SUMMARY_CHARS,
 };
 pub use trial::{
-    Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt, ProjectionDifference,
-    ProjectionReport, SavedVersion, TrialSummary,
+    parse_recommendation, Amendment, Assignment, CodeBreak, Meaning, OutcomeReceipt,
+    ProjectionDifference, ProjectionReport, RecommendationInput, SavedVersion, TrialSummary,
+    RECOMMENDATION_ACTIONS,
 };
 pub use users::{Actor, NewUser, Password, Role, Username};
 pub use verify::{ChainProblem, ReplayProblem, VerifyOptions, VerifyReport};
@@ -64,9 +65,9 @@ pub use views::{
     AllocationPoint, ArmPosterior, ArmView, AssignmentView, AuditEntry, AuditField, AuditPage,
     DiffHunk, DiffLine, ExportChoice, LineChange, LookResult, MeasurementDue, NoEnrolment,
     OutcomeDue, OutcomeFilter, ParticipantDetail, ParticipantList, ParticipantQuery,
-    ParticipantView, SignatureView, StatusTone, TimelineEntry, TrialListing, TrialResults,
-    TrialView, VersionDetail, VersionState, VersionView, WorkList, MAX_SEARCH_CHARS,
-    PARTICIPANTS_PER_PAGE, WORK_LIST_ROWS,
+    ParticipantView, RecommendationView, SignatureView, StatusTone, ThresholdLine, TimelineEntry,
+    TrialListing, TrialResults, TrialView, VersionDetail, VersionState, VersionView, WorkList,
+    MAX_SEARCH_CHARS, PARTICIPANTS_PER_PAGE, WORK_LIST_ROWS,
 };
 pub use witness::{
     check_witness_text, parse_witness_list, read_witness_file, spawn_witness_worker, WitnessLog,

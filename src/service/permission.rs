@@ -34,6 +34,9 @@ pub enum Permission {
     Dispense,
     /// See unblinded results: posteriors, allocation probabilities, decisions, pooled series.
     SeeResults,
+    /// Record the data monitoring committee's recommendation after a look, signed with the
+    /// password.
+    RecommendAsDmc,
     /// Read, verify and export the audit trail.
     ReadAudit,
     /// Read the stored simulation reports of a trial (they hold no participant's data).
@@ -54,6 +57,7 @@ impl fmt::Display for Permission {
             Self::ReadPatientReports => "see n-of-1 patient reports",
             Self::Dispense => "see the arm behind a kit code",
             Self::SeeResults => "see unblinded results",
+            Self::RecommendAsDmc => "record the data monitoring committee's recommendation",
             Self::ReadAudit => "read the audit trail",
             Self::ReadSimulations => "read simulation reports",
         })
@@ -75,6 +79,7 @@ impl Role {
             Permission::ReadPatientReports => matches!(self, Coordinator | Statistician | Dmc),
             Permission::Dispense => matches!(self, Pharmacist),
             Permission::SeeResults => matches!(self, Statistician | Dmc),
+            Permission::RecommendAsDmc => matches!(self, Dmc),
             Permission::ReadAudit | Permission::ReadSimulations => {
                 matches!(self, Admin | Statistician | Dmc | Regulator)
             }
@@ -197,6 +202,17 @@ mod tests {
             assert_eq!(
                 role.may(Permission::SeeResults),
                 matches!(role, Role::Statistician | Role::Dmc),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_dmc_records_a_recommendation() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.may(Permission::RecommendAsDmc),
+                matches!(role, Role::Dmc),
                 "{role}"
             );
         }

@@ -1,31 +1,36 @@
 //! The SVG charts, drawn with plotters from what the service returns. The unblinded
-//! dashboard's, from [`TrialResults`]: posterior densities, the per-look comparison
-//! probability, and the allocation probabilities at each randomisation. The n-of-1 pages' are
-//! in [`nof1`]. Rendering only: every number drawn comes from the service (the densities from
-//! `stats`).
+//! dashboard's, from [`crate::service::TrialResults`]: posterior densities, the per-look comparison
+//! probability with the decision thresholds, and the allocation at each randomisation with its
+//! bounds and the burn-in. The n-of-1 pages', from a [`PatientReport`] and a [`SeriesSummary`]:
+//! a patient's measurements by period, the posterior density of the patient's effect, and the
+//! series' forest plot. Rendering only: every number drawn comes from the service (the
+//! densities from `stats`).
+//!
+//! Every chart scales to its container (a `viewBox` and `width="100%"`) and carries
+//! `role="img"`, a `<title>` and a `<desc>` saying what it shows. On the dashboard each arm has
+//! one colour on every chart, fixed by its position in the protocol ([`arm_colour`]); legends
+//! are HTML beside the figure ([`LegendEntry`]), not drawn over the data, and a chart with
+//! nothing to show is a sentence ([`Chart::empty`]), not empty axes.
+
+mod dashboard;
+
+pub use dashboard::{allocation, arm_colour, comparison, posteriors, Chart, LegendEntry};
+
+mod nof1;
+pub use nof1::{contrast, nof1_effect, nof1_forest, nof1_measurements};
 
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::service::TrialResults;
 use crate::sim::PALETTE;
-
-mod nof1;
-pub use nof1::{contrast, nof1_effect, nof1_forest, nof1_measurements};
-
-const SIZE: (u32, u32) = (720, 340);
 
 fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
 type Drawn = Result<(), DrawingAreaErrorKind<std::io::Error>>;
-
-fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Drawn) -> String {
-    svg_sized(SIZE, draw)
-}
 
 fn svg_sized(
     size: (u32, u32),
@@ -42,143 +47,12 @@ fn svg_sized(
             tracing::warn!(%error, "a chart could not be drawn");
         }
     }
-    text
-}
-
-/// One line per named series.
-struct Lines<'a> {
-    caption: &'a str,
-    x_desc: &'a str,
-    y_desc: &'a str,
-    series: Vec<(String, Vec<(f64, f64)>)>,
-    y_range: Option<(f64, f64)>,
-}
-
-fn line_chart(lines: Lines<'_>) -> String {
-    let points = lines.series.iter().flat_map(|(_, p)| p.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-    }
-    if x1 - x0 < 1e-12 {
-        x1 = x0 + 1.0;
-    }
-    let (y0, y1) = lines.y_range.unwrap_or((y0.min(0.0), y1 * 1.05 + 1e-12));
-    svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .caption(lines.caption, ("sans-serif", 18))
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .light_line_style(TRANSPARENT)
-            .x_desc(lines.x_desc)
-            .y_desc(lines.y_desc)
-            .draw()?;
-        for (i, (name, points)) in lines.series.iter().enumerate() {
-            let style = colour(i).stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), style))?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-            // Few points (looks): mark them, so a series with one point shows too.
-            if points.len() <= 40 {
-                chart.draw_series(
-                    points
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, colour(i).filled())),
-                )?;
-            }
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-    })
-}
-
-/// The current posterior density of every arm.
-pub fn posteriors(results: &TrialResults) -> String {
-    line_chart(Lines {
-        caption: "Posterior density per arm",
-        x_desc: "parameter",
-        y_desc: "density",
-        series: results
-            .posteriors
-            .iter()
-            .map(|p| {
-                (
-                    p.arm.clone(),
-                    p.curve.iter().map(|&[x, y]| (x, y)).collect(),
-                )
-            })
-            .collect(),
-        y_range: None,
-    })
-}
-
-/// P(best) or P(better than control) per arm at each look.
-pub fn comparison(results: &TrialResults) -> String {
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for look in &results.looks {
-        for arm in &look.arms {
-            let p = if results.comparison == "p_best" {
-                arm.p_best
-            } else {
-                arm.p_better_than_control
-            };
-            let Some(p) = p else { continue };
-            let id = arm.arm.to_string();
-            match series.iter_mut().find(|(name, _)| *name == id) {
-                Some((_, points)) => points.push((f64::from(look.look), p)),
-                None => series.push((id, vec![(f64::from(look.look), p)])),
-            }
-        }
-    }
-    let caption = if results.comparison == "p_best" {
-        "P(best) at each look"
-    } else {
-        "P(better than control) at each look"
-    };
-    line_chart(Lines {
-        caption,
-        x_desc: "look",
-        y_desc: "probability",
-        series,
-        y_range: Some((0.0, 1.0)),
-    })
-}
-
-/// The allocation probability of every arm at each randomisation.
-pub fn allocation(results: &TrialResults) -> String {
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for point in &results.allocation {
-        for share in &point.probabilities {
-            let id = share.arm.to_string();
-            let xy = (f64::from(point.participant) + 1.0, share.probability);
-            match series.iter_mut().find(|(name, _)| *name == id) {
-                Some((_, points)) => points.push(xy),
-                None => series.push((id, vec![xy])),
-            }
-        }
-    }
-    line_chart(Lines {
-        caption: "Allocation probabilities over enrolment",
-        x_desc: "participant",
-        y_desc: "allocation probability",
-        series,
-        y_range: Some((0.0, 1.0)),
-    })
+    // Scale to the container: the viewBox keeps the proportions.
+    text.replacen(
+        &format!("<svg width=\"{}\" height=\"{}\" ", size.0, size.1),
+        "<svg width=\"100%\" preserveAspectRatio=\"xMidYMid meet\" ",
+        1,
+    )
 }
 
 /// The n-of-1 charts: wider, with the legend beside the plot so that it hides no data.
@@ -251,15 +125,67 @@ fn legend_x(size: (u32, u32)) -> i32 {
     i32::try_from(size.0.saturating_sub(LEGEND_WIDTH)).unwrap_or(0) + 8
 }
 
-/// Gives a chart its text alternative (the figure's caption and the tables say more).
+/// Gives a chart its text alternative: `role="img"`, a `<title>` (the label) and a `<desc>`
+/// (the label, and where the values are written out).
 fn labelled(svg: String, label: &str) -> String {
-    let label = label
-        .replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;");
-    svg.replacen(
-        "<svg ",
-        &format!("<svg role=\"img\" aria-label=\"{label}\" "),
-        1,
+    accessible(
+        svg,
+        label,
+        &format!("{label}. The values drawn are written out in the tables on this page."),
     )
+}
+
+/// Escapes text for an SVG attribute or element.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Adds `role="img"`, a `<title>` and a `<desc>` (named by `aria-labelledby` and
+/// `aria-describedby`, with ids unique to the chart's text) to a drawn SVG.
+fn accessible(svg: String, title: &str, desc: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (title, desc, svg.len()).hash(&mut hasher);
+    let id = format!("chart-{:016x}", hasher.finish());
+    let Some(open_end) = svg
+        .find("<svg ")
+        .and_then(|at| svg[at..].find('>').map(|e| at + e))
+    else {
+        return svg;
+    };
+    let (open, rest) = svg.split_at(open_end);
+    format!(
+        "{open} role=\"img\" aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc\"><title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>{}",
+        escape(title),
+        escape(desc),
+        &rest[1..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drawn_chart_scales_and_has_a_title_and_a_description() {
+        let drawn = svg_sized((300, 200), |root| {
+            root.draw(&Circle::new((10, 10), 4, BLACK.filled()))
+        });
+        assert!(drawn.starts_with("<svg width=\"100%\""), "{drawn}");
+        assert!(drawn.contains("viewBox=\"0 0 300 200\""), "{drawn}");
+        let open = &drawn[..drawn.find('>').expect("a tag")];
+        assert!(!open.contains("height="), "no fixed height: {open}");
+        let shown = labelled(drawn, "A <patient>'s measurements & more");
+        let open = &shown[..shown.find('>').expect("a tag")];
+        assert!(open.contains("role=\"img\""), "{open}");
+        assert!(open.contains("aria-labelledby=\"chart-"), "{open}");
+        assert!(open.contains("aria-describedby=\"chart-"), "{open}");
+        let title = shown.find("<title id=\"chart-").expect("a title");
+        let desc = shown.find("<desc id=\"chart-").expect("a description");
+        assert!(title < desc && desc < shown.find("<circle").expect("the drawing"));
+        assert!(shown.contains("A &lt;patient&gt;'s measurements &amp; more</title>"));
+    }
 }

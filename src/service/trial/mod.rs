@@ -1,4 +1,5 @@
-//! Trial commands: create, sign, start, enrol, record outcomes, amend, pause, resume, close.
+//! Trial commands: create, sign, start, enrol, record outcomes, amend, pause, resume, close,
+//! the committee's recommendation.
 //! Each is one transaction under the trial's write lock (see the module docs of `service`).
 
 use std::fmt;
@@ -10,10 +11,12 @@ use tracing::instrument;
 mod amendment;
 mod commands;
 mod derive;
+mod recommendation;
 mod run;
 mod versions;
 
 pub use derive::{ProjectionDifference, ProjectionReport};
+pub use recommendation::{parse_recommendation, RecommendationInput, RECOMMENDATION_ACTIONS};
 pub use versions::SavedVersion;
 pub(crate) use versions::{base_version, newest_version};
 

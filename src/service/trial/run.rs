@@ -319,6 +319,7 @@ pub(super) fn project(
             | Change::PatientFinished(_)
             | Change::Series
             | Change::Revealed(_)
+            | Change::Recommended(_)
             | Change::Stopped => {}
         }
     }
@@ -416,6 +417,16 @@ fn notice(trial_id: &str, history: &History<u64>, change: Change) -> Option<Noti
                 ),
                 Some(RevealCause::PatientFinished) | None => None,
             }
+        }
+        Change::Recommended(index) => {
+            let recommended = history.recommendations.get(index)?;
+            notice(
+                format!(
+                    "[{trial_id}] the data monitoring committee recorded its recommendation after look {}",
+                    recommended.look
+                ),
+                Disclosure::Comparative,
+            )
         }
         Change::Arm(_)
         | Change::Enrolled(_)

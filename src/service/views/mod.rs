@@ -341,6 +341,12 @@ pub struct ArmPosterior {
     pub assigned: u32,
     /// Participants with an outcome.
     pub n: u64,
+    /// Binary outcomes: participants who responded.
+    pub responders: Option<u64>,
+    /// Continuous outcomes: the mean value observed; counts: events per unit of exposure.
+    pub observed_mean: Option<f64>,
+    /// The arm's fixed-allocation weight.
+    pub ratio: u32,
     /// Posterior mean.
     pub mean: Option<f64>,
     /// Posterior SD.
@@ -364,8 +370,46 @@ pub struct LookResult {
     pub enrolled: u32,
     /// Per-arm analysis.
     pub arms: Vec<ArmAnalysis>,
-    /// Decisions taken at this look, in words.
+    /// The control every `p_better_than_control` of this look is against; `None` without one.
+    pub control: Option<String>,
+    /// Decisions taken at this look, in words ([`crate::engine::Decision::words`]).
     pub decisions: Vec<String>,
+    /// The data monitoring committee's recommendation after this look, when recorded.
+    pub recommendation: Option<RecommendationView>,
+}
+
+/// The data monitoring committee's recommendation after a look, with its e-signature.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecommendationView {
+    /// The look it follows.
+    pub look: u32,
+    /// Seq of its record.
+    pub seq: u64,
+    /// `continue`, `pause_enrolment`, `stop_arm`, `stop_trial` or `modify`.
+    pub action: &'static str,
+    /// The recommendation in words ("stop arm b").
+    pub words: String,
+    /// The arm to stop (`stop_arm`).
+    pub arm: Option<String>,
+    /// Why.
+    pub rationale: String,
+    /// The signer's printed name.
+    pub signed_by: String,
+    /// The signer's account.
+    pub username: String,
+    /// When it was recorded (UTC RFC 3339).
+    pub recorded_at: String,
+}
+
+/// A decision threshold that the looks' probability is held against, at each look done.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ThresholdLine {
+    /// `superiority` or `inferiority`.
+    pub rule: &'static str,
+    /// What crossing it does, in words.
+    pub words: &'static str,
+    /// The threshold at look 1, 2, … (one per look done).
+    pub values: Vec<f64>,
 }
 
 /// The allocation probabilities in force at one randomisation.
@@ -375,6 +419,11 @@ pub struct AllocationPoint {
     pub participant: u32,
     /// Probability per arm.
     pub probabilities: Vec<ArmShare>,
+    /// `block` (burn-in or fixed allocation: permuted blocks of the ratios) or `adaptive`.
+    pub phase: &'static str,
+    /// What the design allocates: in a block, each open arm's share of the ratios (the draw's
+    /// own probabilities follow what is left of the block); adaptive, the probabilities.
+    pub design: Vec<ArmShare>,
 }
 
 /// Unblinded results (statisticians and the DMC).
@@ -388,6 +437,12 @@ pub struct TrialResults {
     pub looks: Vec<LookResult>,
     /// Allocation probabilities at each randomisation.
     pub allocation: Vec<AllocationPoint>,
+    /// The decision thresholds the looks' probability is held against.
+    pub thresholds: Vec<ThresholdLine>,
+    /// The bounds of an adaptive allocation probability (`[min, max]`); `None` when fixed.
+    pub allocation_bounds: Option<[f64; 2]>,
+    /// Participants randomised by fixed ratios before adaptation starts.
+    pub burn_in: u32,
 }
 
 /// A participant as the viewer may see them.

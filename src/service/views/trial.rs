@@ -1,8 +1,8 @@
 //! A trial's overview for every role, and the unblinded results for those who see them.
 
 use super::*;
-use crate::engine::{ArmStatus, Disclosure};
-use crate::protocol::Design;
+use crate::engine::{ArmStatus, Disclosure, RandomisationPhase};
+use crate::protocol::{AllocationRule, Design};
 use crate::service::trial::status_text;
 use crate::service::Permission;
 use crate::stats::Quadrature;
@@ -146,7 +146,7 @@ impl Service {
             no_enrolment: state.enrolment_closed().as_ref().map(NoEnrolment::of),
         };
         if with_results {
-            view.results = Some(results(&snapshot)?);
+            view.results = Some(results(&mut conn, &snapshot)?);
             let by = self.attribution(actor, None);
             self.write_transaction(&mut conn, WriteLock::System, |conn| {
                 self.append_system(
@@ -273,16 +273,53 @@ impl Service {
     }
 }
 
-/// The unblinded results: current posteriors, the looks with their decisions and the
-/// allocation probabilities of every randomisation, from the engine's state and history.
-fn results(snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
+/// The unblinded results: current posteriors with each arm's data, the looks with their
+/// decisions (in the history's words) and the committee's recommendations, the decision
+/// thresholds, and the allocation of every randomisation, from the engine's state and history.
+fn results(conn: &mut store::DbConn, snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
     let (state, history) = (&snapshot.state, &snapshot.history);
+    let protocol = &snapshot.protocol.protocol;
     let mut quadrature = Quadrature::new();
     let mut assigned = vec![0_u32; state.arms.len()];
+    // Per arm: responders (binary), the sum of values or events, and the exposure (counts).
+    let mut responders = vec![0_u64; state.arms.len()];
+    let mut totals = vec![(0.0_f64, 0.0_f64); state.arms.len()];
     for participant in &state.participants {
-        if let Some(arm) = participant.arm {
-            assigned[arm] += 1;
+        let Some(arm) = participant.arm else { continue };
+        assigned[arm] += 1;
+        match participant.outcome {
+            Some(OutcomeValue::Binary { response }) => responders[arm] += u64::from(response),
+            Some(OutcomeValue::Continuous { value }) => {
+                totals[arm].0 += value;
+                totals[arm].1 += 1.0;
+            }
+            Some(OutcomeValue::Count { events, exposure }) => {
+                totals[arm].0 += events as f64;
+                totals[arm].1 += exposure;
+            }
+            None => {}
         }
+    }
+    let chain = chain_of(&snapshot.trial.id)?;
+    let mut recommendations = Vec::with_capacity(history.recommendations.len());
+    for r in &history.recommendations {
+        let row = AuditRow::at(conn, &chain.to_string(), r.record as i64)?.ok_or_else(|| {
+            ServiceError::Integrity(format!(
+                "the recommendation's record {} is missing",
+                r.record
+            ))
+        })?;
+        recommendations.push(RecommendationView {
+            look: r.look,
+            seq: r.record,
+            action: r.recommendation.action(),
+            words: r.recommendation.to_string(),
+            arm: r.recommendation.arm().map(ToString::to_string),
+            rationale: r.rationale.clone(),
+            signed_by: r.signed_by.clone(),
+            username: row.actor,
+            recorded_at: row.recorded_at,
+        });
     }
     let looks = history
         .looks
@@ -293,7 +330,9 @@ fn results(snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
             outcomes: l.outcomes,
             enrolled: l.enrolled,
             arms: l.arms.clone(),
-            decisions: l.decisions.iter().map(|(_, d)| d.to_string()).collect(),
+            control: l.control.clone(),
+            decisions: l.decisions.iter().map(|(_, d)| d.words()).collect(),
+            recommendation: recommendations.iter().find(|r| r.look == l.look).cloned(),
         })
         .collect();
     let mut posteriors = Vec::with_capacity(state.arms.len());
@@ -313,6 +352,7 @@ fn results(snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
             })
             .collect();
         let id = arm.id.to_string();
+        let n = arm.model.observations();
         posteriors.push(ArmPosterior {
             status: history
                 .arm_status_words(&id)
@@ -320,24 +360,95 @@ fn results(snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
             arm: id,
             name: arm.name.clone(),
             assigned: assigned[i],
-            n: arm.model.observations(),
+            n,
+            responders: (protocol.outcome.kind == OutcomeKind::Binary).then_some(responders[i]),
+            observed_mean: (protocol.outcome.kind != OutcomeKind::Binary && totals[i].1 > 0.0)
+                .then(|| totals[i].0 / totals[i].1),
+            ratio: arm.ratio,
             mean: summary.mean,
             sd: summary.sd,
             ci95: summary.ci95,
             curve,
         });
     }
+    let ratio_of = |id: &str| {
+        state
+            .arms
+            .iter()
+            .find(|a| a.id.as_str() == id)
+            .map_or(0, |a| a.ratio)
+    };
     let allocation = history
         .subjects
         .iter()
         .filter_map(|s| {
-            let shares = s.assignments.first()?.probabilities.as_ref()?;
+            let first = s.assignments.first()?;
+            let shares = first.probabilities.as_ref()?;
+            let phase = first.phase.unwrap_or("block");
+            let design = if phase == RandomisationPhase::Block.as_str() {
+                let total: u32 = shares.iter().map(|a| ratio_of(a.arm.as_str())).sum();
+                shares
+                    .iter()
+                    .map(|a| ArmShare {
+                        arm: a.arm.clone(),
+                        probability: f64::from(ratio_of(a.arm.as_str())) / f64::from(total.max(1)),
+                    })
+                    .collect()
+            } else {
+                shares.to_vec()
+            };
             Some(AllocationPoint {
                 participant: s.participant,
                 probabilities: shares.to_vec(),
+                phase: if phase == RandomisationPhase::Block.as_str() {
+                    RandomisationPhase::Block.as_str()
+                } else {
+                    RandomisationPhase::Adaptive.as_str()
+                },
+                design,
             })
         })
         .collect();
+    let looks_done = history.looks.len();
+    let line = |threshold: &Option<crate::protocol::Threshold>, rule, words| {
+        threshold.as_ref().map(|t| ThresholdLine {
+            rule,
+            words,
+            values: (0..looks_done).map(|k| t.at(k)).collect(),
+        })
+    };
+    let decision = &protocol.decision;
+    let thresholds = if state.has_control {
+        [
+            line(
+                &decision.superiority,
+                "superiority",
+                "above it, the arm becomes the new control",
+            ),
+            line(
+                &decision.inferiority,
+                "inferiority",
+                "below it, the arm is dropped",
+            ),
+        ]
+    } else {
+        [
+            line(
+                &decision.superiority,
+                "superiority",
+                "above it, the trial stops for superiority",
+            ),
+            line(
+                &decision.inferiority,
+                "inferiority",
+                "below it, the arm is dropped",
+            ),
+        ]
+    }
+    .into_iter()
+    .flatten()
+    .collect();
+    let adaptive = !matches!(protocol.allocation.rule, AllocationRule::Fixed);
     Ok(TrialResults {
         comparison: if state.has_control {
             "p_better_than_control"
@@ -347,5 +458,12 @@ fn results(snapshot: &Snapshot) -> Result<TrialResults, ServiceError> {
         posteriors,
         looks,
         allocation,
+        thresholds,
+        allocation_bounds: adaptive.then_some([protocol.allocation.min, protocol.allocation.max]),
+        burn_in: if adaptive {
+            protocol.allocation.burn_in
+        } else {
+            0
+        },
     })
 }

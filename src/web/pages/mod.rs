@@ -239,6 +239,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(protocols::save_draft_page)
         .service(protocols::version_page)
         .service(dashboard::dashboard_page)
+        .service(dashboard::recommend_page)
+        .service(dashboard::report_page)
         .service(simulations::simulate_page)
         .service(simulations::simulate_form_page)
         .service(simulations::stored_report_page)
