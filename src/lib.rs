@@ -21,6 +21,7 @@ pub mod audit;
 pub mod canonical;
 pub mod engine;
 pub mod export;
+pub mod html;
 pub mod notify;
 pub mod protocol;
 pub mod service;

@@ -82,3 +82,77 @@ async fn a_refused_action_keeps_the_navigation_and_a_bad_csrf_token_is_an_error_
     assert!(reply.body.contains("<nav"), "{}", reply.body);
     assert!(reply.body.contains("security token"), "{}", reply.body);
 }
+
+#[actix_web::test]
+async fn an_action_is_confirmed_once_on_the_page_it_redirects_to() {
+    use actix_web::cookie::Cookie;
+    use actix_web::dev::Service as _;
+    use actix_web::test::{self, TestRequest};
+    use bayestrial::web::auth::SESSION_COOKIE;
+    use bayestrial::web::notice::{Notice, NOTICE_COOKIE};
+
+    let world = World::new(16);
+    let id = world.started(&platform_protocol("PAGES-3"));
+    let app = world.app().await;
+    let (session, csrf) = world.session("stat", Role::Statistician);
+    let paused = app
+        .call(
+            TestRequest::post()
+                .uri(&format!("/trials/{id}/pause"))
+                .cookie(Cookie::new(SESSION_COOKIE, session.clone()))
+                .set_form([("csrf", csrf.as_str()), ("reason", "site audit")])
+                .to_request(),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(paused.status().as_u16(), 303);
+    let carried = paused
+        .response()
+        .cookies()
+        .find(|c| c.name() == NOTICE_COOKIE)
+        .expect("the notice cookie");
+    assert_eq!(carried.value(), Notice::TrialPaused.code());
+    assert!(carried.http_only().unwrap_or(false));
+
+    // The next page shows the sentence once and clears the cookie.
+    let shown = app
+        .call(
+            TestRequest::get()
+                .uri(&format!("/trials/{id}"))
+                .cookie(Cookie::new(SESSION_COOKIE, session.clone()))
+                .cookie(Cookie::new(NOTICE_COOKIE, carried.value().to_owned()))
+                .to_request(),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(shown.status().as_u16(), 200);
+    let cleared = shown
+        .response()
+        .cookies()
+        .find(|c| c.name() == NOTICE_COOKIE)
+        .expect("the notice cookie cleared");
+    assert_eq!(cleared.value(), "");
+    let body = String::from_utf8(test::read_body(shown).await.to_vec()).expect("UTF-8");
+    assert!(body.contains(r#"id="notice""#), "no notice shown");
+    assert!(
+        body.contains(Notice::TrialPaused.message()),
+        "not the pause sentence"
+    );
+
+    // A code this build does not know shows nothing (fail closed).
+    let forged = app
+        .call(
+            TestRequest::get()
+                .uri(&format!("/trials/{id}"))
+                .cookie(Cookie::new(SESSION_COOKIE, session))
+                .cookie(Cookie::new(NOTICE_COOKIE, "you-won"))
+                .to_request(),
+        )
+        .await
+        .expect("answer");
+    let body = String::from_utf8(test::read_body(forged).await.to_vec()).expect("UTF-8");
+    assert!(
+        !body.contains(r#"id="notice""#),
+        "an unknown notice code was shown"
+    );
+}

@@ -8,23 +8,7 @@ use std::fmt::Write as _;
 use super::facts::{events, facts};
 use super::{ExportError, TrialExport};
 use crate::audit::{signatures_of, AuditError};
-
-/// HTML-escapes text.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::html::escape as esc;
 
 /// Writes the summary page.
 pub(crate) fn write(export: &TrialExport) -> Result<String, ExportError> {

@@ -24,6 +24,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::html::escape;
 use crate::sim::PALETTE;
 
 fn colour(i: usize) -> RGBColor {
@@ -133,14 +134,6 @@ fn labelled(svg: String, label: &str) -> String {
         label,
         &format!("{label}. The values drawn are written out in the tables on this page."),
     )
-}
-
-/// Escapes text for an SVG attribute or element.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Adds `role="img"`, a `<title>` and a `<desc>` (named by `aria-labelledby` and

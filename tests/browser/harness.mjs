@@ -323,3 +323,21 @@ export function protocolWithId(file, id) {
   return text.slice(0, trialAt) + rest.replace(re, `$1"${id}"`);
 }
 
+
+// Four eyes: `author` (logged in, on the draft's page) signs for authorship, `approver` (another
+// statistician) approves, and `author` is logged in again on the trial's page. `tag` prefixes
+// the screenshots.
+export async function approveByAnother(s, trialPath, author, approver, tag) {
+  await s.page.fill('#sign-password', USER_PASSWORD);
+  await s.page.selectOption('#sign-meaning', 'authorship');
+  await s.submit(`${tag}-authored`, '#sign-submit');
+  await s.logout(author);
+  await s.login(approver, USER_PASSWORD);
+  await s.visit(`${tag}-to-approve`, trialPath);
+  await s.page.fill('#sign-password', USER_PASSWORD);
+  await s.page.selectOption('#sign-meaning', 'approval');
+  await s.submit(`${tag}-approved`, '#sign-submit');
+  await s.logout(approver);
+  await s.login(author, USER_PASSWORD);
+  await s.visit(`${tag}-trial`, trialPath);
+}

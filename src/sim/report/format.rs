@@ -1,6 +1,7 @@
 //! Formatting shared by the report's parts: colours, chart size, escaping and fixed-precision
 //! numbers.
 
+pub(super) use crate::html::escape;
 use plotters::prelude::*;
 
 /// Size of each chart in pixels (the page scales them down on narrow screens).
@@ -31,22 +32,6 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
 table.kv th{font-weight:600;color:#444}code{font-size:.9em;word-break:break-all}\
 figure{margin:1rem 0}figcaption{font-size:.9rem;color:#444}\
 svg{max-width:100%;height:auto}.note{color:#555;font-size:.9rem}";
-
-/// Escapes `text` for HTML element content and attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// `x` with `digits` decimals, or an em dash when it is not finite.
 pub(super) fn fixed(x: f64, digits: usize) -> String {

@@ -5,7 +5,7 @@
 // comes back with what they typed), then correctly, sees it in the look history and opens the
 // printable report.
 
-import { USER_PASSWORD, expect, step } from '../harness.mjs';
+import { USER_PASSWORD, approveByAnother, expect, step } from '../harness.mjs';
 
 const protocol = (id) => `[trial]
 id = "${id}"
@@ -87,9 +87,7 @@ export default async function dashboard(ctx) {
       if (empty) await page.setInputFiles('#protocol-file', file);
     }
     await s.submit('dash-trial-created', '#create-submit');
-    await page.fill('#sign-password', USER_PASSWORD);
-    await page.selectOption('#sign-meaning', 'approval');
-    await s.submit('dash-signed', '#sign-submit');
+    await approveByAnother(s, trialPath, 'stat1', 'stat2', 'dash');
     if (!(await s.present('#start-submit'))) await s.visit('dash-trial', trialPath);
     await s.submit('dash-started', '#start-submit');
   });

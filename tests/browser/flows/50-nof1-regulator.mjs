@@ -6,7 +6,7 @@
 // trials can be exported and why the others cannot.
 
 import path from 'node:path';
-import { REPO, USER_PASSWORD, expect, protocolWithId, step } from '../harness.mjs';
+import { REPO, USER_PASSWORD, approveByAnother, expect, protocolWithId, step } from '../harness.mjs';
 
 const PROTOCOL = path.join(REPO, 'protocols', 'nof1-pain.toml');
 
@@ -42,9 +42,7 @@ export default async function nof1Regulator(ctx) {
     await s.submit('nof1-created', '#create-submit');
     const got = new URL(page.url()).pathname;
     expect(got === trialPath, `a redirect to ${trialPath} after creating the trial, got ${got}`);
-    await page.fill('#sign-password', USER_PASSWORD);
-    await page.selectOption('#sign-meaning', 'approval');
-    await s.submit('nof1-signed', '#sign-submit');
+    await approveByAnother(s, trialPath, stat, 'stat2', 'nof1');
     if (!(await s.present('#start-submit'))) await s.visit('nof1-trial', trialPath);
     await s.submit('nof1-started', '#start-submit');
     await s.logout(stat);
