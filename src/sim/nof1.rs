@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::scenario::SimScenario;
-use super::trial::{clamp_to_range, derive, outcome_value, trial_seed};
+use super::scenario::{clamp_to_range, outcome_value};
+use super::trial::{derive, trial_seed};
 use super::SimError;
 use crate::engine::{Calendar, Engine, Nof1Effect, PatientEnd, TrialState};
 use crate::protocol::Protocol;

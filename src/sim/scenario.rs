@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use super::trial::{clamp_to_range, outcome_value};
 use super::SimError;
 use crate::engine::OutcomeValue;
-use crate::protocol::{ArmId, DelaySpec, OutcomeKind, Protocol};
+use crate::protocol::{ArmId, DelaySpec, OutcomeKind, OutcomeSpec, Protocol};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 /// A scenario resolved against the protocol's arms.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,5 +111,55 @@ impl SimScenario {
             outcome_value(protocol.outcome.kind, truth, sd, u),
             &protocol.outcome,
         ))
+    }
+}
+
+/// The outcome of a participant whose true value is `truth`: the inverse CDF of the outcome's
+/// distribution at the uniform `u` (Bernoulli, Normal(truth, sd) or Poisson).
+pub(super) fn outcome_value(kind: OutcomeKind, truth: f64, sd: f64, u: f64) -> OutcomeValue {
+    match kind {
+        OutcomeKind::Binary => OutcomeValue::Binary {
+            response: u < truth,
+        },
+        OutcomeKind::Continuous => {
+            let z = Normal::new(0.0, 1.0)
+                .map(|n| n.inverse_cdf(u.clamp(1e-300, 1.0 - 1e-16)))
+                .unwrap_or(0.0);
+            OutcomeValue::Continuous {
+                value: truth + sd * z,
+            }
+        }
+        OutcomeKind::Count => {
+            // Poisson(truth) by inversion of the CDF at u.
+            let mut k = 0_u64;
+            let mut term = (-truth).exp();
+            let mut cumulative = term;
+            while u > cumulative && k < 10_000 {
+                k += 1;
+                term *= truth / k as f64;
+                cumulative += term;
+            }
+            OutcomeValue::Count {
+                events: k,
+                exposure: 1.0,
+            }
+        }
+    }
+}
+
+/// `value` brought inside the outcome's `min`/`max` (continuous and count outcomes).
+pub(super) fn clamp_to_range(value: OutcomeValue, outcome: &OutcomeSpec) -> OutcomeValue {
+    let lo = outcome.min.unwrap_or(f64::NEG_INFINITY);
+    let hi = outcome.max.unwrap_or(f64::INFINITY);
+    match value {
+        OutcomeValue::Continuous { value } => OutcomeValue::Continuous {
+            value: value.clamp(lo, hi),
+        },
+        OutcomeValue::Count { events, exposure } => OutcomeValue::Count {
+            // Saturating float-to-integer casts; the engine refuses nothing in range.
+            events: (events as f64).clamp(lo.ceil().max(0.0), hi.floor()) as u64,
+            exposure,
+        },
+        binary @ OutcomeValue::Binary { .. } => binary,
     }
 }

@@ -13,12 +13,11 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
-use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::scenario::SimScenario;
+use super::scenario::{clamp_to_range, outcome_value, SimScenario};
 use super::SimError;
 use crate::engine::{self, Engine, Event, OutcomeValue, TrialSeed, TrialState};
-use crate::protocol::{DelaySpec, OutcomeKind, OutcomeSpec, Protocol};
+use crate::protocol::{DelaySpec, Protocol};
 use crate::stats::Better;
 
 /// How a simulated trial ended.
@@ -122,56 +121,6 @@ pub struct Workspace {
     /// Subject identifiers `P0`, `P1`, … made once per thread and shared with every trial.
     subjects: Vec<Arc<str>>,
     state: Option<TrialState>,
-}
-
-/// The outcome of a participant whose true value is `truth`: the inverse CDF of the outcome's
-/// distribution at the uniform `u` (Bernoulli, Normal(truth, sd) or Poisson).
-pub(super) fn outcome_value(kind: OutcomeKind, truth: f64, sd: f64, u: f64) -> OutcomeValue {
-    match kind {
-        OutcomeKind::Binary => OutcomeValue::Binary {
-            response: u < truth,
-        },
-        OutcomeKind::Continuous => {
-            let z = Normal::new(0.0, 1.0)
-                .map(|n| n.inverse_cdf(u.clamp(1e-300, 1.0 - 1e-16)))
-                .unwrap_or(0.0);
-            OutcomeValue::Continuous {
-                value: truth + sd * z,
-            }
-        }
-        OutcomeKind::Count => {
-            // Poisson(truth) by inversion of the CDF at u.
-            let mut k = 0_u64;
-            let mut term = (-truth).exp();
-            let mut cumulative = term;
-            while u > cumulative && k < 10_000 {
-                k += 1;
-                term *= truth / k as f64;
-                cumulative += term;
-            }
-            OutcomeValue::Count {
-                events: k,
-                exposure: 1.0,
-            }
-        }
-    }
-}
-
-/// `value` brought inside the outcome's `min`/`max` (continuous and count outcomes).
-pub(super) fn clamp_to_range(value: OutcomeValue, outcome: &OutcomeSpec) -> OutcomeValue {
-    let lo = outcome.min.unwrap_or(f64::NEG_INFINITY);
-    let hi = outcome.max.unwrap_or(f64::INFINITY);
-    match value {
-        OutcomeValue::Continuous { value } => OutcomeValue::Continuous {
-            value: value.clamp(lo, hi),
-        },
-        OutcomeValue::Count { events, exposure } => OutcomeValue::Count {
-            // Saturating float-to-integer casts; the engine refuses nothing in range.
-            events: (events as f64).clamp(lo.ceil().max(0.0), hi.floor()) as u64,
-            exposure,
-        },
-        binary @ OutcomeValue::Binary { .. } => binary,
-    }
 }
 
 fn delay_weeks(delay: DelaySpec, u: f64) -> f64 {
