@@ -150,7 +150,9 @@ export default async function nof1Regulator(ctx) {
     await s.login(stat, USER_PASSWORD);
     await s.visit('nof1-series', `${trialPath}/series`);
     expect(await s.present('#series'), 'the pooled results (#series) once three patients have had a look');
-    const forest = await page.locator('figure svg').first().getAttribute('aria-label');
+    const svg = page.locator('figure svg').first();
+    expect((await svg.getAttribute('role')) === 'img', 'the forest plot is an image to assistive technology (role="img")');
+    const forest = await svg.locator('title').first().textContent();
     expect(/MCID band/.test(forest || ''), `the forest plot draws the MCID band, got "${forest}"`);
     await s.logout(stat);
   });
