@@ -1,6 +1,7 @@
 //! Every page as every role, through the real web app in process: no page carries a
 //! `javascript:` URL (the Content-Security-Policy would block it), error pages keep the
-//! navigation, and an action's confirmation is shown once on the page it redirects to.
+//! navigation, an action's confirmation is shown once on the page it redirects to, and the
+//! trial page offers an export only where it works.
 
 #![expect(clippy::expect_used, reason = "tests fail loudly")]
 
@@ -155,4 +156,30 @@ async fn an_action_is_confirmed_once_on_the_page_it_redirects_to() {
         !body.contains(r#"id="notice""#),
         "an unknown notice code was shown"
     );
+}
+
+#[actix_web::test]
+async fn the_trial_page_offers_an_export_only_where_it_works_and_says_why_not() {
+    let world = World::new(17);
+    let id = world.started(&platform_protocol("PAGES-4"));
+    let app = world.app().await;
+    // A regulator does not see results: a running trial's export would be refused (409).
+    let (regulator, _) = world.session("reg", Role::Regulator);
+    let page_of_regulator = page(&app, &regulator, &format!("/trials/{id}")).await;
+    assert_eq!(page_of_regulator.status.as_u16(), 200);
+    assert!(!page_of_regulator.body.contains(r#"id="export-trial""#));
+    assert!(
+        page_of_regulator.body.contains(r#"id="export-refused""#)
+            && page_of_regulator.body.contains("still running"),
+        "the reason is shown instead"
+    );
+    // A statistician sees results: the export works, so the button is there.
+    let (statistician, _) = world.session("stat", Role::Statistician);
+    let page_of_statistician = page(&app, &statistician, &format!("/trials/{id}")).await;
+    assert!(page_of_statistician.body.contains(r#"id="export-trial""#));
+    assert!(!page_of_statistician.body.contains(r#"id="export-refused""#));
+    // A coordinator reads no audit trail: neither.
+    let (coordinator, _) = world.session("coord", Role::Coordinator);
+    let page_of_coordinator = page(&app, &coordinator, &format!("/trials/{id}")).await;
+    assert!(!page_of_coordinator.body.contains("export-"));
 }

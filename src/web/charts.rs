@@ -179,6 +179,6 @@ mod tests {
         let title = shown.find("<title id=\"chart-").expect("a title");
         let desc = shown.find("<desc id=\"chart-").expect("a description");
         assert!(title < desc && desc < shown.find("<circle").expect("the drawing"));
-        assert!(shown.contains("A &lt;patient&gt;'s measurements &amp; more</title>"));
+        assert!(shown.contains("A &lt;patient&gt;&#39;s measurements &amp; more</title>"));
     }
 }

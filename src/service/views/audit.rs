@@ -75,6 +75,22 @@ impl Service {
         Ok(choices)
     }
 
+    /// Whether the viewer may export trial `trial_id` now, or why not (the same rule
+    /// [`Service::export`] applies), for the trial's page.
+    pub fn export_choice(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+    ) -> Result<ExportChoice, ServiceError> {
+        actor.require(Permission::ReadAudit)?;
+        let mut conn = self.conn()?;
+        let refusal = self.export_refusal(&mut conn, actor, trial_id)?;
+        Ok(ExportChoice {
+            trial: trial_id.to_owned(),
+            refusal,
+        })
+    }
+
     /// The trial chains on which the viewer would see sealed records.
     fn partly_sealed_chains(
         &self,

@@ -6,7 +6,9 @@
 use super::{call, done, fixable, form_again, html, Chrome, CsrfForm, FormError, Page};
 use crate::protocol::{limits, ArmId};
 use crate::service::Permission;
-use crate::service::{Amendment, Meaning, ServiceError, SimulationShelf, TrialListing, TrialView};
+use crate::service::{
+    Amendment, ExportChoice, Meaning, ServiceError, SimulationShelf, TrialListing, TrialView,
+};
 use crate::web::auth::LoggedIn;
 use crate::web::error::WebError;
 use crate::web::jobs::Job;
@@ -92,6 +94,9 @@ struct TrialPage {
     simulate: i32,
     /// The stored simulation reports (`simulation_list.html`), for the roles that read them.
     simulations: Option<SimulationShelf>,
+    /// For the roles that read the audit trail: whether the trial may be exported now, or why
+    /// not (the export button is shown only where it works).
+    export: Option<ExportChoice>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +141,12 @@ async fn trial_page_with(
     } else {
         None
     };
+    let export = if user.may(Permission::ReadAudit) {
+        let (actor, lookup) = (user.actor.clone(), id.clone());
+        Some(call(state, move |s| s.export_choice(&actor, &lookup)).await?)
+    } else {
+        None
+    };
     let status = failed.error.as_ref().map(|e| e.status);
     let page = TrialPage {
         chrome: Chrome::of(user),
@@ -146,6 +157,7 @@ async fn trial_page_with(
         typed,
         simulate: simulate.unwrap_or(0),
         simulations,
+        export,
     };
     match (status, page.failed.error.as_ref()) {
         (Some(_), Some(error)) => form_again(error, &page),
