@@ -153,7 +153,7 @@ async fn an_in_progress_report_shows_one_analysis_in_its_table_chart_and_counts(
         caption.contains(&format!("after cycle 1, 14 measurements (mean {mean},")),
         "{caption}"
     );
-    let label = between(html, "aria-label=\"Posterior density", "=\"", "\"");
+    let label = between(html, "<title id=\"chart-", ">Posterior density", "</title>");
     assert!(
         label.contains("after cycle 1 (14 measurements analysed)")
             && label.contains(&format!("mean {mean},")),

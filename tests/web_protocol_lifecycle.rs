@@ -411,7 +411,12 @@ async fn an_amendment_is_pending_with_its_diff_until_another_statistician_approv
     let app = world.app().await;
     let (stat, csrf) = world.session("stat", Role::Statistician);
     let (stat2, csrf2) = world.session("stat2", Role::Statistician);
-    let id = world.started(&platform_protocol("AMEND-1"));
+    // With a scenario: on a running trial an amendment is simulated before its approval.
+    let protocol = format!(
+        "{}\n[[scenario]]\nname = \"null\"\ntruth = {{ control = 0.3, a = 0.3, b = 0.3 }}\naccrual_per_week = 20\noutcome_delay_weeks = 1\n",
+        platform_protocol("AMEND-1")
+    );
+    let id = world.started(&protocol);
     let arms = world.service.trial_state(&id).expect("state").arms.len();
 
     // A mistake keeps the values typed.
@@ -491,6 +496,13 @@ async fn an_amendment_is_pending_with_its_diff_until_another_statistician_approv
     )
     .await;
     assert_eq!(own.status, StatusCode::FORBIDDEN);
+    // On a running trial an amendment is approved only after a simulation of its version.
+    common::store_simulation(
+        &world.service,
+        &World::actor("stat", Role::Statistician),
+        "AMEND-1",
+        2,
+    );
     let approved = post(
         &app,
         &stat2,

@@ -256,6 +256,8 @@ async fn an_amendment_is_approved_only_after_a_simulation_of_its_version() {
     let world = World::new(43);
     let trial = world.started(&protocol("SIM-3"));
     let stat = World::actor("stat", Role::Statistician);
+    // Four eyes: another statistician approves what `stat` proposed.
+    let approver = World::actor("stat2", Role::Statistician);
     let service = &world.service;
     // A simulation of version 1 does not justify version 2.
     store_simulation(service, &stat, &trial, 1);
@@ -274,7 +276,7 @@ async fn an_amendment_is_approved_only_after_a_simulation_of_its_version() {
         60,
         "nothing changes before the approval"
     );
-    let refused = service.sign(&stat, &trial, Meaning::Approval, PASSWORD);
+    let refused = service.sign(&approver, &trial, Meaning::Approval, PASSWORD);
     match refused {
         Err(ServiceError::Conflict(message)) => {
             assert!(message.contains("version 2"), "{message}");
@@ -318,7 +320,7 @@ async fn an_amendment_is_approved_only_after_a_simulation_of_its_version() {
     assert_eq!(stored.info.version, 2);
 
     service
-        .sign(&stat, &trial, Meaning::Approval, PASSWORD)
+        .sign(&approver, &trial, Meaning::Approval, PASSWORD)
         .expect("approved after the simulation");
     assert_eq!(
         service.trial_state(&trial).expect("state").max_participants,

@@ -380,15 +380,7 @@ impl Service {
                 trial.id
             ))
         })?;
-        // Four eyes: the author of a version may sign it for authorship or review, never
-        // approve it.
-        if meaning == Meaning::Approval && protocol.created_by == user.username {
-            return Err(ServiceError::Forbidden(format!(
-                "you wrote protocol version {version} of trial {}: its approval must come from \
-                 another statistician (four eyes); you may sign it for authorship or review",
-                trial.id
-            )));
-        }
+        four_eyes(&protocol, meaning, user)?;
         let record = self.append_system(
             conn,
             &crate::audit::SystemEvent::Signature(crate::audit::ElectronicSignature {
@@ -439,4 +431,22 @@ impl Service {
             Ok((events, ()))
         })
     }
+}
+
+/// Four eyes: the author of a protocol version may sign it for authorship or review, never
+/// approve it. The one rule of [`Service::sign`], checked before anything else an approval
+/// needs (an amendment's simulation).
+fn four_eyes(
+    version: &ProtocolVersionRow,
+    meaning: Meaning,
+    user: &UserRow,
+) -> Result<(), ServiceError> {
+    if meaning == Meaning::Approval && version.created_by == user.username {
+        return Err(ServiceError::Forbidden(format!(
+            "you wrote protocol version {} of trial {}: its approval must come from another \
+             statistician (four eyes); you may sign it for authorship or review",
+            version.version, version.trial_id
+        )));
+    }
+    Ok(())
 }

@@ -281,6 +281,7 @@ impl Service {
                     })?;
                 let origin = format!("trial {trial_id} version {version}");
                 let loaded = LoadedProtocol::from_toml(&pending.source, &origin)?;
+                super::four_eyes(&pending, Meaning::Approval, user)?;
                 Self::require_simulated(c.conn, &c.state.status, &pending, &loaded.protocol)?;
                 let mut events = Vec::new();
                 for arm in &loaded.protocol.arms {
