@@ -8,6 +8,7 @@
 
 mod conjugate;
 mod marginal;
+pub mod mixture;
 pub mod nof1;
 mod quadrature;
 pub(crate) mod roots;
@@ -16,6 +17,7 @@ mod summary;
 
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
 pub use marginal::{Marginal, Shape};
+pub use mixture::{Component, Mixture, MAX_COMPONENTS};
 pub use nof1::{
     analyse_patient, pool_series, EffectOptions, EffectPosterior, EmpiricalBayes, Nof1Observation,
     Nof1Prior, PatientEffect, PopulationEffect, SeriesOptions, SeriesPosterior, ShrunkenEffect,
@@ -106,6 +108,40 @@ pub enum StatsError {
     SameDay {
         /// The day.
         day: u32,
+    },
+    /// A mixture with no components.
+    #[error("a mixture needs at least one component")]
+    NoComponents,
+    /// A mixture with more components than supported.
+    #[error("{got} mixture components given; at most {max} are supported")]
+    TooManyComponents {
+        /// Components given.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A mixture weight that is not finite and positive.
+    #[error("mixture component {component}: weight {value} must be finite and positive")]
+    MixtureWeight {
+        /// The component's 1-based position.
+        component: usize,
+        /// The weight given.
+        value: f64,
+    },
+    /// Mixture weights that do not sum to 1.
+    #[error("mixture weights sum to {sum}, not 1")]
+    MixtureWeights {
+        /// The sum of the weights given.
+        sum: f64,
+    },
+    /// A mixture component with an invalid parameter.
+    #[error("mixture component {component}: {cause}")]
+    MixtureComponent {
+        /// The component's 1-based position.
+        component: usize,
+        /// What is wrong with it.
+        #[source]
+        cause: Box<StatsError>,
     },
     /// The output slice has the wrong length.
     #[error("output has {got} slots for {expected} arms")]

@@ -1,0 +1,221 @@
+//! Mixture priors: a prior that is a weighted sum of conjugate components of one family.
+//!
+//! A [`Mixture`] holds between 1 and [`MAX_COMPONENTS`] components inline (no allocation, so it
+//! stays `Copy` like the plain priors). It can only be built from valid parts: every weight finite
+//! and positive, the weights summing to 1 within [`WEIGHT_TOLERANCE`] (they are then rescaled to
+//! sum to 1 exactly), every component valid for its family. Errors name the component by its
+//! 1-based position, as a statistician counts them in a protocol or on the command line.
+//!
+//! Formulas (posterior reweighting by marginal likelihoods, effective sample sizes) are in
+//! `METHODS.md`, "Mixture priors".
+
+use serde::{Serialize, Serializer};
+
+use super::{BetaPrior, GammaPrior, NigPrior, StatsError};
+
+/// The largest number of components a mixture holds (a 4–5 component MAP prior plus a robust
+/// component fits with room to spare).
+pub const MAX_COMPONENTS: usize = 8;
+
+/// How far the given weights' sum may be from 1 before the mixture is refused.
+pub const WEIGHT_TOLERANCE: f64 = 1e-6;
+
+/// A conjugate component: a plain prior of one family that can check itself.
+pub trait Component: Copy + PartialEq + std::fmt::Debug {
+    /// The family's name, for messages ("beta", "gamma", "normal_inverse_gamma").
+    const FAMILY: &'static str;
+    /// `Ok` when every parameter is finite and in range, else the parameter that is not.
+    fn check(&self) -> Result<(), StatsError>;
+}
+
+fn finite_positive(name: &'static str, value: f64) -> Result<(), StatsError> {
+    super::positive(name, value).map(|_| ())
+}
+
+impl Component for BetaPrior {
+    const FAMILY: &'static str = "beta";
+    fn check(&self) -> Result<(), StatsError> {
+        finite_positive("a", self.a)?;
+        finite_positive("b", self.b)
+    }
+}
+
+impl Component for GammaPrior {
+    const FAMILY: &'static str = "gamma";
+    fn check(&self) -> Result<(), StatsError> {
+        finite_positive("shape", self.shape)?;
+        finite_positive("rate", self.rate)
+    }
+}
+
+impl Component for NigPrior {
+    const FAMILY: &'static str = "normal_inverse_gamma";
+    fn check(&self) -> Result<(), StatsError> {
+        if !self.mu0.is_finite() {
+            return Err(StatsError::Parameter {
+                name: "mu0",
+                value: self.mu0,
+            });
+        }
+        finite_positive("kappa0", self.kappa0)?;
+        finite_positive("alpha0", self.alpha0)?;
+        finite_positive("beta0", self.beta0)
+    }
+}
+
+/// A validated mixture of `C` components with weights summing to 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mixture<C: Component> {
+    len: usize,
+    weights: [f64; MAX_COMPONENTS],
+    components: [C; MAX_COMPONENTS],
+}
+
+impl<C: Component> Mixture<C> {
+    /// A mixture of `(weight, component)` parts; see the module documentation for the rules.
+    pub fn new(parts: &[(f64, C)]) -> Result<Self, StatsError> {
+        let first = parts.first().ok_or(StatsError::NoComponents)?;
+        if parts.len() > MAX_COMPONENTS {
+            return Err(StatsError::TooManyComponents {
+                got: parts.len(),
+                max: MAX_COMPONENTS,
+            });
+        }
+        let mut weights = [0.0; MAX_COMPONENTS];
+        let mut components = [first.1; MAX_COMPONENTS];
+        let mut sum = 0.0;
+        for (index, &(weight, component)) in parts.iter().enumerate() {
+            if !(weight.is_finite() && weight > 0.0) {
+                return Err(StatsError::MixtureWeight {
+                    component: index + 1,
+                    value: weight,
+                });
+            }
+            component
+                .check()
+                .map_err(|cause| StatsError::MixtureComponent {
+                    component: index + 1,
+                    cause: Box::new(cause),
+                })?;
+            weights[index] = weight;
+            components[index] = component;
+            sum += weight;
+        }
+        if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
+            return Err(StatsError::MixtureWeights { sum });
+        }
+        weights[..parts.len()].iter_mut().for_each(|w| *w /= sum);
+        Ok(Self {
+            len: parts.len(),
+            weights,
+            components,
+        })
+    }
+
+    /// The one-component mixture of a valid plain prior.
+    pub fn single(component: C) -> Result<Self, StatsError> {
+        Self::new(&[(1.0, component)])
+    }
+
+    /// Number of components (at least 1).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a mixture has at least one component (for clippy's `len_without_is_empty`).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The weights, summing to 1.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights[..self.len]
+    }
+
+    /// The components, in the order given.
+    pub fn components(&self) -> &[C] {
+        &self.components[..self.len]
+    }
+
+    /// `(weight, component)` pairs in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = (f64, C)> + '_ {
+        self.weights()
+            .iter()
+            .copied()
+            .zip(self.components().iter().copied())
+    }
+
+    /// The only component, when there is exactly one.
+    pub fn as_single(&self) -> Option<C> {
+        (self.len == 1).then_some(self.components[0])
+    }
+}
+
+#[derive(Serialize)]
+struct Part<C> {
+    weight: f64,
+    #[serde(flatten)]
+    component: C,
+}
+
+impl<C: Component + Serialize> Serialize for Mixture<C> {
+    /// A list of `{"weight": w, …component's fields}`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.iter()
+                .map(|(weight, component)| Part { weight, component }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beta(a: f64, b: f64) -> BetaPrior {
+        BetaPrior { a, b }
+    }
+
+    #[test]
+    fn weights_are_rescaled_to_sum_to_one_exactly() -> Result<(), StatsError> {
+        let m = Mixture::new(&[(0.8, beta(12.3, 55.9)), (0.2000004, beta(1.0, 1.0))])?;
+        assert_eq!(m.len(), 2);
+        assert!((m.weights().iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_parts_are_refused_with_the_component_named() {
+        assert_eq!(
+            Mixture::new(&[(0.5, beta(1.0, 1.0)), (0.4, beta(2.0, 2.0))]),
+            Err(StatsError::MixtureWeights { sum: 0.9 })
+        );
+        assert!(matches!(
+            Mixture::new(&[(0.5, beta(1.0, 1.0)), (0.5, beta(0.0, 2.0))]),
+            Err(StatsError::MixtureComponent { component: 2, .. })
+        ));
+        assert!(matches!(
+            Mixture::new(&[(-0.5, beta(1.0, 1.0)), (1.5, beta(1.0, 2.0))]),
+            Err(StatsError::MixtureWeight { component: 1, .. })
+        ));
+        assert_eq!(
+            Mixture::<BetaPrior>::new(&[]),
+            Err(StatsError::NoComponents)
+        );
+        let many = [(1.0 / 9.0, beta(1.0, 1.0)); 9];
+        assert_eq!(
+            Mixture::new(&many),
+            Err(StatsError::TooManyComponents { got: 9, max: 8 })
+        );
+    }
+
+    #[test]
+    fn serialises_as_a_list_of_weighted_components() -> Result<(), Box<dyn std::error::Error>> {
+        let m = Mixture::new(&[(0.25, beta(1.0, 3.0)), (0.75, beta(2.0, 2.0))])?;
+        assert_eq!(
+            serde_json::to_string(&m)?,
+            r#"[{"weight":0.25,"a":1.0,"b":3.0},{"weight":0.75,"a":2.0,"b":2.0}]"#
+        );
+        Ok(())
+    }
+}
