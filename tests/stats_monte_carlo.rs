@@ -17,7 +17,7 @@ use statrs::distribution::{Beta, Gamma, StudentsT};
 const DRAWS: usize = 200_000;
 
 fn sampler(m: &Marginal) -> Box<dyn Fn(&mut ChaCha8Rng) -> f64> {
-    match m.shape() {
+    match m.shape().expect("a plain marginal") {
         Shape::Beta { a, b } => {
             let d = Beta::new(a, b).expect("valid beta");
             Box::new(move |r| d.sample(r))

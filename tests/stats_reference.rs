@@ -258,7 +258,7 @@ fn conjugate_updates_match_the_reference() {
                 close(p.kappa, &want["kappa"], &format!("{name} kappa"));
                 close(p.alpha, &want["alpha"], &format!("{name} alpha"));
                 close(p.beta, &want["beta"], &format!("{name} beta"));
-                let Shape::StudentT { df, loc, scale } =
+                let Some(Shape::StudentT { df, loc, scale }) =
                     model.posterior().expect("posterior").shape()
                 else {
                     panic!("{name}: the marginal of the mean is Student-t");
@@ -278,7 +278,7 @@ fn conjugate_updates_match_the_reference() {
                         .observe(Observation::Binary(y.as_bool().expect("y")))
                         .expect("observe");
                 }
-                let Shape::Beta { a, b } = model.posterior().expect("posterior").shape() else {
+                let Some(Shape::Beta { a, b }) = model.posterior().expect("posterior").shape() else {
                     panic!("{name}: Beta posterior");
                 };
                 close(a, &want["a"], &format!("{name} a"));
@@ -297,7 +297,7 @@ fn conjugate_updates_match_the_reference() {
                         .observe(Observation::Count { events, exposure })
                         .expect("observe");
                 }
-                let Shape::Gamma { shape, rate } = model.posterior().expect("posterior").shape()
+                let Some(Shape::Gamma { shape, rate }) = model.posterior().expect("posterior").shape()
                 else {
                     panic!("{name}: Gamma posterior");
                 };

@@ -1,13 +1,14 @@
 //! `bayestrial posterior`: a posterior calculator for statisticians.
 //!
-//! Arms are given as summary data; the prior is conjugate to the outcome kind. The output is a
+//! Arms are given as summary data; the prior is conjugate to the outcome kind, the same for every
+//! arm unless `--arm-prior` gives an arm its own (a plain prior or a mixture). The output is a
 //! readable table, or JSON with `--json`.
 
 use std::process::ExitCode;
 
 use bayestrial::protocol::Prior;
 use bayestrial::stats::{
-    BetaPrior, Better, ConjugateModel, GammaPrior, Marginal, NigPrior, PosteriorSummary,
+    BetaPrior, Better, ConjugateModel, GammaPrior, Marginal, Mixture, NigPrior, PosteriorSummary,
     Quadrature, Shape, StatsError,
 };
 use clap::ValueEnum;
@@ -45,6 +46,13 @@ pub struct PosteriorArgs {
     /// Gamma prior `shape,rate` for counts (default: the protocol default, 0.5,0.001).
     #[arg(long)]
     prior_gamma: Option<String>,
+    /// One arm's own prior, replacing the global one for that arm (repeat for several arms):
+    /// `ARM=beta:a,b`, `ARM=gamma:shape,rate`, `ARM=nig:mu0,kappa0,alpha0,beta0`, or a mixture
+    /// `ARM=mixture:w:a:b,w:a:b,…` (Beta components), `ARM=mixture-gamma:w:shape:rate,…`,
+    /// `ARM=mixture-nig:w:mu0:kappa0:alpha0:beta0,…`; weights sum to 1, and the family must be
+    /// the outcome's.
+    #[arg(long = "arm-prior", value_name = "ARM=PRIOR")]
+    arm_priors: Vec<String>,
     /// The control arm's name: adds P(better than control) and, with --delta, P(equivalent).
     #[arg(long)]
     control: Option<String>,
@@ -63,7 +71,7 @@ pub struct PosteriorArgs {
 #[derive(Debug, Serialize)]
 struct ArmReport {
     id: String,
-    posterior: Shape,
+    posterior: Marginal,
     mean: Option<f64>,
     median: f64,
     sd: Option<f64>,
@@ -151,6 +159,130 @@ fn prior_model(args: &PosteriorArgs) -> Result<ConjugateModel, ArgError> {
     })
 }
 
+/// The family a prior's text names, with the outcome it belongs to.
+fn family_outcome(family: &str) -> Option<OutcomeArg> {
+    match family {
+        "beta" | "mixture" => Some(OutcomeArg::Binary),
+        "gamma" | "mixture-gamma" => Some(OutcomeArg::Count),
+        "nig" | "mixture-nig" => Some(OutcomeArg::Continuous),
+        _ => None,
+    }
+}
+
+/// `(weight, parameters…)` of each component of a mixture's text `w:p1:p2,…`.
+fn mixture_parts(spec: &str, text: &str, count: usize) -> Result<Vec<(f64, Vec<f64>)>, ArgError> {
+    text.split(',')
+        .enumerate()
+        .map(|(index, part)| {
+            let values = numbers("arm-prior", part, count + 1, ':').map_err(|_| {
+                bad(
+                    "arm-prior",
+                    spec,
+                    format!(
+                        "component {}: expected {} numbers w:… separated by ':'",
+                        index + 1,
+                        count + 1
+                    ),
+                )
+            })?;
+            Ok((values[0], values[1..].to_vec()))
+        })
+        .collect()
+}
+
+/// One `--arm-prior ARM=PRIOR`: the arm's name and its model with no data.
+fn arm_prior(outcome: OutcomeArg, spec: &str) -> Result<(String, ConjugateModel), ArgError> {
+    let (arm, prior) = spec
+        .split_once('=')
+        .ok_or_else(|| bad("arm-prior", spec, "expected ARM=PRIOR"))?;
+    let (family, values) = prior.split_once(':').ok_or_else(|| {
+        bad(
+            "arm-prior",
+            spec,
+            "expected beta:a,b, gamma:shape,rate, nig:mu0,kappa0,alpha0,beta0 or mixture:w:a:b,…",
+        )
+    })?;
+    let expected = family_outcome(family).ok_or_else(|| {
+        bad(
+            "arm-prior",
+            spec,
+            format!(
+                "unknown prior {family:?}: use beta, gamma, nig, mixture, mixture-gamma or                  mixture-nig"
+            ),
+        )
+    })?;
+    if expected != outcome {
+        return Err(bad(
+            "arm-prior",
+            spec,
+            format!("a {family} prior does not fit a {outcome:?} outcome").to_lowercase(),
+        ));
+    }
+    let in_mixture = |e: StatsError| bad("arm-prior", spec, e.to_string());
+    let model = match family {
+        "beta" => {
+            let v = numbers("arm-prior", values, 2, ',')?;
+            ConjugateModel::beta_binomial(BetaPrior { a: v[0], b: v[1] })?
+        }
+        "gamma" => {
+            let v = numbers("arm-prior", values, 2, ',')?;
+            ConjugateModel::gamma_poisson(GammaPrior {
+                shape: v[0],
+                rate: v[1],
+            })?
+        }
+        "nig" => {
+            let v = numbers("arm-prior", values, 4, ',')?;
+            ConjugateModel::normal(NigPrior {
+                mu0: v[0],
+                kappa0: v[1],
+                alpha0: v[2],
+                beta0: v[3],
+            })?
+        }
+        "mixture" => {
+            let parts: Vec<(f64, BetaPrior)> = mixture_parts(spec, values, 2)?
+                .into_iter()
+                .map(|(w, v)| (w, BetaPrior { a: v[0], b: v[1] }))
+                .collect();
+            ConjugateModel::beta_binomial_mixture(Mixture::new(&parts).map_err(in_mixture)?)
+        }
+        "mixture-gamma" => {
+            let parts: Vec<(f64, GammaPrior)> = mixture_parts(spec, values, 2)?
+                .into_iter()
+                .map(|(w, v)| {
+                    (
+                        w,
+                        GammaPrior {
+                            shape: v[0],
+                            rate: v[1],
+                        },
+                    )
+                })
+                .collect();
+            ConjugateModel::gamma_poisson_mixture(Mixture::new(&parts).map_err(in_mixture)?)
+        }
+        _ => {
+            let parts: Vec<(f64, NigPrior)> = mixture_parts(spec, values, 4)?
+                .into_iter()
+                .map(|(w, v)| {
+                    (
+                        w,
+                        NigPrior {
+                            mu0: v[0],
+                            kappa0: v[1],
+                            alpha0: v[2],
+                            beta0: v[3],
+                        },
+                    )
+                })
+                .collect();
+            ConjugateModel::normal_mixture(Mixture::new(&parts).map_err(in_mixture)?)
+        }
+    };
+    Ok((arm.to_owned(), model))
+}
+
 fn arm_posterior(
     outcome: OutcomeArg,
     prior: ConjugateModel,
@@ -219,15 +351,35 @@ fn arm_posterior(
 
 fn report(args: &PosteriorArgs) -> Result<Report, ArgError> {
     let prior = prior_model(args)?;
+    let mut own_priors: Vec<(String, ConjugateModel)> = Vec::new();
+    for spec in &args.arm_priors {
+        let (arm, model) = arm_prior(args.outcome, spec)?;
+        if own_priors.iter().any(|(a, _)| *a == arm) {
+            return Err(bad("arm-prior", spec, format!("arm {arm:?} is given twice")));
+        }
+        own_priors.push((arm, model));
+    }
     let mut names = Vec::new();
     let mut marginals = Vec::new();
     for spec in &args.arms {
+        let name = spec.split_once('=').map_or(spec.as_str(), |(name, _)| name);
+        let prior = own_priors
+            .iter()
+            .find(|(arm, _)| arm == name)
+            .map_or(prior, |(_, model)| *model);
         let (name, marginal) = arm_posterior(args.outcome, prior, spec)?;
         if names.contains(&name) {
             return Err(bad("arm", spec, format!("arm {name:?} is given twice")));
         }
         names.push(name);
         marginals.push(marginal);
+    }
+    if let Some((arm, _)) = own_priors.iter().find(|(arm, _)| !names.contains(arm)) {
+        return Err(bad(
+            "arm-prior",
+            arm,
+            format!("not one of the arms: {}", names.join(", ")),
+        ));
     }
     if !args.delta.is_finite() || args.delta < 0.0 {
         return Err(bad(
@@ -270,7 +422,7 @@ fn report(args: &PosteriorArgs) -> Result<Report, ArgError> {
         }
         arms.push(ArmReport {
             id: name.clone(),
-            posterior: marginal.shape(),
+            posterior: *marginal,
             mean,
             median,
             sd,
@@ -294,11 +446,23 @@ fn report(args: &PosteriorArgs) -> Result<Report, ArgError> {
     })
 }
 
-fn describe(shape: Shape) -> String {
+fn describe_shape(shape: Shape) -> String {
     match shape {
         Shape::Beta { a, b } => format!("Beta({a}, {b})"),
         Shape::Gamma { shape, rate } => format!("Gamma({shape}, {rate})"),
         Shape::StudentT { df, loc, scale } => format!("t{df:.4}({loc:.6}, {scale:.6})"),
+    }
+}
+
+/// A plain posterior as its shape; a mixture as `w·Shape + …` (weights to 4 decimals).
+fn describe(marginal: Marginal) -> String {
+    match marginal.shape() {
+        Some(shape) => describe_shape(shape),
+        None => marginal
+            .components()
+            .map(|(w, shape)| format!("{w:.4}·{}", describe_shape(shape)))
+            .collect::<Vec<_>>()
+            .join(" + "),
     }
 }
 

@@ -162,7 +162,7 @@ impl Engine<'_> {
                     analyses.push(ArmAnalysis {
                         arm: state.arms[arm].id.clone(),
                         n: count(arm),
-                        posterior: marginals[slot].shape(),
+                        posterior: marginals[slot],
                         mean: marginals[slot].mean(),
                         p_best: Some(p_best[slot]),
                         p_better_than_control: None,
@@ -177,7 +177,7 @@ impl Engine<'_> {
                     let mut analysis = ArmAnalysis {
                         arm: state.arms[arm].id.clone(),
                         n: count(arm),
-                        posterior: marginals[slot].shape(),
+                        posterior: marginals[slot],
                         mean: marginals[slot].mean(),
                         p_best: None,
                         p_better_than_control: None,

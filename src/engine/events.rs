@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ArmId, Prior};
-use crate::stats::Shape;
+use crate::stats::{Marginal, Shape};
 use std::fmt;
 
 /// The contrast between one treatment and the first, at a patient's look.
@@ -239,8 +239,10 @@ pub struct ArmAnalysis {
     pub arm: ArmId,
     /// Participants on the arm with an outcome.
     pub n: u32,
-    /// Posterior of the arm's parameter from all its data.
-    pub posterior: Shape,
+    /// Posterior of the arm's parameter from all its data (a plain shape, or a mixture written
+    /// `{"family": "mixture", "components": [{"weight": …, "family": …, …}]}`).
+    #[schema(value_type = Shape)]
+    pub posterior: Marginal,
     /// Posterior mean (absent when undefined).
     pub mean: Option<f64>,
     /// P(arm is best among the active arms) — designs without a control.

@@ -2,14 +2,20 @@
 //!
 //! Each model holds its prior and the sufficient statistics of the data seen so far; observing an
 //! outcome updates the statistics in O(1), and [`ConjugateModel::posterior`] returns the marginal
-//! posterior of the arm's parameter θ (response rate, mean, or event rate).
+//! posterior of the arm's parameter θ (response rate, mean, or event rate). The prior may be a
+//! mixture of conjugate components ([`Mixture`]); the posterior is then the mixture of the
+//! components' posteriors, reweighted by each component's marginal likelihood of the data
+//! (`METHODS.md`, "Mixture priors"). A plain prior is the one-component mixture, and is written
+//! (serialised) exactly as before mixtures existed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize, Serializer};
+use statrs::function::gamma::ln_gamma;
 
-use super::{Marginal, StatsError};
+use super::mixture::Component;
+use super::{Marginal, Mixture, StatsError};
 
 /// Beta(a, b) prior on a response probability.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BetaPrior {
     /// Prior successes (first shape), > 0.
     pub a: f64,
@@ -19,7 +25,7 @@ pub struct BetaPrior {
 
 /// Normal-Inverse-Gamma prior on (mean μ, variance σ²): μ | σ² ~ N(mu0, σ²/kappa0),
 /// σ² ~ Inverse-Gamma(alpha0, beta0).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NigPrior {
     /// Prior mean.
     pub mu0: f64,
@@ -32,12 +38,108 @@ pub struct NigPrior {
 }
 
 /// Gamma(shape, rate) prior on an event rate per unit exposure.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GammaPrior {
     /// Prior events (shape), > 0.
     pub shape: f64,
     /// Prior exposure (rate), > 0.
     pub rate: f64,
+}
+
+impl BetaPrior {
+    /// The posterior Beta(a + s, b + n − s) after `successes` out of `trials`.
+    pub fn update(&self, successes: u64, trials: u64) -> Self {
+        Self {
+            a: self.a + successes as f64,
+            b: self.b + trials.saturating_sub(successes) as f64,
+        }
+    }
+
+    /// ln of the Beta-binomial marginal likelihood of `successes` out of `trials` in a given
+    /// order, ln B(a + s, b + n − s) − ln B(a, b) (the binomial coefficient, the same for every
+    /// prior, is left out).
+    pub fn ln_marginal_likelihood(&self, successes: u64, trials: u64) -> f64 {
+        let post = self.update(successes, trials);
+        ln_beta(post.a, post.b) - ln_beta(self.a, self.b)
+    }
+}
+
+impl GammaPrior {
+    /// The posterior Gamma(shape + E, rate + T) after `events` over `exposure`.
+    pub fn update(&self, events: u64, exposure: f64) -> Self {
+        Self {
+            shape: self.shape + events as f64,
+            rate: self.rate + exposure,
+        }
+    }
+
+    /// ln of the Gamma-Poisson marginal likelihood of `events` over `exposure`,
+    /// s·ln r − ln Γ(s) + ln Γ(s + E) − (s + E)·ln(r + T) (the factor Π tᵢ^eᵢ/eᵢ!, the same for
+    /// every prior, is left out).
+    pub fn ln_marginal_likelihood(&self, events: u64, exposure: f64) -> f64 {
+        let post = self.update(events, exposure);
+        self.shape * self.rate.ln() - ln_gamma(self.shape) + ln_gamma(post.shape)
+            - post.shape * post.rate.ln()
+    }
+}
+
+impl NigPrior {
+    /// The posterior parameters after `n` values with this `mean` and sum of squared deviations
+    /// from it `m2`.
+    pub fn posterior(&self, n: u64, mean: f64, m2: f64) -> NigPosterior {
+        let prior = self;
+        let nf = n as f64;
+        let kappa = prior.kappa0 + nf;
+        let mu = if n == 0 {
+            prior.mu0
+        } else {
+            (prior.kappa0 * prior.mu0 + nf * mean) / kappa
+        };
+        let alpha = prior.alpha0 + 0.5 * nf;
+        let shift = mean - prior.mu0;
+        let beta = prior.beta0
+            + 0.5 * m2
+            + if n == 0 {
+                0.0
+            } else {
+                prior.kappa0 * nf * shift * shift / (2.0 * kappa)
+            };
+        NigPosterior {
+            mu,
+            kappa,
+            alpha,
+            beta,
+        }
+    }
+
+    /// ln of the Normal-Inverse-Gamma marginal likelihood of `n` values given their
+    /// `posterior`, ln Γ(αₙ) − ln Γ(α₀) + α₀ ln β₀ − αₙ ln βₙ + ½ ln(κ₀/κₙ) (the factor
+    /// (2π)^(−n/2), the same for every prior, is left out).
+    pub fn ln_marginal_likelihood(&self, n: u64, posterior: NigPosterior) -> f64 {
+        if n == 0 {
+            return 0.0;
+        }
+        ln_gamma(posterior.alpha) - ln_gamma(self.alpha0) + self.alpha0 * self.beta0.ln()
+            - posterior.alpha * posterior.beta.ln()
+            + 0.5 * (self.kappa0 / posterior.kappa).ln()
+    }
+}
+
+fn ln_beta(a: f64, b: f64) -> f64 {
+    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+}
+
+/// A plain prior (a one-component mixture) as its component's fields, exactly as before
+/// mixtures existed; a mixture as its list of weighted components.
+fn plain_or_mixture<C, S>(prior: &Mixture<C>, serializer: S) -> Result<S::Ok, S::Error>
+where
+    C: Component + Serialize,
+    S: Serializer,
+{
+    match prior.as_single() {
+        Some(component) => component.serialize(serializer),
+        None => prior.serialize(serializer),
+    }
 }
 
 /// One outcome as the models see it.
@@ -75,8 +177,9 @@ pub struct NigPosterior {
 pub enum ConjugateModel {
     /// Beta-Binomial.
     BetaBinomial {
-        /// The prior.
-        prior: BetaPrior,
+        /// The prior (a plain prior is the one-component mixture).
+        #[serde(serialize_with = "plain_or_mixture")]
+        prior: Mixture<BetaPrior>,
         /// Successes observed.
         successes: u64,
         /// Outcomes observed.
@@ -84,8 +187,9 @@ pub enum ConjugateModel {
     },
     /// Normal with unknown variance (Normal-Inverse-Gamma).
     Normal {
-        /// The prior.
-        prior: NigPrior,
+        /// The prior (a plain prior is the one-component mixture).
+        #[serde(serialize_with = "plain_or_mixture")]
+        prior: Mixture<NigPrior>,
         /// Outcomes observed.
         n: u64,
         /// Running mean (Welford).
@@ -95,8 +199,9 @@ pub enum ConjugateModel {
     },
     /// Gamma-Poisson.
     GammaPoisson {
-        /// The prior.
-        prior: GammaPrior,
+        /// The prior (a plain prior is the one-component mixture).
+        #[serde(serialize_with = "plain_or_mixture")]
+        prior: Mixture<GammaPrior>,
         /// Outcomes observed.
         n: u64,
         /// Events observed.
@@ -119,11 +224,16 @@ impl ConjugateModel {
     pub fn beta_binomial(prior: BetaPrior) -> Result<Self, StatsError> {
         check_positive("a", prior.a)?;
         check_positive("b", prior.b)?;
-        Ok(Self::BetaBinomial {
+        Ok(Self::beta_binomial_mixture(Mixture::single(prior)?))
+    }
+
+    /// A Beta-Binomial model with a mixture prior and no data.
+    pub fn beta_binomial_mixture(prior: Mixture<BetaPrior>) -> Self {
+        Self::BetaBinomial {
             prior,
             successes: 0,
             trials: 0,
-        })
+        }
     }
 
     /// A Normal-Inverse-Gamma model with no data.
@@ -137,24 +247,34 @@ impl ConjugateModel {
         check_positive("kappa0", prior.kappa0)?;
         check_positive("alpha0", prior.alpha0)?;
         check_positive("beta0", prior.beta0)?;
-        Ok(Self::Normal {
+        Ok(Self::normal_mixture(Mixture::single(prior)?))
+    }
+
+    /// A Normal-Inverse-Gamma model with a mixture prior and no data.
+    pub fn normal_mixture(prior: Mixture<NigPrior>) -> Self {
+        Self::Normal {
             prior,
             n: 0,
             mean: 0.0,
             m2: 0.0,
-        })
+        }
     }
 
     /// A Gamma-Poisson model with no data.
     pub fn gamma_poisson(prior: GammaPrior) -> Result<Self, StatsError> {
         check_positive("shape", prior.shape)?;
         check_positive("rate", prior.rate)?;
-        Ok(Self::GammaPoisson {
+        Ok(Self::gamma_poisson_mixture(Mixture::single(prior)?))
+    }
+
+    /// A Gamma-Poisson model with a mixture prior and no data.
+    pub fn gamma_poisson_mixture(prior: Mixture<GammaPrior>) -> Self {
+        Self::GammaPoisson {
             prior,
             n: 0,
             events: 0,
             exposure: 0.0,
-        })
+        }
     }
 
     /// Adds one outcome. An observation of the wrong kind, a non-finite value, a non-positive
@@ -177,7 +297,8 @@ impl ConjugateModel {
     fn posterior_is_finite(&self) -> bool {
         match *self {
             Self::BetaBinomial { .. } => true,
-            Self::Normal { .. } => self.nig_posterior().is_some_and(|p| {
+            Self::Normal { prior, n, mean, m2 } => prior.components().iter().all(|c| {
+                let p = c.posterior(n, mean, m2);
                 p.mu.is_finite()
                     && p.kappa.is_finite()
                     && p.alpha.is_finite()
@@ -186,7 +307,10 @@ impl ConjugateModel {
             }),
             Self::GammaPoisson {
                 prior, exposure, ..
-            } => (prior.rate + exposure).is_finite(),
+            } => prior
+                .components()
+                .iter()
+                .all(|c| (c.rate + exposure).is_finite()),
         }
     }
 
@@ -303,33 +427,21 @@ impl ConjugateModel {
         }
     }
 
-    /// Normal-Inverse-Gamma posterior parameters (normal model only).
+    /// Normal-Inverse-Gamma posterior parameters (normal model with a plain prior only; a
+    /// mixture's are in [`Self::posterior_mixture_nig`]).
     pub fn nig_posterior(&self) -> Option<NigPosterior> {
         let Self::Normal { prior, n, mean, m2 } = *self else {
             return None;
         };
-        let nf = n as f64;
-        let kappa = prior.kappa0 + nf;
-        let mu = if n == 0 {
-            prior.mu0
-        } else {
-            (prior.kappa0 * prior.mu0 + nf * mean) / kappa
+        Some(prior.as_single()?.posterior(n, mean, m2))
+    }
+
+    /// The posterior mixture of a normal model's (μ, σ²): components updated and reweighted.
+    pub fn posterior_mixture_nig(&self) -> Option<Result<Mixture<NigPrior>, StatsError>> {
+        let Self::Normal { prior, n, mean, m2 } = *self else {
+            return None;
         };
-        let alpha = prior.alpha0 + 0.5 * nf;
-        let shift = mean - prior.mu0;
-        let beta = prior.beta0
-            + 0.5 * m2
-            + if n == 0 {
-                0.0
-            } else {
-                prior.kappa0 * nf * shift * shift / (2.0 * kappa)
-            };
-        Some(NigPosterior {
-            mu,
-            kappa,
-            alpha,
-            beta,
-        })
+        Some(prior.update(n, mean, m2))
     }
 
     /// The marginal posterior of θ: Beta for binary, Student-t (of the mean) for continuous,
@@ -338,30 +450,35 @@ impl ConjugateModel {
     /// An error, never a default, when a parameter is not finite and positive: `observe`
     /// refuses the values that would make it so, but a model built or updated otherwise (or a
     /// numerics bug) must not turn into a uniform prior silently.
+    ///
+    /// With a mixture prior, the mixture of the components' posteriors with weights
+    /// proportional to wₖ·mₖ(data), mₖ the component's marginal likelihood.
     pub fn posterior(&self) -> Result<Marginal, StatsError> {
         match *self {
             Self::BetaBinomial {
                 prior,
                 successes,
                 trials,
-            } => Marginal::beta(
-                prior.a + successes as f64,
-                prior.b + trials.saturating_sub(successes) as f64,
-            ),
-            Self::Normal { .. } => match self.nig_posterior() {
-                Some(p) => {
+            } => match prior.as_single() {
+                Some(prior) => prior.update(successes, trials).marginal(),
+                None => prior.update(successes, trials)?.marginal(),
+            },
+            Self::Normal { prior, n, mean, m2 } => match prior.as_single() {
+                Some(prior) => {
+                    let p = prior.posterior(n, mean, m2);
                     Marginal::student_t(2.0 * p.alpha, p.mu, (p.beta / (p.alpha * p.kappa)).sqrt())
                 }
-                None => Err(StatsError::Observation(
-                    "the normal model has no posterior parameters",
-                )),
+                None => prior.update(n, mean, m2)?.marginal(),
             },
             Self::GammaPoisson {
                 prior,
                 events,
                 exposure,
                 ..
-            } => Marginal::gamma(prior.shape + events as f64, prior.rate + exposure),
+            } => match prior.as_single() {
+                Some(prior) => prior.update(events, exposure).marginal(),
+                None => prior.update(events, exposure)?.marginal(),
+            },
         }
     }
 }
@@ -377,7 +494,7 @@ mod tests {
             rate: 1.0,
         };
         let overflowed = ConjugateModel::GammaPoisson {
-            prior,
+            prior: Mixture::single(prior).unwrap_or_else(|e| panic!("{e}")),
             n: 1,
             events: 1,
             exposure: f64::INFINITY,
@@ -387,12 +504,13 @@ mod tests {
             Err(StatsError::Parameter { .. })
         ));
         let normal = ConjugateModel::Normal {
-            prior: NigPrior {
+            prior: Mixture::single(NigPrior {
                 mu0: 0.0,
                 kappa0: 1.0,
                 alpha0: 1.0,
                 beta0: 1.0,
-            },
+            })
+            .unwrap_or_else(|e| panic!("{e}")),
             n: 2,
             mean: f64::NAN,
             m2: 1.0,

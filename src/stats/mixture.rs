@@ -9,9 +9,9 @@
 //! Formulas (posterior reweighting by marginal likelihoods, effective sample sizes) are in
 //! `METHODS.md`, "Mixture priors".
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{BetaPrior, GammaPrior, NigPrior, StatsError};
+use super::{BetaPrior, GammaPrior, Marginal, NigPrior, StatsError};
 
 /// The largest number of components a mixture holds (a 4–5 component MAP prior plus a robust
 /// component fits with room to spare).
@@ -26,6 +26,9 @@ pub trait Component: Copy + PartialEq + std::fmt::Debug {
     const FAMILY: &'static str;
     /// `Ok` when every parameter is finite and in range, else the parameter that is not.
     fn check(&self) -> Result<(), StatsError>;
+    /// The component as a distribution of the arm's parameter θ (for Normal-Inverse-Gamma, the
+    /// Student-t marginal of the mean).
+    fn marginal(&self) -> Result<Marginal, StatsError>;
 }
 
 fn finite_positive(name: &'static str, value: f64) -> Result<(), StatsError> {
@@ -38,6 +41,9 @@ impl Component for BetaPrior {
         finite_positive("a", self.a)?;
         finite_positive("b", self.b)
     }
+    fn marginal(&self) -> Result<Marginal, StatsError> {
+        Marginal::beta(self.a, self.b)
+    }
 }
 
 impl Component for GammaPrior {
@@ -45,6 +51,9 @@ impl Component for GammaPrior {
     fn check(&self) -> Result<(), StatsError> {
         finite_positive("shape", self.shape)?;
         finite_positive("rate", self.rate)
+    }
+    fn marginal(&self) -> Result<Marginal, StatsError> {
+        Marginal::gamma(self.shape, self.rate)
     }
 }
 
@@ -60,6 +69,13 @@ impl Component for NigPrior {
         finite_positive("kappa0", self.kappa0)?;
         finite_positive("alpha0", self.alpha0)?;
         finite_positive("beta0", self.beta0)
+    }
+    fn marginal(&self) -> Result<Marginal, StatsError> {
+        Marginal::student_t(
+            2.0 * self.alpha0,
+            self.mu0,
+            (self.beta0 / (self.alpha0 * self.kappa0)).sqrt(),
+        )
     }
 }
 
@@ -151,7 +167,111 @@ impl<C: Component> Mixture<C> {
     }
 }
 
-#[derive(Serialize)]
+impl Mixture<BetaPrior> {
+    /// The posterior mixture after `successes` out of `trials`: each component updated, its
+    /// weight multiplied by its Beta-binomial marginal likelihood (see [`BetaPrior`]'s
+    /// `ln_marginal_likelihood`) and the weights renormalised.
+    pub fn update(&self, successes: u64, trials: u64) -> Result<Self, StatsError> {
+        self.reweighted(|c| {
+            (
+                c.update(successes, trials),
+                c.ln_marginal_likelihood(successes, trials),
+            )
+        })
+    }
+}
+
+impl Mixture<GammaPrior> {
+    /// The posterior mixture after `events` over `exposure`: each component updated and
+    /// reweighted by its Gamma-Poisson marginal likelihood.
+    pub fn update(&self, events: u64, exposure: f64) -> Result<Self, StatsError> {
+        self.reweighted(|c| {
+            (
+                c.update(events, exposure),
+                c.ln_marginal_likelihood(events, exposure),
+            )
+        })
+    }
+}
+
+impl Mixture<NigPrior> {
+    /// The posterior mixture after `n` values with this mean and sum of squared deviations
+    /// `m2`: each component updated and reweighted by its Normal-Inverse-Gamma marginal
+    /// likelihood.
+    pub fn update(&self, n: u64, mean: f64, m2: f64) -> Result<Self, StatsError> {
+        self.reweighted(|c| {
+            let posterior = c.posterior(n, mean, m2);
+            (
+                NigPrior {
+                    mu0: posterior.mu,
+                    kappa0: posterior.kappa,
+                    alpha0: posterior.alpha,
+                    beta0: posterior.beta,
+                },
+                c.ln_marginal_likelihood(n, posterior),
+            )
+        })
+    }
+}
+
+impl<C: Component> Mixture<C> {
+    /// The mixture of the updated components, weights multiplied by exp(log marginal
+    /// likelihood) in log space and renormalised; components whose weight underflows to 0 are
+    /// dropped (at least the most likely one stays).
+    fn reweighted(&self, update: impl Fn(&C) -> (C, f64)) -> Result<Self, StatsError> {
+        let mut parts = [(0.0, self.components[0]); MAX_COMPONENTS];
+        let mut top = f64::NEG_INFINITY;
+        for (k, part) in parts.iter_mut().enumerate().take(self.len) {
+            let (component, ln_likelihood) = update(&self.components[k]);
+            let ln_weight = self.weights[k].ln() + ln_likelihood;
+            if !ln_weight.is_finite() && ln_weight != f64::NEG_INFINITY {
+                return Err(StatsError::Observation(
+                    "a mixture component's marginal likelihood is not finite",
+                ));
+            }
+            *part = (ln_weight, component);
+            top = top.max(ln_weight);
+        }
+        if !top.is_finite() {
+            return Err(StatsError::Observation(
+                "no mixture component has a positive marginal likelihood",
+            ));
+        }
+        let total: f64 = parts[..self.len]
+            .iter()
+            .map(|(ln_w, _)| (ln_w - top).exp())
+            .sum();
+        let mut kept = 0;
+        for k in 0..self.len {
+            let weight = (parts[k].0 - top).exp() / total;
+            if weight > 0.0 {
+                parts[kept] = (weight, parts[k].1);
+                kept += 1;
+            }
+        }
+        Self::new(&parts[..kept])
+    }
+}
+
+impl<C: Component> Mixture<C> {
+    /// The mixture's density at θ, Σ wₖ pₖ(θ) (the components as marginals of θ: Beta, Gamma,
+    /// or the Student-t of the mean for Normal-Inverse-Gamma).
+    pub fn density(&self, theta: f64) -> Result<f64, StatsError> {
+        Ok(self.marginal()?.density(theta))
+    }
+
+    /// The mixture as a marginal of θ, for the quadrature (one component gives the plain
+    /// marginal).
+    pub fn marginal(&self) -> Result<Marginal, StatsError> {
+        let mut parts = [(0.0, C::marginal(&self.components[0])?); MAX_COMPONENTS];
+        for (k, part) in parts.iter_mut().enumerate().take(self.len) {
+            *part = (self.weights[k], C::marginal(&self.components[k])?);
+        }
+        Marginal::mixture(&parts[..self.len])
+    }
+}
+
+#[derive(Serialize, Deserialize)]
 struct Part<C> {
     weight: f64,
     #[serde(flatten)]
@@ -165,6 +285,15 @@ impl<C: Component + Serialize> Serialize for Mixture<C> {
             self.iter()
                 .map(|(weight, component)| Part { weight, component }),
         )
+    }
+}
+
+impl<'de, C: Component + Deserialize<'de>> Deserialize<'de> for Mixture<C> {
+    /// The list [`Serialize`] writes, validated again (a stored mixture is checked like a new one).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parts: Vec<Part<C>> = Vec::deserialize(deserializer)?;
+        let parts: Vec<(f64, C)> = parts.into_iter().map(|p| (p.weight, p.component)).collect();
+        Self::new(&parts).map_err(serde::de::Error::custom)
     }
 }
 

@@ -151,6 +151,12 @@ pub enum StatsError {
         /// Slots given.
         got: usize,
     },
+    /// A mixture given as a component of another mixture.
+    #[error("mixture component {component} is itself a mixture; give its components instead")]
+    NestedMixture {
+        /// The component's 1-based position.
+        component: usize,
+    },
 }
 
 /// `value` when it is finite and positive, else the error naming the parameter.

@@ -2,16 +2,18 @@
 //! P(|θa − θb| < δ), P(max − min < δ), and posterior quantiles.
 //!
 //! Method (details and references in `METHODS.md`): every arm's density is written on a working
-//! scale z where it is smooth and unimodal. Each arm contributes a band [lo, hi] outside which its
-//! log-density has dropped by more than [`TAIL_DROP`] below its peak, and a local scale. The union
-//! of the bands is cut into panels no wider than [`PANEL_WIDTH`] times the smallest scale present,
+//! scale z where it is smooth and unimodal (each component of a mixture is). Each arm (each
+//! component of a mixture arm) contributes a band [lo, hi] outside which its log-density has
+//! dropped by more than [`TAIL_DROP`] below its peak, and a local scale; a mixture arm's span is
+//! the union of its components' bands, and its density the log-sum-exp of its weighted
+//! components. The union of the bands is cut into panels no wider than [`PANEL_WIDTH`] times the smallest scale present,
 //! each carrying an 8-point Gauss–Legendre rule. Densities are evaluated once per node, and every
 //! CDF at every node comes from exact integration of the density's interpolating polynomial on
 //! the panel (a spectral integration matrix), so no incomplete-beta (or other) special function is
 //! called on the hot path. The [`Quadrature`] value owns its buffers: after warm-up, repeated
 //! evaluations of the same size allocate nothing.
 
-use super::marginal::{Features, Marginal, Transform};
+use super::marginal::{Features, Kind, Marginal, Shape, Transform};
 use super::roots::bisect;
 use super::{Better, StatsError};
 
@@ -79,7 +81,12 @@ pub struct Quadrature {
     // Buffers.
     extra_cuts: Vec<f64>,
     extra_spans: Vec<(f64, f64)>,
-    arm_bands: Vec<Band>,
+    /// Every component's band, arm by arm (one per plain arm).
+    bands: Vec<Band>,
+    /// Arm j's bands are `bands[band_ranges[j].0..band_ranges[j].1]`.
+    band_ranges: Vec<(usize, usize)>,
+    /// Each arm's span: the union of its bands.
+    spans: Vec<(f64, f64)>,
     cuts: Vec<f64>,
     panels: Vec<Panel>,
     z: Vec<f64>,
@@ -169,7 +176,9 @@ impl Quadrature {
             barycentric,
             extra_cuts: Vec::new(),
             extra_spans: Vec::new(),
-            arm_bands: Vec::new(),
+            bands: Vec::new(),
+            band_ranges: Vec::new(),
+            spans: Vec::new(),
             cuts: Vec::new(),
             panels: Vec::new(),
             z: Vec::new(),
@@ -319,10 +328,10 @@ impl Quadrature {
         self.build_grid_from_arms();
         self.panel_width = width;
         self.fill(&single);
-        let band = self.arm_bands[0];
+        let (from, to) = self.spans[0];
         let (lo, hi) = bisect(
-            band.lo,
-            band.hi,
+            from,
+            to,
             200,
             |mid| 1e-15 * (1.0 + mid.abs()),
             |z| self.cdf_at(0, z) < p,
@@ -392,15 +401,25 @@ impl Quadrature {
             });
         }
         self.transform = Marginal::transform_for(arms)?;
-        self.arm_bands.clear();
+        self.bands.clear();
+        self.band_ranges.clear();
+        self.spans.clear();
         for arm in arms {
-            let band = self.band(arm);
-            self.arm_bands.push(band);
+            let first = self.bands.len();
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for (_, shape) in arm.components() {
+                let band = self.band(shape);
+                lo = lo.min(band.lo);
+                hi = hi.max(band.hi);
+                self.bands.push(band);
+            }
+            self.band_ranges.push((first, self.bands.len()));
+            self.spans.push((lo, hi));
         }
         Ok(())
     }
 
-    fn band(&self, arm: &Marginal) -> Band {
+    fn band(&self, arm: Shape) -> Band {
         let transform = self.transform;
         let (centre, scale) = arm.centre_and_scale(transform);
         let ln_at = |z: f64| arm.ln_density_z(transform.features(z));
@@ -447,21 +466,29 @@ impl Quadrature {
         self.build_grid();
     }
 
-    /// Adds panel edges where θ − shift crosses the panel edges of arm `j`'s own band (clipped to
-    /// arm `clip`'s band, or to the union of bands). Mapping the edges, rather than cutting the
-    /// shifted region uniformly, grades the panels towards a boundary singularity of arm `j`.
+    /// Adds panel edges where θ − shift crosses the panel edges of arm `j`'s own bands (clipped
+    /// to arm `clip`'s span, or to the union of spans). Mapping the edges, rather than cutting
+    /// the shifted region uniformly, grades the panels towards a boundary singularity of arm `j`.
     fn push_shifted(&mut self, j: usize, shift: f64, clip: Option<usize>) {
-        let t = self.transform;
-        let band = self.arm_bands[j];
         let (clip_lo, clip_hi) = match clip {
-            Some(c) => (self.arm_bands[c].lo, self.arm_bands[c].hi),
+            Some(c) => self.spans[c],
             None => self
-                .arm_bands
+                .spans
                 .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), b| {
-                    (l.min(b.lo), h.max(b.hi))
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &(lo, hi)| {
+                    (l.min(lo), h.max(hi))
                 }),
         };
+        let (first, last) = self.band_ranges[j];
+        for b in first..last {
+            self.push_shifted_band(b, shift, clip_lo, clip_hi);
+        }
+    }
+
+    /// [`Self::push_shifted`] for one band.
+    fn push_shifted_band(&mut self, b: usize, shift: f64, clip_lo: f64, clip_hi: f64) {
+        let t = self.transform;
+        let band = self.bands[b];
         let count = ((band.hi - band.lo) / (0.5 * self.panel_width * band.left.min(band.right)))
             .ceil()
             .max(1.0) as usize;
@@ -483,7 +510,7 @@ impl Quadrature {
     /// Cuts the union of the arm bands and the extra spans into panels.
     fn build_grid(&mut self) {
         self.cuts.clear();
-        for band in &self.arm_bands {
+        for band in &self.bands {
             self.cuts.push(band.lo);
             self.cuts.push(band.centre);
             self.cuts.push(band.hi);
@@ -495,7 +522,7 @@ impl Quadrature {
         for pair in self.cuts.windows(2) {
             let (from, to) = (pair[0], pair[1]);
             let narrowest = self
-                .arm_bands
+                .bands
                 .iter()
                 .filter_map(|b| b.scale_over(from, to))
                 .fold(f64::INFINITY, f64::min);
@@ -546,18 +573,35 @@ impl Quadrature {
         self.edge_cdf.clear();
         self.edge_cdf.resize(k * (panels + 1), 0.0);
         for (j, arm) in arms.iter().enumerate() {
-            let band = self.arm_bands[j];
-            let (centre, _) = arm.centre_and_scale(self.transform);
-            let peak = arm.ln_density_z(self.transform.features(centre));
+            let (lo, hi) = self.spans[j];
             let density = &mut self.density[j * n..(j + 1) * n];
-            for (p, panel) in self.panels.iter().enumerate() {
-                let right = panel.left + 2.0 * panel.half;
-                if panel.left < band.lo || right > band.hi {
-                    continue;
+            let inside = |panel: &Panel| panel.left >= lo && panel.left + 2.0 * panel.half <= hi;
+            match arm.kind() {
+                Kind::Single(shape) => {
+                    let (centre, _) = shape.centre_and_scale(self.transform);
+                    let peak = shape.ln_density_z(self.transform.features(centre));
+                    for (p, panel) in self.panels.iter().enumerate() {
+                        if !inside(panel) {
+                            continue;
+                        }
+                        for m in 0..NP {
+                            let node = p * NP + m;
+                            density[node] = (shape.ln_density_z(self.features[node]) - peak).exp();
+                        }
+                    }
                 }
-                for m in 0..NP {
-                    let node = p * NP + m;
-                    density[node] = (arm.ln_density_z(self.features[node]) - peak).exp();
+                Kind::Mixture(components) => {
+                    let peak = components.reference(self.transform);
+                    for (p, panel) in self.panels.iter().enumerate() {
+                        if !inside(panel) {
+                            continue;
+                        }
+                        for m in 0..NP {
+                            let node = p * NP + m;
+                            density[node] =
+                                (components.ln_density_z(self.features[node]) - peak).exp();
+                        }
+                    }
                 }
             }
             // Cumulative integration, then normalisation.
