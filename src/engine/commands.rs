@@ -16,7 +16,7 @@ use super::events::{
 use super::state::{model_for, ArmStatus, TrialState, TrialStatus};
 use super::{EngineError, TrialSeed};
 use crate::protocol::limits::{MAX_LOOKS, MAX_PARTICIPANTS};
-use crate::protocol::{AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, Protocol};
+use crate::protocol::{AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, PriorMixture, Protocol};
 use crate::stats::{Marginal, Quadrature, MAX_ARMS};
 
 /// A platform amendment: a new arm.
@@ -669,6 +669,12 @@ impl<'p> Engine<'p> {
             (Prior::Beta { .. }, OutcomeKind::Binary)
                 | (Prior::NormalInverseGamma { .. }, OutcomeKind::Continuous)
                 | (Prior::Gamma { .. }, OutcomeKind::Count)
+                | (Prior::Mixture(PriorMixture::Beta(_)), OutcomeKind::Binary)
+                | (
+                    Prior::Mixture(PriorMixture::NormalInverseGamma(_)),
+                    OutcomeKind::Continuous
+                )
+                | (Prior::Mixture(PriorMixture::Gamma(_)), OutcomeKind::Count)
         );
         if !family_ok {
             return Err(EngineError::Invalid {

@@ -14,7 +14,7 @@ use super::events::{
 use super::history::conclusion_of;
 use super::nof1::{Measurement, Nof1Patient, SeriesSummary};
 use super::EngineError;
-use crate::protocol::{ArmId, Prior, Protocol};
+use crate::protocol::{ArmId, Prior, PriorMixture, Protocol};
 use crate::stats::{BetaPrior, ConjugateModel, GammaPrior, NigPrior, Observation};
 
 /// Participants reserved for up front (the maximum sample size, up to this many).
@@ -36,6 +36,9 @@ pub(super) fn model_for(prior: &Prior) -> Result<ConjugateModel, EngineError> {
             beta0,
         })?,
         Prior::Gamma { shape, rate } => ConjugateModel::gamma_poisson(GammaPrior { shape, rate })?,
+        Prior::Mixture(PriorMixture::Beta(m)) => ConjugateModel::beta_binomial_mixture(m),
+        Prior::Mixture(PriorMixture::NormalInverseGamma(m)) => ConjugateModel::normal_mixture(m),
+        Prior::Mixture(PriorMixture::Gamma(m)) => ConjugateModel::gamma_poisson_mixture(m),
     })
 }
 

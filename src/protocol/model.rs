@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Better;
+use crate::stats::{BetaPrior, Better, GammaPrior, Mixture, NigPrior};
 
 /// An arm identifier: 1 to 64 characters of ASCII letters, digits, `-` and `_`. Shared, so that
 /// the many events naming an arm clone it cheaply.
@@ -202,6 +202,59 @@ pub enum Prior {
         /// Rate (prior exposure).
         rate: f64,
     },
+    /// A mixture of priors of one family (a robust MAP prior, say), written
+    /// `{"mixture": {"beta": [{"weight": …, "a": …, "b": …}, …]}}`.
+    Mixture(PriorMixture),
+}
+
+impl PriorMixture {
+    /// `(weight, plain prior)` of every component, in the order given.
+    pub fn parts(&self) -> Vec<(f64, Prior)> {
+        match self {
+            Self::Beta(m) => m
+                .iter()
+                .map(|(w, c)| (w, Prior::Beta { a: c.a, b: c.b }))
+                .collect(),
+            Self::NormalInverseGamma(m) => m
+                .iter()
+                .map(|(w, c)| {
+                    (
+                        w,
+                        Prior::NormalInverseGamma {
+                            mu0: c.mu0,
+                            kappa0: c.kappa0,
+                            alpha0: c.alpha0,
+                            beta0: c.beta0,
+                        },
+                    )
+                })
+                .collect(),
+            Self::Gamma(m) => m
+                .iter()
+                .map(|(w, c)| {
+                    (
+                        w,
+                        Prior::Gamma {
+                            shape: c.shape,
+                            rate: c.rate,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The components of a mixture prior, all of one family.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorMixture {
+    /// Beta components, for a response probability.
+    Beta(Mixture<BetaPrior>),
+    /// Normal-Inverse-Gamma components, for (mean, variance).
+    NormalInverseGamma(Mixture<NigPrior>),
+    /// Gamma components, for an event rate.
+    Gamma(Mixture<GammaPrior>),
 }
 
 /// One `[[arm]]`.

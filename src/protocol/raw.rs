@@ -75,6 +75,10 @@ pub(crate) struct RawPrior {
     pub beta: Option<S<Vec<S<f64>>>>,
     pub normal_inverse_gamma: Option<S<RawNormalInverseGamma>>,
     pub gamma: Option<S<Vec<S<f64>>>>,
+    /// A mixture's components: each a prior table of one family with its `weight`.
+    pub mixture: Option<S<Vec<S<RawPrior>>>>,
+    /// A mixture component's weight (only inside `mixture`).
+    pub weight: Option<S<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

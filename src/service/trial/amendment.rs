@@ -32,6 +32,20 @@ fn prior_toml(prior: &Prior) -> toml_edit::InlineTable {
             }
             table.insert("normal_inverse_gamma", toml_edit::Value::InlineTable(nig));
         }
+        Prior::Mixture(mixture) => {
+            let components = mixture.parts().into_iter().map(|(weight, part)| {
+                let mut component = toml_edit::InlineTable::new();
+                component.insert("weight", weight.into());
+                for (key, value) in prior_toml(&part).iter() {
+                    component.insert(key, value.clone());
+                }
+                toml_edit::Value::InlineTable(component)
+            });
+            table.insert(
+                "mixture",
+                toml_edit::Value::Array(toml_edit::Array::from_iter(components)),
+            );
+        }
     }
     table
 }

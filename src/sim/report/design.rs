@@ -26,6 +26,12 @@ pub(super) fn prior_text(prior: &Prior) -> String {
             value(beta0)
         ),
         Prior::Gamma { shape, rate } => format!("Gamma({}, {})", value(shape), value(rate)),
+        Prior::Mixture(mixture) => mixture
+            .parts()
+            .iter()
+            .map(|(weight, part)| format!("{} × {}", value(*weight), prior_text(part)))
+            .collect::<Vec<_>>()
+            .join(" + "),
     }
 }
 
