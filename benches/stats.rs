@@ -9,7 +9,7 @@
 
 use std::hint::black_box;
 
-use bayestrial::stats::{Better, Marginal, Quadrature};
+use bayestrial::stats::{BetaPrior, Better, ConjugateModel, Marginal, Mixture, Quadrature};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn arms(params: &[(f64, f64)]) -> Vec<Marginal> {
@@ -88,5 +88,35 @@ fn pairwise(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, p_best, pairwise);
+/// P(best) of 4 arms whose posteriors are 3-component mixtures: a robust MAP prior (two
+/// informative Beta components and a vague one) updated with 50 outcomes per arm.
+fn mixture(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mixture");
+    let prior = Mixture::new(&[
+        (0.5, BetaPrior { a: 12.0, b: 48.0 }),
+        (0.3, BetaPrior { a: 30.0, b: 90.0 }),
+        (0.2, BetaPrior { a: 1.0, b: 1.0 }),
+    ]);
+    let four: Vec<Marginal> = [12, 15, 10, 20]
+        .iter()
+        .filter_map(|&successes| {
+            let mut model = ConjugateModel::beta_binomial_mixture(prior.clone().ok()?);
+            model.observe_binomial(successes, 50).ok()?;
+            model.posterior().ok()
+        })
+        .collect();
+    let mut quadrature = Quadrature::new();
+    let mut out = [0.0; 4];
+    group.bench_function("p_best/beta/4 arms x 3-component mixtures", |b| {
+        b.iter(|| {
+            quadrature
+                .p_best_into(black_box(&four), Better::Higher, &mut out)
+                .ok();
+            black_box(out[0])
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, p_best, pairwise, mixture);
 criterion_main!(benches);
