@@ -1,5 +1,5 @@
 //! Mixture priors in the protocol language: a protocol with a robust MAP prior on the control
-//! parses, simulates and keeps its canonical form; bad mixtures are refused with the key named
+//! parses, simulates, runs live and replays, and keeps its canonical form; bad mixtures are refused with the key named
 //! (`prior.mixture[1].beta[0]`) and its line and column.
 
 #![expect(
@@ -7,6 +7,7 @@
     reason = "a test should fail loudly at the first broken step"
 )]
 
+use bayestrial::engine::{replay, Engine, Event, OutcomeValue, TrialSeed, TrialState};
 use bayestrial::protocol::{LoadedProtocol, Prior, PriorMixture, Protocol};
 use bayestrial::sim::{simulate, Selection, SimScenario, SimulationPlan};
 
@@ -62,6 +63,44 @@ fn a_protocol_with_a_mixture_prior_parses_and_simulates() {
     let loaded = LoadedProtocol::from_toml(ROBUST_CONTROL, "robust").expect("loaded");
     let again = LoadedProtocol::from_toml(ROBUST_CONTROL, "robust").expect("loaded");
     assert_eq!(loaded.hash, again.hash);
+}
+
+#[test]
+fn a_live_trial_with_a_mixture_prior_records_mixture_posteriors_and_replays() {
+    let protocol = Protocol::from_toml(ROBUST_CONTROL, "robust").expect("valid protocol");
+    let mut engine = Engine::new(&protocol, TrialSeed::from_u64(3));
+    let mut state = TrialState::new(&protocol).expect("state");
+    let mut events = engine.start(&mut state, "test-hash").expect("start");
+    for i in 0..120 {
+        if !state.is_running() {
+            break;
+        }
+        let subject = format!("S{i:04}");
+        events.extend(engine.enrol(&mut state, &subject).expect("enrol"));
+        let index = state.participant_index(&subject).expect("known");
+        let arm = state.participants[index].arm.expect("randomised");
+        let response = if state.arms[arm].id.as_str() == "drug" { i % 2 == 0 } else { i % 5 == 0 };
+        events.extend(
+            engine
+                .record_outcome(&mut state, &subject, OutcomeValue::Binary { response })
+                .expect("outcome"),
+        );
+    }
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("encode"))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains(r#""family":"mixture""#)),
+        "a look records the control's mixture posterior"
+    );
+    let decoded: Vec<Event> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("decode"))
+        .collect();
+    assert_eq!(decoded, events);
+    let replayed = replay(&protocol, TrialSeed::from_u64(3), &decoded).expect("replay");
+    assert_eq!(replayed, state);
 }
 
 fn error_of(prior: &str) -> String {
