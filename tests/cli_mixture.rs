@@ -34,7 +34,12 @@ fn an_arm_prior_mixture_gives_a_mixture_posterior_in_the_json() {
         "placebo",
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let placebo = &report["arms"][0]["posterior"];
     assert_eq!(placebo["family"], "mixture");

@@ -2,6 +2,11 @@
 //! bit, through the model, the posterior and every decision probability), posterior weights sum
 //! to 1, and a mixture of two identical components is that component.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a test should fail loudly at the first broken step"
+)]
+
 use bayestrial::stats::{
     BetaPrior, Better, ConjugateModel, GammaPrior, Marginal, Mixture, NigPrior, Observation,
     Quadrature,
@@ -13,7 +18,10 @@ fn decisions(q: &mut Quadrature, a: &Marginal, b: &Marginal, delta: f64) -> Vec<
     let mut out = q.p_best(&[*a, *b], Better::Higher).expect("p_best");
     out.push(q.p_greater(a, b, delta).expect("p_greater"));
     out.push(q.p_within(a, b, delta.abs() + 0.01).expect("p_within"));
-    out.push(q.p_range_below(&[*a, *b], delta.abs() + 0.01).expect("range"));
+    out.push(
+        q.p_range_below(&[*a, *b], delta.abs() + 0.01)
+            .expect("range"),
+    );
     out.push(q.quantile(a, 0.3).expect("quantile"));
     out
 }
@@ -116,8 +124,8 @@ proptest! {
 }
 
 #[test]
-fn a_mixture_marginal_serialises_with_its_components_and_reads_back() -> Result<(), Box<dyn std::error::Error>>
-{
+fn a_mixture_marginal_serialises_with_its_components_and_reads_back(
+) -> Result<(), Box<dyn std::error::Error>> {
     let plain = Marginal::beta(2.0, 3.0)?;
     assert_eq!(
         serde_json::to_string(&plain)?,

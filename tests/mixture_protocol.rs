@@ -2,11 +2,6 @@
 //! parses, simulates, runs live and replays, and keeps its canonical form; bad mixtures are refused with the key named
 //! (`prior.mixture[1].beta[0]`) and its line and column.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
-
 use bayestrial::engine::{replay, Engine, Event, OutcomeValue, TrialSeed, TrialState};
 use bayestrial::protocol::{LoadedProtocol, Prior, PriorMixture, Protocol};
 use bayestrial::sim::{simulate, Selection, SimScenario, SimulationPlan};
@@ -46,7 +41,10 @@ accrual_per_week = 10
 fn a_protocol_with_a_mixture_prior_parses_and_simulates() {
     let protocol = Protocol::from_toml(ROBUST_CONTROL, "robust").expect("valid protocol");
     let Prior::Mixture(PriorMixture::Beta(mixture)) = protocol.arms[0].prior else {
-        panic!("the control's prior is a beta mixture: {:?}", protocol.arms[0].prior);
+        panic!(
+            "the control's prior is a beta mixture: {:?}",
+            protocol.arms[0].prior
+        );
     };
     assert_eq!(mixture.len(), 2);
     assert!(matches!(protocol.arms[1].prior, Prior::Beta { .. }));
@@ -58,7 +56,11 @@ fn a_protocol_with_a_mixture_prior_parses_and_simulates() {
         selection: Selection::BestRemaining,
     };
     let report = simulate(&protocol, "hash", &plan, &|| {}).expect("simulation");
-    assert!(report.metrics.prob_superiority > 0.5, "{}", report.metrics.prob_superiority);
+    assert!(
+        report.metrics.prob_superiority > 0.5,
+        "{}",
+        report.metrics.prob_superiority
+    );
     // The canonical form is stable and carries the mixture.
     let loaded = LoadedProtocol::from_toml(ROBUST_CONTROL, "robust").expect("loaded");
     let again = LoadedProtocol::from_toml(ROBUST_CONTROL, "robust").expect("loaded");
@@ -79,7 +81,11 @@ fn a_live_trial_with_a_mixture_prior_records_mixture_posteriors_and_replays() {
         events.extend(engine.enrol(&mut state, &subject).expect("enrol"));
         let index = state.participant_index(&subject).expect("known");
         let arm = state.participants[index].arm.expect("randomised");
-        let response = if state.arms[arm].id.as_str() == "drug" { i % 2 == 0 } else { i % 5 == 0 };
+        let response = if state.arms[arm].id.as_str() == "drug" {
+            i % 2 == 0
+        } else {
+            i % 5 == 0
+        };
         events.extend(
             engine
                 .record_outcome(&mut state, &subject, OutcomeValue::Binary { response })
@@ -141,7 +147,10 @@ fn bad_mixtures_are_refused_with_the_key_named() {
     ];
     for (prior, expected) in cases {
         let message = error_of(prior);
-        assert!(message.contains(expected), "{prior}\n→ {message}\n(expected {expected})");
+        assert!(
+            message.contains(expected),
+            "{prior}\n→ {message}\n(expected {expected})"
+        );
         // file:line:col, the arm's prior is on line 15 of the text.
         assert!(message.contains("broken.toml:15:"), "{message}");
     }

@@ -6,6 +6,11 @@
 //!
 //! Also the published case: RBesT's ankylosing spondylitis example.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a test should fail loudly at the first broken step"
+)]
+
 use bayestrial::stats::{
     BetaPrior, Better, ConjugateModel, GammaPrior, Marginal, Mixture, NigPrior, Observation,
     Quadrature,
@@ -134,9 +139,8 @@ fn mixture_priors_with_data_match_the_reference_to_1e_6() {
                         .iter()
                         .map(|(w, p)| (*w, BetaPrior { a: p[0], b: p[1] }))
                         .collect();
-                    let mut model = ConjugateModel::beta_binomial_mixture(
-                        Mixture::new(&parts).expect("prior"),
-                    );
+                    let mut model =
+                        ConjugateModel::beta_binomial_mixture(Mixture::new(&parts).expect("prior"));
                     model
                         .observe_binomial(data[0] as u64, data[1] as u64)
                         .expect("data");
@@ -155,9 +159,8 @@ fn mixture_priors_with_data_match_the_reference_to_1e_6() {
                             )
                         })
                         .collect();
-                    let mut model = ConjugateModel::gamma_poisson_mixture(
-                        Mixture::new(&parts).expect("prior"),
-                    );
+                    let mut model =
+                        ConjugateModel::gamma_poisson_mixture(Mixture::new(&parts).expect("prior"));
                     model
                         .observe(Observation::Count {
                             events: data[0] as u64,
@@ -192,12 +195,18 @@ fn mixture_priors_with_data_match_the_reference_to_1e_6() {
             arms.push(model.posterior().expect("posterior"));
         }
         let name = case["name"].as_str().expect("name");
-        for (arm, expected) in arms.iter().zip(case["posterior_weights"].as_array().expect("w")) {
+        for (arm, expected) in arms
+            .iter()
+            .zip(case["posterior_weights"].as_array().expect("w"))
+        {
             let got: Vec<f64> = arm.components().map(|(w, _)| w).collect();
             let expected = numbers(expected);
             assert_eq!(got.len(), expected.len(), "{name}");
             for (g, e) in got.iter().zip(&expected) {
-                assert!((g - e).abs() < 1e-12, "{name} weights {got:?} vs {expected:?}");
+                assert!(
+                    (g - e).abs() < 1e-12,
+                    "{name} weights {got:?} vs {expected:?}"
+                );
             }
         }
         worst = worst.max(check(case, &arms));

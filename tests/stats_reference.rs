@@ -278,7 +278,8 @@ fn conjugate_updates_match_the_reference() {
                         .observe(Observation::Binary(y.as_bool().expect("y")))
                         .expect("observe");
                 }
-                let Some(Shape::Beta { a, b }) = model.posterior().expect("posterior").shape() else {
+                let Some(Shape::Beta { a, b }) = model.posterior().expect("posterior").shape()
+                else {
                     panic!("{name}: Beta posterior");
                 };
                 close(a, &want["a"], &format!("{name} a"));
@@ -297,7 +298,8 @@ fn conjugate_updates_match_the_reference() {
                         .observe(Observation::Count { events, exposure })
                         .expect("observe");
                 }
-                let Some(Shape::Gamma { shape, rate }) = model.posterior().expect("posterior").shape()
+                let Some(Shape::Gamma { shape, rate }) =
+                    model.posterior().expect("posterior").shape()
                 else {
                     panic!("{name}: Gamma posterior");
                 };

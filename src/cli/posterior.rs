@@ -355,7 +355,11 @@ fn report(args: &PosteriorArgs) -> Result<Report, ArgError> {
     for spec in &args.arm_priors {
         let (arm, model) = arm_prior(args.outcome, spec)?;
         if own_priors.iter().any(|(a, _)| *a == arm) {
-            return Err(bad("arm-prior", spec, format!("arm {arm:?} is given twice")));
+            return Err(bad(
+                "arm-prior",
+                spec,
+                format!("arm {arm:?} is given twice"),
+            ));
         }
         own_priors.push((arm, model));
     }

@@ -16,7 +16,9 @@ use super::events::{
 use super::state::{model_for, ArmStatus, TrialState, TrialStatus};
 use super::{EngineError, TrialSeed};
 use crate::protocol::limits::{MAX_LOOKS, MAX_PARTICIPANTS};
-use crate::protocol::{AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, PriorMixture, Protocol};
+use crate::protocol::{
+    AllocationRule, ArmId, Design, OutcomeKind, Power, Prior, PriorMixture, Protocol,
+};
 use crate::stats::{Marginal, Quadrature, MAX_ARMS};
 
 /// A platform amendment: a new arm.

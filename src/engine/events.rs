@@ -452,6 +452,11 @@ impl fmt::Display for StopReason {
 /// Everything that can happen to a trial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "ArmAdded carries its prior inline (a mixture prior is a few hundred bytes); events \
+              are few per trial, and boxing would not change their JSON"
+)]
 pub enum EventBody {
     /// The trial started; the seed is committed to by its hash.
     TrialStarted {

@@ -15,6 +15,10 @@ use crate::protocol::raw::{join, RawArm, RawProtocol, S};
 
 /// The protocol-wide default prior, as far as the arms are concerned.
 #[derive(Debug, Clone, Copy)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a prior is Copy and inline (a mixture prior included); one value per protocol"
+)]
 pub(super) enum DefaultPrior {
     /// From `[prior]` or the default for the outcome kind.
     Given(Prior),

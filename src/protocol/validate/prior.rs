@@ -9,9 +9,9 @@ use std::ops::Range;
 use super::checks::{kind_name, number, positive};
 use crate::protocol::error::Collector;
 use crate::protocol::model::{OutcomeKind, Prior, PriorMixture};
+use crate::protocol::raw::{join, RawPrior, S};
 use crate::stats::mixture::WEIGHT_TOLERANCE;
 use crate::stats::{BetaPrior, GammaPrior, Mixture, NigPrior, MAX_COMPONENTS};
-use crate::protocol::raw::{join, RawPrior, S};
 
 /// Default prior for binary outcomes: Beta(1, 1), uniform on the response rate.
 pub const DEFAULT_BETA: Prior = Prior::Beta { a: 1.0, b: 1.0 };
