@@ -7,6 +7,8 @@
 //! down in `METHODS.md` with its reference.
 
 mod conjugate;
+pub mod ess;
+mod legendre16;
 mod marginal;
 pub mod mixture;
 pub mod nof1;
@@ -15,6 +17,7 @@ pub(crate) mod roots;
 pub(crate) mod special;
 mod summary;
 
+pub use ess::{ess_beta, ess_gamma, ess_normal, EssMethod, NormalComponent};
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
 pub use marginal::{Marginal, Shape};
 pub use mixture::{Component, Mixture, MAX_COMPONENTS};
@@ -150,6 +153,17 @@ pub enum StatsError {
         expected: usize,
         /// Slots given.
         got: usize,
+    },
+    /// The ELIR effective sample size is not defined: a shape parameter below 1 makes its
+    /// integral diverge at the boundary.
+    #[error("mixture component {component}: {name} = {value} is below 1, where the ELIR effective sample size diverges (use --method moment or morita, or fit with shapes of at least 1)")]
+    ElirUndefined {
+        /// The component's 1-based position.
+        component: usize,
+        /// Which shape parameter.
+        name: &'static str,
+        /// Its value.
+        value: f64,
     },
 }
 
