@@ -449,6 +449,31 @@ mod tests {
     }
 
     #[test]
+    fn rbest_crohn_normal_ess() -> Result<(), StatsError> {
+        // RBesT vignette "RBesT for a Normal Endpoint" (Crohn's disease, Hueber et al. 2012),
+        // `print(map)`: three normal components, reference scale σ = 88; printed ESS: elir 39,
+        // morita 89, moment 21; robustify(map, weight = 0.2, mean = -50) (N(−50, 88²)): elir 28.
+        let parts = [
+            (0.50104846, -51.42408665, 19.04525409),
+            (0.41871594, -47.25917128, 7.85193726),
+            (0.08023561, -55.07086416, 44.57325000),
+        ];
+        let normal = |parts: &[(f64, f64, f64)]| {
+            let parts: Vec<_> =
+                parts.iter().map(|&(w, mean, sd)| (w, NormalComponent { mean, sd })).collect();
+            Mixture::new(&parts)
+        };
+        let map = normal(&parts)?;
+        assert_eq!(ess_normal(&map, 88.0, EssMethod::Elir)?.round(), 39.0);
+        assert_eq!(ess_normal(&map, 88.0, EssMethod::Morita)?.round(), 89.0);
+        assert_eq!(ess_normal(&map, 88.0, EssMethod::Moment)?.round(), 21.0);
+        let mut robust: Vec<_> = parts.iter().map(|&(w, m, s)| (0.8 * w, m, s)).collect();
+        robust.push((0.2, -50.0, 88.0));
+        assert_eq!(ess_normal(&normal(&robust)?, 88.0, EssMethod::Elir)?.round(), 28.0);
+        Ok(())
+    }
+
+    #[test]
     fn single_conjugate_priors_have_their_textbook_ess() -> Result<(), StatsError> {
         let one = beta(&[(1.0, 5.0, 15.0)]);
         assert!((ess_beta(&one, EssMethod::Elir)? - 20.0).abs() < 1e-9);

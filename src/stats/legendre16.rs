@@ -7,6 +7,8 @@
 //! Integrates a given function; knows no distribution. Its own rule (16 points, symmetric
 //! tables) so that the decision numerics' 8-point rules stay untouched.
 
+use std::sync::OnceLock;
+
 /// The non-negative Gauss–Legendre nodes on [−1, 1] (16 points: ± each).
 const NODES: [f64; 8] = [
     0.095_012_509_837_637_44,
@@ -107,6 +109,189 @@ pub(crate) fn integrate(scales: &[(f64, f64)], mut f: impl FnMut(f64) -> f64) ->
 /// The largest SD among the scales (the tail panels grow towards it).
 fn scale_of(scales: &[(f64, f64)]) -> f64 {
     scales.iter().map(|s| s.1).fold(0.0, f64::max)
+}
+
+/// Barycentric weights of the 16 nodes in the order [`panel_nodes`] visits them (−n₀, +n₀,
+/// −n₁, …), for interpolation on [−1, 1].
+fn barycentric_weights() -> &'static [(f64, f64); 16] {
+    static TABLE: OnceLock<[(f64, f64); 16]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut nodes = [0.0; 16];
+        for (i, n) in NODES.iter().enumerate() {
+            nodes[2 * i] = -n;
+            nodes[2 * i + 1] = *n;
+        }
+        let mut table = [(0.0, 0.0); 16];
+        for (j, slot) in table.iter_mut().enumerate() {
+            let product: f64 = (0..16)
+                .filter(|&k| k != j)
+                .map(|k| nodes[j] - nodes[k])
+                .product();
+            *slot = (nodes[j], 1.0 / product);
+        }
+        table
+    })
+}
+
+/// The polynomial through `values` at the panel's 16 nodes, at s ∈ [−1, 1] (barycentric form).
+fn interpolate(values: &[f64], s: f64) -> f64 {
+    let mut numerator = 0.0;
+    let mut denominator = 0.0;
+    for (&(node, weight), &value) in barycentric_weights().iter().zip(values) {
+        let d = s - node;
+        if d == 0.0 {
+            return value;
+        }
+        let t = weight / d;
+        numerator += t * value;
+        denominator += t;
+    }
+    numerator / denominator
+}
+
+/// A function known at the 16 nodes of each of a row of adjacent panels: evaluated anywhere
+/// between the first and last edge by the panel's interpolating polynomial, integrated, and (for
+/// a density) its distribution function and quantiles.
+#[derive(Debug, Clone)]
+pub(crate) struct Tabulated {
+    edges: Vec<f64>,
+    values: Vec<f64>,
+    cumulative: Vec<f64>,
+}
+
+impl Tabulated {
+    /// Tabulates `f` on the panels between consecutive `edges` (at least two, increasing).
+    pub(crate) fn new(edges: Vec<f64>, mut f: impl FnMut(f64) -> f64) -> Self {
+        let mut values = Vec::with_capacity(16 * edges.len());
+        let mut cumulative = Vec::with_capacity(edges.len());
+        cumulative.push(0.0);
+        let mut total = 0.0;
+        for w in edges.windows(2) {
+            panel_nodes(w[0], w[1], |x, weight| {
+                let v = f(x);
+                values.push(v);
+                total += weight * v;
+            });
+            cumulative.push(total);
+        }
+        Self {
+            edges,
+            values,
+            cumulative,
+        }
+    }
+
+    /// Calls `visit(x, quadrature weight, value)` for every node.
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(f64, f64, f64)) {
+        for (p, w) in self.edges.windows(2).enumerate() {
+            let mut i = 0;
+            panel_nodes(w[0], w[1], |x, weight| {
+                visit(x, weight, self.values[16 * p + i]);
+                i += 1;
+            });
+        }
+    }
+
+    /// ∫ f over all panels.
+    pub(crate) fn total(&self) -> f64 {
+        self.cumulative.last().copied().unwrap_or(0.0)
+    }
+
+    /// The first and last edge.
+    pub(crate) fn range(&self) -> (f64, f64) {
+        (
+            self.edges.first().copied().unwrap_or(0.0),
+            self.edges.last().copied().unwrap_or(0.0),
+        )
+    }
+
+    fn panel_of(&self, x: f64) -> usize {
+        let last = self.edges.len().saturating_sub(2);
+        self.edges.partition_point(|&e| e <= x).saturating_sub(1).min(last)
+    }
+
+    /// f(x) by interpolation (0 outside the panels).
+    pub(crate) fn value(&self, x: f64) -> f64 {
+        let (lo, hi) = self.range();
+        if !(lo..=hi).contains(&x) || self.edges.len() < 2 {
+            return 0.0;
+        }
+        let p = self.panel_of(x);
+        let (a, b) = (self.edges[p], self.edges[p + 1]);
+        interpolate(&self.values[16 * p..16 * p + 16], (2.0 * x - a - b) / (b - a))
+    }
+
+    /// ∫ f from the first edge to x.
+    pub(crate) fn integral_to(&self, x: f64) -> f64 {
+        let (lo, hi) = self.range();
+        if x <= lo || self.edges.len() < 2 {
+            return 0.0;
+        }
+        if x >= hi {
+            return self.total();
+        }
+        let p = self.panel_of(x);
+        let (a, b) = (self.edges[p], self.edges[p + 1]);
+        let values = &self.values[16 * p..16 * p + 16];
+        let mut part = 0.0;
+        panel_nodes(a, x, |t, w| {
+            part += w * interpolate(values, (2.0 * t - a - b) / (b - a));
+        });
+        self.cumulative[p] + part
+    }
+
+    /// The x where ∫ f up to x is `p` × the total, by bisection within its panel.
+    pub(crate) fn quantile(&self, p: f64) -> f64 {
+        let target = p * self.total();
+        let index = self
+            .cumulative
+            .partition_point(|&c| c < target)
+            .clamp(1, self.edges.len().saturating_sub(1).max(1));
+        let (mut lo, mut hi) = (self.edges[index - 1], self.edges[index.min(self.edges.len() - 1)]);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if self.integral_to(mid) < target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    }
+}
+
+/// Panel edges for functions whose mass lies around the `(centre, sd)` scales: one per SD within
+/// ±`sds` SDs of each centre, merged, leaving out edges closer than half the smallest SD to the
+/// previous one.
+pub(crate) fn edges(scales: &[(f64, f64)], sds: usize) -> Vec<f64> {
+    let mut all: Vec<f64> = Vec::with_capacity(scales.len() * (2 * sds + 1));
+    for &(centre, sd) in scales {
+        for j in 0..=2 * sds {
+            all.push(centre + (j as f64 - sds as f64) * sd);
+        }
+    }
+    all.sort_by(f64::total_cmp);
+    let gap = 0.5
+        * scales
+            .iter()
+            .map(|s| s.1)
+            .fold(f64::INFINITY, f64::min);
+    let mut kept: Vec<f64> = Vec::with_capacity(all.len());
+    for x in all {
+        match kept.last() {
+            Some(&last) if x - last < gap => {}
+            _ => kept.push(x),
+        }
+    }
+    if let (Some(&last), Some(&max)) = (kept.last(), scales.iter().map(|s| s.0 + sds as f64 * s.1).max_by(f64::total_cmp).as_ref()) {
+        if last < max {
+            kept.push(max);
+        }
+    }
+    kept
 }
 
 #[cfg(test)]

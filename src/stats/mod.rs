@@ -9,6 +9,7 @@
 mod conjugate;
 pub mod ess;
 mod legendre16;
+pub mod map;
 mod marginal;
 pub mod mixture;
 pub mod nof1;
@@ -17,6 +18,7 @@ pub(crate) mod roots;
 pub(crate) mod special;
 mod summary;
 
+pub use map::{BinaryStudy, HierarchicalPriors, Link, MapPredictive, NormalStudy, Summary, MAX_HISTORICAL};
 pub use ess::{ess_beta, ess_gamma, ess_normal, EssMethod, NormalComponent};
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
 pub use marginal::{Marginal, Shape};
@@ -163,6 +165,57 @@ pub enum StatsError {
         /// Which shape parameter.
         name: &'static str,
         /// Its value.
+        value: f64,
+    },
+    /// A meta-analysis without historical studies.
+    #[error("no historical studies: at least one is needed")]
+    NoStudies,
+    /// More historical studies than supported.
+    #[error("{got} historical studies given; at most {max} are supported")]
+    TooManyStudies {
+        /// Studies given.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A historical study without participants.
+    #[error("study {study}: n = 0; every study needs at least one participant")]
+    EmptyStudy {
+        /// The study's 1-based position.
+        study: usize,
+    },
+    /// A historical study with more responders than participants.
+    #[error("study {study}: responders = {responders} exceeds n = {n}")]
+    Responders {
+        /// The study's 1-based position.
+        study: usize,
+        /// Responders given.
+        responders: u64,
+        /// Participants given.
+        n: u64,
+    },
+    /// A historical study's mean or standard error that is not valid (finite; SE positive).
+    #[error("study {study}: {name} = {value} must be finite (and positive for se)")]
+    StudyValue {
+        /// The study's 1-based position.
+        study: usize,
+        /// Which value.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A number of mixture components to fit outside 1..=max.
+    #[error("{got} components asked; fit between 1 and {max} (one slot is kept for the robust component)")]
+    FitComponents {
+        /// Components asked.
+        got: usize,
+        /// The most that can be fitted.
+        max: usize,
+    },
+    /// A robust weight outside (0, 1).
+    #[error("robust weight {value} must lie strictly between 0 and 1")]
+    RobustWeight {
+        /// The weight given.
         value: f64,
     },
 }
