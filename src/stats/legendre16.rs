@@ -263,35 +263,37 @@ impl Tabulated {
     }
 }
 
-/// Panel edges for functions whose mass lies around the `(centre, sd)` scales: one per SD within
-/// ±`sds` SDs of each centre, merged, leaving out edges closer than half the smallest SD to the
-/// previous one.
-pub(crate) fn edges(scales: &[(f64, f64)], sds: usize) -> Vec<f64> {
-    let mut all: Vec<f64> = Vec::with_capacity(scales.len() * (2 * sds + 1));
+/// Panel edges for functions whose mass lies around the `(centre, sd)` scales: one every
+/// `step` SDs within ±`sds` SDs of each centre, merged, leaving out an edge closer than half its
+/// own spacing to the previous one (so broad scales add no edges among a narrow one's).
+pub(crate) fn edges(scales: &[(f64, f64)], sds: f64, step: f64) -> Vec<f64> {
+    let per = (sds / step).ceil() as usize;
+    let mut all: Vec<(f64, f64)> = Vec::with_capacity(scales.len() * (2 * per + 1));
     for &(centre, sd) in scales {
-        for j in 0..=2 * sds {
-            all.push(centre + (j as f64 - sds as f64) * sd);
+        for j in 0..=2 * per {
+            all.push((centre + (j as f64 - per as f64) * step * sd, step * sd));
         }
     }
-    all.sort_by(f64::total_cmp);
-    let gap = 0.5
-        * scales
-            .iter()
-            .map(|s| s.1)
-            .fold(f64::INFINITY, f64::min);
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut kept: Vec<f64> = Vec::with_capacity(all.len());
-    for x in all {
+    for (x, spacing) in all {
         match kept.last() {
-            Some(&last) if x - last < gap => {}
+            Some(&last) if x - last < 0.5 * spacing => {}
             _ => kept.push(x),
         }
     }
-    if let (Some(&last), Some(&max)) = (kept.last(), scales.iter().map(|s| s.0 + sds as f64 * s.1).max_by(f64::total_cmp).as_ref()) {
-        if last < max {
-            kept.push(max);
-        }
+    let max = all_max(scales, per as f64 * step);
+    if kept.last().is_some_and(|&last| last < max) {
+        kept.push(max);
     }
     kept
+}
+
+fn all_max(scales: &[(f64, f64)], sds: f64) -> f64 {
+    scales
+        .iter()
+        .map(|s| s.0 + sds * s.1)
+        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 #[cfg(test)]

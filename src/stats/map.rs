@@ -29,8 +29,13 @@ const MU_SDS: f64 = 10.0;
 const MU_PANELS: usize = 5;
 /// A log density this far below its maximum is negligible (e^{−36} ≈ 2 × 10⁻¹⁶).
 const NEGLIGIBLE_LOG: f64 = 36.0;
-/// Edges of the predictive's panels: one per SD within this many SDs of each τ node's scale.
-const PREDICTIVE_SDS: usize = 12;
+/// The predictive's panels reach this many SDs beyond each τ node's scale …
+const PREDICTIVE_SDS: f64 = 12.0;
+/// … with an edge every this many SDs.
+const PREDICTIVE_STEP: f64 = 2.0;
+
+/// Points of the predictive with less probability than this are left out of the fit.
+const POINT_NEGLIGIBLE: f64 = 1e-14;
 
 /// Adaptive Gauss–Hermite rule (20 points): the positive nodes t and their weights times e^{t²}.
 const HERMITE: [(f64, f64); 10] = [
@@ -198,10 +203,8 @@ pub(crate) fn ln_study_likelihood(y: f64, n: f64, mu: f64, tau: f64) -> f64 {
     };
     let (mut lo, mut hi) = (-tau * (n - y) - 1.0, tau * y + 1.0);
     let mut z = 0.0_f64.clamp(lo, hi);
-    let mut curvature = 1.0;
     for _ in 0..200 {
-        let (gradient, c) = slope(z);
-        curvature = c;
+        let (gradient, curvature) = slope(z);
         if gradient > 0.0 {
             lo = z;
         } else {
@@ -217,7 +220,7 @@ pub(crate) fn ln_study_likelihood(y: f64, n: f64, mu: f64, tau: f64) -> f64 {
             break;
         }
     }
-    curvature = slope(z).1;
+    let curvature = slope(z).1;
     let s = std::f64::consts::SQRT_2 / curvature.sqrt();
     let top = ell(z);
     let sum: f64 = HERMITE
@@ -459,11 +462,11 @@ impl MapPredictive {
         let relevant: Vec<&Slice> = slices.iter().filter(|s| s.weight > 1e-16).collect();
         let scales: Vec<(f64, f64)> = relevant
             .iter()
-            .step_by(4)
+            .step_by(8)
             .chain(relevant.first())
             .map(|s| (s.centre, (s.sd * s.sd + s.tau * s.tau).sqrt()))
             .collect();
-        let edges = legendre16::edges(&scales, PREDICTIVE_SDS);
+        let edges = legendre16::edges(&scales, PREDICTIVE_SDS, PREDICTIVE_STEP);
         let theta = Tabulated::new(edges, |x| {
             relevant
                 .iter()
@@ -495,10 +498,12 @@ impl MapPredictive {
         let mut points = Vec::new();
         self.theta.for_each(|x, w, v| {
             let p = w * v / total;
-            if p > 0.0 {
+            if p > POINT_NEGLIGIBLE {
                 points.push((x, p));
             }
         });
+        let kept: f64 = points.iter().map(|p| p.1).sum();
+        points.iter_mut().for_each(|p| p.1 /= kept);
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         points
     }

@@ -10,6 +10,7 @@ mod conjugate;
 pub mod ess;
 mod legendre16;
 pub mod map;
+pub mod map_fit;
 mod marginal;
 pub mod mixture;
 pub mod nof1;
@@ -18,6 +19,7 @@ pub(crate) mod roots;
 pub(crate) mod special;
 mod summary;
 
+pub use map_fit::{robust_normal, robustify, MapFit, AIC_SAMPLE_SIZE, MAX_FITTED, ROBUST_BETA};
 pub use map::{BinaryStudy, HierarchicalPriors, Link, MapPredictive, NormalStudy, Summary, MAX_HISTORICAL};
 pub use ess::{ess_beta, ess_gamma, ess_normal, EssMethod, NormalComponent};
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
