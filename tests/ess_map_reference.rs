@@ -48,7 +48,10 @@ struct MapCase {
 }
 
 fn reference() -> Reference {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/ess_map_cases.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/reference/ess_map_cases.json"
+    );
     let text = std::fs::read_to_string(path).expect("reference file");
     serde_json::from_str(&text).expect("reference JSON")
 }
@@ -56,14 +59,26 @@ fn reference() -> Reference {
 fn ess(case: &EssCase, method: EssMethod) -> f64 {
     match case.family.as_str() {
         "beta" => {
-            let parts: Vec<_> = case.parts.iter().map(|p| (p[0], BetaPrior { a: p[1], b: p[2] })).collect();
+            let parts: Vec<_> = case
+                .parts
+                .iter()
+                .map(|p| (p[0], BetaPrior { a: p[1], b: p[2] }))
+                .collect();
             ess_beta(&Mixture::new(&parts).expect("mixture"), method).expect("ess")
         }
         "gamma" => {
             let parts: Vec<_> = case
                 .parts
                 .iter()
-                .map(|p| (p[0], GammaPrior { shape: p[1], rate: p[2] }))
+                .map(|p| {
+                    (
+                        p[0],
+                        GammaPrior {
+                            shape: p[1],
+                            rate: p[2],
+                        },
+                    )
+                })
                 .collect();
             ess_gamma(&Mixture::new(&parts).expect("mixture"), method).expect("ess")
         }
@@ -71,10 +86,22 @@ fn ess(case: &EssCase, method: EssMethod) -> f64 {
             let parts: Vec<_> = case
                 .parts
                 .iter()
-                .map(|p| (p[0], NormalComponent { mean: p[1], sd: p[2] }))
+                .map(|p| {
+                    (
+                        p[0],
+                        NormalComponent {
+                            mean: p[1],
+                            sd: p[2],
+                        },
+                    )
+                })
                 .collect();
-            ess_normal(&Mixture::new(&parts).expect("mixture"), case.sigma.expect("sigma"), method)
-                .expect("ess")
+            ess_normal(
+                &Mixture::new(&parts).expect("mixture"),
+                case.sigma.expect("sigma"),
+                method,
+            )
+            .expect("ess")
         }
     }
 }
@@ -82,7 +109,10 @@ fn ess(case: &EssCase, method: EssMethod) -> f64 {
 #[test]
 fn effective_sample_sizes_match_the_reference() {
     for case in reference().ess {
-        let mut checks = vec![(EssMethod::Moment, case.moment), (EssMethod::Morita, case.morita)];
+        let mut checks = vec![
+            (EssMethod::Moment, case.moment),
+            (EssMethod::Morita, case.morita),
+        ];
         if let Some(elir) = case.elir {
             checks.push((EssMethod::Elir, elir));
         }
@@ -106,23 +136,36 @@ fn close(name: &str, got: &Summary, want: &Quantities, moments: f64, quantiles: 
         ("median", got.median, want.median, quantiles),
         ("q975", got.q975, want.q975, quantiles),
     ] {
-        assert!((g - w).abs() <= tolerance, "{name} {what}: got {g}, want {w}");
+        assert!(
+            (g - w).abs() <= tolerance,
+            "{name} {what}: got {g}, want {w}"
+        );
     }
 }
 
 /// RBesT's `AS` data (eight placebo arms, Baeten et al. 2013), with RBesT's example priors
 /// μ ~ N(0, 2²) and τ ~ HalfNormal(1).
 fn as_studies() -> Vec<BinaryStudy> {
-    [(23, 107), (12, 44), (19, 51), (9, 39), (39, 139), (6, 20), (9, 78), (10, 35)]
-        .iter()
-        .map(|&(responders, n)| BinaryStudy { responders, n })
-        .collect()
+    [
+        (23, 107),
+        (12, 44),
+        (19, 51),
+        (9, 39),
+        (39, 139),
+        (6, 20),
+        (9, 78),
+        (10, 35),
+    ]
+    .iter()
+    .map(|&(responders, n)| BinaryStudy { responders, n })
+    .collect()
 }
 
 #[test]
 fn as_map_predictive_matches_the_reference() {
     let want = reference().map_as;
-    let map = MapPredictive::binary(&as_studies(), HierarchicalPriors::BINARY_DEFAULT).expect("map");
+    let map =
+        MapPredictive::binary(&as_studies(), HierarchicalPriors::BINARY_DEFAULT).expect("map");
     close("p_new", &map.summary(), &want.predictive, 1e-6, 1e-5);
     close("tau", &map.tau(), &want.tau, 1e-5, 1e-5);
 }
@@ -134,13 +177,20 @@ fn as_map_predictive_agrees_with_rbest_mcmc() {
     // median 0.247, 97.5 % 0.461; τ mean 0.387, sd 0.215, median 0.359. Those are Monte Carlo
     // estimates (a few thousand draws; their MC error on the mean is about 0.002 and larger on
     // the tail quantiles), so the exact values here agree to 0.005 (moments), 0.015 (quantiles).
-    let map = MapPredictive::binary(&as_studies(), HierarchicalPriors::BINARY_DEFAULT).expect("map");
+    let map =
+        MapPredictive::binary(&as_studies(), HierarchicalPriors::BINARY_DEFAULT).expect("map");
     let p = map.summary();
     assert!((p.mean - 0.255).abs() < 0.005, "{p:?}");
     assert!((p.sd - 0.0864).abs() < 0.005, "{p:?}");
-    assert!((p.q025 - 0.106).abs() < 0.015 && (p.median - 0.247).abs() < 0.015, "{p:?}");
+    assert!(
+        (p.q025 - 0.106).abs() < 0.015 && (p.median - 0.247).abs() < 0.015,
+        "{p:?}"
+    );
     assert!((p.q975 - 0.461).abs() < 0.015, "{p:?}");
     let tau = map.tau();
-    assert!((tau.mean - 0.387).abs() < 0.015 && (tau.median - 0.359).abs() < 0.015, "{tau:?}");
+    assert!(
+        (tau.mean - 0.387).abs() < 0.015 && (tau.median - 0.359).abs() < 0.015,
+        "{tau:?}"
+    );
     assert!((tau.sd - 0.215).abs() < 0.015, "{tau:?}");
 }

@@ -180,17 +180,18 @@ struct EssReport {
 fn ess(args: &EssArgs) -> Result<EssReport, PriorError> {
     let parts = parse_parts(&args.mixture)?;
     let ess = match args.family {
-        Family::Beta => ess_beta(
-            &mixture(&parts, |a, b| BetaPrior { a, b })?,
-            args.method,
-        )?,
+        Family::Beta => ess_beta(&mixture(&parts, |a, b| BetaPrior { a, b })?, args.method)?,
         Family::Gamma => ess_gamma(
             &mixture(&parts, |shape, rate| GammaPrior { shape, rate })?,
             args.method,
         )?,
         Family::Normal => {
             let sigma = args.sigma.ok_or_else(|| {
-                argument("sigma", "", "normal mixtures need the reference sampling SD --sigma")
+                argument(
+                    "sigma",
+                    "",
+                    "normal mixtures need the reference sampling SD --sigma",
+                )
             })?;
             ess_normal(
                 &mixture(&parts, |mean, sd| NormalComponent { mean, sd })?,
@@ -282,7 +283,12 @@ fn read_historical(file: &Path) -> Result<Historical, PriorError> {
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_owned())
         .collect();
-    let kind = match header.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let kind = match header
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["study", "responders", "n"] => 0,
         ["study", "mean", "se"] => 1,
         ["study", "mean", "sd", "n"] => 2,
@@ -305,7 +311,11 @@ fn read_historical(file: &Path) -> Result<Historical, PriorError> {
             let line = e.position().map(|p| p.line());
             let message = match e.kind() {
                 csv::ErrorKind::UnequalLengths { len, .. } => {
-                    format!("expected {} columns ({}), found {len}", header.len(), header.join(","))
+                    format!(
+                        "expected {} columns ({}), found {len}",
+                        header.len(),
+                        header.join(",")
+                    )
                 }
                 _ => e.to_string(),
             };
@@ -328,7 +338,11 @@ fn read_historical(file: &Path) -> Result<Historical, PriorError> {
                 let responders = count(file, line, "responders", field(1))?;
                 let n = count(file, line, "n", field(2))?;
                 if n == 0 {
-                    return Err(input(file, Some(line), "column n: 0; a study needs participants"));
+                    return Err(input(
+                        file,
+                        Some(line),
+                        "column n: 0; a study needs participants",
+                    ));
                 }
                 if responders > n {
                     return Err(input(
@@ -343,7 +357,11 @@ fn read_historical(file: &Path) -> Result<Historical, PriorError> {
                 let mean = number(file, line, "mean", field(1))?;
                 let se = number(file, line, "se", field(2))?;
                 if se <= 0.0 {
-                    return Err(input(file, Some(line), format!("column se: {se} must be positive")));
+                    return Err(input(
+                        file,
+                        Some(line),
+                        format!("column se: {se} must be positive"),
+                    ));
                 }
                 normal.push(NormalStudy { mean, se });
             }
@@ -351,11 +369,19 @@ fn read_historical(file: &Path) -> Result<Historical, PriorError> {
                 let mean = number(file, line, "mean", field(1))?;
                 let sd = number(file, line, "sd", field(2))?;
                 if sd <= 0.0 {
-                    return Err(input(file, Some(line), format!("column sd: {sd} must be positive")));
+                    return Err(input(
+                        file,
+                        Some(line),
+                        format!("column sd: {sd} must be positive"),
+                    ));
                 }
                 let n = count(file, line, "n", field(3))?;
                 if n == 0 {
-                    return Err(input(file, Some(line), "column n: 0; a study needs participants"));
+                    return Err(input(
+                        file,
+                        Some(line),
+                        "column n: 0; a study needs participants",
+                    ));
                 }
                 let n = n as f64;
                 weighted_variance += n * sd * sd;
@@ -368,7 +394,11 @@ fn read_historical(file: &Path) -> Result<Historical, PriorError> {
         }
     }
     if binary.is_empty() && normal.is_empty() {
-        return Err(input(file, None, "no historical studies (the file has a header only)"));
+        return Err(input(
+            file,
+            None,
+            "no historical studies (the file has a header only)",
+        ));
     }
     Ok(match kind {
         0 => Historical::Binary(binary),
@@ -462,7 +492,11 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
     let tau = args.tau_prior.as_deref().map(parse_tau_prior).transpose()?;
     if let Some(w) = args.robust {
         if !(w > 0.0 && w < 1.0) {
-            return Err(argument("robust", &w.to_string(), "the weight must lie strictly between 0 and 1"));
+            return Err(argument(
+                "robust",
+                &w.to_string(),
+                "the weight must lie strictly between 0 and 1",
+            ));
         }
     }
     match historical {
@@ -488,7 +522,14 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
             }
             let parts: Vec<String> = mixture
                 .iter()
-                .map(|(w, c)| format!("{{ weight = {}, beta = [{}, {}] }}", short(w), short(c.a), short(c.b)))
+                .map(|(w, c)| {
+                    format!(
+                        "{{ weight = {}, beta = [{}, {}] }}",
+                        short(w),
+                        short(c.a),
+                        short(c.b)
+                    )
+                })
                 .collect();
             Ok(MapReport {
                 family: "beta",
@@ -500,11 +541,20 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
                 robust_weight: args.robust,
                 mixture: mixture
                     .iter()
-                    .map(|(weight, c)| ReportComponent { weight, a: Some(c.a), b: Some(c.b), mean: None, sd: None })
+                    .map(|(weight, c)| ReportComponent {
+                        weight,
+                        a: Some(c.a),
+                        b: Some(c.b),
+                        mean: None,
+                        sd: None,
+                    })
                     .collect(),
                 protocol: format!("prior = {{ mixture = [ {} ] }}", parts.join(", ")),
                 predictive: predictive.summary(),
-                mixture_moments: Moments { mean: m1, sd: (m2 - m1 * m1).max(0.0).sqrt() },
+                mixture_moments: Moments {
+                    mean: m1,
+                    sd: (m2 - m1 * m1).max(0.0).sqrt(),
+                },
                 tau: predictive.tau(),
                 ess_elir: ess_beta(&mixture, EssMethod::Elir)?,
                 aic: fit.aic,
@@ -513,16 +563,20 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
         Historical::Normal(studies, estimated) => {
             let sigma = match (args.sigma, estimated) {
                 (Some(s), _) if s.is_finite() && s > 0.0 => s,
-                (Some(s), _) => return Err(argument("sigma", &s.to_string(), "must be finite and positive")),
-                (None, Some(s)) => s,
-                (None, None) => {
+                (Some(s), _) => {
                     return Err(argument(
                         "sigma",
-                        "",
-                        "study,mean,se data need the reference sampling SD --sigma (for the priors' \
-                         defaults, the robust component and the ESS)",
+                        &s.to_string(),
+                        "must be finite and positive",
                     ))
                 }
+                (None, Some(s)) => s,
+                (None, None) => return Err(argument(
+                    "sigma",
+                    "",
+                    "study,mean,se data need the reference sampling SD --sigma (for the priors' \
+                         defaults, the robust component and the ESS)",
+                )),
             };
             let defaults = HierarchicalPriors::normal_default(sigma);
             let priors = HierarchicalPriors {
@@ -535,14 +589,28 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
             let fitted = fit.mixture.len();
             let fitted_mean: f64 = fit.mixture.iter().map(|(w, c)| w * c.mean).sum();
             let mixture = match args.robust {
-                Some(w) => robustify(&fit.mixture, w, robust_normal(args.robust_mean.unwrap_or(fitted_mean), sigma))?,
+                Some(w) => robustify(
+                    &fit.mixture,
+                    w,
+                    robust_normal(args.robust_mean.unwrap_or(fitted_mean), sigma),
+                )?,
                 None => fit.mixture,
             };
             let m1: f64 = mixture.iter().map(|(w, c)| w * c.mean).sum();
-            let m2: f64 = mixture.iter().map(|(w, c)| w * (c.sd * c.sd + c.mean * c.mean)).sum();
+            let m2: f64 = mixture
+                .iter()
+                .map(|(w, c)| w * (c.sd * c.sd + c.mean * c.mean))
+                .sum();
             let parts: Vec<String> = mixture
                 .iter()
-                .map(|(w, c)| format!("{{ weight = {}, normal = [{}, {}] }}", short(w), short(c.mean), short(c.sd)))
+                .map(|(w, c)| {
+                    format!(
+                        "{{ weight = {}, normal = [{}, {}] }}",
+                        short(w),
+                        short(c.mean),
+                        short(c.sd)
+                    )
+                })
                 .collect();
             Ok(MapReport {
                 family: "normal",
@@ -554,11 +622,20 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
                 robust_weight: args.robust,
                 mixture: mixture
                     .iter()
-                    .map(|(weight, c)| ReportComponent { weight, a: None, b: None, mean: Some(c.mean), sd: Some(c.sd) })
+                    .map(|(weight, c)| ReportComponent {
+                        weight,
+                        a: None,
+                        b: None,
+                        mean: Some(c.mean),
+                        sd: Some(c.sd),
+                    })
                     .collect(),
                 protocol: format!("prior = {{ mixture = [ {} ] }}", parts.join(", ")),
                 predictive: predictive.summary(),
-                mixture_moments: Moments { mean: m1, sd: (m2 - m1 * m1).max(0.0).sqrt() },
+                mixture_moments: Moments {
+                    mean: m1,
+                    sd: (m2 - m1 * m1).max(0.0).sqrt(),
+                },
                 tau: predictive.tau(),
                 ess_elir: ess_normal(&mixture, sigma, EssMethod::Elir)?,
                 aic: fit.aic,
@@ -569,7 +646,8 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
 
 impl MapReport {
     fn table(&self) -> String {
-        let mut out = format!(
+        let mut out =
+            format!(
             "MAP prior from {} historical studies ({}; mu ~ N({}, {}^2), tau ~ HalfNormal({}){})\n",
             self.studies,
             if self.family == "beta" { "binary, logit scale" } else { "normal" },
@@ -581,15 +659,24 @@ impl MapReport {
         out.push_str(&format!(
             "{} fitted component(s){}\n{}\n\n",
             self.components,
-            self.robust_weight.map_or(String::new(), |w| format!(" + robust component (weight {w})")),
+            self.robust_weight.map_or(String::new(), |w| format!(
+                " + robust component (weight {w})"
+            )),
             self.protocol
         ));
-        let parameter = if self.family == "beta" { "p_new" } else { "theta_new" };
+        let parameter = if self.family == "beta" {
+            "p_new"
+        } else {
+            "theta_new"
+        };
         out.push_str(&format!(
             "{:<22}{:>10}{:>10}{:>10}{:>10}{:>10}\n",
             "", "mean", "sd", "2.5%", "50%", "97.5%"
         ));
-        for (name, s) in [(format!("{parameter} (exact)"), &self.predictive), ("tau".to_owned(), &self.tau)] {
+        for (name, s) in [
+            (format!("{parameter} (exact)"), &self.predictive),
+            ("tau".to_owned(), &self.tau),
+        ] {
             out.push_str(&format!(
                 "{name:<22}{:>10.4}{:>10.4}{:>10.4}{:>10.4}{:>10.4}\n",
                 s.mean, s.sd, s.q025, s.median, s.q975

@@ -77,7 +77,9 @@ impl std::str::FromStr for EssMethod {
             "elir" => Ok(Self::Elir),
             "moment" => Ok(Self::Moment),
             "morita" => Ok(Self::Morita),
-            other => Err(format!("{other:?} is not a method: use elir, moment or morita")),
+            other => Err(format!(
+                "{other:?} is not a method: use elir, moment or morita"
+            )),
         }
     }
 }
@@ -209,7 +211,14 @@ pub(crate) fn expit(z: f64) -> f64 {
 /// −(ln π)″ = −Σ r_k h_k − Σ r_k (g_k − ḡ)², ḡ = Σ r_k g_k (RBesT's `mixInfo`, written
 /// without cancellation).
 fn density_and_information<F: Family>(parts: &[(f64, f64, f64)], x: f64) -> (f64, f64) {
-    let mut terms = [(0.0, Terms { ln_density: 0.0, gradient: 0.0, hessian: 0.0 }); super::MAX_COMPONENTS];
+    let mut terms = [(
+        0.0,
+        Terms {
+            ln_density: 0.0,
+            gradient: 0.0,
+            hessian: 0.0,
+        },
+    ); super::MAX_COMPONENTS];
     let mut top = f64::NEG_INFINITY;
     for (slot, &(ln_c, p, q)) in terms.iter_mut().zip(parts) {
         let t = F::terms(p, q, x);
@@ -311,7 +320,10 @@ fn moments(parts: impl Iterator<Item = (f64, f64, f64)>) -> (f64, f64) {
 
 /// ELIR requires every shape parameter ≥ 1 (otherwise the defining integral diverges at the
 /// boundary); the error names the component and parameter.
-fn shapes_at_least_one(shapes: impl Iterator<Item = (&'static str, f64)>, per: usize) -> Result<(), StatsError> {
+fn shapes_at_least_one(
+    shapes: impl Iterator<Item = (&'static str, f64)>,
+    per: usize,
+) -> Result<(), StatsError> {
     for (index, (name, value)) in shapes.enumerate() {
         if value < 1.0 {
             return Err(StatsError::ElirUndefined {
@@ -367,16 +379,17 @@ pub fn ess_gamma(mixture: &Mixture<GammaPrior>, method: EssMethod) -> Result<f64
             Ok(elir(mixture, |x| x))
         }
         EssMethod::Moment => {
-            let (m, v) = moments(mixture.iter().map(|(w, c)| {
-                (w, c.shape / c.rate, c.shape / (c.rate * c.rate))
-            }));
+            let (m, v) = moments(
+                mixture
+                    .iter()
+                    .map(|(w, c)| (w, c.shape / c.rate, c.shape / (c.rate * c.rate))),
+            );
             Ok(m / v)
         }
         EssMethod::Morita => {
             let x = mode(mixture).max(f64::MIN_POSITIVE);
             let parts = mixture.prepared();
-            let (_, prior_information) =
-                density_and_information::<Mixture<GammaPrior>>(&parts, x);
+            let (_, prior_information) = density_and_information::<Mixture<GammaPrior>>(&parts, x);
             let flattened = (x / MORITA_SCALE - 1.0) / (x * x);
             let mean: f64 = mixture.iter().map(|(w, c)| w * c.shape / c.rate).sum();
             let expected = mean / (x * x);
@@ -405,7 +418,11 @@ pub fn ess_normal(
             let parts = mixture.prepared();
             let (_, prior_information) =
                 density_and_information::<Mixture<NormalComponent>>(&parts, x);
-            let widest = mixture.components().iter().map(|c| c.sd * c.sd).fold(0.0, f64::max);
+            let widest = mixture
+                .components()
+                .iter()
+                .map(|c| c.sd * c.sd)
+                .fold(0.0, f64::max);
             let flattened = 1.0 / (MORITA_SCALE * widest);
             Ok((prior_information - flattened) * variance)
         }
@@ -417,7 +434,10 @@ mod tests {
     use super::*;
 
     fn beta(parts: &[(f64, f64, f64)]) -> Mixture<BetaPrior> {
-        let parts: Vec<_> = parts.iter().map(|&(w, a, b)| (w, BetaPrior { a, b })).collect();
+        let parts: Vec<_> = parts
+            .iter()
+            .map(|&(w, a, b)| (w, BetaPrior { a, b }))
+            .collect();
         Mixture::new(&parts).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -459,8 +479,10 @@ mod tests {
             (0.08023561, -55.07086416, 44.57325000),
         ];
         let normal = |parts: &[(f64, f64, f64)]| {
-            let parts: Vec<_> =
-                parts.iter().map(|&(w, mean, sd)| (w, NormalComponent { mean, sd })).collect();
+            let parts: Vec<_> = parts
+                .iter()
+                .map(|&(w, mean, sd)| (w, NormalComponent { mean, sd }))
+                .collect();
             Mixture::new(&parts)
         };
         let map = normal(&parts)?;
@@ -469,7 +491,10 @@ mod tests {
         assert_eq!(ess_normal(&map, 88.0, EssMethod::Moment)?.round(), 21.0);
         let mut robust: Vec<_> = parts.iter().map(|&(w, m, s)| (0.8 * w, m, s)).collect();
         robust.push((0.2, -50.0, 88.0));
-        assert_eq!(ess_normal(&normal(&robust)?, 88.0, EssMethod::Elir)?.round(), 28.0);
+        assert_eq!(
+            ess_normal(&normal(&robust)?, 88.0, EssMethod::Elir)?.round(),
+            28.0
+        );
         Ok(())
     }
 
@@ -478,7 +503,10 @@ mod tests {
         let one = beta(&[(1.0, 5.0, 15.0)]);
         assert!((ess_beta(&one, EssMethod::Elir)? - 20.0).abs() < 1e-9);
         assert!((ess_beta(&one, EssMethod::Moment)? - 20.0).abs() < 1e-9);
-        let gamma = Mixture::single(GammaPrior { shape: 20.0, rate: 4.0 })?;
+        let gamma = Mixture::single(GammaPrior {
+            shape: 20.0,
+            rate: 4.0,
+        })?;
         assert!((ess_gamma(&gamma, EssMethod::Elir)? - 4.0).abs() < 1e-9);
         assert!((ess_gamma(&gamma, EssMethod::Moment)? - 4.0).abs() < 1e-9);
         let normal = Mixture::single(NormalComponent { mean: 1.0, sd: 2.0 })?;
@@ -492,7 +520,11 @@ mod tests {
         let m = beta(&[(0.5, 2.0, 3.0), (0.5, 0.5, 1.0)]);
         assert_eq!(
             ess_beta(&m, EssMethod::Elir),
-            Err(StatsError::ElirUndefined { component: 2, name: "a", value: 0.5 })
+            Err(StatsError::ElirUndefined {
+                component: 2,
+                name: "a",
+                value: 0.5
+            })
         );
     }
 }

@@ -207,7 +207,10 @@ impl Tabulated {
 
     fn panel_of(&self, x: f64) -> usize {
         let last = self.edges.len().saturating_sub(2);
-        self.edges.partition_point(|&e| e <= x).saturating_sub(1).min(last)
+        self.edges
+            .partition_point(|&e| e <= x)
+            .saturating_sub(1)
+            .min(last)
     }
 
     /// f(x) by interpolation (0 outside the panels).
@@ -218,7 +221,10 @@ impl Tabulated {
         }
         let p = self.panel_of(x);
         let (a, b) = (self.edges[p], self.edges[p + 1]);
-        interpolate(&self.values[16 * p..16 * p + 16], (2.0 * x - a - b) / (b - a))
+        interpolate(
+            &self.values[16 * p..16 * p + 16],
+            (2.0 * x - a - b) / (b - a),
+        )
     }
 
     /// ∫ f from the first edge to x.
@@ -247,7 +253,10 @@ impl Tabulated {
             .cumulative
             .partition_point(|&c| c < target)
             .clamp(1, self.edges.len().saturating_sub(1).max(1));
-        let (mut lo, mut hi) = (self.edges[index - 1], self.edges[index.min(self.edges.len() - 1)]);
+        let (mut lo, mut hi) = (
+            self.edges[index - 1],
+            self.edges[index.min(self.edges.len() - 1)],
+        );
         for _ in 0..200 {
             let mid = 0.5 * (lo + hi);
             if mid <= lo || mid >= hi {
@@ -302,7 +311,9 @@ mod tests {
 
     #[test]
     fn integrates_a_normal_density_and_its_moments() {
-        let density = |x: f64| (-0.5 * (x - 1.0) * (x - 1.0) / 4.0).exp() / (2.0 * (2.0 * std::f64::consts::PI).sqrt());
+        let density = |x: f64| {
+            (-0.5 * (x - 1.0) * (x - 1.0) / 4.0).exp() / (2.0 * (2.0 * std::f64::consts::PI).sqrt())
+        };
         let mass = integrate(&[(1.0, 2.0)], density);
         let mean = integrate(&[(1.0, 2.0)], |x| x * density(x));
         assert!((mass - 1.0).abs() < 1e-14, "{mass}");

@@ -380,7 +380,10 @@ impl MapPredictive {
                     n: s.n,
                 });
             }
-            match groups.iter_mut().find(|g| g.0 == s.responders && g.1 == s.n) {
+            match groups
+                .iter_mut()
+                .find(|g| g.0 == s.responders && g.1 == s.n)
+            {
                 Some(g) => g.2 += 1.0,
                 None => groups.push((s.responders, s.n, 1.0)),
             }
@@ -577,10 +580,19 @@ mod tests {
     /// RBesT's `AS` data set: placebo arms of eight studies in ankylosing spondylitis (Baeten
     /// et al. 2013), as listed in RBesT's vignette "Getting started with RBesT (binary)".
     pub(crate) fn ankylosing_spondylitis() -> Vec<BinaryStudy> {
-        [(23, 107), (12, 44), (19, 51), (9, 39), (39, 139), (6, 20), (9, 78), (10, 35)]
-            .iter()
-            .map(|&(responders, n)| BinaryStudy { responders, n })
-            .collect()
+        [
+            (23, 107),
+            (12, 44),
+            (19, 51),
+            (9, 39),
+            (39, 139),
+            (6, 20),
+            (9, 78),
+            (10, 35),
+        ]
+        .iter()
+        .map(|&(responders, n)| BinaryStudy { responders, n })
+        .collect()
     }
 
     #[test]
@@ -603,13 +615,25 @@ mod tests {
 
     #[test]
     fn as_predictive_is_normalised_and_near_rbest() -> Result<(), StatsError> {
-        let map = MapPredictive::binary(&ankylosing_spondylitis(), HierarchicalPriors::BINARY_DEFAULT)?;
-        let groups: Vec<(f64, f64, f64)> = ankylosing_spondylitis().iter().map(|s| (s.responders as f64, s.n as f64, 1.0)).collect();
+        let map = MapPredictive::binary(
+            &ankylosing_spondylitis(),
+            HierarchicalPriors::BINARY_DEFAULT,
+        )?;
+        let groups: Vec<(f64, f64, f64)> = ankylosing_spondylitis()
+            .iter()
+            .map(|s| (s.responders as f64, s.n as f64, 1.0))
+            .collect();
         for tau in [0.01, 0.5, 2.0, 7.9] {
-            let (_, ln_mass, c, sd) = binary_conditional(&groups, &HierarchicalPriors::BINARY_DEFAULT, tau);
+            let (_, ln_mass, c, sd) =
+                binary_conditional(&groups, &HierarchicalPriors::BINARY_DEFAULT, tau);
             eprintln!("tau {tau} ln_mass {ln_mass} centre {c} sd {sd}");
         }
-        eprintln!("tau {:?} theta range {:?} tau total {}", map.tau(), map.theta.range(), map.tau.total());
+        eprintln!(
+            "tau {:?} theta range {:?} tau total {}",
+            map.tau(),
+            map.theta.range(),
+            map.tau.total()
+        );
         assert!((map.mass() - 1.0).abs() < 1e-8, "{}", map.mass());
         let s = map.summary();
         // RBesT's MCMC summary: mean 0.255, sd 0.0864 (see tests/map_reference for the exact values).
@@ -625,7 +649,11 @@ mod tests {
             NormalStudy { mean: 1.0, se: 0.5 },
             NormalStudy { mean: 2.0, se: 0.5 },
         ];
-        let priors = HierarchicalPriors { mu_mean: 0.0, mu_sd: 100.0, tau_scale: 1e-6 };
+        let priors = HierarchicalPriors {
+            mu_mean: 0.0,
+            mu_sd: 100.0,
+            tau_scale: 1e-6,
+        };
         let s = MapPredictive::normal(&studies, priors)?.summary();
         assert!((s.mean - 12.0 / 8.0001).abs() < 1e-9, "{s:?}");
         assert!((s.sd - (1.0f64 / 8.0001).sqrt()).abs() < 1e-9, "{s:?}");

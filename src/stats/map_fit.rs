@@ -76,8 +76,9 @@ impl EmFamily for BetaPrior {
 /// on ψ(a) − ψ(a + b) = L1, ψ(b) − ψ(a + b) = L2 from the moment estimates; on the boundary a = 1
 /// the optimum is b = −1/L2 (and symmetrically).
 fn beta_mle(l1: f64, l2: f64, mean: f64, variance: f64) -> BetaPrior {
-    let objective =
-        |a: f64, b: f64| (a - 1.0) * l1 + (b - 1.0) * l2 - (ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b));
+    let objective = |a: f64, b: f64| {
+        (a - 1.0) * l1 + (b - 1.0) * l2 - (ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b))
+    };
     let n = (mean * (1.0 - mean) / variance - 1.0).max(2.0);
     let (mut a, mut b) = ((mean * n).max(1.0), ((1.0 - mean) * n).max(1.0));
     for _ in 0..100 {
@@ -100,8 +101,14 @@ fn beta_mle(l1: f64, l2: f64, mean: f64, variance: f64) -> BetaPrior {
     if a >= 1.0 && b >= 1.0 {
         return BetaPrior { a, b };
     }
-    let on_a = BetaPrior { a: 1.0, b: (-1.0 / l2).max(1.0) };
-    let on_b = BetaPrior { a: (-1.0 / l1).max(1.0), b: 1.0 };
+    let on_a = BetaPrior {
+        a: 1.0,
+        b: (-1.0 / l2).max(1.0),
+    };
+    let on_b = BetaPrior {
+        a: (-1.0 / l1).max(1.0),
+        b: 1.0,
+    };
     if objective(on_a.a, on_a.b) >= objective(on_b.a, on_b.b) {
         on_a
     } else {
@@ -266,7 +273,10 @@ pub fn robustify<C: Component>(
     if !(weight > 0.0 && weight < 1.0) {
         return Err(StatsError::RobustWeight { value: weight });
     }
-    let mut parts: Vec<(f64, C)> = mixture.iter().map(|(w, c)| ((1.0 - weight) * w, c)).collect();
+    let mut parts: Vec<(f64, C)> = mixture
+        .iter()
+        .map(|(w, c)| ((1.0 - weight) * w, c))
+        .collect();
     parts.push((weight, robust));
     Mixture::new(&parts)
 }
@@ -299,15 +309,27 @@ mod tests {
             .collect();
         let fitted = fit::<BetaPrior>(&points, Some(1)).unwrap_or_else(|e| panic!("{e}"));
         let c = fitted.mixture.components()[0];
-        assert!((c.a - 3.0).abs() < 1e-4 && (c.b - 7.0).abs() < 1e-4, "{c:?}");
+        assert!(
+            (c.a - 3.0).abs() < 1e-4 && (c.b - 7.0).abs() < 1e-4,
+            "{c:?}"
+        );
     }
 
     #[test]
     fn as_map_fit_is_close_to_the_exact_predictive() -> Result<(), StatsError> {
-        let studies: Vec<BinaryStudy> = [(23, 107), (12, 44), (19, 51), (9, 39), (39, 139), (6, 20), (9, 78), (10, 35)]
-            .iter()
-            .map(|&(responders, n)| BinaryStudy { responders, n })
-            .collect();
+        let studies: Vec<BinaryStudy> = [
+            (23, 107),
+            (12, 44),
+            (19, 51),
+            (9, 39),
+            (39, 139),
+            (6, 20),
+            (9, 78),
+            (10, 35),
+        ]
+        .iter()
+        .map(|&(responders, n)| BinaryStudy { responders, n })
+        .collect();
         let map = MapPredictive::binary(&studies, HierarchicalPriors::BINARY_DEFAULT)?;
         let fitted = map.fit_beta(None)?;
         let exact = map.summary();
@@ -318,7 +340,10 @@ mod tests {
             second += w * (m * (1.0 - m) / (c.a + c.b + 1.0) + m * m);
         }
         let sd = (second - mean * mean).sqrt();
-        eprintln!("{fitted:?} {exact:?} {mean} {sd} elir {}", ess_beta(&fitted.mixture, EssMethod::Elir)?);
+        eprintln!(
+            "{fitted:?} {exact:?} {mean} {sd} elir {}",
+            ess_beta(&fitted.mixture, EssMethod::Elir)?
+        );
         assert!((mean - exact.mean).abs() < 1e-3);
         assert!((sd - exact.sd).abs() < 2e-3);
         Ok(())

@@ -19,10 +19,12 @@ pub(crate) mod roots;
 pub(crate) mod special;
 mod summary;
 
-pub use map_fit::{robust_normal, robustify, MapFit, AIC_SAMPLE_SIZE, MAX_FITTED, ROBUST_BETA};
-pub use map::{BinaryStudy, HierarchicalPriors, Link, MapPredictive, NormalStudy, Summary, MAX_HISTORICAL};
-pub use ess::{ess_beta, ess_gamma, ess_normal, EssMethod, NormalComponent};
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
+pub use ess::{ess_beta, ess_gamma, ess_normal, EssMethod, NormalComponent};
+pub use map::{
+    BinaryStudy, HierarchicalPriors, Link, MapPredictive, NormalStudy, Summary, MAX_HISTORICAL,
+};
+pub use map_fit::{robust_normal, robustify, MapFit, AIC_SAMPLE_SIZE, MAX_FITTED, ROBUST_BETA};
 pub use marginal::{Marginal, Shape};
 pub use mixture::{Component, Mixture, MAX_COMPONENTS};
 pub use nof1::{
