@@ -7,6 +7,7 @@ mod export;
 mod live;
 mod nof1;
 mod posterior;
+mod prior;
 mod serve;
 mod simulate;
 mod validate;
@@ -34,6 +35,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Posterior calculator: summaries, P(best), P(worst) and comparisons with a control.
     Posterior(posterior::PosteriorArgs),
+    /// Priors from historical data: MAP priors and effective sample sizes.
+    #[command(subcommand)]
+    Prior(prior::PriorCommand),
     /// n-of-1 analyses of measurement files.
     #[command(subcommand)]
     Nof1(nof1::Nof1Command),
@@ -66,6 +70,7 @@ impl Cli {
             Command::Serve(args) => serve::run(&args),
             Command::Validate(args) => validate::run(&args),
             Command::Posterior(args) => posterior::run(&args),
+            Command::Prior(command) => prior::run(&command),
             Command::Nof1(command) => nof1::run(&command),
             Command::Simulate(args) => simulate::run(&args),
             Command::Calibrate(args) => calibrate::run(&args),

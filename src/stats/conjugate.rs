@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize, Serializer};
 use statrs::function::gamma::ln_gamma;
 
-use super::mixture::Component;
+use super::mixture::{ArmComponent, Component};
 use super::{Marginal, Mixture, StatsError};
 
 /// Beta(a, b) prior on a response probability.

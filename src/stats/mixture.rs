@@ -26,6 +26,11 @@ pub trait Component: Copy + PartialEq + std::fmt::Debug {
     const FAMILY: &'static str;
     /// `Ok` when every parameter is finite and in range, else the parameter that is not.
     fn check(&self) -> Result<(), StatsError>;
+}
+
+/// A component the decision quadrature can integrate: a conjugate prior (or posterior) of an
+/// arm's parameter θ.
+pub trait ArmComponent: Component {
     /// The component as a distribution of the arm's parameter θ (for Normal-Inverse-Gamma, the
     /// Student-t marginal of the mean).
     fn marginal(&self) -> Result<Marginal, StatsError>;
@@ -41,6 +46,9 @@ impl Component for BetaPrior {
         finite_positive("a", self.a)?;
         finite_positive("b", self.b)
     }
+}
+
+impl ArmComponent for BetaPrior {
     fn marginal(&self) -> Result<Marginal, StatsError> {
         Marginal::beta(self.a, self.b)
     }
@@ -52,6 +60,9 @@ impl Component for GammaPrior {
         finite_positive("shape", self.shape)?;
         finite_positive("rate", self.rate)
     }
+}
+
+impl ArmComponent for GammaPrior {
     fn marginal(&self) -> Result<Marginal, StatsError> {
         Marginal::gamma(self.shape, self.rate)
     }
@@ -70,6 +81,9 @@ impl Component for NigPrior {
         finite_positive("alpha0", self.alpha0)?;
         finite_positive("beta0", self.beta0)
     }
+}
+
+impl ArmComponent for NigPrior {
     fn marginal(&self) -> Result<Marginal, StatsError> {
         Marginal::student_t(
             2.0 * self.alpha0,
@@ -253,7 +267,7 @@ impl<C: Component> Mixture<C> {
     }
 }
 
-impl<C: Component> Mixture<C> {
+impl<C: ArmComponent> Mixture<C> {
     /// The mixture's density at θ, Σ wₖ pₖ(θ) (the components as marginals of θ: Beta, Gamma,
     /// or the Student-t of the mean for Normal-Inverse-Gamma).
     pub fn density(&self, theta: f64) -> Result<f64, StatsError> {

@@ -7,6 +7,10 @@
 //! down in `METHODS.md` with its reference.
 
 mod conjugate;
+pub mod ess;
+mod legendre16;
+pub mod map;
+pub mod map_fit;
 mod marginal;
 pub mod mixture;
 pub mod nof1;
@@ -16,8 +20,13 @@ pub(crate) mod special;
 mod summary;
 
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
+pub use ess::{ess_beta, ess_gamma, ess_normal, EssMethod, NormalComponent};
+pub use map::{
+    BinaryStudy, HierarchicalPriors, Link, MapPredictive, NormalStudy, Summary, MAX_HISTORICAL,
+};
+pub use map_fit::{robust_normal, robustify, MapFit, AIC_SAMPLE_SIZE, MAX_FITTED, ROBUST_BETA};
 pub use marginal::{Marginal, Shape};
-pub use mixture::{Component, Mixture, MAX_COMPONENTS};
+pub use mixture::{ArmComponent, Component, Mixture, MAX_COMPONENTS};
 pub use nof1::{
     analyse_patient, pool_series, EffectOptions, EffectPosterior, EmpiricalBayes, Nof1Observation,
     Nof1Prior, PatientEffect, PopulationEffect, SeriesOptions, SeriesPosterior, ShrunkenEffect,
@@ -156,6 +165,68 @@ pub enum StatsError {
     NestedMixture {
         /// The component's 1-based position.
         component: usize,
+    },
+    /// The ELIR effective sample size is not defined: a shape parameter below 1 makes its
+    /// integral diverge at the boundary.
+    #[error("mixture component {component}: {name} = {value} is below 1, where the ELIR effective sample size diverges (use --method moment or morita, or fit with shapes of at least 1)")]
+    ElirUndefined {
+        /// The component's 1-based position.
+        component: usize,
+        /// Which shape parameter.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A meta-analysis without historical studies.
+    #[error("no historical studies: at least one is needed")]
+    NoStudies,
+    /// More historical studies than supported.
+    #[error("{got} historical studies given; at most {max} are supported")]
+    TooManyStudies {
+        /// Studies given.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A historical study without participants.
+    #[error("study {study}: n = 0; every study needs at least one participant")]
+    EmptyStudy {
+        /// The study's 1-based position.
+        study: usize,
+    },
+    /// A historical study with more responders than participants.
+    #[error("study {study}: responders = {responders} exceeds n = {n}")]
+    Responders {
+        /// The study's 1-based position.
+        study: usize,
+        /// Responders given.
+        responders: u64,
+        /// Participants given.
+        n: u64,
+    },
+    /// A historical study's mean or standard error that is not valid (finite; SE positive).
+    #[error("study {study}: {name} = {value} must be finite (and positive for se)")]
+    StudyValue {
+        /// The study's 1-based position.
+        study: usize,
+        /// Which value.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A number of mixture components to fit outside 1..=max.
+    #[error("{got} components asked; fit between 1 and {max} (one slot is kept for the robust component)")]
+    FitComponents {
+        /// Components asked.
+        got: usize,
+        /// The most that can be fitted.
+        max: usize,
+    },
+    /// A robust weight outside (0, 1).
+    #[error("robust weight {value} must lie strictly between 0 and 1")]
+    RobustWeight {
+        /// The weight given.
+        value: f64,
     },
 }
 

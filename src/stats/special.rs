@@ -262,6 +262,28 @@ pub(crate) fn t_ln_norm(df: f64) -> f64 {
     ln_gamma_half_ratio(0.5 * df) - 0.5 * (df * std::f64::consts::PI).ln()
 }
 
+/// The trigamma function ψ′(x) = d² ln Γ(x)/dx² for x > 0: the recurrence
+/// ψ′(x) = ψ′(x + 1) + 1/x² up to x ≥ 10, then the asymptotic series
+/// 1/x + 1/(2x²) + Σ B₂ₖ/x^{2k+1} to B₁₂ (relative error below 2 × 10⁻¹⁴). [Abramowitz &
+/// Stegun 6.4.12]
+pub(crate) fn trigamma(mut x: f64) -> f64 {
+    let mut sum = 0.0;
+    while x < 10.0 {
+        sum += 1.0 / (x * x);
+        x += 1.0;
+    }
+    let r = 1.0 / x;
+    let r2 = r * r;
+    let series = r
+        * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r2 * (-1.0 / 30.0
+                        + r2 * (1.0 / 42.0
+                            + r2 * (-1.0 / 30.0 + r2 * (5.0 / 66.0 + r2 * (-691.0 / 2730.0))))))));
+    sum + series
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
