@@ -92,6 +92,18 @@ impl Components {
         top + sum.ln()
     }
 
+    /// The density of z relative to e^`reference`, Σₖ exp(ln wₖcₖ + ℓₖ(z) − reference): the
+    /// log-sum-exp without its logarithm, for the quadrature's nodes (`reference` from
+    /// [`Self::reference`], so no term overflows).
+    #[inline]
+    pub(crate) fn density_z(&self, features: Features, reference: f64) -> f64 {
+        let mut sum = 0.0;
+        for k in 0..self.len {
+            sum += (self.ln_scales[k] + self.shapes[k].ln_density_z(features) - reference).exp();
+        }
+        sum
+    }
+
     /// The log-density of z at the highest of the components' centres: a reference near the
     /// peak, so that densities scaled by it neither overflow nor underflow where there is mass.
     pub(crate) fn reference(&self, transform: Transform) -> f64 {

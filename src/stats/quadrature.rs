@@ -598,8 +598,7 @@ impl Quadrature {
                         }
                         for m in 0..NP {
                             let node = p * NP + m;
-                            density[node] =
-                                (components.ln_density_z(self.features[node]) - peak).exp();
+                            density[node] = components.density_z(self.features[node], peak);
                         }
                     }
                 }
