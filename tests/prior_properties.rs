@@ -2,11 +2,6 @@
 //! prior is its textbook sample size, and a robust component never raises the ESS of a prior
 //! that holds at least the robust component's own ESS.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
-
 use bayestrial::stats::{
     ess_beta, ess_gamma, ess_normal, robustify, BetaPrior, EssMethod, GammaPrior, Mixture,
     NormalComponent, ROBUST_BETA,
