@@ -1,10 +1,6 @@
 //! Invariants of the effective sample sizes (property tests): the ESS of a single conjugate
-//! prior is its textbook sample size, and a robust component never raises the ESS.
-
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
+//! prior is its textbook sample size, and a robust component never raises the ESS of a prior
+//! that holds at least the robust component's own ESS.
 
 use bayestrial::stats::{
     ess_beta, ess_gamma, ess_normal, robustify, BetaPrior, EssMethod, GammaPrior, Mixture,
@@ -62,8 +58,12 @@ proptest! {
         let parts: Vec<_> = parts.iter().map(|&(w, a, b)| (w / total, BetaPrior { a, b })).collect();
         let informative = Mixture::new(&parts).expect("mixture");
         let robust = robustify(&informative, weight, ROBUST_BETA).expect("robust");
+        // The robust Beta(1, 1) has ESS 2 by every method; a prior that holds less (a bimodal
+        // mixture of distant components, whose moment ESS can be below 1) is not informative,
+        // and robustifying it may raise its moment ESS towards 2.
         for method in [EssMethod::Elir, EssMethod::Moment] {
             let before = ess_beta(&informative, method).expect("ess");
+            prop_assume!(before >= 2.0);
             let after = ess_beta(&robust, method).expect("ess");
             prop_assert!(after <= before * (1.0 + 1e-9), "{:?}: {} > {}", method, after, before);
         }

@@ -108,13 +108,16 @@ enum PriorError {
     /// The numerics refuse the input (exit 1).
     #[error("{0}")]
     Stats(#[from] StatsError),
+    /// The report cannot be encoded as JSON (exit 1).
+    #[error("cannot encode the report: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 impl PriorError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Argument { .. } | Self::Input(_) => 2,
-            Self::Stats(_) => 1,
+            Self::Stats(_) | Self::Encode(_) => 1,
         }
     }
 }
@@ -137,24 +140,18 @@ fn input(file: &Path, line: Option<u64>, message: impl std::fmt::Display) -> Pri
 /// Runs a `prior` subcommand.
 pub fn run(command: &PriorCommand) -> ExitCode {
     let outcome = match command {
-        PriorCommand::Map(args) => map(args).map(|report| {
+        PriorCommand::Map(args) => map(args).and_then(|report| {
             if args.json {
-                serde_json::to_string_pretty(&report).map_or_else(
-                    |e| format!("{{\"error\": \"cannot encode: {e}\"}}"),
-                    |text| text,
-                )
+                Ok(serde_json::to_string_pretty(&report)?)
             } else {
-                report.table()
+                Ok(report.table())
             }
         }),
-        PriorCommand::Ess(args) => ess(args).map(|report| {
+        PriorCommand::Ess(args) => ess(args).and_then(|report| {
             if args.json {
-                serde_json::to_string(&report).map_or_else(
-                    |e| format!("{{\"error\": \"cannot encode: {e}\"}}"),
-                    |text| text,
-                )
+                Ok(serde_json::to_string(&report)?)
             } else {
-                format!("ESS ({}): {:.2}", report.method, report.ess)
+                Ok(format!("ESS ({}): {:.2}", report.method, report.ess))
             }
         }),
     };
