@@ -124,7 +124,11 @@ fn prior_numbers(
     }
 }
 
-fn normal_prior(flag: &'static str, name: &'static str, text: &str) -> Result<NormalPrior, BorrowError> {
+fn normal_prior(
+    flag: &'static str,
+    name: &'static str,
+    text: &str,
+) -> Result<NormalPrior, BorrowError> {
     let v = prior_numbers(flag, text, "normal", 2)?;
     NormalPrior::new(name, v[0], v[1]).map_err(|e| argument(flag, text, e.to_string()))
 }
@@ -155,7 +159,11 @@ fn read_strata(file: &Path) -> Result<Vec<Row>, BorrowError> {
         .map(|h| h.trim_start_matches('\u{feff}'))
         .collect();
     if found.iter().all(|h| h.is_empty()) {
-        return Err(input(file, 1, "the file is empty: expected a header and one row per stratum"));
+        return Err(input(
+            file,
+            1,
+            "the file is empty: expected a header and one row per stratum",
+        ));
     }
     let binary = if found == BINARY_HEADER {
         true
@@ -193,7 +201,11 @@ fn read_strata(file: &Path) -> Result<Vec<Row>, BorrowError> {
             return Err(input(file, line, "column stratum: empty"));
         }
         if !names.insert(name.clone()) {
-            return Err(input(file, line, format!("column stratum: {name:?} appears twice")));
+            return Err(input(
+                file,
+                line,
+                format!("column stratum: {name:?} appears twice"),
+            ));
         }
         if rows.len() == MAX_STRATA {
             return Err(input(
@@ -234,7 +246,10 @@ fn read_strata(file: &Path) -> Result<Vec<Row>, BorrowError> {
                     format!("column mean: {:?} is not a finite number", field(1)),
                 ));
             };
-            let se = field(2).parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+            let se = field(2)
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0);
             let Some(se) = se else {
                 return Err(input(
                     file,
@@ -247,7 +262,11 @@ fn read_strata(file: &Path) -> Result<Vec<Row>, BorrowError> {
         rows.push(Row { name, stratum });
     }
     if rows.is_empty() {
-        return Err(input(file, 1, "no strata: expected one row per stratum after the header"));
+        return Err(input(
+            file,
+            1,
+            "no strata: expected one row per stratum after the header",
+        ));
     }
     Ok(rows)
 }
@@ -288,13 +307,21 @@ fn report(args: &BorrowArgs) -> Result<Report, BorrowError> {
                 return Err(argument("nex-prior", text, "is for --model exnex only"));
             }
             if let Some(w) = args.ex_weight {
-                return Err(argument("ex-weight", &w.to_string(), "is for --model exnex only"));
+                return Err(argument(
+                    "ex-weight",
+                    &w.to_string(),
+                    "is for --model exnex only",
+                ));
             }
             StrataModel::Hierarchical
         }
         ModelArg::Exnex => {
             let Some(text) = &args.nex_prior else {
-                return Err(argument("nex-prior", "", "--model exnex needs --nex-prior normal:M,S"));
+                return Err(argument(
+                    "nex-prior",
+                    "",
+                    "--model exnex needs --nex-prior normal:M,S",
+                ));
             };
             let nex = normal_prior("nex-prior", "nex sd", text)?;
             let w = args.ex_weight.unwrap_or(0.5);
@@ -311,7 +338,11 @@ fn report(args: &BorrowArgs) -> Result<Report, BorrowError> {
     let binary = matches!(rows[0].stratum, Stratum::Binary { .. });
     let p0 = args.p0.unwrap_or(if binary { 0.5 } else { 0.0 });
     if binary && !(p0 > 0.0 && p0 < 1.0) {
-        return Err(argument("p0", &p0.to_string(), "must lie strictly between 0 and 1"));
+        return Err(argument(
+            "p0",
+            &p0.to_string(),
+            "must lie strictly between 0 and 1",
+        ));
     }
     if !p0.is_finite() {
         return Err(argument("p0", &p0.to_string(), "must be finite"));

@@ -10,8 +10,8 @@ use super::grid::{self, Approx, TAU_PANELS};
 use super::hermite::HermiteRule;
 use super::inner::{binomial_top, logit_normal, InnerRule, InnerValues};
 use super::{
-    check_strata, BorrowModel, BorrowPosterior, NormalPrior, ScalarSummary, Stratum,
-    StratumPosterior, StrataModel,
+    check_strata, BorrowModel, BorrowPosterior, NormalPrior, ScalarSummary, StrataModel, Stratum,
+    StratumPosterior,
 };
 use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
 use crate::stats::roots::{quantile, Continuous};
@@ -20,9 +20,12 @@ use crate::stats::StatsError;
 
 /// Rows whose conditional spread of θ is below this fraction of the μ rule's scale are summed
 /// by the convolution of the row's μ density (see [`RowCdf`]).
-const SERIES_BELOW: f64 = 0.5;
+const SERIES_BELOW: f64 = 0.0;
 /// Points of the Gauss–Hermite rule in μ given τ.
-const MU_POINTS: usize = 16;
+const MU_POINTS: usize = 24;
+/// Hermite coefficients used by the expansion of μ's conditional density (the higher ones of
+/// the 24-point rule amplify the rounding of the node values).
+const MU_TERMS: usize = 16;
 /// Gauss–Legendre points per τ panel.
 const GL_POINTS: usize = 8;
 /// τ nodes.
@@ -132,6 +135,12 @@ pub struct BorrowWorkspace {
     /// Per node (τ-major): μ, and the log weight, then the normalised weight.
     node_mu: Vec<f64>,
     node_weight: Vec<f64>,
+    /// The posterior probability that every stratum is non-exchangeable (EXNEX), held apart
+    /// from the nodes: there μ and τ keep their priors (see [`BorrowWorkspace::fill_row`]).
+    all_nex: f64,
+    /// The priors of μ and τ, for the all-non-exchangeable component.
+    mu_prior: (f64, f64),
+    tau_scale: f64,
     /// Per node and stratum: the conditional posterior and P(exchangeable | data, μ, τ).
     conditional: Vec<Conditional>,
     exchangeable: Vec<f64>,
@@ -210,6 +219,9 @@ impl BorrowWorkspace {
             row_scale: [0.0; TAU_POINTS],
             node_mu: Vec::new(),
             node_weight: Vec::new(),
+            all_nex: 0.0,
+            mu_prior: (0.0, 1.0),
+            tau_scale: 1.0,
             conditional: Vec::new(),
             exchangeable: Vec::new(),
             rows: [RowCdf::default(); TAU_POINTS],
@@ -255,7 +267,7 @@ impl BorrowWorkspace {
         for a in 0..TAU_POINTS {
             self.evaluate_row(model, a);
         }
-        self.normalise();
+        self.normalise(model);
         Ok(())
     }
 
@@ -299,7 +311,8 @@ impl BorrowWorkspace {
         let nodes = TAU_POINTS * MU_POINTS;
         self.node_mu.resize(nodes, 0.0);
         self.node_weight.resize(nodes, 0.0);
-        self.conditional.resize(nodes * count, Conditional::default());
+        self.conditional
+            .resize(nodes * count, Conditional::default());
         self.exchangeable.resize(nodes * count, 0.0);
         self.nex.clear();
         if let StrataModel::Exnex { nex, .. } = &model.strata {
@@ -373,7 +386,12 @@ impl BorrowWorkspace {
         let tau = self.tau_nodes[a];
         let (centre, scale) = (self.row_centre[a], self.row_scale[a]);
         let tau_scale = model.tau.scale();
-        let base = self.tau_weights[a].ln() + scale.ln() - 0.5 * (tau / tau_scale).powi(2);
+        // Normalised prior densities (the all-non-exchangeable component is compared with the
+        // nodes): ln N(μ; m, s²) and ln HalfNormal(τ; s_τ).
+        let base = self.tau_weights[a].ln() + scale.ln() - 0.5 * (tau / tau_scale).powi(2)
+            + (2.0 / tau_scale).ln()
+            - 2.0 * LN_SQRT_2PI
+            - model.mu.sd().ln();
         for b in 0..MU_POINTS {
             let node = a * MU_POINTS + b;
             let x = self.mu_rule.nodes[b];
@@ -381,6 +399,8 @@ impl BorrowWorkspace {
             let d = (mu - model.mu.mean()) / model.mu.sd();
             let mut log_weight =
                 base + self.mu_rule.weights[b].ln() + self.mu_rule.half_square[b] - 0.5 * d * d;
+            // ln Πₖ P(k non-exchangeable | data, μ, τ).
+            let mut ln_all_nex = 0.0;
             for j in 0..count {
                 let input = self.inputs[j];
                 let slot = node * count + j;
@@ -391,8 +411,8 @@ impl BorrowWorkspace {
                     continue;
                 }
                 let conditional = if self.binary {
-                    let guess = tau * (input.approx.estimate - mu)
-                        / (input.approx.variance + tau * tau);
+                    let guess =
+                        tau * (input.approx.estimate - mu) / (input.approx.variance + tau * tau);
                     Conditional::Logit(logit_normal(input.y, input.n, input.top, mu, tau, guess))
                 } else {
                     normal_conditional(input.y, input.n, mu, tau * tau)
@@ -407,6 +427,31 @@ impl BorrowWorkspace {
                     let total = log_add(ex, input.ln_not_w + ln_nex);
                     log_weight += total;
                     self.exchangeable[slot] = (ex - total).exp();
+                    ln_all_nex += input.ln_not_w + ln_nex - total;
+                }
+            }
+            // Under EXNEX the configuration "every stratum non-exchangeable" leaves μ and τ at
+            // their priors, whose tails no rule around the exchangeable mass covers: it is
+            // integrated in closed form (`all_nex`), and the nodes carry the rest, the weight
+            // times 1 − Πₖ(1 − rₖ), with P(j exchangeable | rest) = rⱼ/(1 − Πₖ(1 − rₖ)).
+            // A stratum with w = 1 is never non-exchangeable: nothing to hold apart.
+            let rest = if self.inputs.iter().any(|i| i.approx.weight == 1.0) {
+                1.0
+            } else {
+                -ln_all_nex.exp_m1()
+            };
+            if rest > 0.0 {
+                log_weight += rest.ln();
+                for j in 0..count {
+                    let slot = node * count + j;
+                    self.exchangeable[slot] = (self.exchangeable[slot] / rest).min(1.0);
+                }
+            } else {
+                // Every stratum is certainly non-exchangeable here: the node holds nothing
+                // beyond the all-non-exchangeable component.
+                log_weight = f64::NEG_INFINITY;
+                for j in 0..count {
+                    self.exchangeable[node * count + j] = 0.0;
                 }
             }
             self.node_mu[node] = mu;
@@ -426,26 +471,43 @@ impl BorrowWorkspace {
             first += w * mu;
             second += w * mu * mu;
         }
+        if !(total > 0.0) {
+            return (self.row_centre[a], self.row_scale[a]);
+        }
         let mean = first / total;
         let variance = (second / total - mean * mean).max(0.0);
         (mean, variance.sqrt())
     }
 
     /// Log weights → normalised weights.
-    fn normalise(&mut self) {
-        let top = self
-            .node_weight
+    fn normalise(&mut self, model: &BorrowModel) {
+        // ln of the all-non-exchangeable component: Πⱼ (1 − wⱼ)·Cⱼ (μ and τ integrate their
+        // priors to 1).
+        let ln_all_nex: f64 = self
+            .inputs
             .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
+            .zip(&self.nex)
+            .map(|(input, nex)| input.ln_not_w + nex.ln_marginal())
+            .sum();
+        let ln_all_nex = if matches!(model.strata, StrataModel::Hierarchical) {
+            f64::NEG_INFINITY
+        } else {
+            ln_all_nex
+        };
+        let top = self.node_weight.iter().copied().fold(ln_all_nex, f64::max);
         let mut total = 0.0;
         for w in self.node_weight.iter_mut() {
             *w = (*w - top).exp();
             total += *w;
         }
+        let all_nex = (ln_all_nex - top).exp();
+        total += all_nex;
         for w in self.node_weight.iter_mut() {
             *w /= total;
         }
+        self.all_nex = all_nex / total;
+        self.mu_prior = (model.mu.mean(), model.mu.sd());
+        self.tau_scale = model.tau.scale();
     }
 
     /// Per row, how stratum `j`'s CDF is summed (see [`RowCdf`]).
@@ -509,9 +571,13 @@ impl BorrowWorkspace {
             }
             ex_mass += row.mass;
             if row.series {
-                let (f, d) =
-                    self.mu_rule
-                        .convolved_cdf(&row.coefficients, row.alpha, row.beta, row.sigma, t);
+                let (f, d) = self.mu_rule.convolved_cdf(
+                    &row.coefficients,
+                    row.alpha,
+                    row.beta,
+                    row.sigma,
+                    t,
+                );
                 cdf += f;
                 density += d;
                 continue;
@@ -566,6 +632,8 @@ impl BorrowWorkspace {
                 second += w * m2;
                 ex += w * r;
             }
+            first += self.all_nex * nex_first;
+            second += self.all_nex * nex_second;
             let sd = (second - first * first).max(0.0).sqrt();
             self.prepare_rows(j);
             let (below, _) = self.stratum_cdf(j, cut);
@@ -606,6 +674,9 @@ impl BorrowWorkspace {
             first += w * mu;
             second += w * mu * mu;
         }
+        let (m, s) = self.mu_prior;
+        first += self.all_nex * m;
+        second += self.all_nex * (m * m + s * s);
         let sd = (second - first * first).max(0.0).sqrt();
         let mut q = [0.0; 3];
         if quantiles {
@@ -625,13 +696,19 @@ impl BorrowWorkspace {
     fn summarise_tau(&self, quantiles: bool) -> ScalarSummary {
         let mut rows = [0.0; TAU_POINTS];
         for (a, row) in rows.iter_mut().enumerate() {
-            *row = self.node_weight[a * MU_POINTS..(a + 1) * MU_POINTS].iter().sum();
+            *row = self.node_weight[a * MU_POINTS..(a + 1) * MU_POINTS]
+                .iter()
+                .sum();
         }
         let (mut first, mut second) = (0.0, 0.0);
         for (w, tau) in rows.iter().zip(&self.tau_nodes) {
             first += w * tau;
             second += w * tau * tau;
         }
+        // HalfNormal(s): E τ = s·√(2/π), E τ² = s².
+        let s = self.tau_scale;
+        first += self.all_nex * s * (2.0 / std::f64::consts::PI).sqrt();
+        second += self.all_nex * s * s;
         let sd = (second - first * first).max(0.0).sqrt();
         let mut q = [0.0; 3];
         if quantiles {
@@ -639,6 +716,8 @@ impl BorrowWorkspace {
                 rows: &rows,
                 nodes: &self.tau_nodes,
                 weights: &self.tau_weights,
+                all_nex: self.all_nex,
+                scale: s,
             };
             for (out, p) in q.iter_mut().zip([0.025, 0.5, 0.975]) {
                 *out = quantile(&dist, p, first, sd.max(1e-300)).max(0.0);
@@ -708,9 +787,16 @@ impl<'a> MuMarginal<'a> {
             let (f, d) = self
                 .fit
                 .mu_rule
-                .cdf(&self.coefficients[a], (mu - centre) / scale);
+                .cdf(&self.coefficients[a][..MU_TERMS], (mu - centre) / scale);
             cdf += self.rows[a] * f;
             density += self.rows[a] * d / scale;
+        }
+        if self.fit.all_nex > 0.0 {
+            let (m, s) = self.fit.mu_prior;
+            let a = (mu - m) / s;
+            let (upper, phi) = NormalTable::get().tail(a.abs());
+            cdf += self.fit.all_nex * if a >= 0.0 { 1.0 - upper } else { upper };
+            density += self.fit.all_nex * phi / s;
         }
         (cdf.clamp(0.0, 1.0), density.max(0.0))
     }
@@ -731,6 +817,9 @@ struct TauMarginal<'a> {
     rows: &'a [f64; TAU_POINTS],
     nodes: &'a [f64; TAU_POINTS],
     weights: &'a [f64; TAU_POINTS],
+    /// The all-non-exchangeable component's mass and τ's prior scale.
+    all_nex: f64,
+    scale: f64,
 }
 
 /// Legendre polynomials P₀ … P_{GL_POINTS} at v.
@@ -747,6 +836,19 @@ fn legendre_all(v: f64) -> [f64; GL_POINTS + 1] {
 
 impl TauMarginal<'_> {
     fn cdf_and_density(&self, tau: f64) -> (f64, f64) {
+        let (nodes_cdf, nodes_density) = self.nodes_cdf(tau);
+        if self.all_nex <= 0.0 || tau <= 0.0 {
+            return (nodes_cdf, nodes_density);
+        }
+        // HalfNormal(s): CDF 1 − 2Φ(−τ/s), density 2φ(τ/s)/s.
+        let (upper, phi) = NormalTable::get().tail(tau / self.scale);
+        (
+            (nodes_cdf + self.all_nex * (1.0 - 2.0 * upper)).clamp(0.0, 1.0),
+            nodes_density + self.all_nex * 2.0 * phi / self.scale,
+        )
+    }
+
+    fn nodes_cdf(&self, tau: f64) -> (f64, f64) {
         let mut cdf = 0.0;
         for panel in 0..TAU_PANELS {
             let range = panel * GL_POINTS..(panel + 1) * GL_POINTS;

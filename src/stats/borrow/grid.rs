@@ -11,6 +11,8 @@ use super::NormalPrior;
 pub(super) const TAU_PANELS: usize = 4;
 /// Nats below the approximate peak that bound the τ range.
 const TAU_DROP: f64 = 30.0;
+/// Inner panel edges at these quantiles of the approximate posterior of τ.
+const TAU_QUANTILES: [f64; 3] = [0.5, 0.9, 0.995];
 /// Margin applied to the ends of the τ range found by the scan.
 const TAU_MARGIN: f64 = 1.5;
 /// The scan's τ values: s_τ·10^((i − SCAN_LOW)/10), i = 0 … SCAN_POINTS − 1.
@@ -63,9 +65,10 @@ pub(super) fn conditional(approx: &[Approx], mu: &NormalPrior, tau: f64) -> (f64
 
 /// The edges of the τ panels: a scan of the approximate log posterior of τ (over 13 decades
 /// below and above s_τ) finds where it lies within [`TAU_DROP`] nats of its peak; the range is
-/// widened by [`TAU_MARGIN`]. When the mass reaches τ = 0 (or `from_zero` is set, as for EXNEX,
-/// whose non-exchangeable strata the approximation cannot see) the panels start at 0 and are
-/// graded towards it (edges at h/16, h/4, h/2, h); otherwise they are equal.
+/// widened by [`TAU_MARGIN`], and starts at 0 when the mass reaches τ = 0 (or `from_zero` is
+/// set, as for EXNEX, whose non-exchangeable strata the approximation cannot see). The inner
+/// edges are the approximate posterior's quantiles [`TAU_QUANTILES`], so each panel holds a
+/// share of the mass.
 pub(super) fn tau_edges(
     approx: &[Approx],
     mu: &NormalPrior,
@@ -83,19 +86,50 @@ pub(super) fn tau_edges(
         *v = log_posterior(at(i));
         peak = peak.max(*v);
     }
+    if !peak.is_finite() {
+        // No stratum informs τ (every weight 0): the prior's range, cut evenly.
+        let hi = 8.5 * tau_scale;
+        return [0.0, hi / 8.0, hi / 4.0, hi / 2.0, hi];
+    }
     let floor = peak - TAU_DROP;
-    let last = values.iter().rposition(|&v| v > floor).unwrap_or(SCAN_POINTS - 1);
+    let last = values
+        .iter()
+        .rposition(|&v| v > floor)
+        .unwrap_or(SCAN_POINTS - 1);
     let hi = at((last + 1).min(SCAN_POINTS - 1)) * TAU_MARGIN;
     let first = values.iter().position(|&v| v > floor).unwrap_or(0);
     let reaches_zero = from_zero || first == 0 || log_posterior(0.0) > floor;
-    let mut edges = [0.0; TAU_PANELS + 1];
-    if reaches_zero {
-        edges = [0.0, hi / 16.0, hi / 4.0, hi / 2.0, hi];
+    let lo = if reaches_zero {
+        0.0
     } else {
-        let lo = at(first - 1) / TAU_MARGIN;
-        for (k, e) in edges.iter_mut().enumerate() {
-            *e = lo + (hi - lo) * k as f64 / TAU_PANELS as f64;
+        at(first - 1) / TAU_MARGIN
+    };
+    // The approximate CDF of τ on the scan (trapezoids in τ), for edges at its quantiles.
+    let mut cumulative = [0.0; SCAN_POINTS];
+    let mut total = 0.0;
+    for i in 1..SCAN_POINTS {
+        let step = at(i) - at(i - 1);
+        total += 0.5 * step * ((values[i] - peak).exp() + (values[i - 1] - peak).exp());
+        cumulative[i] = total;
+    }
+    let at_quantile = |q: f64| -> f64 {
+        let i = cumulative
+            .iter()
+            .position(|&c| c >= q * total)
+            .unwrap_or(SCAN_POINTS - 1);
+        at(i)
+    };
+    let mut edges = [lo, 0.0, 0.0, 0.0, hi];
+    for (k, q) in TAU_QUANTILES.iter().enumerate() {
+        edges[k + 1] = at_quantile(*q).max(lo).min(hi);
+    }
+    for k in 1..=TAU_PANELS {
+        // Keep the edges increasing (a degenerate scan leaves equal quantiles).
+        let floor_edge = edges[k - 1] + (hi - lo) * 1e-3;
+        if edges[k] < floor_edge {
+            edges[k] = floor_edge.min(hi);
         }
     }
+    edges[TAU_PANELS] = hi;
     edges
 }

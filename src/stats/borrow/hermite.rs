@@ -138,7 +138,10 @@ impl<const K: usize> HermiteRule<K> {
             current = next;
             density += c * current;
         }
-        ((big_phi - phi * tail).clamp(0.0, 1.0), (phi * density).max(0.0))
+        (
+            (big_phi - phi * tail).clamp(0.0, 1.0),
+            (phi * density).max(0.0),
+        )
     }
 
     /// For X with density φ(x)·Σ cₘHeₘ(x) (c₀ its mass, not necessarily 1) and θ = α + βX + σZ,
@@ -220,5 +223,36 @@ mod tests {
         let (upper, phi) = NormalTable::get().tail(0.3);
         let (cdf, _) = rule.cdf(&c, -0.3);
         assert!((cdf - (upper - 0.5 * phi)).abs() < 1e-12, "{cdf}");
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    fn check<const K: usize>() {
+        let rule = HermiteRule::<K>::new();
+        let m0: f64 = rule.weights.iter().sum();
+        let m2: f64 = rule
+            .nodes
+            .iter()
+            .zip(&rule.weights)
+            .map(|(x, w)| w * x * x)
+            .sum();
+        let m8: f64 = rule
+            .nodes
+            .iter()
+            .zip(&rule.weights)
+            .map(|(x, w)| w * x.powi(8))
+            .sum();
+        eprintln!("K={K} {m0} {m2} {m8} {:?}", &rule.nodes[..3]);
+    }
+
+    #[test]
+    fn sizes() {
+        check::<16>();
+        check::<20>();
+        check::<24>();
+        check::<32>();
     }
 }

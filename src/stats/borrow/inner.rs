@@ -95,11 +95,7 @@ impl InnerValues {
         let mut partial = 0.0;
         let mut density = 0.0;
         for m in 0..8 {
-            let a: f64 = rule.legendre[m]
-                .iter()
-                .zip(local)
-                .map(|(l, w)| l * w)
-                .sum();
+            let a: f64 = rule.legendre[m].iter().zip(local).map(|(l, w)| l * w).sum();
             // ∫₋₁ᵘ P₀ = u + 1; ∫₋₁ᵘ P_m = (P_{m+1} − P_{m−1})/(2m + 1).
             partial += if m == 0 {
                 a * (u + 1.0)
@@ -154,14 +150,7 @@ pub(crate) fn binomial_top(y: f64, n: f64) -> f64 {
 /// [`INNER_PANELS`] equal Gauss–Legendre panels of 8 points. The node masses also give the
 /// conditional CDF at any θ (Legendre expansion on the panel, integrated in closed form).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn logit_normal(
-    y: f64,
-    n: f64,
-    top: f64,
-    mu: f64,
-    tau: f64,
-    guess: f64,
-) -> InnerValues {
+pub(crate) fn logit_normal(y: f64, n: f64, top: f64, mu: f64, tau: f64, guess: f64) -> InnerValues {
     let g = |z: f64| -> (f64, f64) {
         let theta = mu + tau * z;
         let (l, p) = relative_log_likelihood(y, n, top, theta);
@@ -177,6 +166,9 @@ pub(crate) fn logit_normal(
         if step.abs() * curvature.sqrt() < 1e-9 {
             break;
         }
+    }
+    if !z.is_finite() {
+        z = if guess.is_finite() { guess } else { 0.0 };
     }
     let (g_top, p_top) = g(z);
     let s = 1.0 / (tau * tau * n * p_top * (1.0 - p_top) + 1.0).sqrt();
@@ -209,6 +201,21 @@ pub(crate) fn logit_normal(
             t1 += mass * x;
             t2 += mass * x * x;
         }
+    }
+    if !(total > 0.0 && total.is_finite() && g_top.is_finite()) {
+        // Nothing representable: the stratum's likelihood vanishes under this prior.
+        return InnerValues {
+            ln_marginal: f64::NEG_INFINITY,
+            mean: 0.0,
+            second: 0.0,
+            theta_mean: mu,
+            theta_variance: 0.0,
+            centre: mu,
+            spread: tau.max(f64::MIN_POSITIVE),
+            v_lo: -1.0,
+            half: 1.0 / INNER_PANELS as f64,
+            masses: [1.0 / INNER_POINTS as f64; INNER_POINTS],
+        };
     }
     let scale = 1.0 / total;
     masses.iter_mut().for_each(|m| *m *= scale);
