@@ -1,6 +1,7 @@
 //! Subcommands. Each one parses its arguments into domain types, makes one call into the library
 //! and prints the result; none of them holds a rule of the trial.
 
+mod borrow;
 mod calibrate;
 mod common;
 mod export;
@@ -41,6 +42,8 @@ enum Command {
     /// n-of-1 analyses of measurement files.
     #[command(subcommand)]
     Nof1(nof1::Nof1Command),
+    /// Borrowing across strata: the hierarchical model or EXNEX, exactly by quadrature.
+    Borrow(borrow::BorrowArgs),
     /// Simulate a protocol in one scenario: operating characteristics with MC standard errors.
     Simulate(simulate::SimulateArgs),
     /// Calibrate the symmetric superiority/inferiority threshold to a target P(superiority).
@@ -72,6 +75,7 @@ impl Cli {
             Command::Posterior(args) => posterior::run(&args),
             Command::Prior(command) => prior::run(&command),
             Command::Nof1(command) => nof1::run(&command),
+            Command::Borrow(args) => borrow::run(&args),
             Command::Simulate(args) => simulate::run(&args),
             Command::Calibrate(args) => calibrate::run(&args),
             Command::Migrate(args) => live::migrate(&args),

@@ -7,6 +7,7 @@
 //! down in `METHODS.md` with its reference.
 
 mod conjugate;
+pub mod borrow;
 pub mod ess;
 mod legendre16;
 pub mod map;
@@ -227,6 +228,64 @@ pub enum StatsError {
     RobustWeight {
         /// The weight given.
         value: f64,
+    },
+    /// No strata were given to a borrowing model.
+    #[error("at least one stratum is needed")]
+    NoStrata,
+    /// More strata than a borrowing model supports.
+    #[error("{got} strata given; at most {max} are supported")]
+    TooManyStrata {
+        /// Strata given.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A binary stratum with more responders than participants.
+    #[error("stratum {stratum}: {responders} responders out of {n} participants (responders must not exceed n)")]
+    StratumResponders {
+        /// The stratum's 1-based position.
+        stratum: usize,
+        /// Responders given.
+        responders: u64,
+        /// Participants given.
+        n: u64,
+    },
+    /// A binary stratum whose size is 0 or beyond the bound.
+    #[error("stratum {stratum}: n = {n} must be between 1 and {max}")]
+    StratumSize {
+        /// The stratum's 1-based position.
+        stratum: usize,
+        /// The size given.
+        n: u64,
+        /// The bound.
+        max: u64,
+    },
+    /// A normal stratum whose mean is not finite or whose standard error is not finite and
+    /// positive.
+    #[error("stratum {stratum}: {field} = {value} must be finite (and positive for se)")]
+    StratumValue {
+        /// The stratum's 1-based position.
+        stratum: usize,
+        /// `mean` or `se`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A prior probability of exchangeability outside [0, 1].
+    #[error("stratum {stratum}: exchangeability weight {value} must lie in [0, 1]")]
+    ExchangeWeight {
+        /// The stratum's 1-based position.
+        stratum: usize,
+        /// The weight given.
+        value: f64,
+    },
+    /// Per-stratum exchangeability weights whose count differs from the strata's.
+    #[error("{got} exchangeability weights for {expected} strata")]
+    ExchangeWeights {
+        /// Weights given.
+        got: usize,
+        /// Strata given.
+        expected: usize,
     },
 }
 

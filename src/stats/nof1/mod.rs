@@ -18,7 +18,7 @@
 //! root finders they use are `stats`' own (`stats::special`, `stats::roots`).
 
 mod mixture;
-mod panels;
+pub(crate) mod panels;
 mod patient;
 mod regression;
 mod series;

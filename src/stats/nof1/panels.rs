@@ -12,7 +12,7 @@ use crate::stats::StatsError;
 /// Not the rule of [`crate::stats::Quadrature`], which computes its nodes by Newton's method
 /// on P₈: the two differ in the last bits (nodes by up to 1 ulp, weights by up to 9 × 10⁻¹⁶),
 /// so one rule for both would move every n-of-1 (or every decision) number in its last digits.
-pub(super) const GL_NODES: [f64; 8] = [
+pub(crate) const GL_NODES: [f64; 8] = [
     -0.960_289_856_497_536_2,
     -0.796_666_477_413_626_7,
     -0.525_532_409_916_329,
@@ -23,7 +23,7 @@ pub(super) const GL_NODES: [f64; 8] = [
     0.960_289_856_497_536_2,
 ];
 /// Gauss–Legendre weights matching [`GL_NODES`].
-pub(super) const GL_WEIGHTS: [f64; 8] = [
+pub(crate) const GL_WEIGHTS: [f64; 8] = [
     0.101_228_536_290_377_06,
     0.222_381_034_453_374_43,
     0.313_706_645_877_886_9,

@@ -1,0 +1,135 @@
+//! Where the (μ, τ) nodes of a borrowing fit go, from the normal approximation of each stratum's
+//! likelihood: the range of τ that holds the posterior mass, cut into Gauss–Legendre panels, and
+//! for each τ the centre and scale of the Gauss–Hermite rule in μ.
+//!
+//! Only node placement: the exact integrand is evaluated at the nodes by [`super::fit`], which
+//! also corrects a μ rule whose centre or scale the exact weights contradict.
+
+use super::NormalPrior;
+
+/// Gauss–Legendre panels over τ.
+pub(super) const TAU_PANELS: usize = 4;
+/// Nats below the approximate peak that bound the τ range.
+const TAU_DROP: f64 = 30.0;
+/// Inner panel edges at these quantiles of the approximate posterior of τ.
+const TAU_QUANTILES: [f64; 3] = [0.5, 0.9, 0.995];
+/// Margin applied to the ends of the τ range found by the scan.
+const TAU_MARGIN: f64 = 1.5;
+/// The scan's τ values: s_τ·10^((i − SCAN_LOW)/10), i = 0 … SCAN_POINTS − 1.
+const SCAN_POINTS: usize = 73;
+const SCAN_LOW: f64 = 60.0;
+
+/// The normal approximation N(estimate, variance) to a stratum's likelihood in θ, and the
+/// stratum's prior probability of exchangeability.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Approx {
+    pub(super) estimate: f64,
+    pub(super) variance: f64,
+    pub(super) weight: f64,
+}
+
+impl Approx {
+    /// y of n: the logit and the inverse information of (y + ½)/(n + 1) (finite also for y = 0
+    /// and y = n).
+    pub(super) fn binary(y: f64, n: f64, weight: f64) -> Self {
+        let p = (y + 0.5) / (n + 1.0);
+        Self {
+            estimate: (p / (1.0 - p)).ln(),
+            variance: 1.0 / ((n + 1.0) * p * (1.0 - p)),
+            weight,
+        }
+    }
+}
+
+/// Under the normal approximation, with every stratum of positive weight exchangeable: the log
+/// marginal density of τ (up to a constant, prior included) and the mean and variance of μ
+/// given τ.
+pub(super) fn conditional(approx: &[Approx], mu: &NormalPrior, tau: f64) -> (f64, f64, f64) {
+    let prior_precision = 1.0 / (mu.sd() * mu.sd());
+    let mut precision = prior_precision;
+    let mut linear = mu.mean() * prior_precision;
+    let mut quadratic = mu.mean() * mu.mean() * prior_precision;
+    let mut ln_det = 0.0;
+    for a in approx.iter().filter(|a| a.weight > 0.0) {
+        let v = a.variance + tau * tau;
+        let u = 1.0 / v;
+        precision += u;
+        linear += a.estimate * u;
+        quadratic += a.estimate * a.estimate * u;
+        ln_det += v.ln();
+    }
+    let mean = linear / precision;
+    let log_marginal = -0.5 * (ln_det + precision.ln() + quadratic - linear * mean);
+    (log_marginal, mean, 1.0 / precision)
+}
+
+/// The edges of the τ panels: a scan of the approximate log posterior of τ (over 13 decades
+/// below and above s_τ) finds where it lies within [`TAU_DROP`] nats of its peak; the range is
+/// widened by [`TAU_MARGIN`], and starts at 0 when the mass reaches τ = 0 (or `from_zero` is
+/// set, as for EXNEX, whose non-exchangeable strata the approximation cannot see). The inner
+/// edges are the approximate posterior's quantiles [`TAU_QUANTILES`], so each panel holds a
+/// share of the mass.
+pub(super) fn tau_edges(
+    approx: &[Approx],
+    mu: &NormalPrior,
+    tau_scale: f64,
+    from_zero: bool,
+) -> [f64; TAU_PANELS + 1] {
+    let log_posterior = |tau: f64| {
+        let (log_marginal, _, _) = conditional(approx, mu, tau);
+        log_marginal - 0.5 * (tau / tau_scale) * (tau / tau_scale)
+    };
+    let at = |i: usize| tau_scale * 10f64.powf((i as f64 - SCAN_LOW) / 10.0);
+    let mut values = [0.0; SCAN_POINTS];
+    let mut peak = log_posterior(0.0);
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = log_posterior(at(i));
+        peak = peak.max(*v);
+    }
+    if !peak.is_finite() {
+        // No stratum informs τ (every weight 0): the prior's range, cut evenly.
+        let hi = 8.5 * tau_scale;
+        return [0.0, hi / 8.0, hi / 4.0, hi / 2.0, hi];
+    }
+    let floor = peak - TAU_DROP;
+    let last = values
+        .iter()
+        .rposition(|&v| v > floor)
+        .unwrap_or(SCAN_POINTS - 1);
+    let hi = at((last + 1).min(SCAN_POINTS - 1)) * TAU_MARGIN;
+    let first = values.iter().position(|&v| v > floor).unwrap_or(0);
+    let reaches_zero = from_zero || first == 0 || log_posterior(0.0) > floor;
+    let lo = if reaches_zero {
+        0.0
+    } else {
+        at(first - 1) / TAU_MARGIN
+    };
+    // The approximate CDF of τ on the scan (trapezoids in τ), for edges at its quantiles.
+    let mut cumulative = [0.0; SCAN_POINTS];
+    let mut total = 0.0;
+    for i in 1..SCAN_POINTS {
+        let step = at(i) - at(i - 1);
+        total += 0.5 * step * ((values[i] - peak).exp() + (values[i - 1] - peak).exp());
+        cumulative[i] = total;
+    }
+    let at_quantile = |q: f64| -> f64 {
+        let i = cumulative
+            .iter()
+            .position(|&c| c >= q * total)
+            .unwrap_or(SCAN_POINTS - 1);
+        at(i)
+    };
+    let mut edges = [lo, 0.0, 0.0, 0.0, hi];
+    for (k, q) in TAU_QUANTILES.iter().enumerate() {
+        edges[k + 1] = at_quantile(*q).max(lo).min(hi);
+    }
+    for k in 1..=TAU_PANELS {
+        // Keep the edges increasing (a degenerate scan leaves equal quantiles).
+        let floor_edge = edges[k - 1] + (hi - lo) * 1e-3;
+        if edges[k] < floor_edge {
+            edges[k] = floor_edge.min(hi);
+        }
+    }
+    edges[TAU_PANELS] = hi;
+    edges
+}
