@@ -7,6 +7,7 @@ mod export;
 mod live;
 mod nof1;
 mod posterior;
+mod predictive;
 mod serve;
 mod simulate;
 mod validate;
@@ -34,6 +35,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Posterior calculator: summaries, P(best), P(worst) and comparisons with a control.
     Posterior(posterior::PosteriorArgs),
+    /// Predictive probability of success: a single-arm or two-arm trial at its maximum size,
+    /// or a future confirmatory trial (posterior expected power).
+    Predictive(predictive::PredictiveArgs),
     /// n-of-1 analyses of measurement files.
     #[command(subcommand)]
     Nof1(nof1::Nof1Command),
@@ -66,6 +70,7 @@ impl Cli {
             Command::Serve(args) => serve::run(&args),
             Command::Validate(args) => validate::run(&args),
             Command::Posterior(args) => posterior::run(&args),
+            Command::Predictive(args) => predictive::run(&args),
             Command::Nof1(command) => nof1::run(&command),
             Command::Simulate(args) => simulate::run(&args),
             Command::Calibrate(args) => calibrate::run(&args),
