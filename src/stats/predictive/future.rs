@@ -18,9 +18,14 @@ use super::super::{Marginal, Shape, StatsError};
 use super::{bounded, open_probability};
 
 /// Log-density drop (nats) below the mode that bounds each rate's band on the logit scale.
-const BAND_DROP: f64 = 30.0;
+const BAND_DROP: f64 = 22.0;
 /// Panel width in local standard deviations (of the density, or of the power's transition).
-const PANEL_WIDTH: f64 = 2.0;
+const PANEL_WIDTH: f64 = 3.0;
+/// The most the log-density may fall across a panel's width at its inner end (nats).
+const PANEL_NATS: f64 = 6.0;
+/// Node pairs whose product of normalised weights is below this are left out (their total
+/// weight is below the number of pairs times it).
+const PAIR_CUTOFF: f64 = 1e-14;
 /// The most panels per arm; wider panels beyond it.
 const MAX_PANELS: f64 = 400.0;
 
@@ -195,13 +200,17 @@ pub struct NormalEffect {
     pub control_rate: f64,
 }
 
-/// One rate's quadrature nodes: the rate, its Bernoulli variance and the normalised weight.
-#[derive(Debug, Clone, Default)]
-struct Nodes {
-    rate: Vec<f64>,
-    variance: Vec<f64>,
-    weight: Vec<f64>,
+/// One quadrature node of a rate: its normalised weight, the rate and its Bernoulli variance.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    weight: f64,
+    rate: f64,
+    variance: f64,
 }
+
+/// One rate's quadrature nodes, heaviest first.
+#[derive(Debug, Clone, Default)]
+struct Nodes(Vec<Node>);
 
 /// ln σ(z) without overflow.
 #[inline]
@@ -216,13 +225,12 @@ fn ln_sigmoid(z: f64) -> f64 {
 impl Nodes {
     /// Gauss–Legendre panels over the band of Beta(a, b) on the logit scale z, whose density
     /// is ∝ σ(z)^a σ(−z)^b (log-concave, mode ln(a/b)). Panels run out from the mode, each
-    /// [`PANEL_WIDTH`] local scales wide, the local scale at its inner end being the smaller of
-    /// 1/√((a + b)σ(z)σ(−z)) (the density's) and `transition`/(σ(z)σ(−z)) (the power's
+    /// [`PANEL_WIDTH`] local scales wide, the local scale at its inner end being the smallest of
+    /// 1/√((a + b)σ(z)σ(−z)) (the density's curvature), 1/|a − (a + b)σ(z)| (its log-slope:
+    /// one e-fold, in the exponential tails) and `transition`/(σ(z)σ(−z)) (the power's
     /// transition width, a rate difference, carried to z).
     fn build(&mut self, a: f64, b: f64, transition: f64) {
-        self.rate.clear();
-        self.variance.clear();
-        self.weight.clear();
+        self.0.clear();
         let ln_density = |z: f64| a * ln_sigmoid(z) + b * ln_sigmoid(-z);
         let mode = (a / b).ln();
         let peak = ln_density(mode);
@@ -243,15 +251,16 @@ impl Nodes {
         let local = |z: f64| {
             let p = 1.0 / (1.0 + (-z).exp());
             let slope = p * (1.0 - p);
-            (1.0 / ((a + b) * slope).sqrt())
-                .min(transition / slope)
+            (PANEL_WIDTH / ((a + b) * slope).sqrt())
+                .min(PANEL_NATS / (a - (a + b) * p).abs())
+                .min(PANEL_WIDTH * transition / slope)
                 .max(floor)
         };
         for direction in [-1.0, 1.0] {
             let reach = if direction < 0.0 { left } else { right };
             let mut done = 0.0;
             while done < reach {
-                let width = PANEL_WIDTH * local(mode + direction * done);
+                let width = local(mode + direction * done);
                 let mut next = (done + width).min(reach);
                 if reach - next < 0.25 * width {
                     next = reach;
@@ -261,18 +270,21 @@ impl Nodes {
                 for (x, w) in GL_NODES.iter().zip(GL_WEIGHTS) {
                     for z in [centre - half * x, centre + half * x] {
                         let p = 1.0 / (1.0 + (-z).exp());
-                        self.rate.push(p);
-                        self.variance.push(p * (1.0 - p));
-                        self.weight.push(half * w * (ln_density(z) - peak).exp());
+                        self.0.push(Node {
+                            weight: half * w * (ln_density(z) - peak).exp(),
+                            rate: p,
+                            variance: p * (1.0 - p),
+                        });
                     }
                 }
                 done = next;
             }
         }
-        let total: f64 = self.weight.iter().sum();
-        for w in &mut self.weight {
-            *w /= total;
+        let total: f64 = self.0.iter().map(|node| node.weight).sum();
+        for node in &mut self.0 {
+            node.weight /= total;
         }
+        self.0.sort_unstable_by(|x, y| y.weight.total_cmp(&x.weight));
     }
 }
 
@@ -323,26 +335,22 @@ impl FutureTrialQuadrature {
         self.control.build(a_c, b_c, transition);
         let table = NormalTable::get();
         let (sqrt_n, critical) = (n.sqrt(), trial.critical);
-        let control = &self.control;
+        let heaviest = self.control.0.first().map_or(0.0, |node| node.weight);
         let mut total = 0.0;
-        for ((&p_t, &v_t), &w_t) in self
-            .treatment
-            .rate
-            .iter()
-            .zip(&self.treatment.variance)
-            .zip(&self.treatment.weight)
-        {
-            let mut row = 0.0;
-            for ((&p_c, &v_c), &w_c) in control
-                .rate
-                .iter()
-                .zip(&control.variance)
-                .zip(&control.weight)
-            {
-                let x = (p_t - p_c) * sqrt_n / (v_t + v_c).sqrt() - critical;
-                row += w_c * normal_cdf(table, x);
+        for t in &self.treatment.0 {
+            if t.weight * heaviest < PAIR_CUTOFF {
+                break;
             }
-            total += w_t * row;
+            let cutoff = PAIR_CUTOFF / t.weight;
+            let mut row = 0.0;
+            for c in &self.control.0 {
+                if c.weight < cutoff {
+                    break;
+                }
+                let x = (t.rate - c.rate) * sqrt_n / (t.variance + c.variance).sqrt() - critical;
+                row += c.weight * normal_cdf(table, x);
+            }
+            total += t.weight * row;
         }
         Ok(total.clamp(0.0, 1.0))
     }
