@@ -11,8 +11,8 @@
 use std::hint::black_box;
 
 use bayestrial::stats::predictive::{
-    ArmData, ConfirmatoryTrial, EffectScale, FutureTrialQuadrature, NormalEffect,
-    SingleArmDesign, TwoArmDesign, TwoArmWorkspace,
+    ArmData, ConfirmatoryTrial, EffectScale, FutureTrialQuadrature, NormalEffect, SingleArmDesign,
+    TwoArmDesign, TwoArmWorkspace,
 };
 use bayestrial::stats::{BetaPrior, Marginal};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -48,13 +48,16 @@ fn two_arm(c: &mut Criterion) {
         return;
     };
     let mut workspace = TwoArmWorkspace::new();
-    c.bench_function("predictive/two arms/12 of 20 vs 8 of 20, N 40 per arm", |b| {
-        b.iter(|| {
-            workspace
-                .predictive_probability(&design, black_box(t), black_box(ctl))
-                .ok()
-        })
-    });
+    c.bench_function(
+        "predictive/two arms/12 of 20 vs 8 of 20, N 40 per arm",
+        |b| {
+            b.iter(|| {
+                workspace
+                    .predictive_probability(&design, black_box(t), black_box(ctl))
+                    .ok()
+            })
+        },
+    );
 }
 
 fn future_trial(c: &mut Criterion) {
@@ -65,23 +68,29 @@ fn future_trial(c: &mut Criterion) {
         return;
     };
     let mut quadrature = FutureTrialQuadrature::new();
-    c.bench_function("predictive/future trial/Beta(13, 9) vs Beta(6, 16), N 150", |b| {
-        b.iter(|| {
-            quadrature
-                .predictive_probability(&trial, black_box(&t), black_box(&ctl))
-                .ok()
-        })
-    });
+    c.bench_function(
+        "predictive/future trial/Beta(13, 9) vs Beta(6, 16), N 150",
+        |b| {
+            b.iter(|| {
+                quadrature
+                    .predictive_probability(&trial, black_box(&t), black_box(&ctl))
+                    .ok()
+            })
+        },
+    );
     let (Ok(t), Ok(ctl)) = (Marginal::beta(45.0, 55.0), Marginal::beta(35.0, 65.0)) else {
         return;
     };
-    c.bench_function("predictive/future trial/Beta(45, 55) vs Beta(35, 65), N 150", |b| {
-        b.iter(|| {
-            quadrature
-                .predictive_probability(&trial, black_box(&t), black_box(&ctl))
-                .ok()
-        })
-    });
+    c.bench_function(
+        "predictive/future trial/Beta(45, 55) vs Beta(35, 65), N 150",
+        |b| {
+            b.iter(|| {
+                quadrature
+                    .predictive_probability(&trial, black_box(&t), black_box(&ctl))
+                    .ok()
+            })
+        },
+    );
     let effect = NormalEffect {
         mean: 0.8,
         sd: 0.4,

@@ -10,8 +10,8 @@
 )]
 
 use bayestrial::stats::predictive::{
-    ArmData, ConfirmatoryTrial, EffectScale, FutureTrialQuadrature, NormalEffect,
-    SingleArmDesign, TwoArmDesign, TwoArmWorkspace,
+    ArmData, ConfirmatoryTrial, EffectScale, FutureTrialQuadrature, NormalEffect, SingleArmDesign,
+    TwoArmDesign, TwoArmWorkspace,
 };
 use bayestrial::stats::{BetaPrior, Marginal};
 use serde::Deserialize;

@@ -9,9 +9,8 @@
 use std::process::ExitCode;
 
 use bayestrial::stats::predictive::{
-    ArmData, ConfirmatoryTrial, EffectScale, FutureTrialQuadrature, NormalEffect,
-    SingleArmDesign, SingleArmPrediction, TwoArmDesign, TwoArmPrediction, TwoArmWorkspace,
-    MAX_PATIENTS,
+    ArmData, ConfirmatoryTrial, EffectScale, FutureTrialQuadrature, NormalEffect, SingleArmDesign,
+    SingleArmPrediction, TwoArmDesign, TwoArmPrediction, TwoArmWorkspace, MAX_PATIENTS,
 };
 use bayestrial::stats::{BetaPrior, Marginal, StatsError};
 use clap::ValueEnum;
@@ -130,7 +129,11 @@ fn bad(flag: &'static str, value: impl ToString, why: impl Into<String>) -> ArgE
     }
 }
 
-fn need<T: Copy>(value: Option<T>, flag: &'static str, context: &'static str) -> Result<T, ArgError> {
+fn need<T: Copy>(
+    value: Option<T>,
+    flag: &'static str,
+    context: &'static str,
+) -> Result<T, ArgError> {
     value.ok_or(ArgError::Missing { flag, context })
 }
 
@@ -189,8 +192,8 @@ fn arm_posterior(flag: &'static str, spec: &str) -> Result<(String, BetaPrior), 
         .split_once('=')
         .filter(|(name, _)| !name.is_empty())
         .ok_or_else(|| bad(flag, spec, "expected NAME=a,b (the posterior Beta shapes)"))?;
-    let shapes = beta_pair(flag, shapes)
-        .map_err(|_| bad(flag, spec, "expected NAME=a,b with a, b > 0"))?;
+    let shapes =
+        beta_pair(flag, shapes).map_err(|_| bad(flag, spec, "expected NAME=a,b with a, b > 0"))?;
     Ok((name.to_owned(), shapes))
 }
 
@@ -264,7 +267,11 @@ enum Report {
 }
 
 /// Flags that belong to one mode only, with the mode's name, refused in the others.
-fn refuse(args: &PredictiveArgs, mode: &'static str, flags: &[&'static str]) -> Result<(), ArgError> {
+fn refuse(
+    args: &PredictiveArgs,
+    mode: &'static str,
+    flags: &[&'static str],
+) -> Result<(), ArgError> {
     for &flag in flags {
         let given = match flag {
             "successes" => args.successes.is_some(),
@@ -315,7 +322,11 @@ fn single(args: &PredictiveArgs) -> Result<Report, ArgError> {
     let threshold = probability("threshold", need(args.threshold, "threshold", CONTEXT)?)?;
     let prior = beta_pair("prior-beta", &args.prior_beta)?;
     if successes > n {
-        return Err(bad("successes", successes, format!("cannot exceed --n {n}")));
+        return Err(bad(
+            "successes",
+            successes,
+            format!("cannot exceed --n {n}"),
+        ));
     }
     if n > n_max {
         return Err(bad("n", n, format!("cannot exceed --n-max {n_max}")));
@@ -364,7 +375,11 @@ fn two_arm(args: &PredictiveArgs, arm: &str, control: &str) -> Result<Report, Ar
     )?;
     let threshold = probability("threshold", need(args.threshold, "threshold", CONTEXT)?)?;
     if !(args.delta.is_finite() && args.delta.abs() < 1.0) {
-        return Err(bad("delta", args.delta, "must lie strictly between −1 and 1"));
+        return Err(bad(
+            "delta",
+            args.delta,
+            "must lie strictly between −1 and 1",
+        ));
     }
     let (t_name, t_data) = arm_data("arm", arm)?;
     let (c_name, c_data) = arm_data("control", control)?;
@@ -450,7 +465,8 @@ fn future(args: &PredictiveArgs, per_arm: u64) -> Result<Report, ArgError> {
     };
     if let Some(text) = &args.effect_normal {
         for flag in ["arm", "control"] {
-            if (flag == "arm" && args.arm.is_some()) || (flag == "control" && args.control.is_some())
+            if (flag == "arm" && args.arm.is_some())
+                || (flag == "control" && args.control.is_some())
             {
                 return Err(ArgError::Conflict {
                     flag,
@@ -487,8 +503,16 @@ fn future(args: &PredictiveArgs, per_arm: u64) -> Result<Report, ArgError> {
             mode: "Beta posteriors (use it with --effect-normal)",
         });
     }
-    let arm = need(args.arm.as_deref(), "arm", "(NAME=a,b) for the future trial")?;
-    let control = need(args.control.as_deref(), "control", "(NAME=a,b) for the future trial")?;
+    let arm = need(
+        args.arm.as_deref(),
+        "arm",
+        "(NAME=a,b) for the future trial",
+    )?;
+    let control = need(
+        args.control.as_deref(),
+        "control",
+        "(NAME=a,b) for the future trial",
+    )?;
     let (t_name, t) = arm_posterior("arm", arm)?;
     let (c_name, c) = arm_posterior("control", control)?;
     let pp = FutureTrialQuadrature::new().predictive_probability(
@@ -559,7 +583,10 @@ fn print_single(report: &SingleReport) {
         ),
         None => println!("\nno number of future responses leads to success"),
     }
-    println!("predictive probability = {:.6}", report.predictive_probability);
+    println!(
+        "predictive probability = {:.6}",
+        report.predictive_probability
+    );
 }
 
 fn print_two_arm(report: &TwoArmReport) {
@@ -592,7 +619,10 @@ fn print_two_arm(report: &TwoArmReport) {
         "\nfuture patients: {} treatment, {} control ({} posterior probabilities computed)",
         report.future_treatment, report.future_control, report.posterior_evaluations
     );
-    println!("predictive probability = {:.6}", report.predictive_probability);
+    println!(
+        "predictive probability = {:.6}",
+        report.predictive_probability
+    );
 }
 
 fn print_future(report: &FutureReport) {
@@ -620,7 +650,10 @@ fn print_future(report: &FutureReport) {
         "power at the posterior means = {:.6}",
         report.power_at_posterior_means
     );
-    println!("predictive probability = {:.6}", report.predictive_probability);
+    println!(
+        "predictive probability = {:.6}",
+        report.predictive_probability
+    );
 }
 
 /// Runs the calculator: exit 0, or 2 with a message on bad arguments.

@@ -555,8 +555,14 @@ mod tests {
     #[test]
     fn a_trial_at_its_maximum_is_decided() {
         let d = design(1.0, 1.0, 20, 0.3, 0.9);
-        assert_eq!(d.predictive_probability(ArmData::new(15, 20).unwrap()), Ok(1.0));
-        assert_eq!(d.predictive_probability(ArmData::new(2, 20).unwrap()), Ok(0.0));
+        assert_eq!(
+            d.predictive_probability(ArmData::new(15, 20).unwrap()),
+            Ok(1.0)
+        );
+        assert_eq!(
+            d.predictive_probability(ArmData::new(2, 20).unwrap()),
+            Ok(0.0)
+        );
     }
 
     #[test]

@@ -241,9 +241,13 @@ impl Nodes {
                 step *= 2.0;
             }
             // The outer end of the final bracket: the band errs outwards.
-            bisect(0.5 * step, step, 40, |_| 1e-3 * spread, |s| {
-                peak - ln_density(mode + direction * s) < BAND_DROP
-            })
+            bisect(
+                0.5 * step,
+                step,
+                40,
+                |_| 1e-3 * spread,
+                |s| peak - ln_density(mode + direction * s) < BAND_DROP,
+            )
             .1
         };
         let (left, right) = (edge(-1.0), edge(1.0));
@@ -284,7 +288,8 @@ impl Nodes {
         for node in &mut self.0 {
             node.weight /= total;
         }
-        self.0.sort_unstable_by(|x, y| y.weight.total_cmp(&x.weight));
+        self.0
+            .sort_unstable_by(|x, y| y.weight.total_cmp(&x.weight));
     }
 }
 
