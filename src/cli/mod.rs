@@ -8,6 +8,7 @@ mod export;
 mod live;
 mod nof1;
 mod posterior;
+mod predictive;
 mod prior;
 mod serve;
 mod simulate;
@@ -39,6 +40,9 @@ enum Command {
     /// Priors from historical data: MAP priors and effective sample sizes.
     #[command(subcommand)]
     Prior(prior::PriorCommand),
+    /// Predictive probability of success: a single-arm or two-arm trial at its maximum size,
+    /// or a future confirmatory trial (posterior expected power).
+    Predictive(predictive::PredictiveArgs),
     /// n-of-1 analyses of measurement files.
     #[command(subcommand)]
     Nof1(nof1::Nof1Command),
@@ -74,6 +78,7 @@ impl Cli {
             Command::Validate(args) => validate::run(&args),
             Command::Posterior(args) => posterior::run(&args),
             Command::Prior(command) => prior::run(&command),
+            Command::Predictive(args) => predictive::run(&args),
             Command::Nof1(command) => nof1::run(&command),
             Command::Borrow(args) => borrow::run(&args),
             Command::Simulate(args) => simulate::run(&args),

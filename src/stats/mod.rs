@@ -6,8 +6,8 @@
 //! Nothing here knows about trials, protocols, events, files or the web. Every formula is written
 //! down in `METHODS.md` with its reference.
 
-mod conjugate;
 pub mod borrow;
+mod conjugate;
 pub mod ess;
 mod legendre16;
 pub mod map;
@@ -15,6 +15,7 @@ pub mod map_fit;
 mod marginal;
 pub mod mixture;
 pub mod nof1;
+pub mod predictive;
 mod quadrature;
 pub(crate) mod roots;
 pub(crate) mod special;
@@ -286,6 +287,30 @@ pub enum StatsError {
         got: usize,
         /// Strata given.
         expected: usize,
+    },
+    /// More successes than patients in an arm's data.
+    #[error("{successes} successes of {patients} patients: successes cannot exceed patients")]
+    Successes {
+        /// Successes given.
+        successes: u64,
+        /// Patients given.
+        patients: u64,
+    },
+    /// More patients observed than the trial's maximum size.
+    #[error("{patients} patients observed, but the trial's maximum is {maximum}")]
+    BeyondMaximum {
+        /// Patients observed.
+        patients: u64,
+        /// The trial's maximum size.
+        maximum: u64,
+    },
+    /// A sample size above what one calculation accepts.
+    #[error("sample size {got} is above the limit of {max}")]
+    SampleSize {
+        /// The size given.
+        got: u64,
+        /// The limit.
+        max: u64,
     },
 }
 

@@ -284,6 +284,15 @@ pub(crate) fn trigamma(mut x: f64) -> f64 {
     sum + series
 }
 
+/// P(p > x) for p ~ Beta(a, b), the upper tail 1 − I_x(a, b), computed as I_{1−x}(b, a) so
+/// that a small tail keeps its relative accuracy; ln B(a, b) from statrs' ln Γ (whose rounding,
+/// about 10⁻¹⁶ of ln Γ(a + b), bounds the relative error: 10⁻¹⁴ for a + b near 100, 10⁻¹⁰ near
+/// 10⁵). `x` outside (0, 1) gives 1 below 0 and 0 above 1.
+pub(crate) fn beta_upper_tail(a: f64, b: f64, x: f64) -> f64 {
+    let ln_beta = ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b);
+    incomplete_beta(b, a, ln_beta, 1.0 - x, x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
