@@ -1,6 +1,7 @@
 //! Invariants of borrowing across strata: EXNEX with w = 1 is the hierarchical model; as the
 //! half-normal scale of τ goes to 0 the hierarchical model pools the strata (θⱼ = μ for every
-//! stratum); probabilities lie in [0, 1]; a stratum's posterior mean rises with its responders.
+//! stratum); probabilities lie in [0, 1]; a stratum's posterior mean rises with its responders
+//! (and P(p > p₀) with it, within the CDF accuracy).
 
 #![expect(
     clippy::expect_used,
@@ -119,6 +120,7 @@ proptest! {
         let before = workspace.fit(&model, &strata, 0.3).expect("fit").strata[j];
         let after = workspace.fit(&model, &more, 0.3).expect("fit").strata[j];
         prop_assert!(after.summary.mean > before.summary.mean, "{before:?} {after:?}");
-        prop_assert!(after.p_above > before.p_above - 1e-9, "{before:?} {after:?}");
+        // P(p > p0) is monotone too, within the CDF accuracy (2e-3; METHODS.md, accuracy).
+        prop_assert!(after.p_above > before.p_above - 2e-3, "{before:?} {after:?}");
     }
 }

@@ -57,6 +57,10 @@ struct Input {
 
 /// One stratum's conditional posterior given (μ, τ), or its non-exchangeable posterior.
 #[derive(Debug, Clone, Copy)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "stored in one flat buffer per fit; boxing would allocate per node"
+)]
 enum Conditional {
     /// A binary stratum: the inner rule's values.
     Logit(InnerValues),
@@ -471,7 +475,7 @@ impl BorrowWorkspace {
             first += w * mu;
             second += w * mu * mu;
         }
-        if !(total > 0.0) {
+        if total.is_nan() || total <= 0.0 {
             return (self.row_centre[a], self.row_scale[a]);
         }
         let mean = first / total;
@@ -511,6 +515,10 @@ impl BorrowWorkspace {
     }
 
     /// Per row, how stratum `j`'s CDF is summed (see [`RowCdf`]).
+    #[expect(
+        clippy::needless_range_loop,
+        reason = "b indexes the rule, the node table and q together"
+    )]
     fn prepare_rows(&mut self, j: usize) {
         let count = self.inputs.len();
         for a in 0..TAU_POINTS {
@@ -848,6 +856,10 @@ impl TauMarginal<'_> {
         )
     }
 
+    #[expect(
+        clippy::needless_range_loop,
+        reason = "k indexes the panel's nodes and the rule's table together"
+    )]
     fn nodes_cdf(&self, tau: f64) -> (f64, f64) {
         let mut cdf = 0.0;
         for panel in 0..TAU_PANELS {

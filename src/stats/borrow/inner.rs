@@ -81,7 +81,7 @@ impl InnerValues {
         let x = (t - self.centre) / self.spread;
         let v = x.asinh();
         let position = (v - self.v_lo) / (2.0 * self.half);
-        if !(position > 0.0) {
+        if position.is_nan() || position <= 0.0 {
             return (0.0, 0.0);
         }
         if position >= INNER_PANELS as f64 {
