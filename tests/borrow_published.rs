@@ -14,11 +14,6 @@
 //! vignette states equal the paper's Appendix 5.3 values to the second decimal. The test asks
 //! the exact quadrature to agree with them within 0.005 (the second decimal).
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
-
 use bayestrial::stats::borrow::{
     BorrowModel, BorrowWorkspace, ExchangeWeights, HalfNormalPrior, NormalPrior, StrataModel,
     Stratum,
