@@ -5,14 +5,11 @@
     reason = "a test should fail loudly at the first broken step"
 )]
 
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
 
-fn bayestrial(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bayestrial"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+use cli::bayestrial;
+use std::process::Output;
 
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("valid JSON on stdout")

@@ -5,16 +5,12 @@
     reason = "a test should fail loudly at the first broken step"
 )]
 
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::bayestrial;
 
 use bayestrial::stats::{BetaPrior, ConjugateModel, Mixture, Quadrature};
-
-fn bayestrial(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bayestrial"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 #[test]
 fn an_arm_prior_mixture_gives_a_mixture_posterior_in_the_json() {

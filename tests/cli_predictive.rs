@@ -6,29 +6,24 @@
     reason = "a test should fail loudly at the first broken step"
 )]
 
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
 
-fn bayestrial(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bayestrial"))
-        .arg("predictive")
-        .args(args)
-        .output()
-        .expect("the binary runs")
+use std::process::Output;
+
+/// `bayestrial predictive ARGS…`.
+fn predictive(args: &[&str]) -> Output {
+    let mut all = vec!["predictive"];
+    all.extend_from_slice(args);
+    cli::bayestrial(&all)
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
-    let output = bayestrial(args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("valid JSON on stdout")
+    cli::json(&predictive(args))
 }
 
 fn refused(args: &[&str], needle: &str) {
-    let output = bayestrial(args);
+    let output = predictive(args);
     assert_eq!(output.status.code(), Some(2), "{args:?} should fail");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -60,7 +55,7 @@ fn lee_and_liu_2008_through_the_command_line() {
     let table = report["table"].as_array().expect("the table");
     assert_eq!(table.len(), 18);
     assert_eq!(report["smallest_success"], 12);
-    let output = bayestrial(&LEE_LIU);
+    let output = predictive(&LEE_LIU);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("predictive probability = 0.565559"), "{text}");
 }

@@ -6,42 +6,10 @@
     reason = "a test should fail loudly at the first broken step"
 )]
 
-use std::io::Write;
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
 
-fn bayestrial(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bayestrial"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("valid JSON on stdout")
-}
-
-fn csv_file(text: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::Builder::new()
-        .suffix(".csv")
-        .tempfile()
-        .expect("a scratch file");
-    file.write_all(text.as_bytes()).expect("write the CSV");
-    file
-}
-
-fn path(file: &tempfile::NamedTempFile) -> &str {
-    file.path().to_str().expect("a UTF-8 path")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use cli::{bayestrial, csv_file, json, path, stderr};
 
 /// RBesT's `AS` data (Baeten et al. 2013), as in RBesT's vignette "Getting started with RBesT
 /// (binary)".
