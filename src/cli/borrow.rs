@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::output::answer;
+
 use bayestrial::stats::borrow::{
     BorrowModel, BorrowPosterior, BorrowWorkspace, ExchangeWeights, HalfNormalPrior, NormalPrior,
     ScalarSummary, StrataModel, Stratum, MAX_STRATA,
@@ -420,24 +422,5 @@ fn print_table(report: &Report) {
 
 /// Runs `borrow`.
 pub fn run(args: &BorrowArgs) -> ExitCode {
-    match report(args) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(error) => {
-                        eprintln!("error: could not encode the report: {error}");
-                        return ExitCode::from(1);
-                    }
-                }
-            } else {
-                print_table(&report);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(error.exit_code())
-        }
-    }
+    answer(report(args), args.json, print_table, |e| e.exit_code())
 }

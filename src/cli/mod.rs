@@ -7,6 +7,7 @@ mod common;
 mod export;
 mod live;
 mod nof1;
+mod output;
 mod posterior;
 mod predictive;
 mod prior;

@@ -12,6 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::output::answer;
+
 use bayestrial::stats::nof1::{
     analyse_patient, pool_series, EffectOptions, EffectPosterior, Nof1Observation, Nof1Prior,
     PatientEffect, SeriesOptions, SeriesPosterior,
@@ -771,24 +773,5 @@ pub fn run(command: &Nof1Command) -> ExitCode {
 }
 
 fn analyse(args: &AnalyseArgs) -> ExitCode {
-    match report(args) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(error) => {
-                        eprintln!("error: could not encode the report: {error}");
-                        return ExitCode::from(1);
-                    }
-                }
-            } else {
-                print_table(&report);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(error.exit_code())
-        }
-    }
+    answer(report(args), args.json, print_table, |e| e.exit_code())
 }

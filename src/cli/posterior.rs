@@ -6,6 +6,8 @@
 
 use std::process::ExitCode;
 
+use super::output::answer;
+
 use bayestrial::protocol::Prior;
 use bayestrial::stats::{
     BetaPrior, Better, ConjugateModel, GammaPrior, Marginal, Mixture, NigPrior, PosteriorSummary,
@@ -519,24 +521,5 @@ fn print_table(report: &Report) {
 
 /// Runs the calculator: exit 0, or 2 with a message on bad arguments.
 pub fn run(args: &PosteriorArgs) -> ExitCode {
-    match report(args) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(error) => {
-                        eprintln!("error: could not encode the report: {error}");
-                        return ExitCode::from(1);
-                    }
-                }
-            } else {
-                print_table(&report);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+    answer(report(args), args.json, print_table, |_| 2)
 }

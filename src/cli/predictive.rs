@@ -8,6 +8,8 @@
 
 use std::process::ExitCode;
 
+use super::output::answer;
+
 use bayestrial::stats::predictive::{
     ArmData, ConfirmatoryTrial, EffectScale, FutureTrialQuadrature, NormalEffect, SingleArmDesign,
     SingleArmPrediction, TwoArmDesign, TwoArmPrediction, TwoArmWorkspace, MAX_PATIENTS,
@@ -658,28 +660,10 @@ fn print_future(report: &FutureReport) {
 
 /// Runs the calculator: exit 0, or 2 with a message on bad arguments.
 pub fn run(args: &PredictiveArgs) -> ExitCode {
-    match report(args) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(error) => {
-                        eprintln!("error: could not encode the report: {error}");
-                        return ExitCode::from(1);
-                    }
-                }
-            } else {
-                match &report {
-                    Report::Single(r) => print_single(r),
-                    Report::TwoArm(r) => print_two_arm(r),
-                    Report::Future(r) => print_future(r),
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+    let table = |report: &Report| match report {
+        Report::Single(r) => print_single(r),
+        Report::TwoArm(r) => print_two_arm(r),
+        Report::Future(r) => print_future(r),
+    };
+    answer(report(args), args.json, table, |_| 2)
 }
