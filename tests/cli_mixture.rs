@@ -1,10 +1,5 @@
 //! `bayestrial posterior --arm-prior`: an arm's own prior, plain or a mixture, through the binary.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
-
 #[path = "common/cli.rs"]
 mod cli;
 

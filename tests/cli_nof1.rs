@@ -1,11 +1,6 @@
 //! `bayestrial nof1 analyse` as a user runs it: the JSON keys, `--skip-days`, and the exit codes
 //! and `FILE:LINE` messages of bad input.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
-
 #[path = "common/cli.rs"]
 mod cli;
 

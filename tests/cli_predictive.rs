@@ -1,11 +1,6 @@
 //! `bayestrial predictive` as a user runs it: the published single-arm example, the JSON key
 //! `predictive_probability` in every mode, and clear errors on bad input.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
-
 #[path = "common/cli.rs"]
 mod cli;
 

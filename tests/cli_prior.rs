@@ -1,11 +1,6 @@
 //! `bayestrial prior map` and `bayestrial prior ess` as a user runs them: the protocol line, the
 //! JSON keys, and the exit codes and `FILE:LINE` messages of bad input.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test should fail loudly at the first broken step"
-)]
-
 #[path = "common/cli.rs"]
 mod cli;
 
