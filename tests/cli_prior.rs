@@ -222,3 +222,34 @@ fn bad_historical_files_name_the_line_and_column() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("between 1 and 7"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_printed_map_prior_line_is_accepted_by_a_protocol_and_validates() {
+    // The line `prior map` prints is pasted, as printed, as the control arm's prior of a
+    // shipped platform protocol; the protocol validator accepts it.
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/protocols/data/ankylosing-spondylitis-placebo.csv"
+    );
+    let out = bayestrial(&["prior", "map", "--historical", data, "--robust", "0.2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("prior = { mixture = ["))
+        .unwrap_or_else(|| panic!("a protocol prior line in {text}"));
+    let protocol = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/protocols/platform-binary-4arm.toml"
+    ))
+    .unwrap_or_else(|e| panic!("the shipped protocol: {e}"));
+    let with_map = protocol.replacen("id = \"soc\"\n", &format!("id = \"soc\"\n{line}\n"), 1);
+    assert_ne!(with_map, protocol, "the control arm was found");
+    let file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .unwrap_or_else(|e| panic!("a scratch file: {e}"));
+    std::fs::write(file.path(), &with_map).unwrap_or_else(|e| panic!("write: {e}"));
+    let checked = bayestrial(&["validate", path(&file)]);
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+}
