@@ -23,9 +23,6 @@ use crate::stats::StatsError;
 const SERIES_BELOW: f64 = 0.0;
 /// Points of the Gauss–Hermite rule in μ given τ.
 const MU_POINTS: usize = 24;
-/// Hermite coefficients used by the expansion of μ's conditional density (the higher ones of
-/// the 24-point rule amplify the rounding of the node values).
-const MU_TERMS: usize = 16;
 /// Gauss–Legendre points per τ panel.
 const GL_POINTS: usize = 8;
 /// τ nodes.
@@ -755,55 +752,50 @@ impl Continuous for StratumMarginal<'_> {
     }
 }
 
-/// The marginal posterior of μ: per τ node, the Hermite expansion of μ's conditional density
-/// from the row's weights.
+/// The marginal posterior of μ for its quantiles: every (τ, μ) node's mass spread as a normal
+/// kernel of width [`MU_KERNEL`] times its row's rule scale, plus the all-non-exchangeable
+/// component's prior. A Hermite expansion of each row's conditional density was tried first and
+/// is not used: under EXNEX a row's conditional is a mixture far wider than its rule's scale,
+/// where the truncated expansion is not monotone (`METHODS.md`, "Borrowing across strata").
 struct MuMarginal<'a> {
     fit: &'a BorrowWorkspace,
-    rows: [f64; TAU_POINTS],
-    coefficients: [[f64; MU_POINTS]; TAU_POINTS],
 }
+
+/// Kernel width for μ's quantiles, in units of a row's rule scale.
+const MU_KERNEL: f64 = 0.25;
 
 impl<'a> MuMarginal<'a> {
     fn new(fit: &'a BorrowWorkspace) -> Self {
-        let mut rows = [0.0; TAU_POINTS];
-        let mut coefficients = [[0.0; MU_POINTS]; TAU_POINTS];
-        for a in 0..TAU_POINTS {
-            let row = &fit.node_weight[a * MU_POINTS..(a + 1) * MU_POINTS];
-            rows[a] = row.iter().sum();
-            if rows[a] > 0.0 {
-                let mut q = [0.0; MU_POINTS];
-                for b in 0..MU_POINTS {
-                    q[b] = row[b] / fit.mu_rule.weights[b];
-                }
-                fit.mu_rule.coefficients(&q, &mut coefficients[a]);
-            }
-        }
-        Self {
-            fit,
-            rows,
-            coefficients,
-        }
+        Self { fit }
     }
 
     fn cdf_and_density(&self, mu: f64) -> (f64, f64) {
+        let table = NormalTable::get();
+        let normal = |a: f64| {
+            let (upper, phi) = table.tail(a.abs());
+            (if a >= 0.0 { 1.0 - upper } else { upper }, phi)
+        };
         let (mut cdf, mut density) = (0.0, 0.0);
         for a in 0..TAU_POINTS {
-            if self.rows[a] <= NEGLIGIBLE {
+            let width = MU_KERNEL * self.fit.row_scale[a];
+            if !(width > 0.0) {
                 continue;
             }
-            let (centre, scale) = (self.fit.row_centre[a], self.fit.row_scale[a]);
-            let (f, d) = self
-                .fit
-                .mu_rule
-                .cdf(&self.coefficients[a][..MU_TERMS], (mu - centre) / scale);
-            cdf += self.rows[a] * f;
-            density += self.rows[a] * d / scale;
+            for b in 0..MU_POINTS {
+                let node = a * MU_POINTS + b;
+                let weight = self.fit.node_weight[node];
+                if weight <= NEGLIGIBLE {
+                    continue;
+                }
+                let (f, phi) = normal((mu - self.fit.node_mu[node]) / width);
+                cdf += weight * f;
+                density += weight * phi / width;
+            }
         }
         if self.fit.all_nex > 0.0 {
             let (m, s) = self.fit.mu_prior;
-            let a = (mu - m) / s;
-            let (upper, phi) = NormalTable::get().tail(a.abs());
-            cdf += self.fit.all_nex * if a >= 0.0 { 1.0 - upper } else { upper };
+            let (f, phi) = normal((mu - m) / s);
+            cdf += self.fit.all_nex * f;
             density += self.fit.all_nex * phi / s;
         }
         (cdf.clamp(0.0, 1.0), density.max(0.0))

@@ -106,44 +106,6 @@ impl<const K: usize> HermiteRule<K> {
         }
     }
 
-    /// The Hermite coefficients c₀ … c_{K−1} of the node values `q`, divided by c₀ (so that the
-    /// normalised density is φ(x)·Σ cₘHeₘ(x) with c₀ = 1). `q` must have a positive sum.
-    pub(crate) fn coefficients(&self, q: &[f64; K], out: &mut [f64]) {
-        let total: f64 = self.weights.iter().zip(q).map(|(w, v)| w * v).sum();
-        let scale = 1.0 / total;
-        for (m, row) in self.expansion.iter().enumerate() {
-            let c: f64 = row.iter().zip(q).map(|(e, v)| e * v).sum();
-            out[m] = c * scale;
-        }
-    }
-
-    /// The CDF at `a` of the density φ(x)·Σ cₘHeₘ(x) (c₀ = 1), and the density there:
-    /// ∫₋∞ᵃ Heₘφ = −He_{m−1}(a)φ(a) for m ≥ 1, so F(a) = Φ(a) − φ(a)·Σₘ₌₁ cₘHe_{m−1}(a).
-    /// The CDF is clamped to [0, 1].
-    pub(crate) fn cdf(&self, coefficients: &[f64], a: f64) -> (f64, f64) {
-        let (upper, phi) = NormalTable::get().tail(a.abs());
-        let big_phi = if a >= 0.0 { 1.0 - upper } else { upper };
-        if phi == 0.0 {
-            return (big_phi, 0.0);
-        }
-        // He_{m−1}(a) for m = 1 … K−1, and Heₘ(a) for the density.
-        let (mut previous, mut current) = (0.0, 1.0); // He_{−1} := 0, He₀ = 1
-        let mut tail = 0.0;
-        let mut density = coefficients[0];
-        for (m, &c) in coefficients.iter().enumerate().skip(1) {
-            // current = He_{m−1}(a)
-            tail += c * current;
-            let next = a * current - (m as f64 - 1.0) * previous; // Heₘ(a)
-            previous = current;
-            current = next;
-            density += c * current;
-        }
-        (
-            (big_phi - phi * tail).clamp(0.0, 1.0),
-            (phi * density).max(0.0),
-        )
-    }
-
     /// For X with density φ(x)·Σ cₘHeₘ(x) (c₀ its mass, not necessarily 1) and θ = α + βX + σZ,
     /// Z ~ N(0, 1) independent: P(θ ≤ t) and the density of θ at t. With S = √(β² + σ²),
     /// u = (t − α)/S and ρ = β/S, Gaussian integration by parts (E[Heₘ(X)g(X)] = E[g⁽ᵐ⁾(X)])
@@ -219,9 +181,9 @@ mod tests {
             *v = 1.0 + 0.5 * x;
         }
         let mut c = [0.0; 16];
-        rule.coefficients(&q, &mut c);
+        rule.raw_coefficients(&q, &mut c);
         let (upper, phi) = NormalTable::get().tail(0.3);
-        let (cdf, _) = rule.cdf(&c, -0.3);
+        let (cdf, _) = rule.convolved_cdf(&c, 0.0, 1.0, 0.0, -0.3);
         assert!((cdf - (upper - 0.5 * phi)).abs() < 1e-12, "{cdf}");
     }
 }
