@@ -778,7 +778,7 @@ impl<'a> MuMarginal<'a> {
         let (mut cdf, mut density) = (0.0, 0.0);
         for a in 0..TAU_POINTS {
             let width = MU_KERNEL * self.fit.row_scale[a];
-            if !(width > 0.0) {
+            if width.is_nan() || width <= 0.0 {
                 continue;
             }
             for b in 0..MU_POINTS {
