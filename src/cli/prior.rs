@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bayestrial::stats::{
-    ess_beta, ess_gamma, ess_normal, robust_normal, robustify, BetaPrior, BinaryStudy, Component,
-    EssMethod, GammaPrior, HierarchicalPriors, MapPredictive, Mixture, NormalComponent,
-    NormalStudy, StatsError, Summary, MAX_HISTORICAL, ROBUST_BETA,
+    beta_moments, ess_beta, ess_gamma, ess_normal, normal_moments, robust_normal, robustify,
+    BetaPrior, BinaryStudy, Component, EssMethod, GammaPrior, HierarchicalPriors, MapPredictive,
+    Mixture, NormalComponent, NormalStudy, StatsError, Summary, MAX_HISTORICAL, ROBUST_BETA,
 };
 use serde::Serialize;
 
@@ -511,12 +511,7 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
                 Some(w) => robustify(&fit.mixture, w, ROBUST_BETA)?,
                 None => fit.mixture,
             };
-            let (mut m1, mut m2) = (0.0, 0.0);
-            for (w, c) in mixture.iter() {
-                let m = c.a / (c.a + c.b);
-                m1 += w * m;
-                m2 += w * (m * (1.0 - m) / (c.a + c.b + 1.0) + m * m);
-            }
+            let (mean, variance) = beta_moments(&mixture);
             let parts: Vec<String> = mixture
                 .iter()
                 .map(|(w, c)| {
@@ -549,8 +544,8 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
                 protocol: format!("prior = {{ mixture = [ {} ] }}", parts.join(", ")),
                 predictive: predictive.summary(),
                 mixture_moments: Moments {
-                    mean: m1,
-                    sd: (m2 - m1 * m1).max(0.0).sqrt(),
+                    mean,
+                    sd: variance.max(0.0).sqrt(),
                 },
                 tau: predictive.tau(),
                 ess_elir: ess_beta(&mixture, EssMethod::Elir)?,
@@ -593,11 +588,7 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
                 )?,
                 None => fit.mixture,
             };
-            let m1: f64 = mixture.iter().map(|(w, c)| w * c.mean).sum();
-            let m2: f64 = mixture
-                .iter()
-                .map(|(w, c)| w * (c.sd * c.sd + c.mean * c.mean))
-                .sum();
+            let (mean, variance) = normal_moments(&mixture);
             let parts: Vec<String> = mixture
                 .iter()
                 .map(|(w, c)| {
@@ -630,8 +621,8 @@ fn map(args: &MapArgs) -> Result<MapReport, PriorError> {
                 protocol: format!("prior = {{ mixture = [ {} ] }}", parts.join(", ")),
                 predictive: predictive.summary(),
                 mixture_moments: Moments {
-                    mean: m1,
-                    sd: (m2 - m1 * m1).max(0.0).sqrt(),
+                    mean,
+                    sd: variance.max(0.0).sqrt(),
                 },
                 tau: predictive.tau(),
                 ess_elir: ess_normal(&mixture, sigma, EssMethod::Elir)?,

@@ -307,6 +307,20 @@ fn mode<F: Family>(mixture: &F) -> f64 {
     F::from_working(best.1).0
 }
 
+/// The mean and variance of a Beta mixture (of the response probability).
+pub fn beta_moments(mixture: &Mixture<BetaPrior>) -> (f64, f64) {
+    moments(mixture.iter().map(|(w, c)| {
+        let n = c.a + c.b;
+        let m = c.a / n;
+        (w, m, m * (1.0 - m) / (n + 1.0))
+    }))
+}
+
+/// The mean and variance of a Normal mixture.
+pub fn normal_moments(mixture: &Mixture<NormalComponent>) -> (f64, f64) {
+    moments(mixture.iter().map(|(w, c)| (w, c.mean, c.sd * c.sd)))
+}
+
 /// The mixture's mean and variance from its components' moments.
 fn moments(parts: impl Iterator<Item = (f64, f64, f64)>) -> (f64, f64) {
     let mut mean = 0.0;
@@ -350,11 +364,7 @@ pub fn ess_beta(mixture: &Mixture<BetaPrior>, method: EssMethod) -> Result<f64, 
             Ok(elir(mixture, |x| x * (1.0 - x)))
         }
         EssMethod::Moment => {
-            let (m, v) = moments(mixture.iter().map(|(w, c)| {
-                let n = c.a + c.b;
-                let m = c.a / n;
-                (w, m, m * (1.0 - m) / (n + 1.0))
-            }));
+            let (m, v) = beta_moments(mixture);
             Ok(m * (1.0 - m) / v - 1.0)
         }
         EssMethod::Morita => {
@@ -410,7 +420,7 @@ pub fn ess_normal(
     match method {
         EssMethod::Elir => Ok(variance * elir(mixture, |_| 1.0)),
         EssMethod::Moment => {
-            let (_, v) = moments(mixture.iter().map(|(w, c)| (w, c.mean, c.sd * c.sd)));
+            let (_, v) = normal_moments(mixture);
             Ok(variance / v)
         }
         EssMethod::Morita => {

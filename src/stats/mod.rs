@@ -22,7 +22,9 @@ pub(crate) mod special;
 mod summary;
 
 pub use conjugate::{BetaPrior, ConjugateModel, GammaPrior, NigPosterior, NigPrior, Observation};
-pub use ess::{ess_beta, ess_gamma, ess_normal, EssMethod, NormalComponent};
+pub use ess::{
+    beta_moments, ess_beta, ess_gamma, ess_normal, normal_moments, EssMethod, NormalComponent,
+};
 pub use map::{
     BinaryStudy, HierarchicalPriors, Link, MapPredictive, NormalStudy, Summary, MAX_HISTORICAL,
 };
