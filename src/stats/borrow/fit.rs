@@ -8,7 +8,7 @@
 
 use super::grid::{self, Approx, TAU_PANELS};
 use super::hermite::HermiteRule;
-use super::inner::{binomial_top, logit_normal, InnerRule, InnerValues};
+use super::inner::{binomial_top, legendre_all, logit_normal, InnerRule, InnerValues};
 use super::{
     check_strata, BorrowModel, BorrowPosterior, NormalPrior, ScalarSummary, StrataModel, Stratum,
     StratumPosterior,
@@ -820,18 +820,6 @@ struct TauMarginal<'a> {
     /// The all-non-exchangeable component's mass and τ's prior scale.
     all_nex: f64,
     scale: f64,
-}
-
-/// Legendre polynomials P₀ … P_{GL_POINTS} at v.
-fn legendre_all(v: f64) -> [f64; GL_POINTS + 1] {
-    let mut p = [0.0; GL_POINTS + 1];
-    p[0] = 1.0;
-    p[1] = v;
-    for m in 1..GL_POINTS {
-        let mf = m as f64;
-        p[m + 1] = ((2.0 * mf + 1.0) * v * p[m] - mf * p[m - 1]) / (mf + 1.0);
-    }
-    p
 }
 
 impl TauMarginal<'_> {
