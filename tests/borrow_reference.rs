@@ -1,11 +1,11 @@
 //! Borrowing across strata against independent reference values:
 //! `tests/reference/borrow_cases.json`, written by `tests/reference/generate_borrow.py` (dense
 //! Gauss–Legendre rules in numpy, the strata's marginals from the leave-one-out predictive).
-//! Tolerances (absolute), as achieved today: 1e-4 on the strata's posterior means and SDs,
-//! 1e-4 on P(exchangeable | data), 5e-3 on P(p > p₀) and on the quantiles (of p for binary
-//! strata, θ for normal ones), 5e-3 on the posterior mean and SD of μ and τ. The issue asks
-//! for 1e-6; the gap is the sum over the Gauss–Hermite nodes in μ of conditional CDFs that are
-//! steps when τ is small (`METHODS.md`, "Borrowing across strata", accuracy).
+//! Tolerances (absolute), as achieved today: 2e-5 on the strata's posterior means and SDs
+//! (mostly below 1e-5), 1e-5 on P(exchangeable | data), 5e-4 on P(p > p₀), the quantiles (of p
+//! for binary strata, θ for normal ones) and the posterior mean and SD of μ and τ (worst: 1.3e-4,
+//! P(p > p₀) and the 97.5% quantile under the hierarchical model on the Chugh strata). The
+//! issue asks for 1e-6 (`METHODS.md`, "Borrowing across strata", accuracy).
 
 #![expect(
     clippy::expect_used,
@@ -18,9 +18,9 @@ use bayestrial::stats::borrow::{
 };
 use serde_json::Value;
 
-const MOMENT_TOLERANCE: f64 = 1e-4;
-const EXCHANGEABLE_TOLERANCE: f64 = 1e-4;
-const CDF_TOLERANCE: f64 = 5e-3;
+const MOMENT_TOLERANCE: f64 = 2e-5;
+const EXCHANGEABLE_TOLERANCE: f64 = 1e-5;
+const CDF_TOLERANCE: f64 = 5e-4;
 
 fn number(value: &Value) -> f64 {
     value.as_f64().expect("a number")
@@ -98,7 +98,7 @@ fn compare(every_cdf: bool) {
         let case = &entry["case"];
         let expected = &entry["expected"];
         let name = case["name"].as_str().expect("name");
-        let check_cdf = every_cdf || number(&case["tau_scale"]) >= 0.5;
+        let check_cdf = true;
         // The large-n EXNEX case disagrees by 1e-4 on the means (0.1 posterior SD) and is not
         // resolved yet (which side errs is not established): checked by the ignored test only.
         // So does the normal EXNEX case with a small τ scale (P(exchangeable) of its outlier:

@@ -1,64 +1,65 @@
-//! The evaluation of a borrowing model: the exact log posterior of (μ, τ) at the nodes placed
-//! by [`super::grid`] (each stratum's marginal likelihood given (μ, τ) by
-//! [`super::hermite::logit_normal`] or in closed form for normal strata), then every stratum's
-//! posterior as the mixture, over the nodes, of its conditional posteriors given (μ, τ) and of
-//! its non-exchangeable posterior.
+//! The evaluation of a borrowing model: the exact log posterior of (μ, τ) on the nodes — τ on
+//! Gauss–Legendre panels placed by [`super::grid`], μ given τ on an equally spaced grid aligned
+//! with the decision threshold — with every stratum's values at each node from [`super::rows`];
+//! then every stratum's posterior as the mixture, over the nodes, of its conditional posteriors
+//! given (μ, τ) and of its non-exchangeable posterior ([`super::summary`]).
 //!
 //! Numbers in, numbers out; the buffers live in [`BorrowWorkspace`] and are reused.
 
 use super::grid::{self, Approx, TAU_PANELS};
-use super::hermite::HermiteRule;
-use super::inner::{binomial_top, legendre_all, logit_normal, InnerRule, InnerValues};
-use super::{
-    check_strata, BorrowModel, BorrowPosterior, NormalPrior, ScalarSummary, StrataModel, Stratum,
-    StratumPosterior,
-};
+use super::inner::{binomial_top, logit_normal, InnerRule, InnerValues};
+use super::rows::{self, BinaryStratum, NodeValues, RowGrid, RowTables, ETA, FALLBACK, REACH};
+use super::{check_strata, BorrowModel, BorrowPosterior, NormalPrior, StrataModel, Stratum};
 use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
-use crate::stats::roots::{quantile, Continuous};
 use crate::stats::special::NormalTable;
 use crate::stats::StatsError;
 
-/// Rows whose conditional spread of θ is below this fraction of the μ rule's scale are summed
-/// by the convolution of the row's μ density (see [`RowCdf`]).
-const SERIES_BELOW: f64 = 0.0;
-/// Points of the Gauss–Hermite rule in μ given τ.
-const MU_POINTS: usize = 24;
 /// Gauss–Legendre points per τ panel.
-const GL_POINTS: usize = 8;
+pub(super) const GL_POINTS: usize = 8;
 /// τ nodes.
-const TAU_POINTS: usize = TAU_PANELS * GL_POINTS;
-/// Corrections of a μ rule at most (re-centred and re-scaled at the exact moments).
-const RECENTRE_STEPS: usize = 2;
-/// A μ rule is corrected when its centre is off by more than this many of its SDs …
-const CENTRE_TOLERANCE: f64 = 0.2;
-/// … or its scale by more than this factor.
-const SCALE_TOLERANCE: f64 = 1.3;
-/// Nodes whose normalised weight is below this are left out of the quantile searches.
-const NEGLIGIBLE: f64 = 1e-18;
+pub(super) const TAU_POINTS: usize = TAU_PANELS * GL_POINTS;
+/// The finest μ spacing, as a fraction of the approximate conditional SD of μ given τ.
+const FINEST: f64 = 16.0;
+/// μ nodes of one row at most.
+const MAX_ROW_NODES: usize = 4096;
+/// Times a row's μ range is widened at most (doubled on the side where the weight has not
+/// fallen [`EDGE_NATS`] below the row's peak).
+const WIDEN_STEPS: usize = 3;
+/// Nats below the row's peak at which a row's μ range may end.
+const EDGE_NATS: f64 = 30.0;
+/// Node masses below this are left out of the quantile searches.
+pub(super) const NEGLIGIBLE: f64 = 1e-18;
 /// ln √(2π).
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// One stratum's data as the evaluation uses it.
-#[derive(Debug, Clone, Copy, Default)]
-struct Input {
-    /// Responders (binary) or the estimate (normal).
-    y: f64,
-    /// Participants (binary) or the squared standard error (normal).
-    n: f64,
-    /// ℓ̂: the binomial log-likelihood's supremum (binary).
-    top: f64,
-    approx: Approx,
-    ln_w: f64,
-    ln_not_w: f64,
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Data {
+    Binary(BinaryStratum),
+    /// The estimate and its squared standard error.
+    Normal {
+        estimate: f64,
+        variance: f64,
+    },
 }
 
-/// One stratum's conditional posterior given (μ, τ), or its non-exchangeable posterior.
+/// One stratum: its data, its normal approximation and ln wⱼ, ln(1 − wⱼ).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Input {
+    pub(super) data: Data,
+    pub(super) approx: Approx,
+    pub(super) ln_w: f64,
+    pub(super) ln_not_w: f64,
+}
+
+/// One stratum's conditional posterior given (μ, τ), or its non-exchangeable posterior, with
+/// its CDF at any point (the quantiles).
 #[derive(Debug, Clone, Copy)]
 #[expect(
     clippy::large_enum_variant,
     reason = "stored in one flat buffer per fit; boxing would allocate per node"
 )]
-enum Conditional {
+pub(super) enum Conditional {
     /// A binary stratum: the inner rule's values.
     Logit(InnerValues),
     /// A normal stratum: θ | data ~ N(mean, variance), with the log marginal likelihood.
@@ -80,7 +81,7 @@ impl Default for Conditional {
 }
 
 impl Conditional {
-    fn ln_marginal(&self) -> f64 {
+    pub(super) fn ln_marginal(&self) -> f64 {
         match self {
             Self::Logit(v) => v.ln_marginal,
             Self::Normal { ln_marginal, .. } => *ln_marginal,
@@ -88,23 +89,15 @@ impl Conditional {
     }
 
     /// E[p] and E[p²] (binary) or E[θ] and E[θ²] (normal): the reported scale.
-    fn moments(&self) -> (f64, f64) {
+    pub(super) fn moments(&self) -> (f64, f64) {
         match self {
             Self::Logit(v) => (v.mean, v.second),
             Self::Normal { mean, variance, .. } => (*mean, mean * mean + variance),
         }
     }
 
-    /// E[θ] and Var[θ].
-    fn theta(&self) -> (f64, f64) {
-        match self {
-            Self::Logit(v) => (v.theta_mean, v.theta_variance),
-            Self::Normal { mean, variance, .. } => (*mean, *variance),
-        }
-    }
-
     /// P(θ ≤ t) and the density of θ at t.
-    fn cdf(&self, rule: &InnerRule, t: f64) -> (f64, f64) {
+    pub(super) fn cdf(&self, rule: &InnerRule, t: f64) -> (f64, f64) {
         match self {
             Self::Logit(v) => v.cdf(rule, t),
             Self::Normal { mean, variance, .. } => {
@@ -118,52 +111,43 @@ impl Conditional {
 }
 
 /// The reusable workspace of borrowing fits: rules, node tables and results. After a first fit,
-/// further fits with at most as many strata allocate nothing.
+/// further fits with at most as many strata and nodes allocate nothing.
 #[derive(Debug, Clone)]
 pub struct BorrowWorkspace {
-    inner: InnerRule,
-    mu_rule: HermiteRule<MU_POINTS>,
-    binary: bool,
-    inputs: Vec<Input>,
+    pub(super) inner: InnerRule,
+    pub(super) binary: bool,
+    /// The threshold on the θ scale (logit p₀ for binary strata).
+    pub(super) cut: f64,
+    pub(super) inputs: Vec<Input>,
     approx: Vec<Approx>,
-    /// Per stratum, the non-exchangeable posterior.
-    nex: Vec<Conditional>,
-    tau_nodes: [f64; TAU_POINTS],
-    tau_weights: [f64; TAU_POINTS],
-    /// Per τ node, the μ rule's centre and scale.
-    row_centre: [f64; TAU_POINTS],
-    row_scale: [f64; TAU_POINTS],
+    /// Per stratum, the non-exchangeable posterior and its values at the threshold.
+    pub(super) nex: Vec<Conditional>,
+    pub(super) nex_values: Vec<NodeValues>,
+    pub(super) tau_nodes: [f64; TAU_POINTS],
+    pub(super) tau_weights: [f64; TAU_POINTS],
+    /// Per τ node, the μ grid, and where its nodes start (`row_first[a]..row_first[a + 1]`).
+    pub(super) rows: [RowGrid; TAU_POINTS],
+    pub(super) row_first: [usize; TAU_POINTS + 1],
     /// Per node (τ-major): μ, and the log weight, then the normalised weight.
-    node_mu: Vec<f64>,
-    node_weight: Vec<f64>,
+    pub(super) node_mu: Vec<f64>,
+    pub(super) node_weight: Vec<f64>,
+    /// Per node and stratum (`node * strata + j`): the stratum's values and
+    /// P(exchangeable | data, μ, τ).
+    pub(super) values: Vec<NodeValues>,
+    pub(super) exchangeable: Vec<f64>,
+    /// Per node and stratum, the conditional posterior for the quantiles (filled by
+    /// [`BorrowWorkspace::fit`] only, where the node's mass is not negligible).
+    pub(super) detail: Vec<Conditional>,
+    /// One stratum's values over a row (scratch), and the row's tables.
+    scratch: Vec<NodeValues>,
+    tables: RowTables,
     /// The posterior probability that every stratum is non-exchangeable (EXNEX), held apart
     /// from the nodes: there μ and τ keep their priors (see [`BorrowWorkspace::fill_row`]).
-    all_nex: f64,
+    pub(super) all_nex: f64,
     /// The priors of μ and τ, for the all-non-exchangeable component.
-    mu_prior: (f64, f64),
-    tau_scale: f64,
-    /// Per node and stratum: the conditional posterior and P(exchangeable | data, μ, τ).
-    conditional: Vec<Conditional>,
-    exchangeable: Vec<f64>,
-    /// Per τ node, how one stratum's conditional CDFs are summed over the row (refilled per
-    /// stratum).
-    rows: [RowCdf; TAU_POINTS],
-    posterior: BorrowPosterior,
-}
-
-/// How a row (one τ node) contributes to a stratum's marginal CDF: by its nodes' conditional
-/// CDFs, or, when those are steps narrower than the μ rule can integrate (τ small), by the
-/// row's Hermite expansion in μ convolved with θ's normal conditional spread.
-#[derive(Debug, Clone, Copy, Default)]
-struct RowCdf {
-    series: bool,
-    /// Σ of the row's node weights × P(exchangeable), the mass the row carries for this stratum.
-    mass: f64,
-    /// E[θ | μ] ≈ alpha + beta·x (x the μ rule's variable), Var[θ | μ] ≈ sigma².
-    alpha: f64,
-    beta: f64,
-    sigma: f64,
-    coefficients: [f64; MU_POINTS],
+    pub(super) mu_prior: (f64, f64),
+    pub(super) tau_scale: f64,
+    pub(super) posterior: BorrowPosterior,
 }
 
 impl Default for BorrowWorkspace {
@@ -179,16 +163,6 @@ fn log_add(a: f64, b: f64) -> f64 {
         hi
     } else {
         hi + (lo - hi).exp().ln_1p()
-    }
-}
-
-/// logit⁻¹.
-fn expit(theta: f64) -> f64 {
-    if theta >= 0.0 {
-        1.0 / (1.0 + (-theta).exp())
-    } else {
-        let e = theta.exp();
-        e / (1.0 + e)
     }
 }
 
@@ -209,23 +183,26 @@ impl BorrowWorkspace {
     pub fn new() -> Self {
         Self {
             inner: InnerRule::new(),
-            mu_rule: HermiteRule::new(),
             binary: true,
+            cut: 0.0,
             inputs: Vec::new(),
             approx: Vec::new(),
             nex: Vec::new(),
+            nex_values: Vec::new(),
             tau_nodes: [0.0; TAU_POINTS],
             tau_weights: [0.0; TAU_POINTS],
-            row_centre: [0.0; TAU_POINTS],
-            row_scale: [0.0; TAU_POINTS],
+            rows: [RowGrid::default(); TAU_POINTS],
+            row_first: [0; TAU_POINTS + 1],
             node_mu: Vec::new(),
             node_weight: Vec::new(),
+            values: Vec::new(),
+            exchangeable: Vec::new(),
+            detail: Vec::new(),
+            scratch: Vec::new(),
+            tables: RowTables::default(),
             all_nex: 0.0,
             mu_prior: (0.0, 1.0),
             tau_scale: 1.0,
-            conditional: Vec::new(),
-            exchangeable: Vec::new(),
-            rows: [RowCdf::default(); TAU_POINTS],
             posterior: BorrowPosterior::default(),
         }
     }
@@ -240,7 +217,8 @@ impl BorrowWorkspace {
         threshold: f64,
     ) -> Result<&BorrowPosterior, StatsError> {
         self.evaluate(model, strata, threshold)?;
-        self.summarise(threshold, true);
+        self.fill_detail();
+        self.summarise(true);
         Ok(&self.posterior)
     }
 
@@ -253,7 +231,7 @@ impl BorrowWorkspace {
         threshold: f64,
     ) -> Result<&BorrowPosterior, StatsError> {
         self.evaluate(model, strata, threshold)?;
-        self.summarise(threshold, false);
+        self.summarise(false);
         Ok(&self.posterior)
     }
 
@@ -265,9 +243,15 @@ impl BorrowWorkspace {
     ) -> Result<(), StatsError> {
         self.prepare(model, strata, threshold)?;
         self.place_tau(model);
+        self.node_mu.clear();
+        self.node_weight.clear();
+        self.values.clear();
+        self.exchangeable.clear();
         for a in 0..TAU_POINTS {
+            self.row_first[a] = self.node_mu.len();
             self.evaluate_row(model, a);
         }
+        self.row_first[TAU_POINTS] = self.node_mu.len();
         self.normalise(model);
         Ok(())
     }
@@ -279,67 +263,76 @@ impl BorrowWorkspace {
         threshold: f64,
     ) -> Result<(), StatsError> {
         self.binary = check_strata(strata, threshold)?;
+        self.cut = if self.binary {
+            (threshold / (1.0 - threshold)).ln()
+        } else {
+            threshold
+        };
         let count = strata.len();
         self.inputs.clear();
         self.approx.clear();
         for (j, stratum) in strata.iter().enumerate() {
             let w = model.weight(j, count)?;
-            let (y, n, top, approx) = match *stratum {
+            let (data, approx) = match *stratum {
                 Stratum::Binary { responders, n } => {
                     let (y, n) = (responders as f64, n as f64);
-                    (y, n, binomial_top(y, n), Approx::binary(y, n, w))
+                    let approx = Approx::binary(y, n, w);
+                    let data = BinaryStratum::new(
+                        y,
+                        n,
+                        binomial_top(y, n),
+                        approx.estimate,
+                        approx.variance.sqrt(),
+                    );
+                    (Data::Binary(data), approx)
                 }
                 Stratum::Normal { mean, se } => {
-                    let v = se * se;
+                    let variance = se * se;
                     let approx = Approx {
                         estimate: mean,
-                        variance: v,
+                        variance,
                         weight: w,
                     };
-                    (mean, v, 0.0, approx)
+                    (
+                        Data::Normal {
+                            estimate: mean,
+                            variance,
+                        },
+                        approx,
+                    )
                 }
             };
             self.inputs.push(Input {
-                y,
-                n,
-                top,
+                data,
                 approx,
                 ln_w: w.ln(),
                 ln_not_w: (-w).ln_1p(),
             });
             self.approx.push(approx);
         }
-        let nodes = TAU_POINTS * MU_POINTS;
-        self.node_mu.resize(nodes, 0.0);
-        self.node_weight.resize(nodes, 0.0);
-        self.conditional
-            .resize(nodes * count, Conditional::default());
-        self.exchangeable.resize(nodes * count, 0.0);
         self.nex.clear();
-        if let StrataModel::Exnex { nex, .. } = &model.strata {
-            self.prepare_nex(nex, count);
-        } else {
-            self.nex.resize(count, Conditional::default());
+        self.nex_values.clear();
+        for j in 0..count {
+            let conditional = match &model.strata {
+                StrataModel::Exnex { nex, .. } => self.stratum_given(&self.inputs[j], nex),
+                StrataModel::Hierarchical => Conditional::default(),
+            };
+            let (first, second) = conditional.moments();
+            let (below, _) = conditional.cdf(&self.inner, self.cut);
+            self.nex.push(conditional);
+            self.nex_values.push(NodeValues {
+                ln_marginal: conditional.ln_marginal(),
+                first,
+                second,
+                below,
+            });
         }
         Ok(())
     }
 
-    fn prepare_nex(&mut self, nex: &NormalPrior, count: usize) {
-        for j in 0..count {
-            let input = self.inputs[j];
-            let conditional = self.stratum_given(&input, nex.mean(), nex.sd());
-            self.nex.push(conditional);
-        }
-    }
-
     /// Stratum `input`'s posterior under θ ~ N(m, s²).
-    fn stratum_given(&self, input: &Input, m: f64, s: f64) -> Conditional {
-        if self.binary {
-            let guess = s * (input.approx.estimate - m) / (input.approx.variance + s * s);
-            Conditional::Logit(logit_normal(input.y, input.n, input.top, m, s, guess))
-        } else {
-            normal_conditional(input.y, input.n, m, s * s)
-        }
+    fn stratum_given(&self, input: &Input, prior: &NormalPrior) -> Conditional {
+        conditional_given(input, prior.mean(), prior.sd())
     }
 
     /// τ nodes and weights (GL weights on the panels; the half-normal prior goes into the log
@@ -358,68 +351,133 @@ impl BorrowWorkspace {
         }
     }
 
-    /// Evaluates the row of nodes at τ node `a`, correcting the μ rule from the exact weights.
+    /// Evaluates the row at τ node `a`: μ on a grid aligned with the threshold, spaced at most
+    /// [`ETA`] times the narrowest of τ and the approximate conditional SD of μ (never finer
+    /// than 1/[`FINEST`] of that SD), over [`REACH`] approximate SDs on each side, widened where
+    /// the exact weights have not fallen [`EDGE_NATS`] below the row's peak at its ends.
     fn evaluate_row(&mut self, model: &BorrowModel, a: usize) {
         let tau = self.tau_nodes[a];
-        let (_, mut centre, variance) = grid::conditional(&self.approx, &model.mu, tau);
-        let mut scale = variance.sqrt();
-        for attempt in 0..=RECENTRE_STEPS {
-            self.row_centre[a] = centre;
-            self.row_scale[a] = scale;
+        let count = self.inputs.len();
+        let (_, centre, variance) = grid::conditional(&self.approx, &model.mu, tau);
+        let sd = if variance.is_finite() && variance > 0.0 {
+            variance.sqrt()
+        } else {
+            model.mu.sd()
+        };
+        let centre = if centre.is_finite() {
+            centre
+        } else {
+            model.mu.mean()
+        };
+        let first = self.node_mu.len();
+        let (mut below, mut above) = (REACH, REACH);
+        for attempt in 0..=WIDEN_STEPS {
+            self.node_mu.truncate(first);
+            self.node_weight.truncate(first);
+            self.values.truncate(first * count);
+            self.exchangeable.truncate(first * count);
+            let (lo, hi) = (centre - below * sd, centre + above * sd);
+            let spacing = (ETA * tau.min(sd))
+                .max(sd / FINEST)
+                .max((hi - lo) / (MAX_ROW_NODES - 1) as f64);
+            let origin = ((lo - self.cut) / spacing).floor() as i64;
+            let end = ((hi - self.cut) / spacing).ceil() as i64;
+            self.rows[a] = RowGrid {
+                tau,
+                cut: self.cut,
+                spacing,
+                origin,
+                count: (end - origin + 1) as usize,
+            };
             self.fill_row(model, a);
-            let (mean, sd) = self.row_moments(a);
-            let off_centre = (mean - centre).abs() > CENTRE_TOLERANCE * scale;
-            let off_scale = sd > SCALE_TOLERANCE * scale || sd * SCALE_TOLERANCE < scale;
-            if attempt == RECENTRE_STEPS
-                || !(off_centre || off_scale)
-                || !(sd.is_finite() && sd > 0.0)
-            {
+            let weights = &self.node_weight[first..];
+            let top = weights.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (Some(&left), Some(&right)) = (weights.first(), weights.last()) else {
+                break;
+            };
+            let widen_left = top.is_finite() && left > top - EDGE_NATS;
+            let widen_right = top.is_finite() && right > top - EDGE_NATS;
+            if attempt == WIDEN_STEPS || !(widen_left || widen_right) {
                 break;
             }
-            centre = mean;
-            scale = sd;
+            if widen_left {
+                below *= 2.0;
+            }
+            if widen_right {
+                above *= 2.0;
+            }
         }
     }
 
-    /// The exact log weights of the nodes of row `a` and every stratum's conditional there.
+    /// The exact log weights of the nodes of row `a` and every stratum's values there.
     fn fill_row(&mut self, model: &BorrowModel, a: usize) {
         let count = self.inputs.len();
-        let tau = self.tau_nodes[a];
-        let (centre, scale) = (self.row_centre[a], self.row_scale[a]);
+        let row = self.rows[a];
+        let tau = row.tau;
+        let first = self.node_mu.len();
+        let nodes = row.count;
+        self.node_mu.extend((0..nodes).map(|k| row.mu(k)));
+        self.values
+            .resize((first + nodes) * count, NodeValues::default());
+        self.exchangeable.resize((first + nodes) * count, 0.0);
+        self.scratch.resize(nodes, NodeValues::default());
+        for j in 0..count {
+            let input = self.inputs[j];
+            if input.approx.weight == 0.0 {
+                continue;
+            }
+            match input.data {
+                Data::Binary(s) => {
+                    // The non-exchangeable term (1 − w)·C bounds what the tabulated sum's
+                    // absolute error e^(−60) can move: above e^(−40), nothing needs recomputing.
+                    let nex_term = input.ln_not_w + self.nex_values[j].ln_marginal;
+                    let recompute = if input.approx.weight < 1.0 && nex_term > -40.0 {
+                        f64::NEG_INFINITY
+                    } else {
+                        FALLBACK
+                    };
+                    self.tables.binary(
+                        &self.inner,
+                        &s,
+                        &row,
+                        recompute,
+                        &mut self.scratch[..nodes],
+                    );
+                }
+                Data::Normal { estimate, variance } => {
+                    for (k, value) in self.scratch[..nodes].iter_mut().enumerate() {
+                        *value = rows::normal(estimate, variance, row.mu(k), tau, self.cut);
+                    }
+                }
+            }
+            for (k, value) in self.scratch[..nodes].iter().enumerate() {
+                self.values[(first + k) * count + j] = *value;
+            }
+        }
         let tau_scale = model.tau.scale();
         // Normalised prior densities (the all-non-exchangeable component is compared with the
-        // nodes): ln N(μ; m, s²) and ln HalfNormal(τ; s_τ).
-        let base = self.tau_weights[a].ln() + scale.ln() - 0.5 * (tau / tau_scale).powi(2)
+        // nodes): ln N(μ; m, s²) and ln HalfNormal(τ; s_τ), times the rules' weights.
+        let base = self.tau_weights[a].ln() + row.spacing.ln() - 0.5 * (tau / tau_scale).powi(2)
             + (2.0 / tau_scale).ln()
             - 2.0 * LN_SQRT_2PI
             - model.mu.sd().ln();
-        for b in 0..MU_POINTS {
-            let node = a * MU_POINTS + b;
-            let x = self.mu_rule.nodes[b];
-            let mu = centre + scale * x;
-            let d = (mu - model.mu.mean()) / model.mu.sd();
-            let mut log_weight =
-                base + self.mu_rule.weights[b].ln() + self.mu_rule.half_square[b] - 0.5 * d * d;
+        let any_certain = self.inputs.iter().any(|i| i.approx.weight == 1.0);
+        for k in 0..nodes {
+            let node = first + k;
+            let d = (self.node_mu[node] - model.mu.mean()) / model.mu.sd();
+            let mut log_weight = base - 0.5 * d * d;
             // ln Πₖ P(k non-exchangeable | data, μ, τ).
             let mut ln_all_nex = 0.0;
             for j in 0..count {
                 let input = self.inputs[j];
                 let slot = node * count + j;
-                let ln_nex = self.nex[j].ln_marginal();
+                let ln_nex = self.nex_values[j].ln_marginal;
                 if input.approx.weight == 0.0 {
                     log_weight += ln_nex;
                     self.exchangeable[slot] = 0.0;
                     continue;
                 }
-                let conditional = if self.binary {
-                    let guess =
-                        tau * (input.approx.estimate - mu) / (input.approx.variance + tau * tau);
-                    Conditional::Logit(logit_normal(input.y, input.n, input.top, mu, tau, guess))
-                } else {
-                    normal_conditional(input.y, input.n, mu, tau * tau)
-                };
-                self.conditional[slot] = conditional;
-                let ln_ex = conditional.ln_marginal();
+                let ln_ex = self.values[slot].ln_marginal;
                 if input.approx.weight == 1.0 {
                     log_weight += ln_ex;
                     self.exchangeable[slot] = 1.0;
@@ -436,7 +494,7 @@ impl BorrowWorkspace {
             // integrated in closed form (`all_nex`), and the nodes carry the rest, the weight
             // times 1 − Πₖ(1 − rₖ), with P(j exchangeable | rest) = rⱼ/(1 − Πₖ(1 − rₖ)).
             // A stratum with w = 1 is never non-exchangeable: nothing to hold apart.
-            let rest = if self.inputs.iter().any(|i| i.approx.weight == 1.0) {
+            let rest = if any_certain {
                 1.0
             } else {
                 -ln_all_nex.exp_m1()
@@ -455,29 +513,8 @@ impl BorrowWorkspace {
                     self.exchangeable[node * count + j] = 0.0;
                 }
             }
-            self.node_mu[node] = mu;
-            self.node_weight[node] = log_weight;
+            self.node_weight.push(log_weight);
         }
-    }
-
-    /// The mean and SD of μ given τ node `a` from the row's log weights.
-    fn row_moments(&self, a: usize) -> (f64, f64) {
-        let row = &self.node_weight[a * MU_POINTS..(a + 1) * MU_POINTS];
-        let mus = &self.node_mu[a * MU_POINTS..(a + 1) * MU_POINTS];
-        let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (mut total, mut first, mut second) = (0.0, 0.0, 0.0);
-        for (lw, mu) in row.iter().zip(mus) {
-            let w = (lw - top).exp();
-            total += w;
-            first += w * mu;
-            second += w * mu * mu;
-        }
-        if total.is_nan() || total <= 0.0 {
-            return (self.row_centre[a], self.row_scale[a]);
-        }
-        let mean = first / total;
-        let variance = (second / total - mean * mean).max(0.0);
-        (mean, variance.sqrt())
     }
 
     /// Log weights → normalised weights.
@@ -487,8 +524,8 @@ impl BorrowWorkspace {
         let ln_all_nex: f64 = self
             .inputs
             .iter()
-            .zip(&self.nex)
-            .map(|(input, nex)| input.ln_not_w + nex.ln_marginal())
+            .zip(&self.nex_values)
+            .map(|(input, nex)| input.ln_not_w + nex.ln_marginal)
             .sum();
         let ln_all_nex = if matches!(model.strata, StrataModel::Hierarchical) {
             f64::NEG_INFINITY
@@ -511,380 +548,35 @@ impl BorrowWorkspace {
         self.tau_scale = model.tau.scale();
     }
 
-    /// Per row, how stratum `j`'s CDF is summed (see [`RowCdf`]).
-    #[expect(
-        clippy::needless_range_loop,
-        reason = "b indexes the rule, the node table and q together"
-    )]
-    fn prepare_rows(&mut self, j: usize) {
+    /// The conditional posteriors, for the quantiles, at every node and stratum whose mass is
+    /// not negligible.
+    fn fill_detail(&mut self) {
         let count = self.inputs.len();
+        self.detail
+            .resize(self.node_mu.len() * count, Conditional::default());
         for a in 0..TAU_POINTS {
-            let (mut mass, mut vbar) = (0.0, 0.0);
-            let (mut sx, mut sxx, mut st, mut sxt) = (0.0, 0.0, 0.0, 0.0);
-            let mut q = [0.0; MU_POINTS];
-            for b in 0..MU_POINTS {
-                let node = a * MU_POINTS + b;
-                let slot = node * count + j;
-                let w = self.node_weight[node] * self.exchangeable[slot];
-                q[b] = w / self.mu_rule.weights[b];
-                if w == 0.0 {
-                    continue;
-                }
-                let (mean, variance) = self.conditional[slot].theta();
-                let x = self.mu_rule.nodes[b];
-                mass += w;
-                vbar += w * variance;
-                sx += w * x;
-                sxx += w * x * x;
-                st += w * mean;
-                sxt += w * x * mean;
-            }
-            let row = &mut self.rows[a];
-            row.mass = mass;
-            row.series = false;
-            if mass <= 0.0 {
-                continue;
-            }
-            let sigma = (vbar / mass).sqrt();
-            // The conditional CDFs are steps in μ narrower than the μ rule resolves: sum the
-            // row as the convolution of its μ density with θ's conditional spread.
-            if sigma < SERIES_BELOW * self.row_scale[a] {
-                let (mx, mt) = (sx / mass, st / mass);
-                let vxx = sxx / mass - mx * mx;
-                let beta = if vxx > 0.0 {
-                    (sxt / mass - mx * mt) / vxx
-                } else {
-                    0.0
-                };
-                row.series = true;
-                row.alpha = mt - beta * mx;
-                row.beta = beta;
-                row.sigma = sigma;
-                self.mu_rule.raw_coefficients(&q, &mut row.coefficients);
-            }
-        }
-    }
-
-    /// P(θⱼ ≤ t | data) and the density of θⱼ at t, after [`Self::prepare_rows`] for `j`.
-    fn stratum_cdf(&self, j: usize, t: f64) -> (f64, f64) {
-        let count = self.inputs.len();
-        let (mut cdf, mut density, mut ex_mass) = (0.0, 0.0, 0.0);
-        for (a, row) in self.rows.iter().enumerate() {
-            if row.mass <= NEGLIGIBLE {
-                ex_mass += row.mass;
-                continue;
-            }
-            ex_mass += row.mass;
-            if row.series {
-                let (f, d) = self.mu_rule.convolved_cdf(
-                    &row.coefficients,
-                    row.alpha,
-                    row.beta,
-                    row.sigma,
-                    t,
-                );
-                cdf += f;
-                density += d;
-                continue;
-            }
-            for b in 0..MU_POINTS {
-                let node = a * MU_POINTS + b;
-                let slot = node * count + j;
-                let w = self.node_weight[node] * self.exchangeable[slot];
-                if w <= NEGLIGIBLE {
-                    continue;
-                }
-                let (f, d) = self.conditional[slot].cdf(&self.inner, t);
-                cdf += w * f;
-                density += w * d;
-            }
-        }
-        let nex_mass = 1.0 - ex_mass;
-        if nex_mass > 0.0 {
-            let (f, d) = self.nex[j].cdf(&self.inner, t);
-            cdf += nex_mass * f;
-            density += nex_mass * d;
-        }
-        (cdf.clamp(0.0, 1.0), density.max(0.0))
-    }
-
-    fn summarise(&mut self, threshold: f64, quantiles: bool) {
-        let count = self.inputs.len();
-        let cut = if self.binary {
-            (threshold / (1.0 - threshold)).ln()
-        } else {
-            threshold
-        };
-        self.posterior.strata.clear();
-        for j in 0..count {
-            let (nex_first, nex_second) = self.nex[j].moments();
-            let (mut first, mut second, mut ex) = (0.0, 0.0, 0.0);
-            for node in 0..TAU_POINTS * MU_POINTS {
-                let w = self.node_weight[node];
-                let slot = node * count + j;
-                let r = self.exchangeable[slot];
-                let (mut m1, mut m2) = (0.0, 0.0);
-                if r > 0.0 {
-                    let (c1, c2) = self.conditional[slot].moments();
-                    m1 = r * c1;
-                    m2 = r * c2;
-                }
-                if r < 1.0 {
-                    m1 += (1.0 - r) * nex_first;
-                    m2 += (1.0 - r) * nex_second;
-                }
-                first += w * m1;
-                second += w * m2;
-                ex += w * r;
-            }
-            first += self.all_nex * nex_first;
-            second += self.all_nex * nex_second;
-            let sd = (second - first * first).max(0.0).sqrt();
-            self.prepare_rows(j);
-            let (below, _) = self.stratum_cdf(j, cut);
-            let mut q = [0.0; 3];
-            if quantiles {
-                let (guess, guess_sd) = if self.binary {
-                    (
-                        (first / (1.0 - first)).ln(),
-                        sd / (first * (1.0 - first)).max(1e-12),
-                    )
-                } else {
-                    (first, sd)
-                };
-                let dist = StratumMarginal { fit: self, j };
-                for (out, p) in q.iter_mut().zip([0.025, 0.5, 0.975]) {
-                    let theta = quantile(&dist, p, guess, guess_sd.max(1e-300));
-                    *out = if self.binary { expit(theta) } else { theta };
+            let tau = self.tau_nodes[a];
+            for node in self.row_first[a]..self.row_first[a + 1] {
+                let mu = self.node_mu[node];
+                for j in 0..count {
+                    let slot = node * count + j;
+                    if self.node_weight[node] * self.exchangeable[slot] <= NEGLIGIBLE {
+                        continue;
+                    }
+                    self.detail[slot] = conditional_given(&self.inputs[j], mu, tau);
                 }
             }
-            self.posterior.strata.push(StratumPosterior {
-                summary: ScalarSummary {
-                    mean: first,
-                    sd,
-                    median: q[1],
-                    ci95: [q[0], q[2]],
-                },
-                p_above: (1.0 - below).clamp(0.0, 1.0),
-                p_exchangeable: ex.clamp(0.0, 1.0),
-            });
-        }
-        self.posterior.mu = self.summarise_mu(quantiles);
-        self.posterior.tau = self.summarise_tau(quantiles);
-    }
-
-    fn summarise_mu(&self, quantiles: bool) -> ScalarSummary {
-        let (mut first, mut second) = (0.0, 0.0);
-        for (w, mu) in self.node_weight.iter().zip(&self.node_mu) {
-            first += w * mu;
-            second += w * mu * mu;
-        }
-        let (m, s) = self.mu_prior;
-        first += self.all_nex * m;
-        second += self.all_nex * (m * m + s * s);
-        let sd = (second - first * first).max(0.0).sqrt();
-        let mut q = [0.0; 3];
-        if quantiles {
-            let dist = MuMarginal::new(self);
-            for (out, p) in q.iter_mut().zip([0.025, 0.5, 0.975]) {
-                *out = quantile(&dist, p, first, sd.max(1e-300));
-            }
-        }
-        ScalarSummary {
-            mean: first,
-            sd,
-            median: q[1],
-            ci95: [q[0], q[2]],
-        }
-    }
-
-    fn summarise_tau(&self, quantiles: bool) -> ScalarSummary {
-        let mut rows = [0.0; TAU_POINTS];
-        for (a, row) in rows.iter_mut().enumerate() {
-            *row = self.node_weight[a * MU_POINTS..(a + 1) * MU_POINTS]
-                .iter()
-                .sum();
-        }
-        let (mut first, mut second) = (0.0, 0.0);
-        for (w, tau) in rows.iter().zip(&self.tau_nodes) {
-            first += w * tau;
-            second += w * tau * tau;
-        }
-        // HalfNormal(s): E τ = s·√(2/π), E τ² = s².
-        let s = self.tau_scale;
-        first += self.all_nex * s * (2.0 / std::f64::consts::PI).sqrt();
-        second += self.all_nex * s * s;
-        let sd = (second - first * first).max(0.0).sqrt();
-        let mut q = [0.0; 3];
-        if quantiles {
-            let dist = TauMarginal {
-                rows: &rows,
-                nodes: &self.tau_nodes,
-                weights: &self.tau_weights,
-                all_nex: self.all_nex,
-                scale: s,
-            };
-            for (out, p) in q.iter_mut().zip([0.025, 0.5, 0.975]) {
-                *out = quantile(&dist, p, first, sd.max(1e-300)).max(0.0);
-            }
-        }
-        ScalarSummary {
-            mean: first,
-            sd,
-            median: q[1],
-            ci95: [q[0], q[2]],
         }
     }
 }
 
-/// The marginal posterior of θⱼ: the weighted mixture of its conditionals over the nodes.
-struct StratumMarginal<'a> {
-    fit: &'a BorrowWorkspace,
-    j: usize,
-}
-
-impl Continuous for StratumMarginal<'_> {
-    fn cdf(&self, x: f64) -> f64 {
-        self.fit.stratum_cdf(self.j, x).0
-    }
-    fn density(&self, x: f64) -> f64 {
-        self.fit.stratum_cdf(self.j, x).1
-    }
-}
-
-/// The marginal posterior of μ for its quantiles: every (τ, μ) node's mass spread as a normal
-/// kernel of width [`MU_KERNEL`] times its row's rule scale, plus the all-non-exchangeable
-/// component's prior. A Hermite expansion of each row's conditional density was tried first and
-/// is not used: under EXNEX a row's conditional is a mixture far wider than its rule's scale,
-/// where the truncated expansion is not monotone (`METHODS.md`, "Borrowing across strata").
-struct MuMarginal<'a> {
-    fit: &'a BorrowWorkspace,
-}
-
-/// Kernel width for μ's quantiles, in units of a row's rule scale.
-const MU_KERNEL: f64 = 0.25;
-
-impl<'a> MuMarginal<'a> {
-    fn new(fit: &'a BorrowWorkspace) -> Self {
-        Self { fit }
-    }
-
-    fn cdf_and_density(&self, mu: f64) -> (f64, f64) {
-        let table = NormalTable::get();
-        let normal = |a: f64| {
-            let (upper, phi) = table.tail(a.abs());
-            (if a >= 0.0 { 1.0 - upper } else { upper }, phi)
-        };
-        let (mut cdf, mut density) = (0.0, 0.0);
-        for a in 0..TAU_POINTS {
-            let width = MU_KERNEL * self.fit.row_scale[a];
-            if width.is_nan() || width <= 0.0 {
-                continue;
-            }
-            for b in 0..MU_POINTS {
-                let node = a * MU_POINTS + b;
-                let weight = self.fit.node_weight[node];
-                if weight <= NEGLIGIBLE {
-                    continue;
-                }
-                let (f, phi) = normal((mu - self.fit.node_mu[node]) / width);
-                cdf += weight * f;
-                density += weight * phi / width;
-            }
+/// Stratum `input`'s posterior under θ ~ N(m, s²).
+fn conditional_given(input: &Input, m: f64, s: f64) -> Conditional {
+    match input.data {
+        Data::Binary(b) => {
+            let guess = s * (input.approx.estimate - m) / (input.approx.variance + s * s);
+            Conditional::Logit(logit_normal(b.y, b.n, b.top, m, s, guess))
         }
-        if self.fit.all_nex > 0.0 {
-            let (m, s) = self.fit.mu_prior;
-            let (f, phi) = normal((mu - m) / s);
-            cdf += self.fit.all_nex * f;
-            density += self.fit.all_nex * phi / s;
-        }
-        (cdf.clamp(0.0, 1.0), density.max(0.0))
-    }
-}
-
-impl Continuous for MuMarginal<'_> {
-    fn cdf(&self, x: f64) -> f64 {
-        self.cdf_and_density(x).0
-    }
-    fn density(&self, x: f64) -> f64 {
-        self.cdf_and_density(x).1
-    }
-}
-
-/// The marginal posterior of τ: on each Gauss–Legendre panel, the Legendre expansion of the
-/// density from the node weights, integrated in closed form.
-struct TauMarginal<'a> {
-    rows: &'a [f64; TAU_POINTS],
-    nodes: &'a [f64; TAU_POINTS],
-    weights: &'a [f64; TAU_POINTS],
-    /// The all-non-exchangeable component's mass and τ's prior scale.
-    all_nex: f64,
-    scale: f64,
-}
-
-impl TauMarginal<'_> {
-    fn cdf_and_density(&self, tau: f64) -> (f64, f64) {
-        let (nodes_cdf, nodes_density) = self.nodes_cdf(tau);
-        if self.all_nex <= 0.0 || tau <= 0.0 {
-            return (nodes_cdf, nodes_density);
-        }
-        // HalfNormal(s): CDF 1 − 2Φ(−τ/s), density 2φ(τ/s)/s.
-        let (upper, phi) = NormalTable::get().tail(tau / self.scale);
-        (
-            (nodes_cdf + self.all_nex * (1.0 - 2.0 * upper)).clamp(0.0, 1.0),
-            nodes_density + self.all_nex * 2.0 * phi / self.scale,
-        )
-    }
-
-    #[expect(
-        clippy::needless_range_loop,
-        reason = "k indexes the panel's nodes and the rule's table together"
-    )]
-    fn nodes_cdf(&self, tau: f64) -> (f64, f64) {
-        let mut cdf = 0.0;
-        for panel in 0..TAU_PANELS {
-            let range = panel * GL_POINTS..(panel + 1) * GL_POINTS;
-            let half = self.weights[range.start] / GL_WEIGHTS[0];
-            let mid = self.nodes[range.start] - half * GL_NODES[0];
-            let (lo, hi) = (mid - half, mid + half);
-            let mass: f64 = self.rows[range.clone()].iter().sum();
-            if tau >= hi {
-                cdf += mass;
-                continue;
-            }
-            if tau < lo {
-                break;
-            }
-            // a_m = (2m + 1)/2 · Σₖ Rₖ·P_m(vₖ): the density in v is Σ a_m P_m(v).
-            let mut a = [0.0; GL_POINTS];
-            for k in 0..GL_POINTS {
-                let p = legendre_all(GL_NODES[k]);
-                for (m, am) in a.iter_mut().enumerate() {
-                    *am += self.rows[range.start + k] * p[m];
-                }
-            }
-            for (m, am) in a.iter_mut().enumerate() {
-                *am *= (2.0 * m as f64 + 1.0) / 2.0;
-            }
-            let v = (tau - mid) / half;
-            let p = legendre_all(v);
-            let mut partial = a[0] * (v + 1.0);
-            let mut density = a[0];
-            for m in 1..GL_POINTS {
-                partial += a[m] * (p[m + 1] - p[m - 1]) / (2.0 * m as f64 + 1.0);
-                density += a[m] * p[m];
-            }
-            return ((cdf + partial).clamp(0.0, 1.0), (density / half).max(0.0));
-        }
-        (cdf.clamp(0.0, 1.0), 0.0)
-    }
-}
-
-impl Continuous for TauMarginal<'_> {
-    fn cdf(&self, x: f64) -> f64 {
-        self.cdf_and_density(x).0
-    }
-    fn density(&self, x: f64) -> f64 {
-        self.cdf_and_density(x).1
+        Data::Normal { estimate, variance } => normal_conditional(estimate, variance, m, s * s),
     }
 }

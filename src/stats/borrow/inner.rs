@@ -64,9 +64,6 @@ pub(crate) struct InnerValues {
     /// E[p], E[p²].
     pub(crate) mean: f64,
     pub(crate) second: f64,
-    /// E[θ], Var[θ].
-    pub(crate) theta_mean: f64,
-    pub(crate) theta_variance: f64,
     centre: f64,
     spread: f64,
     v_lo: f64,
@@ -110,9 +107,9 @@ impl InnerValues {
     }
 }
 
-/// ℓ(θ) − ℓ̂ for y responders of n, with p = logit⁻¹(θ).
+/// ln(1 + e^θ) and logit⁻¹(θ), from one exponential.
 #[inline(always)]
-fn relative_log_likelihood(y: f64, n: f64, top: f64, theta: f64) -> (f64, f64) {
+pub(crate) fn softplus_and_expit(theta: f64) -> (f64, f64) {
     let e = (-theta.abs()).exp();
     let softplus = theta.max(0.0) + e.ln_1p();
     let p = if theta >= 0.0 {
@@ -120,6 +117,13 @@ fn relative_log_likelihood(y: f64, n: f64, top: f64, theta: f64) -> (f64, f64) {
     } else {
         e / (1.0 + e)
     };
+    (softplus, p)
+}
+
+/// ℓ(θ) − ℓ̂ for y responders of n, with p = logit⁻¹(θ).
+#[inline(always)]
+fn relative_log_likelihood(y: f64, n: f64, top: f64, theta: f64) -> (f64, f64) {
+    let (softplus, p) = softplus_and_expit(theta);
     (y * theta - n * softplus - top, p)
 }
 
@@ -186,7 +190,7 @@ pub(crate) fn logit_normal(y: f64, n: f64, top: f64, mu: f64, tau: f64, guess: f
     let (v_lo, v_hi) = (-edge(-1.0), edge(1.0));
     let half = 0.5 * (v_hi - v_lo) / INNER_PANELS as f64;
     let mut masses = [0.0; INNER_POINTS];
-    let (mut total, mut first, mut second, mut t1, mut t2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut total, mut first, mut second) = (0.0, 0.0, 0.0);
     for panel in 0..INNER_PANELS {
         let mid = v_lo + half * (2 * panel + 1) as f64;
         for k in 0..8 {
@@ -198,8 +202,6 @@ pub(crate) fn logit_normal(y: f64, n: f64, top: f64, mu: f64, tau: f64, guess: f
             total += mass;
             first += mass * pk;
             second += mass * pk * pk;
-            t1 += mass * x;
-            t2 += mass * x * x;
         }
     }
     if !(total > 0.0 && total.is_finite() && g_top.is_finite()) {
@@ -208,8 +210,6 @@ pub(crate) fn logit_normal(y: f64, n: f64, top: f64, mu: f64, tau: f64, guess: f
             ln_marginal: f64::NEG_INFINITY,
             mean: 0.0,
             second: 0.0,
-            theta_mean: mu,
-            theta_variance: 0.0,
             centre: mu,
             spread: tau.max(f64::MIN_POSITIVE),
             v_lo: -1.0,
@@ -219,14 +219,11 @@ pub(crate) fn logit_normal(y: f64, n: f64, top: f64, mu: f64, tau: f64, guess: f
     }
     let scale = 1.0 / total;
     masses.iter_mut().for_each(|m| *m *= scale);
-    let (x_mean, x_second) = (t1 * scale, t2 * scale);
     let spread = tau * s;
     InnerValues {
         ln_marginal: g_top + total.ln() - LN_SQRT_2PI,
         mean: first * scale,
         second: second * scale,
-        theta_mean: mu + tau * z + spread * x_mean,
-        theta_variance: spread * spread * (x_second - x_mean * x_mean).max(0.0),
         centre: mu + tau * z,
         spread,
         v_lo,

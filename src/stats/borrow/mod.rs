@@ -11,15 +11,18 @@
 //! pⱼ (or θⱼ for normal strata), P(pⱼ > p₀) and P(exchangeable | data), and the posterior of μ and
 //! τ. The workspace keeps its buffers, so repeated fits of the same size allocate nothing.
 //!
-//! Layout: this file holds the inputs, their validation and the results; `hermite` the
-//! Gauss–Hermite rules and the integral of one stratum given (μ, τ); `grid` where the (μ, τ)
-//! nodes go; `fit` the evaluation and the summaries. Formulas: `METHODS.md`, "Borrowing across
+//! Layout: this file holds the inputs, their validation and the results; `grid` where the τ
+//! nodes go; `rows` one τ node's μ grid and every stratum's values on it (the likelihood
+//! tabulated and convolved with the normal kernel); `inner` one stratum given (μ, τ) by its own
+//! quadrature (the non-exchangeable posterior and the quantiles); `fit` the evaluation;
+//! `summary` the summaries. Formulas: `METHODS.md`, "Borrowing across
 //! strata". Nothing here knows files, protocols or trials.
 
 mod fit;
 mod grid;
-mod hermite;
 pub(crate) mod inner;
+mod rows;
+mod summary;
 
 pub use fit::BorrowWorkspace;
 
