@@ -78,18 +78,15 @@ proptest! {
         let bhm = workspace.fit(&model(1.0, None), &strata, 0.3).expect("fit").clone();
         let exnex = workspace.fit(&model(1.0, Some(1.0)), &strata, 0.3).expect("fit").clone();
         for (a, b) in bhm.strata.iter().zip(&exnex.strata) {
-            // The two models put τ's panels differently (EXNEX's start at 0); on strongly
-            // conflicting strata the τ rule's error reaches 2e-6 on the means.
-            prop_assert!((a.summary.mean - b.summary.mean).abs() < 1e-5, "{a:?} {b:?}");
-            // P(p > p₀) is a one-sided sum on each row's grid (Euler–Maclaurin to h⁴): 1e-5.
-            prop_assert!((a.p_above - b.p_above).abs() < 1e-5, "{a:?} {b:?}");
+            prop_assert!((a.summary.mean - b.summary.mean).abs() < 1e-6, "{a:?} {b:?}");
+            prop_assert!((a.p_above - b.p_above).abs() < 1e-6, "{a:?} {b:?}");
             prop_assert!((b.p_exchangeable - 1.0).abs() < 1e-12);
         }
         // τ's mean is as accurate as τ's rule, whose panels differ between the two models
-        // (EXNEX's start at 0): 1e-4 apart on strongly conflicting strata (3/27, 4/56, 39/43,
-        // 47/52: τ ≈ 1.9 in the tail of its prior), where 4 panels of 8 points are too few.
+        // (EXNEX's start at 0) and are placed from a normal approximation that strongly
+        // conflicting strata mislead (τ ≈ 2 in the tail of its prior): 1e-5 apart there.
         prop_assert!(
-            (bhm.tau.mean - exnex.tau.mean).abs() < 1e-3,
+            (bhm.tau.mean - exnex.tau.mean).abs() < 5e-5,
             "{} vs {}",
             bhm.tau.mean,
             exnex.tau.mean

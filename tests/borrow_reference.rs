@@ -2,10 +2,11 @@
 //! `tests/reference/borrow_cases.json`, written by `tests/reference/generate_borrow.py` (dense
 //! Gauss–Legendre rules in numpy, the strata's marginals from the leave-one-out predictive).
 //! Tolerances (absolute), as achieved today: 2e-5 on the strata's posterior means and SDs
-//! (mostly below 1e-5), 1e-5 on P(exchangeable | data), 5e-4 on P(p > p₀), the quantiles (of p
-//! for binary strata, θ for normal ones) and the posterior mean and SD of μ and τ (worst: 1.3e-4,
-//! P(p > p₀) and the 97.5% quantile under the hierarchical model on the Chugh strata). The
-//! issue asks for 1e-6 (`METHODS.md`, "Borrowing across strata", accuracy).
+//! (1e-8 under the hierarchical model), 1e-5 on P(exchangeable | data), 5e-4 on P(p > p₀), the
+//! quantiles (of p for binary strata, θ for normal ones) and the posterior mean and SD of μ and τ
+//! (worst: 1.3e-4, P(p > p₀) of the 0/13 stratum, where a third computation sides with the
+//! library to 1e-5). The issue asks for 1e-6 (`METHODS.md`, "Borrowing across strata",
+//! accuracy).
 
 #![expect(
     clippy::expect_used,
@@ -98,11 +99,10 @@ fn compare(every_cdf: bool) {
         let case = &entry["case"];
         let expected = &entry["expected"];
         let name = case["name"].as_str().expect("name");
-        let check_cdf = true;
         // The large-n EXNEX case disagrees by 1e-4 on the means (0.1 posterior SD) and is not
         // resolved yet (which side errs is not established): checked by the ignored test only.
-        // So does the normal EXNEX case with a small τ scale (P(exchangeable) of its outlier:
-        // 1.7e-5 here, 1.7e-3 in the reference).
+        // So does the normal EXNEX case with a small τ scale on μ's SD (1.4e-2; its strata agree
+        // within 7e-5).
         if !every_cdf && (name.starts_with("large n") || name.contains("exnex, small tau")) {
             continue;
         }
@@ -140,9 +140,6 @@ fn compare(every_cdf: bool) {
                     EXCHANGEABLE_TOLERANCE,
                 ),
             ] {
-                if label == "p_above" && !check_cdf {
-                    continue;
-                }
                 let error = (g - w).abs();
                 worst = worst.max(error);
                 assert!(
@@ -156,9 +153,6 @@ fn compare(every_cdf: bool) {
                 ("q025", got.summary.ci95[0], number(&want["ci95"][0])),
                 ("q975", got.summary.ci95[1], number(&want["ci95"][1])),
             ] {
-                if !check_cdf {
-                    continue;
-                }
                 let error = (g - w).abs();
                 worst_quantile = worst_quantile.max(error);
                 assert!(

@@ -421,6 +421,7 @@ impl BorrowWorkspace {
             .resize((first + nodes) * count, NodeValues::default());
         self.exchangeable.resize((first + nodes) * count, 0.0);
         self.scratch.resize(nodes, NodeValues::default());
+        self.tables.start_row();
         for j in 0..count {
             let input = self.inputs[j];
             if input.approx.weight == 0.0 {

@@ -8,11 +8,11 @@
 use super::NormalPrior;
 
 /// Gauss–Legendre panels over τ.
-pub(super) const TAU_PANELS: usize = 4;
+pub(super) const TAU_PANELS: usize = 7;
 /// Nats below the approximate peak that bound the τ range.
 const TAU_DROP: f64 = 30.0;
 /// Inner panel edges at these quantiles of the approximate posterior of τ.
-const TAU_QUANTILES: [f64; 3] = [0.5, 0.9, 0.995];
+const TAU_QUANTILES: [f64; TAU_PANELS - 1] = [0.1, 0.3, 0.6, 0.9, 0.995, 0.999_99];
 /// Margin applied to the ends of the τ range found by the scan.
 const TAU_MARGIN: f64 = 1.5;
 /// The scan's τ values: s_τ·10^((i − SCAN_LOW)/10), i = 0 … SCAN_POINTS − 1.
@@ -89,7 +89,11 @@ pub(super) fn tau_edges(
     if !peak.is_finite() {
         // No stratum informs τ (every weight 0): the prior's range, cut evenly.
         let hi = 8.5 * tau_scale;
-        return [0.0, hi / 8.0, hi / 4.0, hi / 2.0, hi];
+        let mut edges = [0.0; TAU_PANELS + 1];
+        for (k, edge) in edges.iter_mut().enumerate().skip(1) {
+            *edge = hi / 2f64.powi((TAU_PANELS - k) as i32);
+        }
+        return edges;
     }
     let floor = peak - TAU_DROP;
     let last = values
@@ -119,7 +123,9 @@ pub(super) fn tau_edges(
             .unwrap_or(SCAN_POINTS - 1);
         at(i)
     };
-    let mut edges = [lo, 0.0, 0.0, 0.0, hi];
+    let mut edges = [0.0; TAU_PANELS + 1];
+    edges[0] = lo;
+    edges[TAU_PANELS] = hi;
     for (k, q) in TAU_QUANTILES.iter().enumerate() {
         edges[k + 1] = at_quantile(*q).max(lo).min(hi);
     }

@@ -20,9 +20,9 @@ use crate::stats::special::NormalTable;
 
 /// Standard deviations beyond which a normal factor is below e^(−38.7): the μ range of a row.
 pub(super) const REACH: f64 = 8.8;
-/// The kernel's reach in τ: e^(−72), so that a node whose integral is above e^[`FALLBACK`]
-/// loses at most e^(−42) of it to the truncation.
-const KERNEL_REACH: f64 = 12.0;
+/// The kernel's reach in τ: e^(−50), so that a node whose integral is above e^[`FALLBACK`]
+/// loses at most e^(−20) of it to the truncation.
+const KERNEL_REACH: f64 = 10.0;
 /// The grid spacing as a fraction of the narrowest width it must resolve: the trapezoidal rule's
 /// relative error on a normal factor of SD w with spacing w is 2·e^(−2π²) ≈ 5·10⁻⁹.
 pub(super) const ETA: f64 = 1.0;
@@ -35,7 +35,7 @@ const MAX_KERNEL: i64 = 8192;
 const MAX_POINTS: i64 = 1 << 16;
 /// Below this ln Lⱼ(μ, τ) (relative to the likelihood's supremum) the node is recomputed by the
 /// inner quadrature: the tabulated likelihood stops where it has dropped [`SUPPORT_DROP`] nats,
-/// and the kernel at [`KERNEL_REACH`] SDs, which lose at most e^(−30) of an integral above
+/// and the kernel at [`KERNEL_REACH`] SDs, which lose at most e^(−20) of an integral above
 /// e^(−30).
 pub(super) const FALLBACK: f64 = -30.0;
 /// Nats below its supremum where a stratum's tabulated likelihood stops.
@@ -138,15 +138,55 @@ impl RowGrid {
     }
 }
 
-/// Reusable tables of one stratum in one row.
+/// Reusable tables of one row: θ, ln(1 + e^θ) and logit⁻¹ θ on the row's θ grid and the normal
+/// kernel (shared by the strata that use the same grid), and one stratum's likelihood.
 #[derive(Debug, Clone, Default)]
 pub(super) struct RowTables {
-    likelihood: Vec<f64>,
+    /// The grid the shared tables hold: h, τ and the threshold (bits), first and last index.
+    key: Option<(u64, u64, u64, i64, i64)>,
+    softplus: Vec<f64>,
     expit: Vec<f64>,
+    /// κ_d for d = −reach … reach, at `kernel[d + reach]`.
     kernel: Vec<f64>,
+    likelihood: Vec<f64>,
+    /// ln(1 + e^μ) and logit⁻¹ μ at the nodes of the row `at_nodes` names (spacing, threshold,
+    /// origin, count).
+    nodes: Vec<(f64, f64)>,
+    at_nodes: Option<(u64, u64, i64, usize)>,
 }
 
 impl RowTables {
+    /// Forgets the shared tables: the next stratum starts a new row.
+    pub(super) fn start_row(&mut self) {
+        self.key = None;
+        self.at_nodes = None;
+    }
+
+    /// The shared tables for spacing `h` over indices `lo..=hi` of the row's grid, and the kernel
+    /// out to `reach`.
+    fn ensure(&mut self, row: &RowGrid, h: f64, lo: i64, hi: i64, reach: i64) {
+        if let Some((bits, tau, cut, from, to)) = self.key {
+            let same = (bits, tau, cut) == (h.to_bits(), row.tau.to_bits(), row.cut.to_bits());
+            if same && from <= lo && hi <= to {
+                return;
+            }
+        }
+        self.softplus.clear();
+        self.expit.clear();
+        for i in lo..=hi {
+            let (softplus, p) = softplus_and_expit(row.cut + i as f64 * h);
+            self.softplus.push(softplus);
+            self.expit.push(p);
+        }
+        self.kernel.clear();
+        let norm = h * INV_SQRT_2PI / row.tau;
+        for d in -reach..=reach {
+            let z = d as f64 * h / row.tau;
+            self.kernel.push(norm * (-0.5 * z * z).exp());
+        }
+        self.key = Some((h.to_bits(), row.tau.to_bits(), row.cut.to_bits(), lo, hi));
+    }
+
     /// Binary stratum `s` at every node of `row`, written to `out[k]`.
     ///
     /// Nodes whose ln Lⱼ falls below `recompute` are recomputed by the inner quadrature (the
@@ -162,8 +202,20 @@ impl RowTables {
         out: &mut [NodeValues],
     ) {
         if row.tau < s.sigma / TINY {
-            for (k, value) in out.iter_mut().enumerate().take(row.count) {
-                *value = quadratic(s, row.tau, row.mu(k), row.cut);
+            let key = (
+                row.spacing.to_bits(),
+                row.cut.to_bits(),
+                row.origin,
+                row.count,
+            );
+            if self.at_nodes != Some(key) {
+                self.nodes.clear();
+                self.nodes
+                    .extend((0..row.count).map(|k| softplus_and_expit(row.mu(k))));
+                self.at_nodes = Some(key);
+            }
+            for ((k, value), &at) in out.iter_mut().enumerate().zip(&self.nodes) {
+                *value = quadratic(s, row.tau, row.mu(k), row.cut, at);
             }
             return;
         }
@@ -223,7 +275,73 @@ impl RowTables {
             });
             return;
         }
+        let norm = h * INV_SQRT_2PI / tau;
+        if reach > MAX_KERNEL {
+            self.convolve_direct(s, row, (m, h, reach), (lo, hi), out);
+            return;
+        }
+        // The shared tables span every index a stratum of this spacing can need (when that is a
+        // bounded range), so the strata of a row compute them once.
+        let (full_lo, full_hi) = (first_centre - reach, last_centre + reach);
+        if full_hi - full_lo < MAX_POINTS {
+            self.ensure(row, h, full_lo, full_hi, reach);
+        } else {
+            self.ensure(row, h, lo, hi, reach);
+        }
+        let Some((_, _, _, table_lo, _)) = self.key else {
+            return;
+        };
+        let offset = (lo - table_lo) as usize;
         let points = (hi - lo + 1) as usize;
+        self.likelihood.clear();
+        for (k, softplus) in self.softplus[offset..offset + points].iter().enumerate() {
+            let theta = row.cut + (lo + k as i64) as f64 * h;
+            self.likelihood
+                .push((s.y * theta - s.n * softplus - s.top).exp());
+        }
+        let expit = &self.expit[offset..offset + points];
+        let pq_cut = if (lo..=hi).contains(&0) {
+            Some((self.likelihood[(-lo) as usize], expit[(-lo) as usize]))
+        } else {
+            None
+        };
+        for (k, value) in out.iter_mut().enumerate().take(row.count) {
+            let centre = (row.origin + k as i64) * m;
+            let from = (centre - reach).max(lo);
+            let to = (centre + reach).min(hi);
+            let (mut f, mut e1, mut e2, mut below) = (0.0, 0.0, 0.0, 0.0);
+            // Below, at and above the threshold (index 0).
+            for (a, b) in [
+                (from, to.min(-1)),
+                (from.max(0), to.min(0)),
+                (from.max(1), to),
+            ] {
+                if a > b {
+                    continue;
+                }
+                let (i, j) = ((a - lo) as usize, (b - lo) as usize);
+                let (u, v) = ((a - centre + reach) as usize, (b - centre + reach) as usize);
+                let sums = dot3(&self.likelihood[i..=j], &expit[i..=j], &self.kernel[u..=v]);
+                f += sums.0;
+                e1 += sums.1;
+                e2 += sums.2;
+                below += cut_share(a) * sums.0;
+            }
+            *value = finish(s, row, (h, norm), centre, pq_cut, [f, e1, e2, below]);
+        }
+    }
+
+    /// [`Self::convolve`] with a kernel too long to tabulate (a likelihood far narrower than τ,
+    /// as n → 10⁷): each pair's kernel value is computed where the likelihood is.
+    fn convolve_direct(
+        &mut self,
+        s: &BinaryStratum,
+        row: &RowGrid,
+        (m, h, reach): (i64, f64, i64),
+        (lo, hi): (i64, i64),
+        out: &mut [NodeValues],
+    ) {
+        let norm = h * INV_SQRT_2PI / row.tau;
         self.likelihood.clear();
         self.expit.clear();
         for i in lo..=hi {
@@ -233,93 +351,67 @@ impl RowTables {
                 .push((s.y * theta - s.n * softplus - s.top).exp());
             self.expit.push(p);
         }
-        let norm = h * INV_SQRT_2PI / tau;
-        let direct = reach > MAX_KERNEL;
-        if !direct {
-            self.kernel.clear();
-            for d in 0..=reach {
-                let z = d as f64 * h / tau;
-                self.kernel.push(norm * (-0.5 * z * z).exp());
-            }
-        }
+        self.key = None;
         let pq_cut = if (lo..=hi).contains(&0) {
-            let p0 = self.expit[(-lo) as usize];
-            Some((self.likelihood[(-lo) as usize], p0))
+            Some((self.likelihood[(-lo) as usize], self.expit[(-lo) as usize]))
         } else {
             None
         };
         for (k, value) in out.iter_mut().enumerate().take(row.count) {
             let centre = (row.origin + k as i64) * m;
-            let from = (centre - reach).max(lo);
-            let to = (centre + reach).min(hi);
             let (mut f, mut e1, mut e2, mut below) = (0.0, 0.0, 0.0, 0.0);
-            if direct {
-                for i in from..=to {
-                    let at = (i - lo) as usize;
-                    let z = (i - centre) as f64 * h / tau;
-                    let w = self.likelihood[at] * norm * (-0.5 * z * z).exp();
-                    let p = self.expit[at];
-                    f += w;
-                    e1 += w * p;
-                    e2 += w * p * p;
-                    below += w * cut_share(i);
-                }
-            } else {
-                // Segments on which the kernel index runs one way and the threshold's side is
-                // fixed: [from, centre] (kernel read backwards) and (centre, to], each cut at 0.
-                for (a, b) in [(from, centre.min(to)), ((centre + 1).max(from), to)] {
-                    for (a, b) in [(a, b.min(-1)), (a.max(0), b.min(0)), (a.max(1), b)] {
-                        if a > b {
-                            continue;
-                        }
-                        let share = cut_share(a);
-                        let range = (a - lo) as usize..=(b - lo) as usize;
-                        let (l, p) = (&self.likelihood[range.clone()], &self.expit[range]);
-                        let sums = if a > centre {
-                            let k = &self.kernel[(a - centre) as usize..=(b - centre) as usize];
-                            dot3(l, p, k.iter())
-                        } else {
-                            let k = &self.kernel[(centre - b) as usize..=(centre - a) as usize];
-                            dot3(l, p, k.iter().rev())
-                        };
-                        f += sums.0;
-                        e1 += sums.1;
-                        e2 += sums.2;
-                        below += share * sums.0;
-                    }
-                }
+            for i in (centre - reach).max(lo)..=(centre + reach).min(hi) {
+                let at = (i - lo) as usize;
+                let z = (i - centre) as f64 * h / row.tau;
+                let w = self.likelihood[at] * norm * (-0.5 * z * z).exp();
+                let p = self.expit[at];
+                f += w;
+                e1 += w * p;
+                e2 += w * p * p;
+                below += w * cut_share(i);
             }
-            if let Some((l0, p0)) = pq_cut {
-                let distance = centre.unsigned_abs() as i64;
-                if distance <= reach {
-                    // Euler–Maclaurin: ∫_{−∞}^{cut} f = T − h²f′/12 + h⁴f‴/720, with
-                    // f = L·N(·; μ, τ²) = exp(ψ) and h·f(cut) = L(cut)·kernel.
-                    let z = distance as f64 * h / tau;
-                    let hf = l0 * norm * (-0.5 * z * z).exp();
-                    let mu = row.mu(k);
-                    let d1 = (s.y - s.n * p0) - (row.cut - mu) / (tau * tau);
-                    let info = s.n * p0 * (1.0 - p0);
-                    let d2 = -info - 1.0 / (tau * tau);
-                    let d3 = -info * (1.0 - 2.0 * p0);
-                    let third = d3 + 3.0 * d1 * d2 + d1 * d1 * d1;
-                    below += hf * (-h * d1 / 12.0 + h * h * h * third / 720.0);
-                }
-            }
-            *value = if f > 0.0 && f.is_finite() {
-                NodeValues {
-                    ln_marginal: f.ln(),
-                    first: e1 / f,
-                    second: e2 / f,
-                    below: (below / f).clamp(0.0, 1.0),
-                }
-            } else {
-                NodeValues {
-                    ln_marginal: f64::NEG_INFINITY,
-                    ..NodeValues::default()
-                }
-            };
+            *value = finish(s, row, (h, norm), centre, pq_cut, [f, e1, e2, below]);
         }
-        debug_assert!(points <= MAX_POINTS as usize);
+    }
+}
+
+/// A node's values from its sums [Σ, Σp, Σp², Σ below the threshold], with the Euler–Maclaurin
+/// corrections of the one-sided sum: ∫_{−∞}^{cut} f = T − h²f′(cut)/12 + h⁴f‴(cut)/720, with
+/// f = L·N(·; μ, τ²) = exp(ψ) and h·f(cut) = L(cut)·κ (`pq_cut`: L and p at the threshold).
+fn finish(
+    s: &BinaryStratum,
+    row: &RowGrid,
+    (h, norm): (f64, f64),
+    centre: i64,
+    pq_cut: Option<(f64, f64)>,
+    [f, e1, e2, mut below]: [f64; 4],
+) -> NodeValues {
+    let tau = row.tau;
+    if let Some((l0, p0)) = pq_cut {
+        let z = centre as f64 * h / tau;
+        if z.abs() <= KERNEL_REACH {
+            let hf = l0 * norm * (-0.5 * z * z).exp();
+            // μ − cut = centre·h.
+            let d1 = (s.y - s.n * p0) + centre as f64 * h / (tau * tau);
+            let info = s.n * p0 * (1.0 - p0);
+            let d2 = -info - 1.0 / (tau * tau);
+            let d3 = -info * (1.0 - 2.0 * p0);
+            let third = d3 + 3.0 * d1 * d2 + d1 * d1 * d1;
+            below += hf * (-h * d1 / 12.0 + h * h * h * third / 720.0);
+        }
+    }
+    if f > 0.0 && f.is_finite() {
+        NodeValues {
+            ln_marginal: f.ln(),
+            first: e1 / f,
+            second: e2 / f,
+            below: (below / f).clamp(0.0, 1.0),
+        }
+    } else {
+        NodeValues {
+            ln_marginal: f64::NEG_INFINITY,
+            ..NodeValues::default()
+        }
     }
 }
 
@@ -332,25 +424,51 @@ fn cut_share(i: i64) -> f64 {
     }
 }
 
-/// Σ Lᵢκᵢ, Σ Lᵢκᵢpᵢ, Σ Lᵢκᵢpᵢ².
+/// Σ Lᵢκᵢ, Σ Lᵢκᵢpᵢ, Σ Lᵢκᵢpᵢ², in four independent lanes (so that the compiler may use
+/// vector instructions; the order of the additions is fixed, so the result is deterministic).
 #[inline(always)]
-fn dot3<'a>(l: &[f64], p: &[f64], kernel: impl Iterator<Item = &'a f64>) -> (f64, f64, f64) {
-    let (mut f, mut e1, mut e2) = (0.0, 0.0, 0.0);
-    for ((l, p), k) in l.iter().zip(p).zip(kernel) {
-        let w = l * k;
-        f += w;
-        let wp = w * p;
-        e1 += wp;
-        e2 += wp * p;
+fn dot3(l: &[f64], p: &[f64], kernel: &[f64]) -> (f64, f64, f64) {
+    let n = l.len().min(p.len()).min(kernel.len());
+    let (l, p, kernel) = (&l[..n], &p[..n], &kernel[..n]);
+    let mut f = [0.0; 4];
+    let mut e1 = [0.0; 4];
+    let mut e2 = [0.0; 4];
+    let (lc, pc, kc) = (l.chunks_exact(4), p.chunks_exact(4), kernel.chunks_exact(4));
+    let (lr, pr, kr) = (lc.remainder(), pc.remainder(), kc.remainder());
+    for ((l, p), k) in lc.zip(pc).zip(kc) {
+        for lane in 0..4 {
+            let w = l[lane] * k[lane];
+            let wp = w * p[lane];
+            f[lane] += w;
+            e1[lane] += wp;
+            e2[lane] += wp * p[lane];
+        }
     }
-    (f, e1, e2)
+    for ((l, p), k) in lr.iter().zip(pr).zip(kr) {
+        let w = l * k;
+        let wp = w * p;
+        f[0] += w;
+        e1[0] += wp;
+        e2[0] += wp * p;
+    }
+    (
+        (f[0] + f[1]) + (f[2] + f[3]),
+        (e1[0] + e1[1]) + (e1[2] + e1[3]),
+        (e2[0] + e2[1]) + (e2[2] + e2[3]),
+    )
 }
 
 /// τ far below the likelihood's width: the Gaussian integral of ℓ's quadratic expansion at μ,
 /// ∫ exp(ℓ(μ + τz) − ℓ̂) φ(z) dz ≈ exp(ℓ(μ) − ℓ̂ + τ²ℓ′²/(2c))/√c with c = 1 − τ²ℓ″, and
 /// θ | μ, τ, y ≈ N(μ + τ²ℓ′/c, τ²/c); E[p] and E[p²] by the second-order expansion of p there.
-fn quadratic(s: &BinaryStratum, tau: f64, mu: f64, cut: f64) -> NodeValues {
-    let (softplus, p) = softplus_and_expit(mu);
+/// `at`: ln(1 + e^μ) and logit⁻¹ μ.
+fn quadratic(
+    s: &BinaryStratum,
+    tau: f64,
+    mu: f64,
+    cut: f64,
+    (softplus, p): (f64, f64),
+) -> NodeValues {
     let slope = s.y - s.n * p;
     let pq = p * (1.0 - p);
     let c = 1.0 + tau * tau * s.n * pq;
