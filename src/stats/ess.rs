@@ -361,6 +361,12 @@ pub fn ess_beta(mixture: &Mixture<BetaPrior>, method: EssMethod) -> Result<f64, 
                     .flat_map(|c| [("a", c.a), ("b", c.b)]),
                 2,
             )?;
+            // One component: E[i(θ)/I(θ)] = a + b in closed form (Neuenschwander et al. 2020).
+            // The quadrature cannot resolve the integrand's θ^(a−2) singularity as a → 1, where
+            // the term (a − 1)(1 − θ)/θ keeps b of the total.
+            if let [c] = mixture.components() {
+                return Ok(c.a + c.b);
+            }
             Ok(elir(mixture, |x| x * (1.0 - x)))
         }
         EssMethod::Moment => {
@@ -386,6 +392,10 @@ pub fn ess_gamma(mixture: &Mixture<GammaPrior>, method: EssMethod) -> Result<f64
     match method {
         EssMethod::Elir => {
             shapes_at_least_one(mixture.components().iter().map(|c| ("shape", c.shape)), 1)?;
+            // One component: E[i(λ)/I(λ)] = rate in closed form (as for the Beta above).
+            if let [c] = mixture.components() {
+                return Ok(c.rate);
+            }
             Ok(elir(mixture, |x| x))
         }
         EssMethod::Moment => {
