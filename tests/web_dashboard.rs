@@ -396,3 +396,71 @@ fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+#[actix_web::test]
+async fn each_arms_prior_is_stated_and_a_mixtures_weights_now_are_shown() {
+    let world = World::new(12);
+    let text = protocol("MIXED").replace(
+        "[[arm]]\nid = \"placebo\"\ncontrol = true\n",
+        "[[arm]]\nid = \"placebo\"\ncontrol = true\nprior = { mixture = [ { weight = 0.8, beta = [12.3, 55.9] }, { weight = 0.2, beta = [1, 1] } ] }\n",
+    );
+    assert!(text.contains("mixture"), "the protocol carries the mixture");
+    let id = world.started(&text);
+    run(&world, &id, 12);
+    let app = world.app().await;
+    let (stat, _) = world.session("stat", Role::Statistician);
+    let dashboard = page(&app, &stat, &format!("/trials/{id}/dashboard")).await;
+    assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+    let body = &dashboard.body;
+    assert!(
+        body.contains("0.8 × Beta(12.3, 55.9) + 0.2 × Beta(1, 1)"),
+        "the placebo arm's prior, as the protocol states it: {body}"
+    );
+    assert!(
+        body.contains("Beta(1, 1)</td>"),
+        "the other arms' default prior"
+    );
+    assert!(
+        body.contains("Prior components&#x27; weights now")
+            || body.contains("Prior components' weights now"),
+        "{body}"
+    );
+    // The placebo arm's components' weights now: two numbers that add up to 1.
+    let row = body
+        .split("<tr>")
+        .find(|r| r.contains("<code class=\"arm\">placebo</code>"))
+        .expect("the placebo row");
+    let weights: Vec<f64> = row
+        .split("<td class=\"n\">")
+        .filter_map(|cell| cell.split("</td>").next())
+        .filter(|cell| cell.contains(" + "))
+        .flat_map(|cell| {
+            cell.split(" + ")
+                .map(|w| w.trim().parse::<f64>().expect("a weight"))
+        })
+        .collect();
+    assert_eq!(weights.len(), 2, "{row}");
+    assert!(
+        (weights.iter().sum::<f64>() - 1.0).abs() < 0.011,
+        "{weights:?}"
+    );
+    // The same through the API, unrounded.
+    let token = world.token("stat", Role::Statistician);
+    let reply = common::api_get(&app, &token, &format!("/api/trials/{id}")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let json = reply.json();
+    let arms = json["results"]["posteriors"]
+        .as_array()
+        .expect("posteriors");
+    let placebo = arms
+        .iter()
+        .find(|a| a["arm"] == "placebo")
+        .expect("placebo");
+    let sum: f64 = placebo["posterior_weights"]
+        .as_array()
+        .expect("weights")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .sum();
+    assert!((sum - 1.0).abs() < 1e-9, "{placebo}");
+}

@@ -171,6 +171,28 @@ pub struct NigPosterior {
     pub beta: f64,
 }
 
+impl std::fmt::Display for BetaPrior {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Beta({}, {})", self.a, self.b)
+    }
+}
+
+impl std::fmt::Display for NigPrior {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Normal-Inverse-Gamma(μ₀ {}, κ₀ {}, α₀ {}, β₀ {})",
+            self.mu0, self.kappa0, self.alpha0, self.beta0
+        )
+    }
+}
+
+impl std::fmt::Display for GammaPrior {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gamma(shape {}, rate {})", self.shape, self.rate)
+    }
+}
+
 /// A conjugate model for one arm: prior plus sufficient statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "model", rename_all = "snake_case")]
@@ -220,6 +242,15 @@ fn check_positive(name: &'static str, value: f64) -> Result<(), StatsError> {
 }
 
 impl ConjugateModel {
+    /// The prior in words, as the protocol states it (see [`Mixture`]'s `Display`).
+    pub fn prior_words(&self) -> String {
+        match self {
+            Self::BetaBinomial { prior, .. } => prior.to_string(),
+            Self::Normal { prior, .. } => prior.to_string(),
+            Self::GammaPoisson { prior, .. } => prior.to_string(),
+        }
+    }
+
     /// A Beta-Binomial model with no data.
     pub fn beta_binomial(prior: BetaPrior) -> Result<Self, StatsError> {
         check_positive("a", prior.a)?;

@@ -292,6 +292,23 @@ struct Part<C> {
     component: C,
 }
 
+impl<C: Component + std::fmt::Display> std::fmt::Display for Mixture<C> {
+    /// One component as itself ("Beta(1, 1)"); a mixture as its weighted sum
+    /// ("0.8 × Beta(12.3, 55.9) + 0.2 × Beta(1, 1)").
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let [only] = self.components() {
+            return write!(f, "{only}");
+        }
+        for (i, (w, c)) in self.iter().enumerate() {
+            if i > 0 {
+                write!(f, " + ")?;
+            }
+            write!(f, "{w} × {c}")?;
+        }
+        Ok(())
+    }
+}
+
 impl<C: Component + Serialize> Serialize for Mixture<C> {
     /// A list of `{"weight": w, …component's fields}`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -355,6 +355,11 @@ pub struct ArmPosterior {
     pub ci95: [f64; 2],
     /// The density on a grid from the 0.1% to the 99.9% quantile: (θ, density).
     pub curve: Vec<[f64; 2]>,
+    /// The arm's prior in words ("Beta(1, 1)", "0.8 × Beta(12.3, 55.9) + 0.2 × Beta(1, 1)").
+    pub prior: String,
+    /// A mixture prior's posterior component weights, in the prior's order (empty otherwise):
+    /// how much each component of the prior still counts given the arm's data.
+    pub posterior_weights: Vec<f64>,
 }
 
 /// A look and what it decided.

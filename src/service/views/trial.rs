@@ -369,6 +369,12 @@ fn results(conn: &mut store::DbConn, snapshot: &Snapshot) -> Result<TrialResults
             sd: summary.sd,
             ci95: summary.ci95,
             curve,
+            prior: arm.model.prior_words(),
+            posterior_weights: if marginal.is_mixture() {
+                marginal.components().map(|(w, _)| w).collect()
+            } else {
+                Vec::new()
+            },
         });
     }
     let ratio_of = |id: &str| {

@@ -35,6 +35,10 @@ pub struct ArmLine {
     pub mean: String,
     /// 95% interval.
     pub ci: String,
+    /// The prior, as the protocol states it.
+    pub prior: String,
+    /// A mixture prior's components' weights now, given the arm's data ("–" for one component).
+    pub weights: String,
 }
 
 /// A look row of the dashboard, formatted: one cell per arm of the header.
@@ -75,6 +79,8 @@ pub struct Results {
     pub data_header: &'static str,
     /// One row per arm.
     pub arms: Vec<ArmLine>,
+    /// Whether some arm has a mixture prior (the table then shows its components' weights).
+    pub any_mixture: bool,
     /// The looks table's header cell of each arm (naming the comparator).
     pub headers: Vec<String>,
     /// One row per look.
@@ -126,6 +132,16 @@ fn results_lines(trial: &TrialView, results: &TrialResults) -> Results {
             },
             mean: fixed(p.mean, 3),
             ci: format!("{:.3} to {:.3}", p.ci95[0], p.ci95[1]),
+            prior: p.prior.clone(),
+            weights: if p.posterior_weights.is_empty() {
+                "–".to_owned()
+            } else {
+                p.posterior_weights
+                    .iter()
+                    .map(|w| format!("{w:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            },
         })
         .collect();
     let controls: Vec<&str> = results
@@ -218,6 +234,10 @@ fn results_lines(trial: &TrialView, results: &TrialResults) -> Results {
             OutcomeKind::Continuous => "With an outcome, observed mean",
             OutcomeKind::Count => "With an outcome, events per unit of exposure",
         },
+        any_mixture: results
+            .posteriors
+            .iter()
+            .any(|p| !p.posterior_weights.is_empty()),
         arms,
         headers,
         looks,
