@@ -50,7 +50,7 @@ const GL_WEIGHTS: [f64; 4] = [
 const SETTLED: f64 = 9.0;
 
 /// Φ(x), the standard normal CDF, from the shared tail table.
-#[inline]
+#[inline(always)]
 fn normal_cdf(table: &NormalTable, x: f64) -> f64 {
     if x >= 0.0 {
         1.0 - table.tail(x).0
