@@ -821,4 +821,33 @@ mod width_study {
         assert!(worst < 1e-7, "{worst}");
         Ok(())
     }
+
+    /// Mixture arms (overlapping components, so P(best) merges many short pieces into panels)
+    /// against a 4× finer grid.
+    #[test]
+    fn merged_mixture_panels_agree_with_a_finer_grid() -> Result<(), StatsError> {
+        use crate::stats::{BetaPrior, Mixture};
+        let prior = Mixture::new(&[
+            (0.5, BetaPrior { a: 12.0, b: 48.0 }),
+            (0.3, BetaPrior { a: 30.0, b: 90.0 }),
+            (0.2, BetaPrior { a: 1.0, b: 1.0 }),
+        ])?;
+        let mut arms = Vec::new();
+        for successes in [12, 15, 10, 20, 2] {
+            arms.push(prior.update(successes, 50)?.marginal()?);
+        }
+        let mut coarse = Quadrature::new();
+        let mut fine = Quadrature::new().with_panel_width(0.25);
+        for better in [Better::Higher, Better::Lower] {
+            let a = coarse.p_best(&arms, better)?;
+            let b = fine.p_best(&arms, better)?;
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-9, "{better:?}: {a:?} vs {b:?}");
+        }
+        Ok(())
+    }
 }
