@@ -92,16 +92,13 @@ impl Components {
         top + sum.ln()
     }
 
-    /// The density of z relative to e^`reference`, Σₖ exp(ln wₖcₖ + ℓₖ(z) − reference): the
-    /// log-sum-exp without its logarithm, for the quadrature's nodes (`reference` from
-    /// [`Self::reference`], so no term overflows).
+    /// Component `k`'s share of the density of z relative to e^`reference`,
+    /// exp(ln wₖcₖ + ℓₖ(z) − reference): summed over the components it is the log-sum-exp without
+    /// its logarithm, for the quadrature's nodes (`reference` from [`Self::reference`], so no term
+    /// overflows).
     #[inline]
-    pub(crate) fn density_z(&self, features: Features, reference: f64) -> f64 {
-        let mut sum = 0.0;
-        for k in 0..self.len {
-            sum += (self.ln_scales[k] + self.shapes[k].ln_density_z(features) - reference).exp();
-        }
-        sum
+    pub(crate) fn term_z(&self, k: usize, features: Features, reference: f64) -> f64 {
+        (self.ln_scales[k] + self.shapes[k].ln_density_z(features) - reference).exp()
     }
 
     /// The log-density of z at the highest of the components' centres: a reference near the

@@ -325,7 +325,7 @@ impl Quadrature {
         // Quantiles are off the hot path: use a grid four times finer than the decision grid.
         let width = self.panel_width;
         self.panel_width = 0.25 * width;
-        self.build_grid_from_arms();
+        self.build_grid_from_arms(false);
         self.panel_width = width;
         self.fill(&single);
         let (from, to) = self.spans[0];
@@ -355,7 +355,7 @@ impl Quadrature {
         // P(best) and P(worst) need no shifted CDFs: panels 25% wider keep them within 1e-9.
         let width = self.panel_width;
         self.panel_width = EXTREME_WIDTH_FACTOR * width;
-        self.build_grid_from_arms();
+        self.build_grid_from_arms(true);
         self.panel_width = width;
         self.fill(arms);
         let n = self.z.len();
@@ -460,10 +460,10 @@ impl Quadrature {
         }
     }
 
-    fn build_grid_from_arms(&mut self) {
+    fn build_grid_from_arms(&mut self, merge: bool) {
         self.extra_cuts.clear();
         self.extra_spans.clear();
-        self.build_grid();
+        self.build_grid_with(merge);
     }
 
     /// Adds panel edges where θ − shift crosses the panel edges of arm `j`'s own bands (clipped
@@ -509,6 +509,25 @@ impl Quadrature {
 
     /// Cuts the union of the arm bands and the extra spans into panels.
     fn build_grid(&mut self) {
+        self.build_grid_with(false);
+    }
+
+    /// The smallest local scale of the bands covering [from, to] (two adjacent cuts); infinite
+    /// where no band does.
+    fn narrowest_over(&self, from: f64, to: f64) -> f64 {
+        self.bands
+            .iter()
+            .filter_map(|b| b.scale_over(from, to))
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// [`Self::build_grid`]; with `merge`, runs of adjacent intervals between cuts that together
+    /// fit in one panel (no wider than the panel width times the smallest scale over the run)
+    /// become one panel, instead of one panel each. Overlapping bands (the components of a
+    /// mixture arm, arms with similar posteriors) leave many short intervals between their cuts;
+    /// a merged panel is no wider than the rule allows anywhere inside it. Only for grids without
+    /// shifted cuts, whose positions matter.
+    fn build_grid_with(&mut self, merge: bool) {
         self.cuts.clear();
         for band in &self.bands {
             self.cuts.push(band.lo);
@@ -516,17 +535,28 @@ impl Quadrature {
             self.cuts.push(band.hi);
         }
         self.cuts.extend_from_slice(&self.extra_cuts);
-        self.cuts.sort_by(f64::total_cmp);
+        self.cuts.sort_unstable_by(f64::total_cmp);
         self.cuts.dedup();
         self.panels.clear();
-        for pair in self.cuts.windows(2) {
-            let (from, to) = (pair[0], pair[1]);
-            let narrowest = self
-                .bands
-                .iter()
-                .filter_map(|b| b.scale_over(from, to))
-                .fold(f64::INFINITY, f64::min);
+        let merge = merge && self.extra_cuts.is_empty();
+        let mut i = 0;
+        while i + 1 < self.cuts.len() {
+            let (from, mut to) = (self.cuts[i], self.cuts[i + 1]);
+            let mut narrowest = self.narrowest_over(from, to);
+            let mut next = i + 1;
             let count = if narrowest.is_finite() {
+                if merge {
+                    while next + 1 < self.cuts.len() {
+                        let further = self.cuts[next + 1];
+                        let scale = narrowest.min(self.narrowest_over(to, further));
+                        if !scale.is_finite() || further - from > self.panel_width * scale {
+                            break;
+                        }
+                        narrowest = scale;
+                        to = further;
+                        next += 1;
+                    }
+                }
                 ((to - from) / (self.panel_width * narrowest))
                     .ceil()
                     .max(1.0) as usize
@@ -537,7 +567,9 @@ impl Quadrature {
             {
                 1
             } else {
-                continue; // a gap: nothing has mass here
+                // A gap: nothing has mass here.
+                i = next;
+                continue;
             };
             let half = 0.5 * (to - from) / count as f64;
             for p in 0..count {
@@ -546,6 +578,7 @@ impl Quadrature {
                     half,
                 });
             }
+            i = next;
         }
         self.z.clear();
         self.w.clear();
@@ -575,7 +608,9 @@ impl Quadrature {
         for (j, arm) in arms.iter().enumerate() {
             let (lo, hi) = self.spans[j];
             let density = &mut self.density[j * n..(j + 1) * n];
-            let inside = |panel: &Panel| panel.left >= lo && panel.left + 2.0 * panel.half <= hi;
+            // Panels meeting the span (a merged panel may reach past its ends, where the density
+            // is negligible but still evaluated).
+            let inside = |panel: &Panel| panel.left < hi && panel.left + 2.0 * panel.half > lo;
             match arm.kind() {
                 Kind::Single(shape) => {
                     let (centre, _) = shape.centre_and_scale(self.transform);
@@ -591,14 +626,19 @@ impl Quadrature {
                     }
                 }
                 Kind::Mixture(components) => {
+                    // Each component only where its own band is (outside it, it has dropped
+                    // below its peak by more than TAIL_DROP, as a plain arm outside its span).
                     let peak = components.reference(self.transform);
-                    for (p, panel) in self.panels.iter().enumerate() {
-                        if !inside(panel) {
-                            continue;
-                        }
-                        for m in 0..NP {
-                            let node = p * NP + m;
-                            density[node] = components.density_z(self.features[node], peak);
+                    let (first, last) = self.band_ranges[j];
+                    for (k, band) in self.bands[first..last].iter().enumerate() {
+                        for (p, panel) in self.panels.iter().enumerate() {
+                            if panel.left >= band.hi || panel.left + 2.0 * panel.half <= band.lo {
+                                continue;
+                            }
+                            for m in 0..NP {
+                                let node = p * NP + m;
+                                density[node] += components.term_z(k, self.features[node], peak);
+                            }
                         }
                     }
                 }
@@ -779,6 +819,35 @@ mod width_study {
         }
         eprintln!("worst difference default vs fine grid: {worst:e}");
         assert!(worst < 1e-7, "{worst}");
+        Ok(())
+    }
+
+    /// Mixture arms (overlapping components, so P(best) merges many short pieces into panels)
+    /// against a 4× finer grid.
+    #[test]
+    fn merged_mixture_panels_agree_with_a_finer_grid() -> Result<(), StatsError> {
+        use crate::stats::{BetaPrior, Mixture};
+        let prior = Mixture::new(&[
+            (0.5, BetaPrior { a: 12.0, b: 48.0 }),
+            (0.3, BetaPrior { a: 30.0, b: 90.0 }),
+            (0.2, BetaPrior { a: 1.0, b: 1.0 }),
+        ])?;
+        let mut arms = Vec::new();
+        for successes in [12, 15, 10, 20, 2] {
+            arms.push(prior.update(successes, 50)?.marginal()?);
+        }
+        let mut coarse = Quadrature::new();
+        let mut fine = Quadrature::new().with_panel_width(0.25);
+        for better in [Better::Higher, Better::Lower] {
+            let a = coarse.p_best(&arms, better)?;
+            let b = fine.p_best(&arms, better)?;
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-9, "{better:?}: {a:?} vs {b:?}");
+        }
         Ok(())
     }
 }
