@@ -110,6 +110,13 @@ impl NormalTable {
         })
     }
 
+    /// Φ(x) and φ(x) at any x, from [`Self::tail`] (the same accuracy).
+    #[inline(always)]
+    pub(crate) fn cdf(&self, x: f64) -> (f64, f64) {
+        let (upper, phi) = self.tail(x.abs());
+        (if x >= 0.0 { 1.0 - upper } else { upper }, phi)
+    }
+
     /// Φ(−a) and φ(a) for a ≥ 0 (a may be +∞; a NaN gives NaN). Within the table (a ≤ 10) the
     /// absolute error of Φ(−a) is below 3 × 10⁻¹⁶; its relative error is below 2 × 10⁻¹⁵ up
     /// to a = 4 and grows to 10⁻¹⁰ at a = 10 (the Taylor terms are sized for absolute accuracy;

@@ -8,7 +8,9 @@
 
 use super::grid::{self, Approx, TAU_PANELS};
 use super::inner::{binomial_top, logit_normal, InnerRule, InnerValues};
-use super::rows::{self, BinaryStratum, NodeValues, RowGrid, RowTables, ETA, FALLBACK, REACH};
+use super::rows::{
+    self, BinaryStratum, NodeValues, RowGrid, RowTables, ETA, FALLBACK, LN_SQRT_2PI, REACH,
+};
 use super::{check_strata, BorrowModel, BorrowPosterior, NormalPrior, StrataModel, Stratum};
 use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
 use crate::stats::special::NormalTable;
@@ -29,8 +31,6 @@ const WIDEN_STEPS: usize = 3;
 const EDGE_NATS: f64 = 30.0;
 /// Node masses below this are left out of the quantile searches.
 pub(super) const NEGLIGIBLE: f64 = 1e-18;
-/// ln √(2π).
-const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// One stratum's data as the evaluation uses it.
 #[derive(Debug, Clone, Copy)]
@@ -102,9 +102,8 @@ impl Conditional {
             Self::Logit(v) => v.cdf(rule, t),
             Self::Normal { mean, variance, .. } => {
                 let sd = variance.sqrt();
-                let a = (t - mean) / sd;
-                let (upper, phi) = NormalTable::get().tail(a.abs());
-                (if a >= 0.0 { 1.0 - upper } else { upper }, phi / sd)
+                let (cdf, phi) = NormalTable::get().cdf((t - mean) / sd);
+                (cdf, phi / sd)
             }
         }
     }
@@ -166,15 +165,13 @@ fn log_add(a: f64, b: f64) -> f64 {
     }
 }
 
-/// The posterior of θ for a normal stratum (estimate `x`, squared SE `v`) under θ ~ N(m, s²),
-/// written so that s → 0 needs no special case.
+/// The posterior of θ for a normal stratum (estimate `x`, squared SE `v`) under θ ~ N(m, s²).
 fn normal_conditional(x: f64, v: f64, m: f64, s2: f64) -> Conditional {
-    let total = v + s2;
-    let d = x - m;
+    let (ln_marginal, mean, variance) = rows::normal_posterior(x, v, m, s2);
     Conditional::Normal {
-        ln_marginal: -0.5 * total.ln() - LN_SQRT_2PI - 0.5 * d * d / total,
-        mean: (s2 * x + v * m) / total,
-        variance: s2 * v / total,
+        ln_marginal,
+        mean,
+        variance,
     }
 }
 

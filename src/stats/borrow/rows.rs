@@ -43,7 +43,7 @@ const SUPPORT_DROP: f64 = 60.0;
 /// 1/√(2π).
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 /// ln √(2π).
-const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+pub(super) const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// A stratum's values at one node.
 #[derive(Debug, Clone, Copy, Default)]
@@ -482,38 +482,39 @@ fn quadratic(
     let square = variance + shift * shift;
     let first = p + p1 * shift + 0.5 * p2 * square;
     let second = p * p + 2.0 * p * p1 * shift + (p1 * p1 + p * p2) * square;
-    let a = (cut - mu - shift) / variance.sqrt();
-    let (upper, _) = NormalTable::get().tail(a.abs());
+    let (below, _) = NormalTable::get().cdf((cut - mu - shift) / variance.sqrt());
     NodeValues {
         ln_marginal,
         first: first.clamp(0.0, 1.0),
         second: second.clamp(0.0, 1.0),
-        below: if a >= 0.0 { 1.0 - upper } else { upper },
+        below,
     }
+}
+
+/// The posterior of θ for a normal stratum (estimate `x`, squared SE `v`) under θ ~ N(m, s²):
+/// (ln of the marginal likelihood, mean, variance), written so that s → 0 needs no special case.
+pub(super) fn normal_posterior(x: f64, v: f64, m: f64, s2: f64) -> (f64, f64, f64) {
+    let total = v + s2;
+    let d = x - m;
+    (
+        -0.5 * total.ln() - LN_SQRT_2PI - 0.5 * d * d / total,
+        (s2 * x + v * m) / total,
+        s2 * v / total,
+    )
 }
 
 /// A normal stratum (estimate x, squared SE v) at μ with θ ~ N(μ, τ²): closed forms.
 pub(super) fn normal(x: f64, v: f64, mu: f64, tau: f64, cut: f64) -> NodeValues {
-    let s2 = tau * tau;
-    let total = v + s2;
-    let d = x - mu;
-    let mean = (s2 * x + v * mu) / total;
-    let variance = s2 * v / total;
+    let (ln_marginal, mean, variance) = normal_posterior(x, v, mu, tau * tau);
     let below = if variance > 0.0 {
-        let a = (cut - mean) / variance.sqrt();
-        let (upper, _) = NormalTable::get().tail(a.abs());
-        if a >= 0.0 {
-            1.0 - upper
-        } else {
-            upper
-        }
+        NormalTable::get().cdf((cut - mean) / variance.sqrt()).0
     } else if mean <= cut {
         1.0
     } else {
         0.0
     };
     NodeValues {
-        ln_marginal: -0.5 * total.ln() - LN_SQRT_2PI - 0.5 * d * d / total,
+        ln_marginal,
         first: mean,
         second: mean * mean + variance,
         below,

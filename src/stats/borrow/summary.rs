@@ -5,7 +5,7 @@
 
 use super::fit::{BorrowWorkspace, GL_POINTS, NEGLIGIBLE, TAU_POINTS};
 use super::grid::TAU_PANELS;
-use super::inner::legendre_all;
+use super::inner::{legendre_all, softplus_and_expit};
 use super::{ScalarSummary, StratumPosterior};
 use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
 use crate::stats::roots::{quantile, Continuous};
@@ -13,12 +13,7 @@ use crate::stats::special::NormalTable;
 
 /// logit⁻¹.
 fn expit(theta: f64) -> f64 {
-    if theta >= 0.0 {
-        1.0 / (1.0 + (-theta).exp())
-    } else {
-        let e = theta.exp();
-        e / (1.0 + e)
-    }
+    softplus_and_expit(theta).1
 }
 
 impl BorrowWorkspace {
@@ -71,12 +66,7 @@ impl BorrowWorkspace {
                 }
             }
             self.posterior.strata.push(StratumPosterior {
-                summary: ScalarSummary {
-                    mean: first,
-                    sd,
-                    median: q[1],
-                    ci95: [q[0], q[2]],
-                },
+                summary: scalar(first, sd, q),
                 p_above: (1.0 - below).clamp(0.0, 1.0),
                 p_exchangeable: ex.clamp(0.0, 1.0),
             });
@@ -127,12 +117,7 @@ impl BorrowWorkspace {
                 *out = quantile(&dist, p, first, sd.max(1e-300));
             }
         }
-        ScalarSummary {
-            mean: first,
-            sd,
-            median: q[1],
-            ci95: [q[0], q[2]],
-        }
+        scalar(first, sd, q)
     }
 
     fn summarise_tau(&self, quantiles: bool) -> ScalarSummary {
@@ -165,12 +150,17 @@ impl BorrowWorkspace {
                 *out = quantile(&dist, p, first, sd.max(1e-300)).max(0.0);
             }
         }
-        ScalarSummary {
-            mean: first,
-            sd,
-            median: q[1],
-            ci95: [q[0], q[2]],
-        }
+        scalar(first, sd, q)
+    }
+}
+
+/// A summary from the mean, the SD and the 2.5/50/97.5% quantiles.
+fn scalar(mean: f64, sd: f64, q: [f64; 3]) -> ScalarSummary {
+    ScalarSummary {
+        mean,
+        sd,
+        median: q[1],
+        ci95: [q[0], q[2]],
     }
 }
 
@@ -217,9 +207,7 @@ impl MuMarginal<'_> {
         }
         if self.fit.all_nex > 0.0 {
             let (m, s) = self.fit.mu_prior;
-            let a = (mu - m) / s;
-            let (upper, phi) = NormalTable::get().tail(a.abs());
-            let f = if a >= 0.0 { 1.0 - upper } else { upper };
+            let (f, phi) = NormalTable::get().cdf((mu - m) / s);
             cdf += self.fit.all_nex * f;
             density += self.fit.all_nex * phi / s;
         }

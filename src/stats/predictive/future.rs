@@ -52,11 +52,7 @@ const SETTLED: f64 = 9.0;
 /// Φ(x), the standard normal CDF, from the shared tail table.
 #[inline(always)]
 fn normal_cdf(table: &NormalTable, x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 - table.tail(x).0
-    } else {
-        table.tail(-x).0
-    }
+    table.cdf(x).0
 }
 
 /// A future two-arm confirmatory trial with N patients per arm, tested at one-sided level α
