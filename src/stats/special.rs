@@ -68,6 +68,10 @@ fn mills_tail(a: f64) -> (f64, f64) {
 #[cold]
 #[inline(never)]
 fn far_tail(a: f64) -> (f64, f64) {
+    if a >= 40.0 {
+        // Both underflow to exactly 0 (φ(40) = e^(−800)): no exponential needed.
+        return (0.0, 0.0);
+    }
     mills_tail(a)
 }
 

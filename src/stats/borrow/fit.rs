@@ -6,29 +6,36 @@
 //!
 //! Numbers in, numbers out; the buffers live in [`BorrowWorkspace`] and are reused.
 
-use super::grid::{self, Approx, TAU_PANELS};
+use super::grid::{self, legendre_rule, Approx, PANEL_FIRST, PANEL_POINTS, TAU_PANELS, TAU_POINTS};
 use super::inner::{binomial_top, logit_normal, InnerRule, InnerValues};
-use super::rows::{
-    self, BinaryStratum, NodeValues, RowGrid, RowTables, ETA, FALLBACK, LN_SQRT_2PI, REACH,
-};
+use super::mu_nodes::{MuMap, Turn};
+use super::rows::{self, BinaryStratum, NodeValues, RowTables, FALLBACK, LN_SQRT_2PI};
 use super::{check_strata, BorrowModel, BorrowPosterior, NormalPrior, StrataModel, Stratum};
-use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
 use crate::stats::special::NormalTable;
 use crate::stats::StatsError;
 
-/// Gauss–Legendre points per τ panel.
-pub(super) const GL_POINTS: usize = 8;
-/// τ nodes.
-pub(super) const TAU_POINTS: usize = TAU_PANELS * GL_POINTS;
-/// The finest μ spacing, as a fraction of the approximate conditional SD of μ given τ.
+/// Approximate SDs of μ given τ on each side of its approximate mean that a row's bulk covers
+/// (a normal factor is below e^(−38.7) there).
+const REACH: f64 = 8.8;
+/// Nodes beyond the bulk on each side, where the spacing grows: for the hierarchical model and
+/// for EXNEX (whose non-exchangeable configurations leave tails as wide as μ's prior).
+const EXTRA_NODES: usize = 2;
+const EXTRA_NODES_EXNEX: usize = 8;
+/// Nodes added on a side whose end weight has not fallen [`EDGE_NATS`] below the row's peak, at
+/// most [`WIDEN_STEPS`] times.
+const WIDEN_NODES: usize = 4;
+const WIDEN_STEPS: usize = 4;
+/// A row whose log weight is more curved than an SD of this fraction of the approximate SD, at
+/// a node within [`CURVED_NATS`] of its peak, is placed again.
+const NARROWER: f64 = 0.7;
+const CURVED_NATS: f64 = 10.0;
+/// The narrowest SD a row is placed again with, as a fraction of the approximate SD.
 const FINEST: f64 = 16.0;
-/// μ nodes of one row at most.
-const MAX_ROW_NODES: usize = 4096;
-/// Times a row's μ range is widened at most (doubled on the side where the weight has not
-/// fallen [`EDGE_NATS`] below the row's peak).
-const WIDEN_STEPS: usize = 3;
 /// Nats below the row's peak at which a row's μ range may end.
 const EDGE_NATS: f64 = 30.0;
+/// Nats below a row's peak beyond which a node's weight is too small to need an exact
+/// recomputation of a stratum.
+const RELEVANT: f64 = 40.0;
 /// Node masses below this are left out of the quantile searches.
 pub(super) const NEGLIGIBLE: f64 = 1e-18;
 
@@ -124,11 +131,14 @@ pub struct BorrowWorkspace {
     pub(super) nex_values: Vec<NodeValues>,
     pub(super) tau_nodes: [f64; TAU_POINTS],
     pub(super) tau_weights: [f64; TAU_POINTS],
-    /// Per τ node, the μ grid, and where its nodes start (`row_first[a]..row_first[a + 1]`).
-    pub(super) rows: [RowGrid; TAU_POINTS],
+    /// Per τ node, the μ rule, and where its nodes start (`row_first[a]..row_first[a + 1]`).
+    pub(super) rows: [MuMap; TAU_POINTS],
     pub(super) row_first: [usize; TAU_POINTS + 1],
-    /// Per node (τ-major): μ, and the log weight, then the normalised weight.
+    /// Per node (τ-major): μ, the μ rule's weight, and the log weight, then the normalised
+    /// weight; the cell of μ each node stands for (filled for the quantiles only).
     pub(super) node_mu: Vec<f64>,
+    node_width: Vec<f64>,
+    pub(super) node_cell: Vec<(f64, f64)>,
     pub(super) node_weight: Vec<f64>,
     /// Per node and stratum (`node * strata + j`): the stratum's values and
     /// P(exchangeable | data, μ, τ).
@@ -188,9 +198,11 @@ impl BorrowWorkspace {
             nex_values: Vec::new(),
             tau_nodes: [0.0; TAU_POINTS],
             tau_weights: [0.0; TAU_POINTS],
-            rows: [RowGrid::default(); TAU_POINTS],
+            rows: [MuMap::default(); TAU_POINTS],
             row_first: [0; TAU_POINTS + 1],
             node_mu: Vec::new(),
+            node_width: Vec::new(),
+            node_cell: Vec::new(),
             node_weight: Vec::new(),
             values: Vec::new(),
             exchangeable: Vec::new(),
@@ -241,6 +253,7 @@ impl BorrowWorkspace {
         self.prepare(model, strata, threshold)?;
         self.place_tau(model);
         self.node_mu.clear();
+        self.node_width.clear();
         self.node_weight.clear();
         self.values.clear();
         self.exchangeable.clear();
@@ -341,17 +354,18 @@ impl BorrowWorkspace {
             let (lo, hi) = (edges[p], edges[p + 1]);
             let half = 0.5 * (hi - lo);
             let mid = lo + half;
-            for k in 0..GL_POINTS {
-                self.tau_nodes[p * GL_POINTS + k] = mid + half * GL_NODES[k];
-                self.tau_weights[p * GL_POINTS + k] = half * GL_WEIGHTS[k];
+            let (nodes, weights) = legendre_rule(PANEL_POINTS[p]);
+            for (k, (x, w)) in nodes.iter().zip(weights).enumerate() {
+                self.tau_nodes[PANEL_FIRST[p] + k] = mid + half * x;
+                self.tau_weights[PANEL_FIRST[p] + k] = half * w;
             }
         }
     }
 
-    /// Evaluates the row at τ node `a`: μ on a grid aligned with the threshold, spaced at most
-    /// [`ETA`] times the narrowest of τ and the approximate conditional SD of μ (never finer
-    /// than 1/[`FINEST`] of that SD), over [`REACH`] approximate SDs on each side, widened where
-    /// the exact weights have not fallen [`EDGE_NATS`] below the row's peak at its ends.
+    /// Evaluates the row at τ node `a` on the μ rule of [`super::mu_nodes`]: the bulk over
+    /// [`REACH`] approximate SDs on each side of the approximate mean, a fine window where the
+    /// strata's P(θⱼ ≤ cut | μ, τ) turn, and growing nodes beyond, more of them on a side where
+    /// the exact weights have not fallen [`EDGE_NATS`] below the row's peak at its end.
     fn evaluate_row(&mut self, model: &BorrowModel, a: usize) {
         let tau = self.tau_nodes[a];
         let count = self.inputs.len();
@@ -366,58 +380,118 @@ impl BorrowWorkspace {
         } else {
             model.mu.mean()
         };
+        let extra = if matches!(model.strata, StrataModel::Hierarchical) {
+            EXTRA_NODES
+        } else {
+            EXTRA_NODES_EXNEX
+        };
         let first = self.node_mu.len();
-        let (mut below, mut above) = (REACH, REACH);
-        for attempt in 0..=WIDEN_STEPS {
+        let (mut left, mut right) = (extra, extra);
+        let (mut centre, mut sd) = (centre, sd);
+        let mut refined = false;
+        let mut attempt = 0;
+        loop {
             self.node_mu.truncate(first);
+            self.node_width.truncate(first);
             self.node_weight.truncate(first);
             self.values.truncate(first * count);
             self.exchangeable.truncate(first * count);
-            let (lo, hi) = (centre - below * sd, centre + above * sd);
-            let spacing = (ETA * tau.min(sd))
-                .max(sd / FINEST)
-                .max((hi - lo) / (MAX_ROW_NODES - 1) as f64);
-            let origin = ((lo - self.cut) / spacing).floor() as i64;
-            let end = ((hi - self.cut) / spacing).ceil() as i64;
-            self.rows[a] = RowGrid {
-                tau,
-                cut: self.cut,
-                spacing,
-                origin,
-                count: (end - origin + 1) as usize,
-            };
+            let cut = self.cut;
+            let turns = self
+                .approx
+                .iter()
+                .filter(|s| s.weight > 0.0)
+                .map(|s| Turn::new(cut, tau, s.estimate, s.variance));
+            self.rows[a] = MuMap::new(centre, sd, REACH, turns, (left, right));
             self.fill_row(model, a);
             let weights = &self.node_weight[first..];
-            let top = weights.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let (Some(&left), Some(&right)) = (weights.first(), weights.last()) else {
+            let (peak, top) =
+                weights
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .fold((0, f64::NEG_INFINITY), |best, (k, w)| {
+                        if w > best.1 {
+                            (k, w)
+                        } else {
+                            best
+                        }
+                    });
+            let (Some(&left_end), Some(&right_end)) = (weights.first(), weights.last()) else {
                 break;
             };
-            let widen_left = top.is_finite() && left > top - EDGE_NATS;
-            let widen_right = top.is_finite() && right > top - EDGE_NATS;
+            // The bulk narrower than the normal approximation said (by the curvature of the
+            // log weight at the nodes within [`CURVED_NATS`] of the peak): once, the row again
+            // around the peak at the narrowest SD found.
+            if !refined && top.is_finite() {
+                let mus = &self.node_mu[first..];
+                let mut narrowest = f64::INFINITY;
+                for k in 1..weights.len().saturating_sub(1) {
+                    if weights[k] < top - CURVED_NATS {
+                        continue;
+                    }
+                    let (h0, h1) = (mus[k] - mus[k - 1], mus[k + 1] - mus[k]);
+                    // Where the window's spacing is fine, rounding dominates the differences.
+                    if h0.min(h1) < 0.5 * sd {
+                        continue;
+                    }
+                    let slope0 = (weights[k] - weights[k - 1]) / h0;
+                    let slope1 = (weights[k + 1] - weights[k]) / h1;
+                    let curvature = -(slope1 - slope0) / (0.5 * (h0 + h1));
+                    if curvature.is_finite() && curvature > 0.0 {
+                        narrowest = narrowest.min(1.0 / curvature.sqrt());
+                    }
+                }
+                if narrowest < NARROWER * sd && peak > 0 && peak + 1 < weights.len() {
+                    let (h0, h1) = (mus[peak] - mus[peak - 1], mus[peak + 1] - mus[peak]);
+                    let slope0 = (weights[peak] - weights[peak - 1]) / h0;
+                    let slope1 = (weights[peak + 1] - weights[peak]) / h1;
+                    let curvature = -(slope1 - slope0) / (0.5 * (h0 + h1));
+                    if curvature.is_finite() && curvature > 0.0 {
+                        centre = mus[peak] + 0.5 * (slope0 + slope1) / curvature;
+                    }
+                    refined = true;
+                    sd = narrowest.max(sd / FINEST);
+                    continue;
+                }
+            }
+            let widen_left = top.is_finite() && left_end > top - EDGE_NATS;
+            let widen_right = top.is_finite() && right_end > top - EDGE_NATS;
             if attempt == WIDEN_STEPS || !(widen_left || widen_right) {
                 break;
             }
+            attempt += 1;
             if widen_left {
-                below *= 2.0;
+                left += WIDEN_NODES;
             }
             if widen_right {
-                above *= 2.0;
+                right += WIDEN_NODES;
             }
         }
     }
 
     /// The exact log weights of the nodes of row `a` and every stratum's values there.
+    ///
+    /// The tabulated likelihood stops [`rows::SUPPORT_DROP`] nats below its supremum, so a
+    /// stratum's Lⱼ below e^[`FALLBACK`] may have lost more than e^(−20) of itself: at a node
+    /// whose weight could then matter (within [`RELEVANT`] nats of the row's peak), such a
+    /// stratum is recomputed by its inner quadrature. Not for an EXNEX stratum whose
+    /// non-exchangeable term (1 − w)·C is above e^(−40): that term dwarfs the error.
     fn fill_row(&mut self, model: &BorrowModel, a: usize) {
         let count = self.inputs.len();
-        let row = self.rows[a];
-        let tau = row.tau;
+        let map = self.rows[a];
+        let tau = self.tau_nodes[a];
         let first = self.node_mu.len();
-        let nodes = row.count;
-        self.node_mu.extend((0..nodes).map(|k| row.mu(k)));
+        let nodes = map.count;
+        for k in 0..nodes {
+            let (mu, width) = map.node(k);
+            self.node_mu.push(mu);
+            self.node_width.push(width);
+        }
         self.values
             .resize((first + nodes) * count, NodeValues::default());
         self.exchangeable.resize((first + nodes) * count, 0.0);
-        self.scratch.resize(nodes, NodeValues::default());
+        self.scratch.resize(nodes.max(count), NodeValues::default());
         self.tables.start_row();
         for j in 0..count {
             let input = self.inputs[j];
@@ -426,25 +500,18 @@ impl BorrowWorkspace {
             }
             match input.data {
                 Data::Binary(s) => {
-                    // The non-exchangeable term (1 − w)·C bounds what the tabulated sum's
-                    // absolute error e^(−60) can move: above e^(−40), nothing needs recomputing.
-                    let nex_term = input.ln_not_w + self.nex_values[j].ln_marginal;
-                    let recompute = if input.approx.weight < 1.0 && nex_term > -40.0 {
-                        f64::NEG_INFINITY
-                    } else {
-                        FALLBACK
-                    };
                     self.tables.binary(
-                        &self.inner,
                         &s,
-                        &row,
-                        recompute,
+                        tau,
+                        self.cut,
+                        &self.node_mu[first..],
                         &mut self.scratch[..nodes],
                     );
                 }
                 Data::Normal { estimate, variance } => {
-                    for (k, value) in self.scratch[..nodes].iter_mut().enumerate() {
-                        *value = rows::normal(estimate, variance, row.mu(k), tau, self.cut);
+                    for (value, &mu) in self.scratch[..nodes].iter_mut().zip(&self.node_mu[first..])
+                    {
+                        *value = rows::normal(estimate, variance, mu, tau, self.cut);
                     }
                 }
             }
@@ -452,66 +519,125 @@ impl BorrowWorkspace {
                 self.values[(first + k) * count + j] = *value;
             }
         }
-        let tau_scale = model.tau.scale();
-        // Normalised prior densities (the all-non-exchangeable component is compared with the
-        // nodes): ln N(μ; m, s²) and ln HalfNormal(τ; s_τ), times the rules' weights.
-        let base = self.tau_weights[a].ln() + row.spacing.ln() - 0.5 * (tau / tau_scale).powi(2)
-            + (2.0 / tau_scale).ln()
-            - 2.0 * LN_SQRT_2PI
-            - model.mu.sd().ln();
-        let any_certain = self.inputs.iter().any(|i| i.approx.weight == 1.0);
-        for k in 0..nodes {
-            let node = first + k;
-            let d = (self.node_mu[node] - model.mu.mean()) / model.mu.sd();
-            let mut log_weight = base - 0.5 * d * d;
-            // ln Πₖ P(k non-exchangeable | data, μ, τ).
-            let mut ln_all_nex = 0.0;
-            for j in 0..count {
-                let input = self.inputs[j];
-                let slot = node * count + j;
-                let ln_nex = self.nex_values[j].ln_marginal;
-                if input.approx.weight == 0.0 {
-                    log_weight += ln_nex;
-                    self.exchangeable[slot] = 0.0;
-                    continue;
-                }
-                let ln_ex = self.values[slot].ln_marginal;
-                if input.approx.weight == 1.0 {
-                    log_weight += ln_ex;
-                    self.exchangeable[slot] = 1.0;
-                } else {
-                    let ex = input.ln_w + ln_ex;
-                    let total = log_add(ex, input.ln_not_w + ln_nex);
-                    log_weight += total;
-                    self.exchangeable[slot] = (ex - total).exp();
-                    ln_all_nex += input.ln_not_w + ln_nex - total;
-                }
-            }
-            // Under EXNEX the configuration "every stratum non-exchangeable" leaves μ and τ at
-            // their priors, whose tails no rule around the exchangeable mass covers: it is
-            // integrated in closed form (`all_nex`), and the nodes carry the rest, the weight
-            // times 1 − Πₖ(1 − rₖ), with P(j exchangeable | rest) = rⱼ/(1 − Πₖ(1 − rₖ)).
-            // A stratum with w = 1 is never non-exchangeable: nothing to hold apart.
-            let rest = if any_certain {
-                1.0
-            } else {
-                -ln_all_nex.exp_m1()
-            };
-            if rest > 0.0 {
-                log_weight += rest.ln();
-                for j in 0..count {
-                    let slot = node * count + j;
-                    self.exchangeable[slot] = (self.exchangeable[slot] / rest).min(1.0);
-                }
-            } else {
-                // Every stratum is certainly non-exchangeable here: the node holds nothing
-                // beyond the all-non-exchangeable component.
-                log_weight = f64::NEG_INFINITY;
-                for j in 0..count {
-                    self.exchangeable[node * count + j] = 0.0;
-                }
-            }
+        let base = self.row_base(model, a);
+        for node in first..first + nodes {
+            let log_weight = self.node_log_weight(model, base, node);
             self.node_weight.push(log_weight);
+        }
+        let top = self.node_weight[first..]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        for node in first..first + nodes {
+            // The node's weight had every doubtful Lⱼ been e^FALLBACK: an upper bound.
+            let mut doubtful = false;
+            for j in 0..count {
+                let slot = node * count + j;
+                if self.doubtful(j, self.values[slot].ln_marginal) {
+                    self.scratch[j] = self.values[slot];
+                    self.values[slot].ln_marginal = FALLBACK;
+                    doubtful = true;
+                }
+            }
+            if !doubtful {
+                continue;
+            }
+            let bound = self.node_log_weight(model, base, node);
+            for j in 0..count {
+                let slot = node * count + j;
+                if self.values[slot].ln_marginal == FALLBACK && self.doubtful(j, f64::NEG_INFINITY)
+                {
+                    self.values[slot] = if bound < top - RELEVANT {
+                        self.scratch[j]
+                    } else {
+                        let Data::Binary(s) = self.inputs[j].data else {
+                            continue;
+                        };
+                        rows::exact(&self.inner, &s, tau, self.node_mu[node], self.cut)
+                    };
+                }
+            }
+            self.node_weight[node] = self.node_log_weight(model, base, node);
+        }
+    }
+
+    /// Whether stratum j's tabulated value `ln_marginal` may have lost more than e^(−20) of
+    /// itself and matters: a binary stratum below e^[`FALLBACK`], unless it is an EXNEX stratum
+    /// whose non-exchangeable term (1 − w)·C is above e^(−40) and dwarfs the error.
+    fn doubtful(&self, j: usize, ln_marginal: f64) -> bool {
+        let input = &self.inputs[j];
+        let nex_term = input.ln_not_w + self.nex_values[j].ln_marginal;
+        let shielded = input.approx.weight < 1.0 && nex_term > -40.0;
+        matches!(input.data, Data::Binary(_))
+            && input.approx.weight > 0.0
+            && !shielded
+            && ln_marginal < FALLBACK
+    }
+
+    /// The part of row `a`'s log weights that every node shares: the τ rule's weight and τ's
+    /// normalised prior, with μ's prior normalisation.
+    fn row_base(&self, model: &BorrowModel, a: usize) -> f64 {
+        let tau = self.tau_nodes[a];
+        let tau_scale = model.tau.scale();
+        self.tau_weights[a].ln() - 0.5 * (tau / tau_scale).powi(2) + (2.0 / tau_scale).ln()
+            - 2.0 * LN_SQRT_2PI
+            - model.mu.sd().ln()
+    }
+
+    /// The log weight of `node` from its strata's values (and P(exchangeable | μ, τ, data) of
+    /// each stratum, written to `exchangeable`).
+    fn node_log_weight(&mut self, model: &BorrowModel, base: f64, node: usize) -> f64 {
+        let count = self.inputs.len();
+        let any_certain = self.inputs.iter().any(|i| i.approx.weight == 1.0);
+        let d = (self.node_mu[node] - model.mu.mean()) / model.mu.sd();
+        let mut log_weight = base + self.node_width[node].ln() - 0.5 * d * d;
+        // ln Πₖ P(k non-exchangeable | data, μ, τ).
+        let mut ln_all_nex = 0.0;
+        for j in 0..count {
+            let input = self.inputs[j];
+            let slot = node * count + j;
+            let ln_nex = self.nex_values[j].ln_marginal;
+            if input.approx.weight == 0.0 {
+                log_weight += ln_nex;
+                self.exchangeable[slot] = 0.0;
+                continue;
+            }
+            let ln_ex = self.values[slot].ln_marginal;
+            if input.approx.weight == 1.0 {
+                log_weight += ln_ex;
+                self.exchangeable[slot] = 1.0;
+            } else {
+                let ex = input.ln_w + ln_ex;
+                let total = log_add(ex, input.ln_not_w + ln_nex);
+                log_weight += total;
+                self.exchangeable[slot] = (ex - total).exp();
+                ln_all_nex += input.ln_not_w + ln_nex - total;
+            }
+        }
+        // Under EXNEX the configuration "every stratum non-exchangeable" leaves μ and τ at
+        // their priors, whose tails no rule around the exchangeable mass covers: it is
+        // integrated in closed form (`all_nex`), and the nodes carry the rest, the weight
+        // times 1 − Πₖ(1 − rₖ), with P(j exchangeable | rest) = rⱼ/(1 − Πₖ(1 − rₖ)).
+        // A stratum with w = 1 is never non-exchangeable: nothing to hold apart.
+        let rest = if any_certain {
+            1.0
+        } else {
+            -ln_all_nex.exp_m1()
+        };
+        if rest > 0.0 {
+            log_weight += rest.ln();
+            for j in 0..count {
+                let slot = node * count + j;
+                self.exchangeable[slot] = (self.exchangeable[slot] / rest).min(1.0);
+            }
+            log_weight
+        } else {
+            // Every stratum is certainly non-exchangeable here: the node holds nothing
+            // beyond the all-non-exchangeable component.
+            for j in 0..count {
+                self.exchangeable[node * count + j] = 0.0;
+            }
+            f64::NEG_INFINITY
         }
     }
 
@@ -550,6 +676,12 @@ impl BorrowWorkspace {
     /// not negligible.
     fn fill_detail(&mut self) {
         let count = self.inputs.len();
+        self.node_cell.clear();
+        for a in 0..TAU_POINTS {
+            let map = self.rows[a];
+            self.node_cell
+                .extend((0..self.row_first[a + 1] - self.row_first[a]).map(|k| map.cell(k)));
+        }
         self.detail
             .resize(self.node_mu.len() * count, Conditional::default());
         for a in 0..TAU_POINTS {

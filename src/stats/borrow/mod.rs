@@ -12,8 +12,8 @@
 //! τ. The workspace keeps its buffers, so repeated fits of the same size allocate nothing.
 //!
 //! Layout: this file holds the inputs, their validation and the results; `grid` where the τ
-//! nodes go; `rows` one τ node's μ grid and every stratum's values on it (the likelihood
-//! tabulated and convolved with the normal kernel); `inner` one stratum given (μ, τ) by its own
+//! nodes go; `mu_nodes` where one τ node's μ nodes go; `rows` every stratum's values at those
+//! nodes (the likelihood tabulated and convolved with the normal kernel); `inner` one stratum given (μ, τ) by its own
 //! quadrature (the non-exchangeable posterior and the quantiles); `fit` the evaluation;
 //! `summary` the summaries. Formulas: `METHODS.md`, "Borrowing across
 //! strata". Nothing here knows files, protocols or trials.
@@ -21,6 +21,7 @@
 mod fit;
 mod grid;
 pub(crate) mod inner;
+mod mu_nodes;
 mod rows;
 mod summary;
 

@@ -3,11 +3,10 @@
 //! over the nodes of [`super::fit`] (plus the non-exchangeable posteriors and the
 //! all-non-exchangeable component).
 
-use super::fit::{BorrowWorkspace, GL_POINTS, NEGLIGIBLE, TAU_POINTS};
-use super::grid::TAU_PANELS;
+use super::fit::{BorrowWorkspace, NEGLIGIBLE};
+use super::grid::{legendre_rule, PANEL_FIRST, PANEL_POINTS, TAU_PANELS, TAU_POINTS};
 use super::inner::{legendre_all, softplus_and_expit};
 use super::{ScalarSummary, StratumPosterior};
-use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
 use crate::stats::roots::{quantile, Continuous};
 use crate::stats::special::NormalTable;
 
@@ -180,8 +179,8 @@ impl Continuous for StratumMarginal<'_> {
 }
 
 /// The marginal posterior of μ for its quantiles: each node's mass spread evenly over its cell
-/// of the row's trapezoidal grid (the histogram of the μ rule), plus the all-non-exchangeable
-/// component's prior.
+/// of the row's μ rule (the histogram of the rule), plus the all-non-exchangeable component's
+/// prior.
 struct MuMarginal<'a> {
     fit: &'a BorrowWorkspace,
 }
@@ -189,14 +188,14 @@ struct MuMarginal<'a> {
 impl MuMarginal<'_> {
     fn cdf_and_density(&self, mu: f64) -> (f64, f64) {
         let (mut cdf, mut density) = (0.0, 0.0);
-        for a in 0..TAU_POINTS {
-            let width = self.fit.rows[a].spacing;
-            for node in self.fit.row_first[a]..self.fit.row_first[a + 1] {
-                let weight = self.fit.node_weight[node];
+        for (node, &weight) in self.fit.node_weight.iter().enumerate() {
+            {
                 if weight <= NEGLIGIBLE {
                     continue;
                 }
-                let position = (mu - self.fit.node_mu[node]) / width + 0.5;
+                let (lo, hi) = self.fit.node_cell[node];
+                let width = hi - lo;
+                let position = (mu - lo) / width;
                 if position >= 1.0 {
                     cdf += weight;
                 } else if position > 0.0 {
@@ -248,16 +247,14 @@ impl TauMarginal<'_> {
         )
     }
 
-    #[expect(
-        clippy::needless_range_loop,
-        reason = "k indexes the panel's nodes and the rule's table together"
-    )]
     fn nodes_cdf(&self, tau: f64) -> (f64, f64) {
         let mut cdf = 0.0;
         for panel in 0..TAU_PANELS {
-            let range = panel * GL_POINTS..(panel + 1) * GL_POINTS;
-            let half = self.weights[range.start] / GL_WEIGHTS[0];
-            let mid = self.nodes[range.start] - half * GL_NODES[0];
+            let points = PANEL_POINTS[panel];
+            let (nodes, weights) = legendre_rule(points);
+            let range = PANEL_FIRST[panel]..PANEL_FIRST[panel + 1];
+            let half = self.weights[range.start] / weights[0];
+            let mid = self.nodes[range.start] - half * nodes[0];
             let (lo, hi) = (mid - half, mid + half);
             let mass: f64 = self.rows[range.clone()].iter().sum();
             if tau >= hi {
@@ -268,21 +265,21 @@ impl TauMarginal<'_> {
                 break;
             }
             // a_m = (2m + 1)/2 · Σₖ Rₖ·P_m(vₖ): the density in v is Σ a_m P_m(v).
-            let mut a = [0.0; GL_POINTS];
-            for k in 0..GL_POINTS {
-                let p = legendre_all(GL_NODES[k]);
-                for (m, am) in a.iter_mut().enumerate() {
+            let mut a = [0.0; 8];
+            for (k, &x) in nodes.iter().enumerate() {
+                let p = legendre_all(x);
+                for (m, am) in a.iter_mut().enumerate().take(points) {
                     *am += self.rows[range.start + k] * p[m];
                 }
             }
-            for (m, am) in a.iter_mut().enumerate() {
+            for (m, am) in a.iter_mut().enumerate().take(points) {
                 *am *= (2.0 * m as f64 + 1.0) / 2.0;
             }
             let v = (tau - mid) / half;
             let p = legendre_all(v);
             let mut partial = a[0] * (v + 1.0);
             let mut density = a[0];
-            for m in 1..GL_POINTS {
+            for m in 1..points {
                 partial += a[m] * (p[m + 1] - p[m - 1]) / (2.0 * m as f64 + 1.0);
                 density += a[m] * p[m];
             }
