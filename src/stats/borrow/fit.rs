@@ -25,6 +25,9 @@ const EXTRA_NODES_EXNEX: usize = 8;
 /// most [`WIDEN_STEPS`] times.
 const WIDEN_NODES: usize = 4;
 const WIDEN_STEPS: usize = 4;
+/// Nats below the largest row at which the rows of the last τ panel beyond a decreasing row are
+/// left out (e^(−30) ≈ 10⁻¹³).
+const TAIL_NATS: f64 = 30.0;
 /// A row whose log weight is more curved than an SD of this fraction of the approximate SD, at
 /// a node within [`CURVED_NATS`] of its peak, is placed again.
 const NARROWER: f64 = 0.7;
@@ -257,9 +260,25 @@ impl BorrowWorkspace {
         self.node_weight.clear();
         self.values.clear();
         self.exchangeable.clear();
+        // The last panel lies in τ's tail: once a row there holds less than e^(−TAIL_NATS) of
+        // the largest row and less than the row before, the rows beyond (larger τ, further
+        // down the tail) are left out.
+        let (mut largest, mut previous) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut beyond = false;
         for a in 0..TAU_POINTS {
             self.row_first[a] = self.node_mu.len();
+            if beyond {
+                self.rows[a] = MuMap::default();
+                continue;
+            }
             self.evaluate_row(model, a);
+            let weights = &self.node_weight[self.row_first[a]..];
+            let top = weights.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mass = top + weights.iter().map(|w| (w - top).exp()).sum::<f64>().ln();
+            largest = largest.max(mass);
+            beyond =
+                a >= PANEL_FIRST[TAU_PANELS - 1] && mass < largest - TAIL_NATS && mass < previous;
+            previous = mass;
         }
         self.row_first[TAU_POINTS] = self.node_mu.len();
         self.normalise(model);

@@ -36,6 +36,8 @@ const MAX_POINTS: i64 = 1 << 16;
 /// [`SUPPORT_DROP`] nats, and the kernel at [`KERNEL_REACH`] SDs, which lose at most e^(−20) of
 /// an integral above e^(−30).
 pub(super) const FALLBACK: f64 = -30.0;
+/// Nats below its supremum beyond which a y = 0 or y = n likelihood counts as flat.
+const FLAT: f64 = 40.0;
 /// Nats below its supremum where a stratum's tabulated likelihood stops.
 pub(super) const SUPPORT_DROP: f64 = 60.0;
 /// 1/√(2π).
@@ -241,15 +243,26 @@ impl RowTables {
             self.share_kernels(h, tau, cut, mus);
         }
         let index = |theta: f64| (theta - cut) / h;
+        // A stratum with y = 0 (y = n) has a likelihood within e^(−FLAT) of its supremum below
+        // θ = −FLAT − ln n (above FLAT + ln n): the grid stops there, with its Euler–Maclaurin
+        // end, and the kernel's mass beyond is a normal tail ([`flat_end`]).
+        let flat_lo = (!s.support.0.is_finite())
+            .then(|| index(-FLAT - s.n.ln()).floor())
+            .filter(|&i| i < 0.0 && i > -1e15)
+            .map(|i| i as i64);
+        let flat_hi = (!s.support.1.is_finite())
+            .then(|| index(FLAT + s.n.ln()).ceil())
+            .filter(|&i| i > 0.0 && i < 1e15)
+            .map(|i| i as i64);
         let support_lo = if s.support.0.is_finite() {
             index(s.support.0).ceil().max(-1e15) as i64
         } else {
-            i64::MIN / 4
+            flat_lo.unwrap_or(i64::MIN / 4)
         };
         let support_hi = if s.support.1.is_finite() {
             index(s.support.1).floor().min(1e15) as i64
         } else {
-            i64::MAX / 4
+            flat_hi.unwrap_or(i64::MAX / 4)
         };
         let window = |mu: f64| -> (i64, i64) {
             let x = index(mu);
@@ -295,11 +308,37 @@ impl RowTables {
         for k in 0..nodes {
             let mu = mus[k];
             let (from, to) = window(mu);
-            if from > to {
-                out[k] = NodeValues {
-                    ln_marginal: f64::NEG_INFINITY,
-                    ..NodeValues::default()
+            let (mut f, mut e1, mut e2, mut below) = (0.0, 0.0, 0.0, 0.0);
+            // The flat ends the kernel reaches: (index, left?).
+            let reaches = |end: Option<i64>, left: bool| {
+                end.filter(|&i| {
+                    if left {
+                        index(mu) - reach < i as f64
+                    } else {
+                        index(mu) + reach > i as f64
+                    }
+                })
+            };
+            for (end, left) in [
+                (reaches(flat_lo, true), true),
+                (reaches(flat_hi, false), false),
+            ] {
+                let Some(i) = end else {
+                    continue;
                 };
+                let in_sum = from <= i && i <= to;
+                let mass = flat_end(cut + i as f64 * h, mu, tau, h, left, in_sum);
+                f += mass;
+                if left {
+                    below += mass;
+                } else {
+                    // logit⁻¹ θ is within e^(−FLAT) of 1 there.
+                    e1 += mass;
+                    e2 += mass;
+                }
+            }
+            if from > to {
+                out[k] = finish(s, tau, mu - cut, norm, h, at_cut, [f, e1, e2, below]);
                 continue;
             }
             if !tabulated {
@@ -337,7 +376,6 @@ impl RowTables {
                 kernel_along(&mut self.kernel, length, z0, delta, norm, ratio_step);
                 &self.kernel
             };
-            let (mut f, mut e1, mut e2, mut below) = (0.0, 0.0, 0.0, 0.0);
             // Below, at and above the threshold (index 0).
             for (a, b) in [
                 (from, to.min(-1)),
@@ -358,6 +396,28 @@ impl RowTables {
             out[k] = finish(s, tau, mu - cut, norm, h, at_cut, [f, e1, e2, below]);
         }
     }
+}
+
+/// Where the likelihood of a stratum with y = 0 or y = n is flat (within e^(−FLAT) of its
+/// supremum) beyond a grid point θₑ: the kernel's mass N(·; μ, τ²) beyond θₑ (to the left when
+/// `left`), plus the Euler–Maclaurin end corrections of the grid's sum, which stops at θₑ, and
+/// minus half its term there when the sum holds it (`in_sum`): with f = N(θ; μ, τ²) near θₑ,
+/// ∫ from θₑ = T + h²f′/12 − h⁴f‴/720 + h⁶f⁽⁵⁾/30240 (to θₑ: the opposite signs). Returns the
+/// amount to add to the sums.
+fn flat_end(end: f64, mu: f64, tau: f64, h: f64, left: bool, in_sum: bool) -> f64 {
+    let z = (end - mu) / tau;
+    let (cdf, phi) = NormalTable::get().cdf(if left { z } else { -z });
+    let density = phi / tau;
+    // ψ = −(θ − μ)²/(2τ²): ψ′ = −z/τ, ψ″ = −1/τ², higher derivatives 0.
+    let d1 = -z / tau;
+    let d2 = -1.0 / (tau * tau);
+    let third = 3.0 * d1 * d2 + d1 * d1 * d1;
+    let fifth = 15.0 * d1 * d2 * d2 + 10.0 * d1 * d1 * d1 * d2 + d1.powi(5);
+    let h2 = h * h;
+    let correction = density * h2 * (d1 / 12.0 - h2 * (third / 720.0 - h2 * fifth / 30_240.0));
+    let sign = if left { 1.0 } else { -1.0 };
+    let half = if in_sum { 0.5 * h * density } else { 0.0 };
+    cdf + sign * correction - half
 }
 
 /// Binary stratum `s` at (μ, τ) by the inner quadrature, centred on the integrand's mode: for
@@ -790,6 +850,10 @@ mod tests {
                 -2.226_294_361_119_890_7,
                 0.862_394_944_374_374_7,
             ),
+            // Kernels that reach the flat ends of y = 0 and y = n likelihoods.
+            (0.0, 13.0, 9.0, -2.0, 0.998_338_372_920_357_2),
+            (0.0, 2.0, 6.0, -1.5, 0.901_278_715_239_387_4),
+            (13.0, 13.0, 9.0, 1.0, 8.081_596_900_953_823e-12),
         ];
         let mut tables = RowTables::default();
         for (y, n, tau, mu, want) in cases {
@@ -801,6 +865,48 @@ mod tests {
                 (out[0].below - want).abs() < 1e-7,
                 "{y}/{n} τ {tau} μ {mu}: {} vs {want}",
                 out[0].below
+            );
+        }
+        // ln L and E[p] there (mpmath, the likelihood relative to its supremum).
+        for (y, n, tau, mu, ln_l, mean) in [
+            (
+                0.0,
+                13.0,
+                9.0,
+                -2.0,
+                -0.794_234_071_136_992_2,
+                0.007_413_340_650_731_65,
+            ),
+            (
+                0.0,
+                2.0,
+                6.0,
+                -1.5,
+                -0.629_700_262_558_558_9,
+                0.060_324_089_506_928_9,
+            ),
+            (
+                13.0,
+                13.0,
+                9.0,
+                1.0,
+                -0.894_661_571_877_143,
+                0.991_959_549_976_087_9,
+            ),
+        ] {
+            let s = stratum(y, n);
+            let mut out = [NodeValues::default(); 1];
+            tables.start_row();
+            tables.binary(&s, tau, cut, &[mu], &mut out);
+            assert!(
+                (out[0].ln_marginal - ln_l).abs() < 1e-8,
+                "{y}/{n}: ln L {}",
+                out[0].ln_marginal
+            );
+            assert!(
+                (out[0].first - mean).abs() < 1e-8,
+                "{y}/{n}: E p {}",
+                out[0].first
             );
         }
     }
