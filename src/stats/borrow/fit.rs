@@ -454,20 +454,15 @@ impl BorrowWorkspace {
                     if h0.min(h1) < 0.5 * sd {
                         continue;
                     }
-                    let slope0 = (weights[k] - weights[k - 1]) / h0;
-                    let slope1 = (weights[k + 1] - weights[k]) / h1;
-                    let curvature = -(slope1 - slope0) / (0.5 * (h0 + h1));
+                    let (curvature, _) = second_difference(mus, weights, k);
                     if curvature.is_finite() && curvature > 0.0 {
                         narrowest = narrowest.min(1.0 / curvature.sqrt());
                     }
                 }
                 if narrowest < NARROWER * sd && peak > 0 && peak + 1 < weights.len() {
-                    let (h0, h1) = (mus[peak] - mus[peak - 1], mus[peak + 1] - mus[peak]);
-                    let slope0 = (weights[peak] - weights[peak - 1]) / h0;
-                    let slope1 = (weights[peak + 1] - weights[peak]) / h1;
-                    let curvature = -(slope1 - slope0) / (0.5 * (h0 + h1));
+                    let (curvature, slope) = second_difference(mus, weights, peak);
                     if curvature.is_finite() && curvature > 0.0 {
-                        centre = mus[peak] + 0.5 * (slope0 + slope1) / curvature;
+                        centre = mus[peak] + slope / curvature;
                     }
                     refined = true;
                     sd = narrowest.max(sd / FINEST);
@@ -717,6 +712,17 @@ impl BorrowWorkspace {
             }
         }
     }
+}
+
+/// −(ln w)″ and (ln w)′ at node k from its neighbours (unequally spaced), by differences.
+fn second_difference(mus: &[f64], weights: &[f64], k: usize) -> (f64, f64) {
+    let (h0, h1) = (mus[k] - mus[k - 1], mus[k + 1] - mus[k]);
+    let slope0 = (weights[k] - weights[k - 1]) / h0;
+    let slope1 = (weights[k + 1] - weights[k]) / h1;
+    (
+        -(slope1 - slope0) / (0.5 * (h0 + h1)),
+        0.5 * (slope0 + slope1),
+    )
 }
 
 /// Stratum `input`'s posterior under θ ~ N(m, s²).

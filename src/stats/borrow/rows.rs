@@ -411,13 +411,28 @@ fn flat_end(end: f64, mu: f64, tau: f64, h: f64, left: bool, in_sum: bool) -> f6
     // ψ = −(θ − μ)²/(2τ²): ψ′ = −z/τ, ψ″ = −1/τ², higher derivatives 0.
     let d1 = -z / tau;
     let d2 = -1.0 / (tau * tau);
-    let third = 3.0 * d1 * d2 + d1 * d1 * d1;
-    let fifth = 15.0 * d1 * d2 * d2 + 10.0 * d1 * d1 * d1 * d2 + d1.powi(5);
-    let h2 = h * h;
-    let correction = density * h2 * (d1 / 12.0 - h2 * (third / 720.0 - h2 * fifth / 30_240.0));
+    let correction = density * end_correction(h, [d1, d2, 0.0, 0.0, 0.0]);
     let sign = if left { 1.0 } else { -1.0 };
     let half = if in_sum { 0.5 * h * density } else { 0.0 };
     cdf + sign * correction - half
+}
+
+/// The Euler–Maclaurin end terms of the trapezoidal rule, divided by f at the end:
+/// (h²f′/12 − h⁴f‴/720 + h⁶f⁽⁵⁾/30240)/f for f = exp(ψ), from ψ′ … ψ⁽⁵⁾ (`d`) by Faà di
+/// Bruno's formula. A sum that stops at its right end subtracts them, one that starts at its left
+/// end adds them.
+fn end_correction(h: f64, [d1, d2, d3, d4, d5]: [f64; 5]) -> f64 {
+    let third = d3 + 3.0 * d1 * d2 + d1 * d1 * d1;
+    let d1s = d1 * d1;
+    let fifth = d5
+        + 5.0 * d1 * d4
+        + 10.0 * d2 * d3
+        + 10.0 * d1s * d3
+        + 15.0 * d1 * d2 * d2
+        + 10.0 * d1s * d1 * d2
+        + d1s * d1s * d1;
+    let h2 = h * h;
+    h2 * (d1 / 12.0 - h2 * (third / 720.0 - h2 * fifth / 30_240.0))
 }
 
 /// Binary stratum `s` at (μ, τ) by the inner quadrature, centred on the integrand's mode: for
@@ -504,17 +519,8 @@ fn finish(
             let pq = p0 * (1.0 - p0);
             let d4 = -s.n * pq * (1.0 - 6.0 * pq);
             let d5 = -s.n * pq * (1.0 - 2.0 * p0) * (1.0 - 12.0 * pq);
-            let third = d3 + 3.0 * d1 * d2 + d1 * d1 * d1;
-            let d1s = d1 * d1;
-            let fifth = d5
-                + 5.0 * d1 * d4
-                + 10.0 * d2 * d3
-                + 10.0 * d1s * d3
-                + 15.0 * d1 * d2 * d2
-                + 10.0 * d1s * d1 * d2
-                + d1s * d1s * d1;
-            let h2 = h * h;
-            below += hf * h * (-d1 / 12.0 + h2 * (third / 720.0 - h2 * fifth / 30_240.0));
+            // h·f(cut) = hf.
+            below -= hf / h * end_correction(h, [d1, d2, d3, d4, d5]);
         }
     }
     if f > 0.0 && f.is_finite() {
@@ -808,6 +814,14 @@ mod tests {
         }
     }
 
+    /// Stratum y of n at one node (μ, τ), alone in its row.
+    fn one_node(tables: &mut RowTables, y: f64, n: f64, tau: f64, cut: f64, mu: f64) -> NodeValues {
+        let mut out = [NodeValues::default(); 1];
+        tables.start_row();
+        tables.binary(&stratum(y, n), tau, cut, &[mu], &mut out);
+        out[0]
+    }
+
     /// P(θ ≤ cut | μ, τ, y) from the rows against mpmath (30 digits, `mp.quad` of the binomial
     /// likelihood times the normal density on both sides of the cut), where the inner rule is
     /// least accurate.
@@ -857,10 +871,7 @@ mod tests {
         ];
         let mut tables = RowTables::default();
         for (y, n, tau, mu, want) in cases {
-            let s = stratum(y, n);
-            let mut out = [NodeValues::default(); 1];
-            tables.start_row();
-            tables.binary(&s, tau, cut, &[mu], &mut out);
+            let out = [one_node(&mut tables, y, n, tau, cut, mu)];
             assert!(
                 (out[0].below - want).abs() < 1e-7,
                 "{y}/{n} τ {tau} μ {mu}: {} vs {want}",
@@ -894,10 +905,7 @@ mod tests {
                 0.991_959_549_976_087_9,
             ),
         ] {
-            let s = stratum(y, n);
-            let mut out = [NodeValues::default(); 1];
-            tables.start_row();
-            tables.binary(&s, tau, cut, &[mu], &mut out);
+            let out = [one_node(&mut tables, y, n, tau, cut, mu)];
             assert!(
                 (out[0].ln_marginal - ln_l).abs() < 1e-8,
                 "{y}/{n}: ln L {}",
