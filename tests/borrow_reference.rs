@@ -99,13 +99,13 @@ fn compare(every_cdf: bool) {
         let case = &entry["case"];
         let expected = &entry["expected"];
         let name = case["name"].as_str().expect("name");
-        // The large-n EXNEX case disagrees by 1e-4 on the means (0.1 posterior SD) and is not
-        // resolved yet (which side errs is not established): checked by the ignored test only.
-        // So does the normal EXNEX case with a small τ scale on μ's SD (1.4e-2; its strata agree
-        // within 7e-5).
-        if !every_cdf && (name.starts_with("large n") || name.contains("exnex, small tau")) {
-            continue;
-        }
+        // Two cases agree on the strata's means and SDs only: the large-n EXNEX case (8e-6 since
+        // τ's panels are placed again at the exact quantiles; it disagreed by 1e-4 before) still
+        // differs by 1.4e-3 on P(p > p₀), 7e-5 on P(exchangeable) and 1e-4 on μ and τ, and the
+        // normal EXNEX case with a small τ scale by 1.4e-2 on μ's SD (which side errs is not
+        // established for either): the rest is checked by the ignored test only.
+        let moments_only =
+            !every_cdf && (name.starts_with("large n") || name.contains("exnex, small tau"));
         let posterior = workspace
             .fit(
                 &model_of(case),
@@ -140,6 +140,9 @@ fn compare(every_cdf: bool) {
                     EXCHANGEABLE_TOLERANCE,
                 ),
             ] {
+                if moments_only && !matches!(label, "mean" | "sd") {
+                    continue;
+                }
                 let error = (g - w).abs();
                 worst = worst.max(error);
                 assert!(
@@ -147,6 +150,9 @@ fn compare(every_cdf: bool) {
                     "{name}, stratum {}: {label} {g} vs {w}",
                     j + 1
                 );
+            }
+            if moments_only {
+                continue;
             }
             for (label, g, w) in [
                 ("median", got.summary.median, number(&want["median"])),
@@ -161,6 +167,9 @@ fn compare(every_cdf: bool) {
                     j + 1
                 );
             }
+        }
+        if moments_only {
+            continue;
         }
         for (label, got, want) in [
             ("mu", posterior.mu, &expected["mu"]),

@@ -254,7 +254,26 @@ impl BorrowWorkspace {
         threshold: f64,
     ) -> Result<(), StatsError> {
         self.prepare(model, strata, threshold)?;
-        self.place_tau(model);
+        let from_zero = !matches!(model.strata, StrataModel::Hierarchical);
+        let edges = grid::tau_edges(&self.approx, &model.mu, model.tau.scale(), from_zero);
+        self.evaluate_rows(model, &edges);
+        // Panels placed from an approximation that the exact rows contradict (one holding
+        // far more than its share of the mass): once more, at the exact rows' quantiles.
+        let mut masses = [0.0; TAU_POINTS];
+        for (a, mass) in masses.iter_mut().enumerate() {
+            *mass = self.node_weight[self.row_first[a]..self.row_first[a + 1]]
+                .iter()
+                .sum();
+        }
+        if let Some(again) = grid::edges_again(&edges, &self.tau_nodes, &masses) {
+            self.evaluate_rows(model, &again);
+        }
+        Ok(())
+    }
+
+    /// The rows on the τ panels of `edges`, and their normalised weights.
+    fn evaluate_rows(&mut self, model: &BorrowModel, edges: &[f64; TAU_PANELS + 1]) {
+        self.place_tau(edges);
         self.node_mu.clear();
         self.node_width.clear();
         self.node_weight.clear();
@@ -282,7 +301,6 @@ impl BorrowWorkspace {
         }
         self.row_first[TAU_POINTS] = self.node_mu.len();
         self.normalise(model);
-        Ok(())
     }
 
     fn prepare(
@@ -366,9 +384,7 @@ impl BorrowWorkspace {
 
     /// τ nodes and weights (GL weights on the panels; the half-normal prior goes into the log
     /// weights with the rest of the integrand).
-    fn place_tau(&mut self, model: &BorrowModel) {
-        let from_zero = !matches!(model.strata, StrataModel::Hierarchical);
-        let edges = grid::tau_edges(&self.approx, &model.mu, model.tau.scale(), from_zero);
+    fn place_tau(&mut self, edges: &[f64; TAU_PANELS + 1]) {
         for p in 0..TAU_PANELS {
             let (lo, hi) = (edges[p], edges[p + 1]);
             let half = 0.5 * (hi - lo);

@@ -30,6 +30,10 @@ const _: () = assert!(PANEL_FIRST[TAU_PANELS] == TAU_POINTS);
 const TAU_DROP: f64 = 30.0;
 /// Inner panel edges at these quantiles of the approximate posterior of τ.
 const TAU_QUANTILES: [f64; TAU_PANELS - 1] = [0.1, 0.3, 0.6, 0.9, 0.995, 0.999_99];
+/// A panel meant to hold at least [`CHECKED_SHARE`] of the mass that holds more than
+/// [`SHARE_RATIO`] times its share is placed again ([`edges_again`]).
+const CHECKED_SHARE: f64 = 0.09;
+const SHARE_RATIO: f64 = 2.0;
 /// Margin applied to the ends of the τ range found by the scan.
 const TAU_MARGIN: f64 = 1.5;
 /// The scan's τ values: s_τ·10^((i − SCAN_LOW)/10), i = 0 … SCAN_POINTS − 1.
@@ -163,4 +167,121 @@ pub(super) fn tau_edges(
     }
     edges[TAU_PANELS] = hi;
     edges
+}
+
+/// New inner edges at the quantiles [`TAU_QUANTILES`] of the exact posterior of τ, from the rows
+/// evaluated on the panels of `edges` (τ nodes and row masses), when a panel meant to hold at
+/// least [`CHECKED_SHARE`] of the mass holds more than [`SHARE_RATIO`] times its share: the
+/// normal approximation cannot see, for example, that EXNEX sets an outlying stratum apart, and
+/// puts τ's panels where an exchangeable outlier would push τ. The CDF between the nodes is
+/// linear (each row's mass half before and half after its node); the ends stay.
+pub(super) fn edges_again(
+    edges: &[f64; TAU_PANELS + 1],
+    nodes: &[f64; TAU_POINTS],
+    masses: &[f64; TAU_POINTS],
+) -> Option<[f64; TAU_PANELS + 1]> {
+    let total: f64 = masses.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return None;
+    }
+    let mut misplaced = false;
+    let mut below = 0.0;
+    for p in 0..TAU_PANELS {
+        let above = TAU_QUANTILES.get(p).copied().unwrap_or(1.0);
+        let intended = above - below;
+        below = above;
+        let share = masses[PANEL_FIRST[p]..PANEL_FIRST[p + 1]]
+            .iter()
+            .sum::<f64>()
+            / total;
+        misplaced |= intended >= CHECKED_SHARE && share > SHARE_RATIO * intended;
+    }
+    if !misplaced {
+        return None;
+    }
+    let (lo, hi) = (edges[0], edges[TAU_PANELS]);
+    let mut again = *edges;
+    let mut a = 0;
+    let (mut at, mut cumulative) = (lo, 0.0);
+    for (k, q) in TAU_QUANTILES.iter().enumerate() {
+        let target = q * total;
+        // Walk the points (τ_a, mass before τ_a + half of row a's) to the one past the target.
+        loop {
+            if a == TAU_POINTS {
+                again[k + 1] = hi;
+                break;
+            }
+            let next = cumulative + 0.5 * masses[a] + if a > 0 { 0.5 * masses[a - 1] } else { 0.0 };
+            if next >= target {
+                let step = next - cumulative;
+                let fraction = if step > 0.0 {
+                    (target - cumulative) / step
+                } else {
+                    0.0
+                };
+                again[k + 1] = at + fraction * (nodes[a] - at);
+                break;
+            }
+            (at, cumulative) = (nodes[a], next);
+            a += 1;
+        }
+    }
+    for k in 1..=TAU_PANELS {
+        let floor_edge = again[k - 1] + (hi - lo) * 1e-6;
+        if again[k] < floor_edge {
+            again[k] = floor_edge.min(hi);
+        }
+    }
+    again[TAU_PANELS] = hi;
+    Some(again)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The τ nodes of panels with these edges.
+    fn nodes_of(edges: &[f64; TAU_PANELS + 1]) -> ([f64; TAU_POINTS], [f64; TAU_POINTS]) {
+        let (mut nodes, mut weights) = ([0.0; TAU_POINTS], [0.0; TAU_POINTS]);
+        for p in 0..TAU_PANELS {
+            let half = 0.5 * (edges[p + 1] - edges[p]);
+            let (x, w) = legendre_rule(PANEL_POINTS[p]);
+            for k in 0..PANEL_POINTS[p] {
+                nodes[PANEL_FIRST[p] + k] = edges[p] + half * (1.0 + x[k]);
+                weights[PANEL_FIRST[p] + k] = half * w[k];
+            }
+        }
+        (nodes, weights)
+    }
+
+    /// Rows that hold each panel's intended share leave the panels; rows of an exponential
+    /// posterior (rate 5) on panels of width 1, which put nine tenths of the mass in the first
+    /// panel, move the inner edges to its quantiles −ln(1 − q)/5 (within the error of the
+    /// linear CDF between nodes), keeping the ends.
+    #[test]
+    fn panels_are_placed_again_where_the_rows_contradict_them() {
+        let edges = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+        let (nodes, weights) = nodes_of(&edges);
+        let shares = [0.1, 0.2, 0.3, 0.3, 0.095, 0.004_99, 0.000_01];
+        let mut masses = [0.0; TAU_POINTS];
+        for p in 0..TAU_PANELS {
+            masses[PANEL_FIRST[p]..PANEL_FIRST[p + 1]].fill(shares[p] / PANEL_POINTS[p] as f64);
+        }
+        assert!(edges_again(&edges, &nodes, &masses).is_none());
+        for a in 0..TAU_POINTS {
+            masses[a] = weights[a] * 5.0 * (-5.0 * nodes[a]).exp();
+        }
+        let again = edges_again(&edges, &nodes, &masses).expect("placed again");
+        assert_eq!((again[0], again[TAU_PANELS]), (0.0, 7.0));
+        for (k, q) in TAU_QUANTILES.iter().enumerate() {
+            let want = -(1.0 - q).ln() / 5.0;
+            assert!(
+                (again[k + 1] - want).abs() < 0.1 * want + 0.01,
+                "edge {}: {} vs {want}",
+                k + 1,
+                again[k + 1]
+            );
+        }
+        assert!(again.windows(2).all(|pair| pair[0] < pair[1]), "{again:?}");
+    }
 }
