@@ -4,7 +4,8 @@
 //! nodes.
 //!
 //! Only node placement: the exact integrand is evaluated at the nodes by [`super::fit`], which
-//! also corrects a μ rule whose scale or reach the exact weights contradict.
+//! also corrects a μ rule whose scale or reach the exact weights contradict, and places τ's
+//! panels again ([`edges_again`]) where the exact rows' masses contradict the approximation.
 
 use super::NormalPrior;
 use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
