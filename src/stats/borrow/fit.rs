@@ -259,16 +259,22 @@ impl BorrowWorkspace {
         self.evaluate_rows(model, &edges);
         // Panels placed from an approximation that the exact rows contradict (one holding
         // far more than its share of the mass): once more, at the exact rows' quantiles.
+        let masses = self.row_masses();
+        if let Some(again) = grid::edges_again(&edges, &self.tau_nodes, &masses) {
+            self.evaluate_rows(model, &again);
+        }
+        Ok(())
+    }
+
+    /// Each row's normalised mass (the sum of its nodes' weights).
+    pub(super) fn row_masses(&self) -> [f64; TAU_POINTS] {
         let mut masses = [0.0; TAU_POINTS];
         for (a, mass) in masses.iter_mut().enumerate() {
             *mass = self.node_weight[self.row_first[a]..self.row_first[a + 1]]
                 .iter()
                 .sum();
         }
-        if let Some(again) = grid::edges_again(&edges, &self.tau_nodes, &masses) {
-            self.evaluate_rows(model, &again);
-        }
-        Ok(())
+        masses
     }
 
     /// The rows on the τ panels of `edges`, and their normalised weights.

@@ -159,15 +159,22 @@ pub(super) fn tau_edges(
     for (k, q) in TAU_QUANTILES.iter().enumerate() {
         edges[k + 1] = at_quantile(*q).max(lo).min(hi);
     }
+    // A degenerate scan leaves equal quantiles.
+    increasing(&mut edges, 1e-3);
+    edges
+}
+
+/// Keeps the inner edges at least `gap` of the range apart and increasing, the ends where they
+/// are.
+fn increasing(edges: &mut [f64; TAU_PANELS + 1], gap: f64) {
+    let (lo, hi) = (edges[0], edges[TAU_PANELS]);
     for k in 1..=TAU_PANELS {
-        // Keep the edges increasing (a degenerate scan leaves equal quantiles).
-        let floor_edge = edges[k - 1] + (hi - lo) * 1e-3;
+        let floor_edge = edges[k - 1] + (hi - lo) * gap;
         if edges[k] < floor_edge {
             edges[k] = floor_edge.min(hi);
         }
     }
     edges[TAU_PANELS] = hi;
-    edges
 }
 
 /// New inner edges at the quantiles [`TAU_QUANTILES`] of the exact posterior of τ, from the rows
@@ -227,13 +234,7 @@ pub(super) fn edges_again(
             a += 1;
         }
     }
-    for k in 1..=TAU_PANELS {
-        let floor_edge = again[k - 1] + (hi - lo) * 1e-6;
-        if again[k] < floor_edge {
-            again[k] = floor_edge.min(hi);
-        }
-    }
-    again[TAU_PANELS] = hi;
+    increasing(&mut again, 1e-6);
     Some(again)
 }
 

@@ -120,12 +120,7 @@ impl BorrowWorkspace {
     }
 
     fn summarise_tau(&self, quantiles: bool) -> ScalarSummary {
-        let mut rows = [0.0; TAU_POINTS];
-        for (a, row) in rows.iter_mut().enumerate() {
-            *row = self.node_weight[self.row_first[a]..self.row_first[a + 1]]
-                .iter()
-                .sum();
-        }
+        let rows = self.row_masses();
         let (mut first, mut second) = (0.0, 0.0);
         for (w, tau) in rows.iter().zip(&self.tau_nodes) {
             first += w * tau;
