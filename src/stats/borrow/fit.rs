@@ -9,7 +9,8 @@
 use super::grid::{self, legendre_rule, Approx, PANEL_FIRST, PANEL_POINTS, TAU_PANELS, TAU_POINTS};
 use super::inner::{binomial_top, logit_normal, InnerRule, InnerValues};
 use super::mu_nodes::{MuMap, Turn};
-use super::rows::{self, BinaryStratum, NodeValues, RowTables, FALLBACK, LN_SQRT_2PI};
+use super::rows::{self, RowTables, FALLBACK, LN_SQRT_2PI};
+use super::stratum::{BinaryStratum, NodeValues};
 use super::{check_strata, BorrowModel, BorrowPosterior, NormalPrior, StrataModel, Stratum};
 use crate::stats::special::NormalTable;
 use crate::stats::StatsError;
@@ -316,6 +317,7 @@ impl BorrowWorkspace {
         threshold: f64,
     ) -> Result<(), StatsError> {
         self.binary = check_strata(strata, threshold)?;
+        self.tables.start_fit();
         self.cut = if self.binary {
             (threshold / (1.0 - threshold)).ln()
         } else {
@@ -431,12 +433,10 @@ impl BorrowWorkspace {
         let (mut centre, mut sd) = (centre, sd);
         let mut refined = false;
         let mut attempt = 0;
+        // How many nodes the last widening added on the left and on the right (the map's
+        // other nodes are unchanged by it, so only those are evaluated).
+        let mut grown: Option<(usize, usize)> = None;
         loop {
-            self.node_mu.truncate(first);
-            self.node_width.truncate(first);
-            self.node_weight.truncate(first);
-            self.values.truncate(first * count);
-            self.exchangeable.truncate(first * count);
             let cut = self.cut;
             let turns = self
                 .approx
@@ -444,7 +444,19 @@ impl BorrowWorkspace {
                 .filter(|s| s.weight > 0.0)
                 .map(|s| Turn::new(cut, tau, s.estimate, s.variance));
             self.rows[a] = MuMap::new(centre, sd, REACH, turns, (left, right));
-            self.fill_row(model, a);
+            match grown {
+                Some((more_left, more_right)) => {
+                    self.widen_row(model, a, first, more_left, more_right);
+                }
+                None => {
+                    self.node_mu.truncate(first);
+                    self.node_width.truncate(first);
+                    self.node_weight.truncate(first);
+                    self.values.truncate(first * count);
+                    self.exchangeable.truncate(first * count);
+                    self.fill_row(model, a);
+                }
+            }
             let weights = &self.node_weight[first..];
             let (peak, top) =
                 weights
@@ -488,6 +500,7 @@ impl BorrowWorkspace {
                     }
                     refined = true;
                     sd = narrowest.max(sd / FINEST);
+                    grown = None;
                     continue;
                 }
             }
@@ -497,18 +510,17 @@ impl BorrowWorkspace {
                 break;
             }
             attempt += 1;
-            if widen_left {
-                left += WIDEN_NODES;
-            }
-            if widen_right {
-                right += WIDEN_NODES;
-            }
+            let more_left = if widen_left { WIDEN_NODES } else { 0 };
+            let more_right = if widen_right { WIDEN_NODES } else { 0 };
+            left += more_left;
+            right += more_right;
+            grown = Some((more_left, more_right));
         }
     }
 
     /// The exact log weights of the nodes of row `a` and every stratum's values there.
     ///
-    /// The tabulated likelihood stops [`rows::SUPPORT_DROP`] nats below its supremum, so a
+    /// The tabulated likelihood stops [`super::stratum::SUPPORT_DROP`] nats below its supremum, so a
     /// stratum's Lⱼ below e^[`FALLBACK`] may have lost more than e^(−20) of itself: at a node
     /// whose weight could then matter (within [`RELEVANT`] nats of the row's peak), such a
     /// stratum is recomputed by its inner quadrature. Not for an EXNEX stratum whose
@@ -516,7 +528,6 @@ impl BorrowWorkspace {
     fn fill_row(&mut self, model: &BorrowModel, a: usize) {
         let count = self.inputs.len();
         let map = self.rows[a];
-        let tau = self.tau_nodes[a];
         let first = self.node_mu.len();
         let nodes = map.count;
         for k in 0..nodes {
@@ -527,6 +538,65 @@ impl BorrowWorkspace {
         self.values
             .resize((first + nodes) * count, NodeValues::default());
         self.exchangeable.resize((first + nodes) * count, 0.0);
+        self.node_weight.resize(first + nodes, f64::NEG_INFINITY);
+        self.fill_values(a, first..first + nodes);
+        self.weigh(model, a, first, [first..first + nodes, first..first]);
+    }
+
+    /// Row `a` (starting at node `first`), whose map has gained `more_left` nodes on the left
+    /// and `more_right` on the right and is otherwise unchanged: the nodes it had keep their
+    /// values, the new ones are evaluated as [`Self::fill_row`] does.
+    fn widen_row(
+        &mut self,
+        model: &BorrowModel,
+        a: usize,
+        first: usize,
+        more_left: usize,
+        more_right: usize,
+    ) {
+        let count = self.inputs.len();
+        let map = self.rows[a];
+        let had = self.node_mu.len() - first;
+        let nodes = map.count;
+        debug_assert_eq!(nodes, had + more_left + more_right);
+        let end = first + nodes;
+        self.node_mu.resize(end, 0.0);
+        self.node_width.resize(end, 0.0);
+        self.node_weight.resize(end, f64::NEG_INFINITY);
+        self.values.resize(end * count, NodeValues::default());
+        self.exchangeable.resize(end * count, 0.0);
+        let kept = first..first + had;
+        self.node_mu.copy_within(kept.clone(), first + more_left);
+        self.node_width.copy_within(kept.clone(), first + more_left);
+        self.node_weight.copy_within(kept, first + more_left);
+        self.values.copy_within(
+            first * count..(first + had) * count,
+            (first + more_left) * count,
+        );
+        self.exchangeable.copy_within(
+            first * count..(first + had) * count,
+            (first + more_left) * count,
+        );
+        let left = first..first + more_left;
+        let right = first + more_left + had..end;
+        for node in left.clone().chain(right.clone()) {
+            let (mu, width) = map.node(node - first);
+            self.node_mu[node] = mu;
+            self.node_width[node] = width;
+        }
+        self.fill_values(a, left.clone());
+        self.fill_values(a, right.clone());
+        self.weigh(model, a, first, [left, right]);
+    }
+
+    /// Every stratum's values at the nodes `range` (consecutive nodes of row `a`).
+    fn fill_values(&mut self, a: usize, range: std::ops::Range<usize>) {
+        let count = self.inputs.len();
+        let tau = self.tau_nodes[a];
+        let nodes = range.len();
+        if nodes == 0 {
+            return;
+        }
         self.scratch.resize(nodes.max(count), NodeValues::default());
         self.tables.start_row();
         for j in 0..count {
@@ -540,31 +610,48 @@ impl BorrowWorkspace {
                         &s,
                         tau,
                         self.cut,
-                        &self.node_mu[first..],
+                        &self.node_mu[range.clone()],
                         &mut self.scratch[..nodes],
                     );
                 }
                 Data::Normal { estimate, variance } => {
-                    for (value, &mu) in self.scratch[..nodes].iter_mut().zip(&self.node_mu[first..])
+                    for (value, &mu) in self.scratch[..nodes]
+                        .iter_mut()
+                        .zip(&self.node_mu[range.clone()])
                     {
                         *value = rows::normal(estimate, variance, mu, tau, self.cut);
                     }
                 }
             }
             for (k, value) in self.scratch[..nodes].iter().enumerate() {
-                self.values[(first + k) * count + j] = *value;
+                self.values[(range.start + k) * count + j] = *value;
             }
         }
+    }
+
+    /// The log weights of the nodes in `ranges` (of row `a`, which starts at node `first`), with
+    /// the exact recomputation of doubtful strata described at [`Self::fill_row`]; the row's
+    /// peak is taken over all its nodes.
+    fn weigh(
+        &mut self,
+        model: &BorrowModel,
+        a: usize,
+        first: usize,
+        ranges: [std::ops::Range<usize>; 2],
+    ) {
+        let count = self.inputs.len();
+        let tau = self.tau_nodes[a];
         let base = self.row_base(model, a);
-        for node in first..first + nodes {
-            let log_weight = self.node_log_weight(model, base, node);
-            self.node_weight.push(log_weight);
+        for node in ranges.iter().flat_map(|r| r.clone()) {
+            self.node_weight[node] = self.node_log_weight(model, base, node);
         }
         let top = self.node_weight[first..]
             .iter()
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
-        for node in first..first + nodes {
+        self.scratch
+            .resize(self.scratch.len().max(count), NodeValues::default());
+        for node in ranges.iter().flat_map(|r| r.clone()) {
             // The node's weight had every doubtful Lⱼ been e^FALLBACK: an upper bound.
             let mut doubtful = false;
             for j in 0..count {

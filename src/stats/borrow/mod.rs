@@ -21,9 +21,12 @@
 mod fit;
 mod grid;
 pub(crate) mod inner;
+mod laplace;
 mod mu_nodes;
 mod rows;
+mod stratum;
 mod summary;
+mod tables;
 
 pub use fit::BorrowWorkspace;
 

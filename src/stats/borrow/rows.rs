@@ -3,18 +3,23 @@
 //! E[p²] (E[θ], E[θ²] for normal strata) and the conditional probability P(θ ≤ cut | μ, τ, yⱼ).
 //!
 //! Binary strata are computed from the stratum's likelihood tabulated on a θ grid aligned with
-//! the threshold (spacing h = τ/2ᵏ, at most half of τ and of the likelihood's narrowest width
-//! where the integrand can be, so that strata share grids): Lⱼ(μ, τ) is the discrete convolution Σᵢ Lⱼ(θᵢ)·h·N(θᵢ − μ; 0, τ²), whose
-//! kernel along the grid costs two exponentials per node and spacing, so one fit costs a few
-//! thousand exponentials, not one inner quadrature per node. The trapezoidal rule on the line
+//! the threshold (spacing h a power of two, at most half of τ and of the likelihood's narrowest
+//! width where the integrand can be, so that strata and rows share grids and a stratum's
+//! likelihood is computed once per spacing and fit, [`super::tables`]): Lⱼ(μ, τ) is the
+//! discrete convolution Σᵢ Lⱼ(θᵢ)·h·N(θᵢ − μ; 0, τ²), whose kernel along the grid costs two
+//! exponentials per node and spacing, so one fit costs a few thousand exponentials, not one
+//! inner quadrature per node. The trapezoidal rule on the line
 //! converges geometrically for these analytic integrands once h is below both widths; the
 //! one-sided sum up to the threshold, which is a grid point, carries the Euler–Maclaurin
 //! corrections through h⁶. When τ is below a tenth of the likelihood's width, Laplace's method
-//! with its next terms ([`expansion`]) replaces the grid (error O(τ⁶/σ⁴)).
+//! with its next terms ([`super::laplace`]) replaces the grid (error O(τ⁶/σ⁴)).
 //!
 //! Numbers in, numbers out; the tables live in [`RowTables`] and are reused.
 
 use super::inner::{logit_normal, softplus_and_expit, InnerRule};
+use super::laplace::expansion;
+use super::stratum::{BinaryStratum, NodeValues};
+use super::tables::{TableCache, MAX_POINTS};
 use crate::stats::special::NormalTable;
 
 /// The kernel's reach in τ: e^(−50), so that a node whose integral is above e^[`FALLBACK`]
@@ -28,134 +33,28 @@ const EXPAND: f64 = 10.0;
 /// Kernels reaching at most this many grid points on each side are computed once per node and
 /// spacing, for every stratum of that spacing.
 const SHARED_REACH: f64 = 64.0;
-/// θ points of one stratum in one row at most (a bound for hostile inputs; the likelihood's
-/// support is narrower in every case a row can reach).
-const MAX_POINTS: i64 = 1 << 16;
 /// Below this ln Lⱼ(μ, τ) (relative to the likelihood's supremum) a node's value may need the
 /// inner quadrature ([`exact`]): the tabulated likelihood stops where it has dropped
-/// [`SUPPORT_DROP`] nats, and the kernel at [`KERNEL_REACH`] SDs, which lose at most e^(−20) of
+/// [`super::stratum::SUPPORT_DROP`] nats, and the kernel at [`KERNEL_REACH`] SDs, which lose at most e^(−20) of
 /// an integral above e^(−30).
 pub(super) const FALLBACK: f64 = -30.0;
 /// Nats below its supremum beyond which a y = 0 or y = n likelihood counts as flat.
 const FLAT: f64 = 40.0;
-/// Nats below its supremum where a stratum's tabulated likelihood stops.
-pub(super) const SUPPORT_DROP: f64 = 60.0;
 /// 1/√(2π).
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 /// ln √(2π).
 pub(super) const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// A stratum's values at one node.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct NodeValues {
-    /// ln Lⱼ(μ, τ) (binary: relative to the likelihood's supremum, no binomial coefficient).
-    pub(super) ln_marginal: f64,
-    /// E[p], E[p²] given (μ, τ, yⱼ) (E[θ], E[θ²] for normal strata).
-    pub(super) first: f64,
-    pub(super) second: f64,
-    /// P(θ ≤ cut | μ, τ, yⱼ).
-    pub(super) below: f64,
-}
-
-/// A binary stratum as the rows use it.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct BinaryStratum {
-    pub(super) y: f64,
-    pub(super) n: f64,
-    /// ℓ̂, the supremum of y·θ − n·ln(1 + e^θ).
-    pub(super) top: f64,
-    /// The mean and SD of the likelihood's normal approximation.
-    pub(super) estimate: f64,
-    pub(super) sigma: f64,
-    /// Where ℓ − ℓ̂ > −[`SUPPORT_DROP`] (infinite on the side where y = 0 or y = n leaves it flat).
-    pub(super) support: (f64, f64),
-}
-
-impl BinaryStratum {
-    /// y of n, with its approximate likelihood SD.
-    pub(super) fn new(y: f64, n: f64, top: f64, estimate: f64, sigma: f64) -> Self {
-        let drop = SUPPORT_DROP;
-        let relative = |theta: f64| {
-            let (softplus, _) = softplus_and_expit(theta);
-            y * theta - n * softplus - top
-        };
-        // Step out from the maximum until the log-likelihood has dropped, then bisect.
-        let bound = |from: f64, direction: f64| -> f64 {
-            let mut inner = from;
-            let mut reach = sigma.max(1e-6);
-            let mut outer = from + direction * reach;
-            let mut guard = 0;
-            while relative(outer) > -drop && guard < 200 {
-                inner = outer;
-                reach *= 2.0;
-                outer = from + direction * reach;
-                guard += 1;
-            }
-            for _ in 0..60 {
-                let mid = 0.5 * (inner + outer);
-                if relative(mid) > -drop {
-                    inner = mid;
-                } else {
-                    outer = mid;
-                }
-            }
-            outer
-        };
-        let support = if y <= 0.0 {
-            // −n·softplus(θ) > −drop ⇔ θ < ln(e^(drop/n) − 1).
-            (f64::NEG_INFINITY, (drop / n).exp_m1().ln())
-        } else if y >= n {
-            (-(drop / n).exp_m1().ln(), f64::INFINITY)
-        } else {
-            let mode = (y / (n - y)).ln();
-            (bound(mode, -1.0), bound(mode, 1.0))
-        };
-        Self {
-            y,
-            n,
-            top,
-            estimate,
-            sigma,
-            support,
-        }
-    }
-
-    /// The narrowest width in θ that the likelihood gives L(θ)·N(θ; μ, τ²) for μ in
-    /// [lo, hi]: the SD 1/√(n·p(1 − p)) of ℓ's curvature at its largest where the
-    /// integrand's mode can be, between the stratum's estimate and μ (ℓ is concave), and at most
-    /// σ. The normal approximation's σ alone, taken at the estimate, is wider than ℓ where
-    /// p is nearer ½: a stratum with 0 of 60 has σ = 1.4 but an SD of 0.26 at θ = 0, where a
-    /// conflicting μ pulls the integrand.
-    fn narrowest(&self, lo: f64, hi: f64) -> f64 {
-        let (a, b) = (lo.min(self.estimate), hi.max(self.estimate));
-        let theta = if b < 0.0 {
-            b
-        } else if a > 0.0 {
-            a
-        } else {
-            0.0
-        };
-        let (_, p) = softplus_and_expit(theta);
-        let curvature = self.n * p * (1.0 - p);
-        if curvature > 0.0 {
-            self.sigma.min(curvature.sqrt().recip())
-        } else {
-            self.sigma
-        }
-    }
-}
-
-/// Reusable tables of one row: ln(1 + e^θ) and logit⁻¹ θ on a θ grid θᵢ = cut + i·h (shared by
-/// the strata of the row that use the same h, filled where first needed), one stratum's
-/// likelihood on that grid, one node's kernel, and ln(1 + e^μ), logit⁻¹ μ at the row's nodes.
+/// Reusable tables: per spacing h (a power of two) and fit, ln(1 + e^θ) and logit⁻¹ θ on the θ
+/// grid θᵢ = cut + i·h, and each stratum's likelihood and logit⁻¹ θ there ([`TableCache`]);
+/// per row, one node's kernel and the kernels shared by the strata of one spacing, and
+/// ln(1 + e^μ), logit⁻¹ μ at the row's nodes.
 #[derive(Debug, Clone, Default)]
 pub(super) struct RowTables {
-    /// The shared tables' h and first index (bits of h, first index, length).
-    key: Option<(u64, i64, usize)>,
-    /// NaN where not computed yet.
-    softplus: Vec<f64>,
-    expit: Vec<f64>,
+    cache: TableCache,
+    /// A node's likelihood and logit⁻¹ θ where the window is too wide for the cache.
     likelihood: Vec<f64>,
+    expit: Vec<f64>,
     kernel: Vec<f64>,
     /// Per node, the kernel over the node's whole window for the spacing `kernels_for` (bits):
     /// (first index, offset into `kernel_all`, length). Shared by the strata of that spacing.
@@ -167,11 +66,16 @@ pub(super) struct RowTables {
 }
 
 impl RowTables {
-    /// Forgets the row's tables: the next stratum starts a new row.
+    /// Forgets the row's tables: the next stratum starts a new row (or new nodes of a row).
     pub(super) fn start_row(&mut self) {
-        self.key = None;
         self.kernels_for = None;
         self.nodes_ready = false;
+    }
+
+    /// Forgets every table: the next row starts a new fit.
+    pub(super) fn start_fit(&mut self) {
+        self.start_row();
+        self.cache.clear();
     }
 
     /// The kernels of every node for spacing `h` (see `kernel_at`).
@@ -204,28 +108,14 @@ impl RowTables {
         self.kernels_for = Some(h.to_bits());
     }
 
-    /// Makes the shared tables cover indices `lo..=hi` of spacing `h` (NaN until computed).
-    fn share(&mut self, h: f64, lo: i64, hi: i64) {
-        let length = (hi - lo + 1) as usize;
-        if let Some((bits, from, len)) = self.key {
-            if bits == h.to_bits() && from <= lo && hi < from + len as i64 {
-                return;
-            }
-        }
-        self.softplus.clear();
-        self.softplus.resize(length, f64::NAN);
-        self.expit.clear();
-        self.expit.resize(length, f64::NAN);
-        self.key = Some((h.to_bits(), lo, length));
-    }
-
     /// Binary stratum `s` at every node `mus` (increasing) of the row at `tau`, written to
     /// `out[k]`: [`expansion`] where τ < w/[`EXPAND`], otherwise the discrete convolution, at
-    /// each node, of the stratum's likelihood tabulated on the θ grid (spacing h = τ/2ᵏ ≤
-    /// [`ETA`]·min(τ, w), w from [`BinaryStratum::narrowest`] over the nodes, aligned with the threshold) with the normal kernel centred on the node.
+    /// each node, of the stratum's likelihood tabulated on the θ grid (spacing h the largest
+    /// power of two ≤ [`ETA`]·min(τ, w), w from [`BinaryStratum::narrowest`] over the nodes;
+    /// aligned with the threshold) with the normal kernel centred on the node.
     /// The kernel along the grid is a Gaussian whose successive ratios change by the constant
     /// factor e^(−h²/τ²): two exponentials per node. The tabulated sums err by at most
-    /// e^(−[`SUPPORT_DROP`]) of the likelihood's supremum absolutely; a caller for whom that
+    /// e^(−[`super::stratum::SUPPORT_DROP`]) of the likelihood's supremum absolutely; a caller for whom that
     /// matters (Lⱼ below e^[`FALLBACK`]) has [`exact`].
     pub(super) fn binary(
         &mut self,
@@ -255,16 +145,12 @@ impl RowTables {
         if nodes == 0 {
             return;
         }
-        // h = τ/2ᵏ, the largest such at most ETA·min(τ, w): strata share spacings, so that
-        // their tables and kernels are computed once per row.
-        let mut h = ETA * tau;
-        for _ in 0..64 {
-            if h <= ETA * sigma {
-                break;
-            }
-            h *= 0.5;
+        // h = 2ᵏ, the largest such at most ETA·min(τ, w): strata and rows share spacings, so
+        // that tables are computed once per fit and kernels once per row.
+        let h = power_of_two_below(ETA * tau.min(sigma));
+        if !(h > 0.0 && h.is_finite()) {
+            return;
         }
-        let h = h.min(ETA * sigma.max(tau * 1e-300));
         let reach = KERNEL_REACH * tau / h;
         let shared_kernels = reach <= SHARED_REACH && mus.len() == out.len();
         if shared_kernels {
@@ -306,33 +192,38 @@ impl RowTables {
                 (from, to)
             }
         };
-        // The shared tables span every index a stratum of this spacing can need (support
-        // aside), when that range is bounded; otherwise each node gets its own.
+        // The cached tables span every index the row's nodes need, when that range is
+        // bounded; otherwise each node gets its own.
         let (all_lo, _) = window(mus[0]);
         let (_, all_hi) = window(mus[nodes - 1]);
-        let (full_lo, full_hi) = (
-            (index(mus[0]) - reach).ceil(),
-            (index(mus[nodes - 1]) + reach).floor(),
-        );
-        let whole = full_hi - full_lo < MAX_POINTS as f64;
-        if whole {
-            self.share(h, full_lo as i64, full_hi as i64);
-        } else if all_lo <= all_hi && all_hi - all_lo < MAX_POINTS {
-            self.share(h, all_lo, all_hi);
-        }
-        let tabulated = self.key.is_some_and(|(bits, from, len)| {
-            bits == h.to_bits() && from <= all_lo && all_hi < from + len as i64
+        let tabulated = all_lo <= all_hi && all_hi - all_lo < MAX_POINTS;
+        // The likelihood (first) and logit⁻¹ θ (second) over the row's indices, from the
+        // grid's ln(1 + e^θ) and logit⁻¹ θ (first, second).
+        let cached = tabulated.then(|| {
+            self.cache.make_room(2 * (all_hi - all_lo + 1) as usize);
+            let nan = f64::NAN.to_bits();
+            let grid_key = (cut.to_bits(), h.to_bits(), nan, nan);
+            let grid = self.cache.get(grid_key, all_lo, all_hi, |_, i| {
+                let (softplus, p) = softplus_and_expit(cut + i as f64 * h);
+                [softplus, p]
+            });
+            let key = (cut.to_bits(), h.to_bits(), s.y.to_bits(), s.n.to_bits());
+            self.cache.get(key, all_lo, all_hi, |tables, i| {
+                let [softplus, p] = &tables[grid].columns;
+                let slot = (i - tables[grid].lo) as usize;
+                let theta = cut + i as f64 * h;
+                [(s.y * theta - s.n * softplus[slot] - s.top).exp(), p[slot]]
+            })
         });
         let norm = h * INV_SQRT_2PI / tau;
         let delta = h / tau;
         let ratio_step = (-delta * delta).exp();
+        let ln_norm = norm.ln();
         // L and p at the threshold, for the end corrections.
         let at_cut = (support_lo..=support_hi).contains(&0).then(|| {
             let (softplus, p) = softplus_and_expit(cut);
-            ((s.y * cut - s.n * softplus - s.top).exp(), p)
+            (s.y * cut - s.n * softplus - s.top, p)
         });
-        self.likelihood.clear();
-        let mut filled_to = i64::MIN;
         for k in 0..nodes {
             let mu = mus[k];
             let (from, to) = window(mu);
@@ -366,32 +257,28 @@ impl RowTables {
                 }
             }
             if from > to {
-                out[k] = finish(s, tau, mu - cut, norm, h, at_cut, [f, e1, e2, below]);
+                out[k] = finish(s, tau, mu - cut, ln_norm, h, at_cut, [f, e1, e2, below]);
                 continue;
             }
-            if !tabulated {
-                self.share(h, from, to);
-                self.likelihood.clear();
-                filled_to = i64::MIN;
-            }
-            let Some((_, table_lo, length)) = self.key else {
-                return;
-            };
-            if self.likelihood.len() < length {
-                self.likelihood.resize(length, 0.0);
-            }
-            // The likelihood where this node first needs it (the windows move right).
-            for i in from.max(filled_to.saturating_add(1))..=to {
-                let slot = (i - table_lo) as usize;
-                if self.softplus[slot].is_nan() {
-                    let (softplus, p) = softplus_and_expit(cut + i as f64 * h);
-                    self.softplus[slot] = softplus;
-                    self.expit[slot] = p;
+            let (table_lo, likelihood, expit) = match cached {
+                Some(table) => {
+                    let table = &self.cache.tables[table];
+                    (table.lo, &table.columns[0][..], &table.columns[1][..])
                 }
-                let theta = cut + i as f64 * h;
-                self.likelihood[slot] = (s.y * theta - s.n * self.softplus[slot] - s.top).exp();
-            }
-            filled_to = filled_to.max(to);
+                None => {
+                    // A window too wide for the cache: this node's own tables.
+                    self.likelihood.clear();
+                    self.expit.clear();
+                    for i in from..=to {
+                        let theta = cut + i as f64 * h;
+                        let (softplus, p) = softplus_and_expit(theta);
+                        self.likelihood
+                            .push((s.y * theta - s.n * softplus - s.top).exp());
+                        self.expit.push(p);
+                    }
+                    (from, &self.likelihood[..], &self.expit[..])
+                }
+            };
             // κᵢ = h·N(θᵢ − μ; 0, τ²) along the window, by its ratios.
             let kernel: &[f64] = if shared_kernels {
                 let (start, offset, length) = self.kernel_at[k];
@@ -415,13 +302,13 @@ impl RowTables {
                 }
                 let (i, j) = ((a - table_lo) as usize, (b - table_lo) as usize);
                 let (u, v) = ((a - from) as usize, (b - from) as usize);
-                let sums = dot3(&self.likelihood[i..=j], &self.expit[i..=j], &kernel[u..=v]);
+                let sums = dot3(&likelihood[i..=j], &expit[i..=j], &kernel[u..=v]);
                 f += sums.0;
                 e1 += sums.1;
                 e2 += sums.2;
                 below += cut_share(a) * sums.0;
             }
-            out[k] = finish(s, tau, mu - cut, norm, h, at_cut, [f, e1, e2, below]);
+            out[k] = finish(s, tau, mu - cut, ln_norm, h, at_cut, [f, e1, e2, below]);
         }
     }
 }
@@ -460,7 +347,7 @@ fn end_correction(h: f64, [d1, d2, d3, d4, d5]: [f64; 5]) -> f64 {
         + 10.0 * d1s * d1 * d2
         + d1s * d1s * d1;
     let h2 = h * h;
-    h2 * (d1 / 12.0 - h2 * (third / 720.0 - h2 * fifth / 30_240.0))
+    h2 * (d1 * (1.0 / 12.0) - h2 * (third * (1.0 / 720.0) - h2 * fifth * (1.0 / 30_240.0)))
 }
 
 /// Binary stratum `s` at (μ, τ) by the inner quadrature, centred on the integrand's mode: for
@@ -525,44 +412,59 @@ fn kernel_along(kernel: &mut Vec<f64>, length: usize, z0: f64, delta: f64, norm:
 /// A node's values from its sums [Σ, Σp, Σp², Σ below the threshold], with the Euler–Maclaurin
 /// corrections of the one-sided sum: ∫_{−∞}^{cut} f = T − h²f′/12 + h⁴f‴/720 − h⁶f⁽⁵⁾/30240 at
 /// the threshold, with
-/// f = L·N(·; μ, τ²) = exp(ψ) and h·f(cut) = L(cut)·κ (`at_cut`: L and p at the threshold;
-/// `offset` = μ − cut).
+/// f = L·N(·; μ, τ²) = exp(ψ) and h·f(cut) = L(cut)·κ (`at_cut`: ln L and p at the threshold;
+/// `offset` = μ − cut, `ln_norm` = ln(h/(τ√(2π)))).
 fn finish(
     s: &BinaryStratum,
     tau: f64,
     offset: f64,
-    norm: f64,
+    ln_norm: f64,
     h: f64,
     at_cut: Option<(f64, f64)>,
     [f, e1, e2, mut below]: [f64; 4],
 ) -> NodeValues {
-    if let Some((l0, p0)) = at_cut {
+    if !(f > 0.0 && f.is_finite()) {
+        return NodeValues {
+            ln_marginal: f64::NEG_INFINITY,
+            ..NodeValues::default()
+        };
+    }
+    let ln_f = f.ln();
+    if let Some((ln_l0, p0)) = at_cut {
         let z = offset / tau;
-        if z.abs() <= KERNEL_REACH {
-            let hf = l0 * norm * (-0.5 * z * z).exp();
-            let d1 = (s.y - s.n * p0) + offset / (tau * tau);
-            let info = s.n * p0 * (1.0 - p0);
-            let d2 = -info - 1.0 / (tau * tau);
-            let d3 = -info * (1.0 - 2.0 * p0);
+        // ln h·f(cut); the corrections are below h·f(cut) (h ≤ τ/2 and the derivatives' terms
+        // are of order 1/τ), so beneath e^(−40) of the sum they are left out.
+        let ln_hf = ln_l0 + ln_norm - 0.5 * z * z;
+        if z.abs() <= KERNEL_REACH && ln_hf > ln_f - 40.0 {
+            let hf = ln_hf.exp();
+            let inv_t2 = 1.0 / (tau * tau);
+            let d1 = (s.y - s.n * p0) + offset * inv_t2;
             let pq = p0 * (1.0 - p0);
-            let d4 = -s.n * pq * (1.0 - 6.0 * pq);
-            let d5 = -s.n * pq * (1.0 - 2.0 * p0) * (1.0 - 12.0 * pq);
+            let info = s.n * pq;
+            let d2 = -info - inv_t2;
+            let d3 = -info * (1.0 - 2.0 * p0);
+            let d4 = -info * (1.0 - 6.0 * pq);
+            let d5 = -info * (1.0 - 2.0 * p0) * (1.0 - 12.0 * pq);
             // h·f(cut) = hf.
             below -= hf / h * end_correction(h, [d1, d2, d3, d4, d5]);
         }
     }
-    if f > 0.0 && f.is_finite() {
-        NodeValues {
-            ln_marginal: f.ln(),
-            first: e1 / f,
-            second: e2 / f,
-            below: (below / f).clamp(0.0, 1.0),
-        }
+    let inverse = 1.0 / f;
+    NodeValues {
+        ln_marginal: ln_f,
+        first: e1 * inverse,
+        second: e2 * inverse,
+        below: (below * inverse).clamp(0.0, 1.0),
+    }
+}
+
+/// The largest power of two at most `x` (0 for x ≤ 0 or not finite, and below the smallest
+/// normal number).
+fn power_of_two_below(x: f64) -> f64 {
+    if x.is_finite() && x >= f64::MIN_POSITIVE {
+        f64::from_bits(x.to_bits() & 0xFFF0_0000_0000_0000)
     } else {
-        NodeValues {
-            ln_marginal: f64::NEG_INFINITY,
-            ..NodeValues::default()
-        }
+        0.0
     }
 }
 
@@ -607,122 +509,6 @@ fn dot3(l: &[f64], p: &[f64], kernel: &[f64]) -> (f64, f64, f64) {
         (e1[0] + e1[1]) + (e1[2] + e1[3]),
         (e2[0] + e2[1]) + (e2[2] + e2[3]),
     )
-}
-
-/// τ well below the likelihood's width (τ < σ/[`EXPAND`]): Laplace's method with its
-/// next terms. With ψ(θ) = ℓ(θ) − (θ − μ)²/(2τ²) expanded at a point a (μ, or one Newton step
-/// towards ψ's mode when that step exceeds the conditional SD),
-/// ψ(a + δ) = ψ(a) + ψ′δ + ψ″δ²/2 + R(δ), R(δ) = ℓ‴δ³/6 + ℓ⁗δ⁴/24,
-/// the integral is e^ψ(a)·√(v/τ²)·e^(m²/(2v))·E[e^R] over δ ~ N(m, v), v = −1/ψ″, m = vψ′, with
-/// E[e^R] ≈ 1 + ℓ‴E[δ³]/6 + ℓ⁗E[δ⁴]/24 + ℓ‴²E[δ⁶]/72; E[p], E[p²] and P(θ ≤ cut) are
-/// E[g(δ)e^R]/E[e^R] with g's Taylor expansion through δ⁴ (for the CDF, the truncated normal
-/// moments). The terms left out are O(τ⁶/σ⁴) relative. `at`: ln(1 + e^μ) and logit⁻¹ μ.
-fn expansion(
-    s: &BinaryStratum,
-    tau: f64,
-    mu: f64,
-    cut: f64,
-    (softplus_mu, p_mu): (f64, f64),
-) -> NodeValues {
-    let t2 = tau * tau;
-    let info_mu = s.n * p_mu * (1.0 - p_mu);
-    let newton = t2 * (s.y - s.n * p_mu) / (1.0 + t2 * info_mu);
-    let (a, softplus, p) = if newton.abs() * newton.abs() * (1.0 + t2 * info_mu) > t2 {
-        let a = mu + newton;
-        let (softplus, p) = softplus_and_expit(a);
-        (a, softplus, p)
-    } else {
-        (mu, softplus_mu, p_mu)
-    };
-    let pq = p * (1.0 - p);
-    let l3 = -s.n * pq * (1.0 - 2.0 * p);
-    let l4 = -s.n * pq * (1.0 - 6.0 * pq);
-    let off = a - mu;
-    let psi0 = s.y * a - s.n * softplus - s.top - 0.5 * off * off / t2;
-    let psi1 = (s.y - s.n * p) - off / t2;
-    let v = t2 / (1.0 + t2 * s.n * pq);
-    let m = v * psi1;
-    // E[δᵏ] for δ ~ N(m, v), k = 0 … 10.
-    let mut e = [0.0; 11];
-    e[0] = 1.0;
-    e[1] = m;
-    for k in 2..11 {
-        e[k] = m * e[k - 1] + (k - 1) as f64 * v * e[k - 2];
-    }
-    let (c3, c4, c33) = (l3 / 6.0, l4 / 24.0, l3 * l3 / 72.0);
-    // E[δᵏ·(1 + R + R²/2)], to the order kept.
-    let tilted = |k: usize| e[k] + c3 * e[k + 3] + c4 * e[k + 4] + c33 * e[k + 6];
-    let z = tilted(0);
-    if !(z > 0.0 && v > 0.0 && z.is_finite()) {
-        return NodeValues {
-            ln_marginal: f64::NEG_INFINITY,
-            ..NodeValues::default()
-        };
-    }
-    let ln_marginal = psi0 + 0.5 * (v / t2 * z * z).ln() + 0.5 * m * m / v;
-    // Taylor coefficients (divided by k!) of p and p² at a.
-    let p1 = pq;
-    let p2 = pq * (1.0 - 2.0 * p);
-    let p3 = pq * (1.0 - 6.0 * pq);
-    let p4 = pq * (1.0 - 2.0 * p) * (1.0 - 12.0 * pq);
-    let of_p = [p, p1, p2 / 2.0, p3 / 6.0, p4 / 24.0];
-    let of_square = [
-        p * p,
-        2.0 * p * p1,
-        (p1 * p1 + p * p2),
-        (3.0 * p1 * p2 + p * p3) / 3.0,
-        (3.0 * p2 * p2 + 4.0 * p1 * p3 + p * p4) / 12.0,
-    ];
-    let (mut first, mut second) = (0.0, 0.0);
-    for k in 0..5 {
-        let t = tilted(k);
-        first += of_p[k] * t;
-        second += of_square[k] * t;
-    }
-    // P(θ ≤ cut): E[δᵏ; δ ≤ cut − a] from the standard truncated moments Mᵢ = E[xⁱ; x ≤ t],
-    // M₀ = Φ(t), M₁ = −φ(t), Mᵢ = −tⁱ⁻¹φ(t) + (i − 1)Mᵢ₋₂.
-    let sd = v.sqrt();
-    let t = (cut - a - m) / sd;
-    let mut below_moments = [0.0; 7];
-    if t.is_finite() {
-        let (cdf, phi) = NormalTable::get().cdf(t);
-        let mut truncated = [0.0; 7];
-        truncated[0] = cdf;
-        truncated[1] = -phi;
-        let mut power = 1.0;
-        for i in 2..7 {
-            power *= t;
-            truncated[i] = -power * phi + (i - 1) as f64 * truncated[i - 2];
-        }
-        // E[(m + sd·x)ᵏ; x ≤ t] = Σᵢ C(k, i)·m^(k−i)·sdⁱ·Mᵢ, for k = 0, 3, 4, 6.
-        let mut scaled = truncated;
-        let mut m_power = [1.0; 7];
-        let mut sd_power = 1.0;
-        for i in 1..7 {
-            sd_power *= sd;
-            scaled[i] *= sd_power;
-            m_power[i] = m_power[i - 1] * m;
-        }
-        for k in [0, 3, 4, 6] {
-            let mut binomial = 1.0;
-            let mut sum = 0.0;
-            for i in 0..=k {
-                sum += binomial * m_power[k - i] * scaled[i];
-                binomial = binomial * (k - i) as f64 / (i + 1) as f64;
-            }
-            below_moments[k] = sum;
-        }
-    } else if t > 0.0 {
-        below_moments[..].copy_from_slice(&e[..7]);
-    }
-    let below =
-        below_moments[0] + c3 * below_moments[3] + c4 * below_moments[4] + c33 * below_moments[6];
-    NodeValues {
-        ln_marginal,
-        first: (first / z).clamp(0.0, 1.0),
-        second: (second / z).clamp(0.0, 1.0),
-        below: (below / z).clamp(0.0, 1.0),
-    }
 }
 
 /// The posterior of θ for a normal stratum (estimate `x`, squared SE `v`) under θ ~ N(m, s²):
