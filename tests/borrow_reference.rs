@@ -88,6 +88,112 @@ fn cdf_quantities_agree_with_the_reference_everywhere() {
     compare(true);
 }
 
+/// The decisions-only fit (`fit_decisions`, whose τ panels near 0 may take four points) gives
+/// the decision quantities of every reference case, and of 24 pseudo-random sets of strata, as
+/// the full fit does: the posterior means and SDs to 1e-7, P(p > p₀) and P(exchangeable) to
+/// 1e-6, μ's and τ's means to 1e-6.
+#[test]
+fn decisions_agree_with_the_full_fit() {
+    let text =
+        std::fs::read_to_string("tests/reference/borrow_cases.json").expect("reference file");
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("reference JSON");
+    let mut fits = (BorrowWorkspace::new(), BorrowWorkspace::new());
+    let mut worst = [0.0_f64; 3];
+    for entry in &cases {
+        let case = &entry["case"];
+        let name = case["name"].as_str().expect("name");
+        let threshold = number(&case["threshold"]);
+        let (model, strata) = (model_of(case), strata_of(case));
+        decisions_against_full(&mut fits, &model, &strata, threshold, name, &mut worst);
+    }
+    // And 24 sets of 2 to 10 binary strata (n from 1 to 60, a fixed linear congruential
+    // sequence), under both models with s_τ = 1 and 0.3, threshold 0.3.
+    let mut state: u64 = 2026;
+    let mut next = |bound: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % bound
+    };
+    for set in 0..24 {
+        let count = 2 + next(9) as usize;
+        let strata: Vec<Stratum> = (0..count)
+            .map(|_| {
+                let n = 1 + next(60);
+                Stratum::Binary {
+                    responders: next(n + 1),
+                    n,
+                }
+            })
+            .collect();
+        for scale in [1.0, 0.3] {
+            let mu = NormalPrior::new("mu", -1.0, 2.0).expect("mu prior");
+            let tau = HalfNormalPrior::new(scale).expect("tau prior");
+            let nex = NormalPrior::new("nex", -1.0, 2.0).expect("nex prior");
+            for strata_model in [
+                StrataModel::Hierarchical,
+                StrataModel::Exnex {
+                    nex,
+                    weights: ExchangeWeights::Common(0.5),
+                },
+            ] {
+                let model = BorrowModel {
+                    mu,
+                    tau,
+                    strata: strata_model,
+                };
+                let name = format!("set {set}, s_τ {scale}");
+                decisions_against_full(&mut fits, &model, &strata, 0.3, &name, &mut worst);
+            }
+        }
+    }
+    eprintln!(
+        "worst: moments {:.1e}, probabilities {:.1e}, mu and tau {:.1e}",
+        worst[0], worst[1], worst[2]
+    );
+}
+
+/// Fits `strata` fully and for the decisions only, and checks that they agree (see
+/// `decisions_agree_with_the_full_fit`), keeping the worst differences.
+fn decisions_against_full(
+    (full, decisions): &mut (BorrowWorkspace, BorrowWorkspace),
+    model: &BorrowModel,
+    strata: &[Stratum],
+    threshold: f64,
+    name: &str,
+    worst: &mut [f64; 3],
+) {
+    let a = full.fit(model, strata, threshold).expect("fit").clone();
+    let b = decisions
+        .fit_decisions(model, strata, threshold)
+        .expect("fit_decisions");
+    for (j, (x, y)) in a.strata.iter().zip(&b.strata).enumerate() {
+        let moments = (x.summary.mean - y.summary.mean)
+            .abs()
+            .max((x.summary.sd - y.summary.sd).abs());
+        let probabilities = (x.p_above - y.p_above)
+            .abs()
+            .max((x.p_exchangeable - y.p_exchangeable).abs());
+        worst[0] = worst[0].max(moments);
+        worst[1] = worst[1].max(probabilities);
+        assert!(
+            moments < 1e-7,
+            "{name}, stratum {}: moments {moments}",
+            j + 1
+        );
+        assert!(
+            probabilities < 1e-6,
+            "{name}, stratum {}: probabilities {probabilities}",
+            j + 1
+        );
+    }
+    let population = (a.mu.mean - b.mu.mean)
+        .abs()
+        .max((a.tau.mean - b.tau.mean).abs());
+    worst[2] = worst[2].max(population);
+    assert!(population < 1e-6, "{name}: mu and tau {population}");
+}
+
 fn compare(every_cdf: bool) {
     let text =
         std::fs::read_to_string("tests/reference/borrow_cases.json").expect("reference file");

@@ -12,8 +12,14 @@ use crate::stats::nof1::panels::{GL_NODES, GL_WEIGHTS};
 
 /// Gauss–Legendre panels over τ.
 pub(super) const TAU_PANELS: usize = 7;
-/// Gauss–Legendre points per τ panel.
+/// Gauss–Legendre points per τ panel at most (the slots of each panel; [`panel_points`] may
+/// use fewer).
 pub(super) const PANEL_POINTS: [usize; TAU_PANELS] = [8, 8, 8, 8, 8, 8, 8];
+/// The points of a panel that [`panel_points`] finds smooth enough.
+const REDUCED_POINTS: usize = 4;
+/// A panel takes [`REDUCED_POINTS`] when, on the approximate posterior of τ, they integrate the
+/// panel to this fraction of the whole mass of what eight points give.
+const REDUCED_TOLERANCE: f64 = 1e-10;
 /// τ nodes in all.
 pub(super) const TAU_POINTS: usize = 56;
 /// The first τ node of each panel (and, last, [`TAU_POINTS`]).
@@ -45,8 +51,90 @@ const SCAN_LOW: f64 = 60.0;
 /// weights (8 points, the only size [`PANEL_POINTS`] uses; fewer in any panel lost 4·10⁻⁵ of a
 /// stratum's mean where strongly conflicting strata mislead the panels' placement).
 pub(super) fn legendre_rule(n: usize) -> (&'static [f64], &'static [f64]) {
-    debug_assert_eq!(n, GL_NODES.len());
-    (&GL_NODES, &GL_WEIGHTS)
+    if n == GL4_NODES.len() {
+        (&GL4_NODES, &GL4_WEIGHTS)
+    } else {
+        debug_assert_eq!(n, GL_NODES.len());
+        (&GL_NODES, &GL_WEIGHTS)
+    }
+}
+
+/// The 4-point Gauss–Legendre rule on [−1, 1] (mpmath, 20 digits): nodes, increasing, and
+/// weights. [Abramowitz & Stegun 1964, Table 25.4]
+const GL4_NODES: [f64; 4] = [
+    -0.861_136_311_594_052_6,
+    -0.339_981_043_584_856_3,
+    0.339_981_043_584_856_3,
+    0.861_136_311_594_052_6,
+];
+const GL4_WEIGHTS: [f64; 4] = [
+    0.347_854_845_137_453_9,
+    0.652_145_154_862_546_1,
+    0.652_145_154_862_546_1,
+    0.347_854_845_137_453_9,
+];
+
+/// The points each τ panel of `edges` takes: [`REDUCED_POINTS`] where they integrate the
+/// approximate posterior of τ over the panel as eight points do, to [`REDUCED_TOLERANCE`] of
+/// the whole (typically the panels near τ = 0 when the mass reaches it: the marginal posterior
+/// is analytic in τ² and nearly flat there), eight elsewhere and always in the last panel. The
+/// fit checks the exact rows against the approximation ([`edges_again`]) and evaluates again
+/// with eight points everywhere where they disagree.
+pub(super) fn panel_points(
+    approx: &[Approx],
+    mu: &NormalPrior,
+    tau_scale: f64,
+    edges: &[f64; TAU_PANELS + 1],
+) -> [usize; TAU_PANELS] {
+    let mut points = PANEL_POINTS;
+    let mut full = [0.0; TAU_PANELS];
+    let mut reduced = [0.0; TAU_PANELS];
+    let mut peak = f64::NEG_INFINITY;
+    for p in 0..TAU_PANELS {
+        let (half, mid) = (
+            0.5 * (edges[p + 1] - edges[p]),
+            0.5 * (edges[p + 1] + edges[p]),
+        );
+        for x in GL_NODES.iter().chain(&GL4_NODES) {
+            peak = peak.max(approx_log_posterior(approx, mu, tau_scale, mid + half * x));
+        }
+    }
+    if !peak.is_finite() {
+        return points;
+    }
+    for p in 0..TAU_PANELS {
+        let (half, mid) = (
+            0.5 * (edges[p + 1] - edges[p]),
+            0.5 * (edges[p + 1] + edges[p]),
+        );
+        let integral = |nodes: &[f64], weights: &[f64]| -> f64 {
+            let density = |x: &f64| {
+                (approx_log_posterior(approx, mu, tau_scale, mid + half * x) - peak).exp()
+            };
+            half * nodes
+                .iter()
+                .map(density)
+                .zip(weights)
+                .map(|(f, w)| f * w)
+                .sum::<f64>()
+        };
+        full[p] = integral(&GL_NODES, &GL_WEIGHTS);
+        reduced[p] = integral(&GL4_NODES, &GL4_WEIGHTS);
+    }
+    let total: f64 = full.iter().sum();
+    for p in 0..TAU_PANELS - 1 {
+        if (full[p] - reduced[p]).abs() <= REDUCED_TOLERANCE * total {
+            points[p] = REDUCED_POINTS;
+        }
+    }
+    points
+}
+
+/// The approximate log posterior density of τ (up to a constant): the normal approximation's
+/// marginal likelihood ([`conditional`]) times the half-normal prior of scale `tau_scale`.
+fn approx_log_posterior(approx: &[Approx], mu: &NormalPrior, tau_scale: f64, tau: f64) -> f64 {
+    let (log_marginal, _, _) = conditional(approx, mu, tau);
+    log_marginal - 0.5 * (tau / tau_scale) * (tau / tau_scale)
 }
 
 /// The normal approximation N(estimate, variance) to a stratum's likelihood in θ, and the
@@ -105,10 +193,7 @@ pub(super) fn tau_edges(
     tau_scale: f64,
     from_zero: bool,
 ) -> [f64; TAU_PANELS + 1] {
-    let log_posterior = |tau: f64| {
-        let (log_marginal, _, _) = conditional(approx, mu, tau);
-        log_marginal - 0.5 * (tau / tau_scale) * (tau / tau_scale)
-    };
+    let log_posterior = |tau: f64| approx_log_posterior(approx, mu, tau_scale, tau);
     let at = |i: usize| tau_scale * 10f64.powf((i as f64 - SCAN_LOW) / 10.0);
     let mut values = [0.0; SCAN_POINTS];
     let mut peak = log_posterior(0.0);
@@ -254,6 +339,29 @@ mod tests {
             }
         }
         (nodes, weights)
+    }
+
+    /// Homogeneous strata (τ's mass at 0, where its posterior is flat) give the first panels
+    /// four points; strongly conflicting strata (τ near 2, rising steeply from the range's
+    /// start) keep eight everywhere; the last panel always keeps eight.
+    #[test]
+    fn smooth_panels_take_fewer_points() {
+        let mu = NormalPrior::new("mu", -1.735, 2.6).expect("mu prior");
+        let chugh: Vec<Approx> = [(2, 15), (0, 13), (1, 12), (6, 28), (7, 29), (3, 29)]
+            .iter()
+            .map(|&(y, n)| Approx::binary(y as f64, n as f64, 1.0))
+            .collect();
+        let edges = tau_edges(&chugh, &mu, 1.0, false);
+        let points = panel_points(&chugh, &mu, 1.0, &edges);
+        assert_eq!(points[0], REDUCED_POINTS, "{points:?} on {edges:?}");
+        assert_eq!(points[TAU_PANELS - 1], 8);
+        let conflicting: Vec<Approx> = [(4, 56), (39, 43), (1, 32), (47, 52)]
+            .iter()
+            .map(|&(y, n)| Approx::binary(y as f64, n as f64, 1.0))
+            .collect();
+        let edges = tau_edges(&conflicting, &mu, 1.0, false);
+        let points = panel_points(&conflicting, &mu, 1.0, &edges);
+        assert_eq!(points, PANEL_POINTS, "{points:?} on {edges:?}");
     }
 
     /// Rows that hold each panel's intended share leave the panels; rows of an exponential

@@ -4,7 +4,7 @@
 //! all-non-exchangeable component).
 
 use super::fit::{BorrowWorkspace, NEGLIGIBLE};
-use super::grid::{legendre_rule, PANEL_FIRST, PANEL_POINTS, TAU_PANELS, TAU_POINTS};
+use super::grid::{legendre_rule, PANEL_FIRST, TAU_PANELS, TAU_POINTS};
 use super::inner::{legendre_all, softplus_and_expit};
 use super::{ScalarSummary, StratumPosterior};
 use crate::stats::roots::{quantile, Continuous};
@@ -137,6 +137,7 @@ impl BorrowWorkspace {
                 rows: &rows,
                 nodes: &self.tau_nodes,
                 weights: &self.tau_weights,
+                points: self.panel_points,
                 all_nex: self.all_nex,
                 scale: s,
             };
@@ -224,6 +225,8 @@ struct TauMarginal<'a> {
     rows: &'a [f64; TAU_POINTS],
     nodes: &'a [f64; TAU_POINTS],
     weights: &'a [f64; TAU_POINTS],
+    /// The Gauss–Legendre points of each panel.
+    points: [usize; TAU_PANELS],
     /// The all-non-exchangeable component's mass and τ's prior scale.
     all_nex: f64,
     scale: f64,
@@ -245,7 +248,7 @@ impl TauMarginal<'_> {
     fn nodes_cdf(&self, tau: f64) -> (f64, f64) {
         let mut cdf = 0.0;
         for panel in 0..TAU_PANELS {
-            let points = PANEL_POINTS[panel];
+            let points = self.points[panel];
             let (nodes, weights) = legendre_rule(points);
             let range = PANEL_FIRST[panel]..PANEL_FIRST[panel + 1];
             let half = self.weights[range.start] / weights[0];
