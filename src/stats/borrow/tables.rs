@@ -85,35 +85,39 @@ impl TableCache {
         let (new_lo, new_hi) = (lo.min(old_lo), hi.max(old_hi));
         let keep = had > 0 && new_hi - new_lo < 2 * MAX_POINTS;
         let (new_lo, new_hi) = if keep { (new_lo, new_hi) } else { (lo, hi) };
-        let spare = &mut self.spare;
-        spare.iter_mut().for_each(Vec::clear);
-        let tables = &self.tables[..];
-        let mut push = |spare: &mut [Vec<f64>; 2], i: i64| {
-            for (column, value) in spare.iter_mut().zip(fill(tables, i)) {
-                column.push(value);
-            }
-        };
-        if keep {
-            for i in new_lo..old_lo {
-                push(spare, i);
-            }
-            for (column, old) in spare.iter_mut().zip(&table.columns) {
-                column.extend_from_slice(old);
-            }
-            for i in old_hi + 1..=new_hi {
-                push(spare, i);
-            }
+        // The new values go to the spare columns first (`fill` reads the other tables), then
+        // into the table's own columns, whose capacity only grows: a later fit needing no
+        // longer tables allocates nothing.
+        let (left, right) = if keep {
+            (new_lo..old_lo, old_hi + 1..new_hi + 1)
         } else {
-            for i in new_lo..=new_hi {
-                push(spare, i);
+            (new_lo..new_hi + 1, 0..0)
+        };
+        let before = self.tables[index].columns[0].len();
+        for (range, at_start) in [(left, true), (right, false)] {
+            let spare = &mut self.spare;
+            spare.iter_mut().for_each(Vec::clear);
+            let tables = &self.tables[..];
+            for i in range {
+                for (column, value) in spare.iter_mut().zip(fill(tables, i)) {
+                    column.push(value);
+                }
+            }
+            let table = &mut self.tables[index];
+            for (column, new) in table.columns.iter_mut().zip(spare.iter()) {
+                if !keep && at_start {
+                    column.clear();
+                    column.extend_from_slice(new);
+                } else if at_start {
+                    column.splice(0..0, new.iter().copied());
+                } else {
+                    column.extend_from_slice(new);
+                }
             }
         }
-        let kept = if keep { had as usize } else { 0 };
-        self.points += spare[0].len().saturating_sub(kept);
         let table = &mut self.tables[index];
-        for (column, new) in table.columns.iter_mut().zip(spare.iter_mut()) {
-            std::mem::swap(column, new);
-        }
+        let kept = if keep { before } else { 0 };
+        self.points += table.columns[0].len().saturating_sub(kept);
         table.lo = new_lo;
         index
     }
@@ -156,5 +160,38 @@ mod tests {
         cache.clear();
         let e = cache.get(key, 0, 0, &mut fill);
         assert_eq!((e, cache.tables[e].columns[0].len()), (0, 1));
+    }
+
+    /// The same requests after [`TableCache::clear`] (the next fit) reuse the buffers: no
+    /// table's capacity changes.
+    #[test]
+    fn a_second_fit_reuses_the_buffers() {
+        let mut cache = TableCache::default();
+        let fill = |_: &[Table], i: i64| [i as f64, 0.0];
+        let requests = [
+            (1, 0, 9),
+            (2, -3, 3),
+            (1, -5, 12),
+            (2, -3, 40),
+            (1, -30, 12),
+        ];
+        let mut capacities = Vec::new();
+        for round in 0..2 {
+            cache.clear();
+            for &(key, lo, hi) in &requests {
+                cache.get((key, 0, 0, 0), lo, hi, fill);
+            }
+            let now: Vec<[usize; 2]> = cache
+                .tables
+                .iter()
+                .map(|t| [t.columns[0].capacity(), t.columns[1].capacity()])
+                .collect();
+            if round == 1 {
+                assert_eq!(now, capacities);
+            }
+            capacities = now;
+        }
+        assert_eq!(cache.tables[0].lo, -30);
+        assert_eq!(cache.tables[0].columns[0].len(), 43);
     }
 }
