@@ -87,39 +87,38 @@ pub(super) fn panel_points(
     edges: &[f64; TAU_PANELS + 1],
 ) -> [usize; TAU_PANELS] {
     let mut points = PANEL_POINTS;
-    let mut full = [0.0; TAU_PANELS];
-    let mut reduced = [0.0; TAU_PANELS];
-    let mut peak = f64::NEG_INFINITY;
-    for p in 0..TAU_PANELS {
+    // The log density at each panel's 8 and 4 nodes, computed once.
+    let mut logs = [[0.0; GL_NODES.len() + GL4_NODES.len()]; TAU_PANELS];
+    for (p, row) in logs.iter_mut().enumerate() {
         let (half, mid) = (
             0.5 * (edges[p + 1] - edges[p]),
             0.5 * (edges[p + 1] + edges[p]),
         );
-        for x in GL_NODES.iter().chain(&GL4_NODES) {
-            peak = peak.max(approx_log_posterior(approx, mu, tau_scale, mid + half * x));
+        for (value, x) in row.iter_mut().zip(GL_NODES.iter().chain(&GL4_NODES)) {
+            *value = approx_log_posterior(approx, mu, tau_scale, mid + half * x);
         }
     }
+    let peak = logs
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
     if !peak.is_finite() {
         return points;
     }
+    let (mut full, mut reduced) = ([0.0; TAU_PANELS], [0.0; TAU_PANELS]);
     for p in 0..TAU_PANELS {
-        let (half, mid) = (
-            0.5 * (edges[p + 1] - edges[p]),
-            0.5 * (edges[p + 1] + edges[p]),
-        );
-        let integral = |nodes: &[f64], weights: &[f64]| -> f64 {
-            let density = |x: &f64| {
-                (approx_log_posterior(approx, mu, tau_scale, mid + half * x) - peak).exp()
-            };
-            half * nodes
+        let half = 0.5 * (edges[p + 1] - edges[p]);
+        let integral = |values: &[f64], weights: &[f64]| -> f64 {
+            half * values
                 .iter()
-                .map(density)
                 .zip(weights)
-                .map(|(f, w)| f * w)
+                .map(|(v, w)| (v - peak).exp() * w)
                 .sum::<f64>()
         };
-        full[p] = integral(&GL_NODES, &GL_WEIGHTS);
-        reduced[p] = integral(&GL4_NODES, &GL4_WEIGHTS);
+        let (eight, four) = logs[p].split_at(GL_NODES.len());
+        full[p] = integral(eight, &GL_WEIGHTS);
+        reduced[p] = integral(four, &GL4_WEIGHTS);
     }
     let total: f64 = full.iter().sum();
     for p in 0..TAU_PANELS - 1 {
