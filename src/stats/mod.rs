@@ -10,6 +10,7 @@ pub mod borrow;
 mod conjugate;
 pub mod ess;
 mod legendre16;
+mod log_sum;
 pub mod map;
 pub mod map_fit;
 mod marginal;

@@ -9,9 +9,10 @@
 use super::grid::{self, legendre_rule, Approx, PANEL_FIRST, PANEL_POINTS, TAU_PANELS, TAU_POINTS};
 use super::inner::{binomial_top, logit_normal, InnerRule, InnerValues};
 use super::mu_nodes::{MuMap, Turn};
-use super::rows::{self, RowTables, FALLBACK, LN_SQRT_2PI};
+use super::rows::{self, RowTables, FALLBACK, FALLBACK_LINEAR, LN_SQRT_2PI};
 use super::stratum::{BinaryStratum, NodeValues};
 use super::{check_strata, BorrowModel, BorrowPosterior, NormalPrior, StrataModel, Stratum};
+use crate::stats::log_sum::LogSum;
 use crate::stats::special::NormalTable;
 use crate::stats::StatsError;
 
@@ -54,13 +55,18 @@ pub(super) enum Data {
     },
 }
 
-/// One stratum: its data, its normal approximation and ln wⱼ, ln(1 − wⱼ).
+/// One stratum: its data, its normal approximation and ln wⱼ, ln(1 − wⱼ); under EXNEX, the
+/// log of its non-exchangeable term (1 − wⱼ)·Cⱼ and the odds wⱼ/((1 − wⱼ)·Cⱼ) that turn an
+/// exchangeable Lⱼ into the ratio of the two terms (NaN where they leave the range in which the
+/// node weights multiply them, [`ODDS_RANGE`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Input {
     pub(super) data: Data,
     pub(super) approx: Approx,
     pub(super) ln_w: f64,
     pub(super) ln_not_w: f64,
+    pub(super) ln_nex_term: f64,
+    pub(super) odds: f64,
 }
 
 /// One stratum's conditional posterior given (μ, τ), or its non-exchangeable posterior, with
@@ -384,6 +390,8 @@ impl BorrowWorkspace {
                 approx,
                 ln_w: w.ln(),
                 ln_not_w: (-w).ln_1p(),
+                ln_nex_term: f64::NEG_INFINITY,
+                odds: f64::NAN,
             });
             self.approx.push(approx);
         }
@@ -397,12 +405,17 @@ impl BorrowWorkspace {
             let (first, second) = conditional.moments();
             let (below, _) = conditional.cdf(&self.inner, self.cut);
             self.nex.push(conditional);
-            self.nex_values.push(NodeValues {
-                ln_marginal: conditional.ln_marginal(),
-                first,
-                second,
-                below,
-            });
+            let ln_nex = conditional.ln_marginal();
+            self.nex_values
+                .push(NodeValues::with_ln(ln_nex, first, second, below));
+            let input = &mut self.inputs[j];
+            input.ln_nex_term = input.ln_not_w + ln_nex;
+            let ln_odds = input.ln_w - input.ln_nex_term;
+            input.odds = if ln_odds.abs() <= ODDS_RANGE {
+                ln_odds.exp()
+            } else {
+                f64::NAN
+            };
         }
         Ok(())
     }
@@ -682,9 +695,11 @@ impl BorrowWorkspace {
             let mut doubtful = false;
             for j in 0..count {
                 let slot = node * count + j;
-                if self.doubtful(j, self.values[slot].ln_marginal) {
+                if self.doubtful(j) && below_fallback(&self.values[slot]) {
                     self.scratch[j] = self.values[slot];
-                    self.values[slot].ln_marginal = FALLBACK;
+                    // A marker (no value is kept with this exponent: `NodeValues::scaled`).
+                    self.values[slot].marginal = 1.0;
+                    self.values[slot].ln_scale = FALLBACK;
                     doubtful = true;
                 }
             }
@@ -694,8 +709,7 @@ impl BorrowWorkspace {
             let bound = self.node_log_weight(model, base, node);
             for j in 0..count {
                 let slot = node * count + j;
-                if self.values[slot].ln_marginal == FALLBACK && self.doubtful(j, f64::NEG_INFINITY)
-                {
+                if self.values[slot].ln_scale == FALLBACK && self.doubtful(j) {
                     self.values[slot] = if bound < top - RELEVANT {
                         self.scratch[j]
                     } else {
@@ -710,17 +724,14 @@ impl BorrowWorkspace {
         }
     }
 
-    /// Whether stratum j's tabulated value `ln_marginal` may have lost more than e^(−20) of
-    /// itself and matters: a binary stratum below e^[`FALLBACK`], unless it is an EXNEX stratum
-    /// whose non-exchangeable term (1 − w)·C is above e^(−40) and dwarfs the error.
-    fn doubtful(&self, j: usize, ln_marginal: f64) -> bool {
+    /// Whether stratum j's tabulated values may have lost more than e^(−20) of themselves where
+    /// they are below e^[`FALLBACK`] ([`below_fallback`]) and matter: a binary stratum, unless it
+    /// is an EXNEX stratum whose non-exchangeable term (1 − w)·C is above e^(−40) and dwarfs the
+    /// error.
+    fn doubtful(&self, j: usize) -> bool {
         let input = &self.inputs[j];
-        let nex_term = input.ln_not_w + self.nex_values[j].ln_marginal;
-        let shielded = input.approx.weight < 1.0 && nex_term > -40.0;
-        matches!(input.data, Data::Binary(_))
-            && input.approx.weight > 0.0
-            && !shielded
-            && ln_marginal < FALLBACK
+        let shielded = input.approx.weight < 1.0 && input.ln_nex_term > -40.0;
+        matches!(input.data, Data::Binary(_)) && input.approx.weight > 0.0 && !shielded
     }
 
     /// The part of row `a`'s log weights that every node shares: the τ rule's weight and τ's
@@ -734,50 +745,72 @@ impl BorrowWorkspace {
     }
 
     /// The log weight of `node` from its strata's values (and P(exchangeable | μ, τ, data) of
-    /// each stratum, written to `exchangeable`).
+    /// each stratum, written to `exchangeable`). The strata's Lⱼ are multiplied, not their
+    /// logarithms added: one logarithm per node. An EXNEX stratum's two terms enter through
+    /// xⱼ = wⱼLⱼ/((1 − wⱼ)Cⱼ): its factor is (1 − wⱼ)Cⱼ·(1 + xⱼ) and
+    /// P(j exchangeable | μ, τ, data) = xⱼ/(1 + xⱼ); a stratum whose values leave the range of
+    /// that product (`odds` NaN, or Lⱼ kept as a logarithm) is added in logarithms instead.
     fn node_log_weight(&mut self, model: &BorrowModel, base: f64, node: usize) -> f64 {
         let count = self.inputs.len();
         let any_certain = self.inputs.iter().any(|i| i.approx.weight == 1.0);
         let d = (self.node_mu[node] - model.mu.mean()) / model.mu.sd();
-        let mut log_weight = base + self.node_width[node].ln() - 0.5 * d * d;
-        // ln Πₖ P(k non-exchangeable | data, μ, τ).
+        let mut product = LogSum::new();
+        product.add(self.node_width[node]);
+        let mut log_weight = base - 0.5 * d * d;
+        // Πₖ(1 + xₖ) − 1 over the EXNEX strata in the product, and ln Πₖ P(k non-exchangeable
+        // | data, μ, τ) over those added in logarithms.
+        let mut odds_product = 0.0;
         let mut ln_all_nex = 0.0;
         for j in 0..count {
             let input = self.inputs[j];
             let slot = node * count + j;
-            let ln_nex = self.nex_values[j].ln_marginal;
+            let value = self.values[slot];
             if input.approx.weight == 0.0 {
-                log_weight += ln_nex;
+                log_weight += self.nex_values[j].ln_marginal();
                 self.exchangeable[slot] = 0.0;
                 continue;
             }
-            let ln_ex = self.values[slot].ln_marginal;
             if input.approx.weight == 1.0 {
-                log_weight += ln_ex;
+                product.add(value.marginal);
+                log_weight += value.ln_scale;
                 self.exchangeable[slot] = 1.0;
+            } else if input.odds.is_finite() && value.ln_scale == 0.0 {
+                let x = input.odds * value.marginal;
+                let factor = 1.0 + x;
+                product.add(factor);
+                log_weight += input.ln_nex_term;
+                odds_product += x * (1.0 + odds_product);
+                self.exchangeable[slot] = x / factor;
             } else {
-                let ex = input.ln_w + ln_ex;
-                let total = log_add(ex, input.ln_not_w + ln_nex);
+                let ex = input.ln_w + value.ln_marginal();
+                let total = log_add(ex, input.ln_nex_term);
                 log_weight += total;
                 self.exchangeable[slot] = (ex - total).exp();
-                ln_all_nex += input.ln_not_w + ln_nex - total;
+                ln_all_nex += input.ln_nex_term - total;
             }
         }
+        log_weight += product.value();
         // Under EXNEX the configuration "every stratum non-exchangeable" leaves μ and τ at
         // their priors, whose tails no rule around the exchangeable mass covers: it is
         // integrated in closed form (`all_nex`), and the nodes carry the rest, the weight
         // times 1 − Πₖ(1 − rₖ), with P(j exchangeable | rest) = rⱼ/(1 − Πₖ(1 − rₖ)).
         // A stratum with w = 1 is never non-exchangeable: nothing to hold apart.
+        // Πₖ(1 − rₖ) = e^(ln_all_nex)/Πₖ(1 + xₖ).
         let rest = if any_certain {
             1.0
+        } else if ln_all_nex == 0.0 {
+            odds_product / (1.0 + odds_product)
         } else {
-            -ln_all_nex.exp_m1()
+            -(ln_all_nex - odds_product.ln_1p()).exp_m1()
         };
         if rest > 0.0 {
-            log_weight += rest.ln();
+            if rest < 1.0 {
+                log_weight += rest.ln();
+            }
+            let inverse = 1.0 / rest;
             for j in 0..count {
                 let slot = node * count + j;
-                self.exchangeable[slot] = (self.exchangeable[slot] / rest).min(1.0);
+                self.exchangeable[slot] = (self.exchangeable[slot] * inverse).min(1.0);
             }
             log_weight
         } else {
@@ -798,7 +831,7 @@ impl BorrowWorkspace {
             .inputs
             .iter()
             .zip(&self.nex_values)
-            .map(|(input, nex)| input.ln_not_w + nex.ln_marginal)
+            .map(|(input, nex)| input.ln_not_w + nex.ln_marginal())
             .sum();
         let ln_all_nex = if matches!(model.strata, StrataModel::Hierarchical) {
             f64::NEG_INFINITY
@@ -846,6 +879,18 @@ impl BorrowWorkspace {
                 }
             }
         }
+    }
+}
+
+/// ln of the largest odds wⱼ/((1 − wⱼ)Cⱼ) that the node weights multiply (beyond, logarithms).
+const ODDS_RANGE: f64 = 30.0;
+
+/// Whether a stratum's value Lⱼ is below e^[`FALLBACK`].
+fn below_fallback(value: &NodeValues) -> bool {
+    if value.ln_scale == 0.0 {
+        value.marginal < FALLBACK_LINEAR
+    } else {
+        value.ln_marginal() < FALLBACK
     }
 }
 

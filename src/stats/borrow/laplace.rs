@@ -52,12 +52,10 @@ pub(super) fn expansion(
     let tilted = |k: usize| e[k] + c3 * e[k + 3] + c4 * e[k + 4] + c33 * e[k + 6];
     let z = tilted(0);
     if !(z > 0.0 && v > 0.0 && z.is_finite()) {
-        return NodeValues {
-            ln_marginal: f64::NEG_INFINITY,
-            ..NodeValues::default()
-        };
+        return NodeValues::default();
     }
-    let ln_marginal = psi0 + 0.5 * (v / t2 * z * z).ln() + 0.5 * m * m / v;
+    // L = e^(ψ₀ + m²/(2v))·√(v/τ²)·z.
+    let (marginal, ln_scale) = NodeValues::scaled((v / t2).sqrt() * z, psi0 + 0.5 * m * m / v);
     // Taylor coefficients (divided by k!) of p and p² at a.
     let p1 = pq;
     let p2 = pq * (1.0 - 2.0 * p);
@@ -116,7 +114,8 @@ pub(super) fn expansion(
     let below =
         below_moments[0] + c3 * below_moments[3] + c4 * below_moments[4] + c33 * below_moments[6];
     NodeValues {
-        ln_marginal,
+        marginal,
+        ln_scale,
         first: (first / z).clamp(0.0, 1.0),
         second: (second / z).clamp(0.0, 1.0),
         below: (below / z).clamp(0.0, 1.0),

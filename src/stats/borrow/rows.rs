@@ -38,6 +38,11 @@ const SHARED_REACH: f64 = 64.0;
 /// [`super::stratum::SUPPORT_DROP`] nats, and the kernel at [`KERNEL_REACH`] SDs, which lose at most e^(−20) of
 /// an integral above e^(−30).
 pub(super) const FALLBACK: f64 = -30.0;
+/// e^[`FALLBACK`].
+pub(super) const FALLBACK_LINEAR: f64 = 9.357_622_968_840_175e-14;
+/// e^(−40): below this fraction of a node's sum, the Euler–Maclaurin terms at the threshold are
+/// left out.
+const NEGLIGIBLE_END: f64 = 4.248_354_255_291_589e-18;
 /// Nats below its supremum beyond which a y = 0 or y = n likelihood counts as flat.
 const FLAT: f64 = 40.0;
 /// 1/√(2π).
@@ -218,11 +223,10 @@ impl RowTables {
         let norm = h * INV_SQRT_2PI / tau;
         let delta = h / tau;
         let ratio_step = (-delta * delta).exp();
-        let ln_norm = norm.ln();
         // L and p at the threshold, for the end corrections.
         let at_cut = (support_lo..=support_hi).contains(&0).then(|| {
             let (softplus, p) = softplus_and_expit(cut);
-            (s.y * cut - s.n * softplus - s.top, p)
+            ((s.y * cut - s.n * softplus - s.top).exp(), p)
         });
         for k in 0..nodes {
             let mu = mus[k];
@@ -257,7 +261,7 @@ impl RowTables {
                 }
             }
             if from > to {
-                out[k] = finish(s, tau, mu - cut, ln_norm, h, at_cut, [f, e1, e2, below]);
+                out[k] = finish(s, tau, mu - cut, h, at_cut, 0.0, [f, e1, e2, below]);
                 continue;
             }
             let (table_lo, likelihood, expit) = match cached {
@@ -308,7 +312,13 @@ impl RowTables {
                 e2 += sums.2;
                 below += cut_share(a) * sums.0;
             }
-            out[k] = finish(s, tau, mu - cut, ln_norm, h, at_cut, [f, e1, e2, below]);
+            // κ at the threshold, for its end corrections (none when it is outside the window).
+            let kappa_cut = if from <= 0 && 0 <= to {
+                kernel.get((-from) as usize).copied().unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            out[k] = finish(s, tau, mu - cut, h, at_cut, kappa_cut, [f, e1, e2, below]);
         }
     }
 }
@@ -363,12 +373,7 @@ pub(super) fn exact(
     let guess = tau * (s.estimate - mu) / (variance + tau * tau);
     let exact = logit_normal(s.y, s.n, s.top, mu, tau, guess);
     let (below, _) = exact.cdf(rule, cut);
-    NodeValues {
-        ln_marginal: exact.ln_marginal,
-        first: exact.mean,
-        second: exact.second,
-        below,
-    }
+    NodeValues::with_ln(exact.ln_marginal, exact.mean, exact.second, below)
 }
 
 /// `length` values κᵢ = `norm`·e^(−zᵢ²/2), zᵢ = `z0` + i·`delta`, into `kernel`, by the ratios:
@@ -412,31 +417,26 @@ fn kernel_along(kernel: &mut Vec<f64>, length: usize, z0: f64, delta: f64, norm:
 /// A node's values from its sums [Σ, Σp, Σp², Σ below the threshold], with the Euler–Maclaurin
 /// corrections of the one-sided sum: ∫_{−∞}^{cut} f = T − h²f′/12 + h⁴f‴/720 − h⁶f⁽⁵⁾/30240 at
 /// the threshold, with
-/// f = L·N(·; μ, τ²) = exp(ψ) and h·f(cut) = L(cut)·κ (`at_cut`: ln L and p at the threshold;
-/// `offset` = μ − cut, `ln_norm` = ln(h/(τ√(2π)))).
+/// f = L·N(·; μ, τ²) = exp(ψ) and h·f(cut) = L(cut)·κ (`at_cut`: L and p at the threshold;
+/// `kappa_cut` the kernel's term there, 0 outside the node's window; `offset` = μ − cut).
+/// Lⱼ is the sum itself: no logarithm is taken here.
 fn finish(
     s: &BinaryStratum,
     tau: f64,
     offset: f64,
-    ln_norm: f64,
     h: f64,
     at_cut: Option<(f64, f64)>,
+    kappa_cut: f64,
     [f, e1, e2, mut below]: [f64; 4],
 ) -> NodeValues {
     if !(f > 0.0 && f.is_finite()) {
-        return NodeValues {
-            ln_marginal: f64::NEG_INFINITY,
-            ..NodeValues::default()
-        };
+        return NodeValues::default();
     }
-    let ln_f = f.ln();
-    if let Some((ln_l0, p0)) = at_cut {
-        let z = offset / tau;
-        // ln h·f(cut); the corrections are below h·f(cut) (h ≤ τ/2 and the derivatives' terms
+    if let Some((l0, p0)) = at_cut {
+        // h·f(cut); the corrections are below h·f(cut) (h ≤ τ/2 and the derivatives' terms
         // are of order 1/τ), so beneath e^(−40) of the sum they are left out.
-        let ln_hf = ln_l0 + ln_norm - 0.5 * z * z;
-        if z.abs() <= KERNEL_REACH && ln_hf > ln_f - 40.0 {
-            let hf = ln_hf.exp();
+        let hf = l0 * kappa_cut;
+        if hf > f * NEGLIGIBLE_END {
             let inv_t2 = 1.0 / (tau * tau);
             let d1 = (s.y - s.n * p0) + offset * inv_t2;
             let pq = p0 * (1.0 - p0);
@@ -451,7 +451,8 @@ fn finish(
     }
     let inverse = 1.0 / f;
     NodeValues {
-        ln_marginal: ln_f,
+        marginal: f,
+        ln_scale: 0.0,
         first: e1 * inverse,
         second: e2 * inverse,
         below: (below * inverse).clamp(0.0, 1.0),
@@ -533,12 +534,7 @@ pub(super) fn normal(x: f64, v: f64, mu: f64, tau: f64, cut: f64) -> NodeValues 
     } else {
         0.0
     };
-    NodeValues {
-        ln_marginal,
-        first: mean,
-        second: mean * mean + variance,
-        below,
-    }
+    NodeValues::with_ln(ln_marginal, mean, mean * mean + variance, below)
 }
 
 #[cfg(test)]
@@ -576,7 +572,7 @@ mod tests {
                 tables.start_row();
                 tables.binary(&s, tau, cut, &mus, &mut out);
                 for (got, &mu) in out.iter_mut().zip(&mus) {
-                    if got.ln_marginal < FALLBACK {
+                    if got.ln_marginal() < FALLBACK {
                         *got = exact(&rule, &s, tau, mu, cut);
                     }
                     let guess = tau * (s.estimate - mu) / (s.sigma * s.sigma + tau * tau);
@@ -586,9 +582,9 @@ mod tests {
                     // agrees with the convolution there to 1e-15).
                     let tolerance = 2e-6;
                     assert!(
-                        (got.ln_marginal - want.ln_marginal).abs() < tolerance,
+                        (got.ln_marginal() - want.ln_marginal).abs() < tolerance,
                         "{y}/{n} τ {tau} μ {mu}: ln L {} vs {}",
-                        got.ln_marginal,
+                        got.ln_marginal(),
                         want.ln_marginal
                     );
                     assert!(
@@ -685,9 +681,9 @@ mod tests {
             let mut tables = RowTables::default();
             let got = one_node(&mut tables, y, n, tau, cut, mu);
             assert!(
-                (got.ln_marginal - ln_l).abs() < 1e-9,
+                (got.ln_marginal() - ln_l).abs() < 1e-9,
                 "{y}/{n} τ {tau} μ {mu}: ln L {} vs {ln_l}",
-                got.ln_marginal
+                got.ln_marginal()
             );
             assert!(
                 (got.first - mean).abs() < 1e-9,
@@ -787,9 +783,9 @@ mod tests {
         ] {
             let out = [one_node(&mut tables, y, n, tau, cut, mu)];
             assert!(
-                (out[0].ln_marginal - ln_l).abs() < 1e-8,
+                (out[0].ln_marginal() - ln_l).abs() < 1e-8,
                 "{y}/{n}: ln L {}",
-                out[0].ln_marginal
+                out[0].ln_marginal()
             );
             assert!(
                 (out[0].first - mean).abs() < 1e-8,

@@ -9,16 +9,53 @@ use super::inner::softplus_and_expit;
 /// Nats below its supremum where a stratum's tabulated likelihood stops.
 pub(super) const SUPPORT_DROP: f64 = 60.0;
 
+/// Exponents beyond which [`NodeValues::scaled`] keeps a factor and its logarithm apart (e^600
+/// is far inside the range of `f64`; products of a few of them are checked by the caller).
+const LINEAR_RANGE: f64 = 600.0;
+
 /// A stratum's values at one node.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct NodeValues {
-    /// ln Lⱼ(μ, τ) (binary: relative to the likelihood's supremum, no binomial coefficient).
-    pub(super) ln_marginal: f64,
+    /// Lⱼ(μ, τ) = `marginal`·e^`ln_scale` (binary: relative to the likelihood's supremum, no
+    /// binomial coefficient). The grid's sums give Lⱼ itself (`ln_scale` 0) and the node's
+    /// weight multiplies them, so that no logarithm is taken per stratum and node; a value
+    /// outside the range of `f64` keeps its logarithm in `ln_scale`.
+    pub(super) marginal: f64,
+    pub(super) ln_scale: f64,
     /// E[p], E[p²] given (μ, τ, yⱼ) (E[θ], E[θ²] for normal strata).
     pub(super) first: f64,
     pub(super) second: f64,
     /// P(θ ≤ cut | μ, τ, yⱼ).
     pub(super) below: f64,
+}
+
+impl NodeValues {
+    /// (`marginal`, `ln_scale`) for Lⱼ = `factor`·e^`ln_factor`: folded into `marginal` when
+    /// e^`ln_factor` is well inside the range of `f64`, else kept apart.
+    pub(super) fn scaled(factor: f64, ln_factor: f64) -> (f64, f64) {
+        if ln_factor.abs() < LINEAR_RANGE {
+            (factor * ln_factor.exp(), 0.0)
+        } else {
+            (factor, ln_factor)
+        }
+    }
+
+    /// Values whose Lⱼ is given by its logarithm.
+    pub(super) fn with_ln(ln_marginal: f64, first: f64, second: f64, below: f64) -> Self {
+        let (marginal, ln_scale) = Self::scaled(1.0, ln_marginal);
+        Self {
+            marginal,
+            ln_scale,
+            first,
+            second,
+            below,
+        }
+    }
+
+    /// ln Lⱼ(μ, τ).
+    pub(super) fn ln_marginal(&self) -> f64 {
+        self.marginal.ln() + self.ln_scale
+    }
 }
 
 /// A binary stratum as the rows use it.

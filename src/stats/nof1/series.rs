@@ -18,48 +18,13 @@ use super::types::{
     finite_mcid, EmpiricalBayes, PatientEffect, PopulationEffect, SeriesOptions, SeriesPosterior,
     ShrunkenEffect, TauSummary,
 };
+use crate::stats::log_sum::LogSum;
 use crate::stats::roots::solve_monotone;
 use crate::stats::{positive, StatsError};
 
 /// Geometric halvings of the two end panels of τ's grid, which resolve a half-Cauchy scale far
 /// from the data's (τ from about 10⁻⁷ to 10⁷ times the scale).
 const TAU_END_GRADING: usize = 20;
-
-/// Σ ln vᵢ of positive factors, accumulated as a running product (one logarithm per many
-/// factors instead of one per factor) that moves into the logarithm whenever it leaves
-/// [10⁻¹⁵⁰, 10¹⁵⁰]; a factor outside [10⁻¹⁰⁰, 10¹⁰⁰] goes to the logarithm directly. Each
-/// product adds at most half an ulp of relative error, so the sum is exact to about
-/// (number of factors) × 1.1 × 10⁻¹⁶ absolute, like a sum of logarithms.
-#[derive(Debug, Clone, Copy)]
-struct LogSum {
-    product: f64,
-    log: f64,
-}
-
-impl LogSum {
-    fn new() -> Self {
-        Self {
-            product: 1.0,
-            log: 0.0,
-        }
-    }
-
-    fn add(&mut self, v: f64) {
-        if (1e-100..=1e100).contains(&v) {
-            self.product *= v;
-            if !(1e-150..=1e150).contains(&self.product) {
-                self.log += self.product.ln();
-                self.product = 1.0;
-            }
-        } else {
-            self.log += v.ln();
-        }
-    }
-
-    fn value(&self) -> f64 {
-        self.log + self.product.ln()
-    }
-}
 
 /// μ̂(τ), V_μ(τ) and the restricted log-likelihood (without its −(J−1)/2·ln 2π) at τ², for
 /// the empirical-Bayes fit: one logarithm per patient, as the fit has always computed it, so
