@@ -88,7 +88,7 @@ fn cdf_quantities_agree_with_the_reference_everywhere() {
     compare(true);
 }
 
-/// The decisions-only fit (`fit_decisions`, whose τ panels near 0 may take four points) gives
+/// The decisions-only fit (`fit_decisions`, whose τ panels may take four or six points) gives
 /// the decision quantities of every reference case, and of 24 pseudo-random sets of strata, as
 /// the full fit does: the posterior means and SDs to 1e-7, P(p > p₀) and P(exchangeable) to
 /// 1e-6, μ's and τ's means to 1e-6.

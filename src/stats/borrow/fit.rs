@@ -246,8 +246,9 @@ impl BorrowWorkspace {
 
     /// As [`Self::fit`], without the quantiles (medians and intervals, of the strata and of μ
     /// and τ, are left at 0): the decision quantities at a look of a simulated trial. The τ
-    /// panels near τ = 0 may take four points instead of eight here (see `evaluate`), so the
-    /// decision quantities may differ from [`Self::fit`]'s in the eighth or ninth digit.
+    /// panels where τ's posterior is smooth may take four or six points instead of eight here
+    /// (see `evaluate`), so the decision quantities may differ from [`Self::fit`]'s in the
+    /// seventh to ninth digit.
     pub fn fit_decisions(
         &mut self,
         model: &BorrowModel,
@@ -260,10 +261,10 @@ impl BorrowWorkspace {
     }
 
     /// The rows of the fit and their weights. With `fewer_points`, panels that
-    /// [`grid::panel_points`] finds smooth take four τ points instead of eight: the decision
-    /// quantities move by less than 1e-8 on the reference cases, but the quantiles of a stratum
-    /// whose τ is far below the μ rule's spacing are a mixture of near-steps, which needs every
-    /// row (with four points, a 2.5% quantile moved by 5·10⁻⁴ where s_τ = 0.05).
+    /// [`grid::panel_points`] finds smooth take four or six τ points instead of eight: the
+    /// decision quantities move by less than 2e-7 on the reference cases, but the quantiles of a
+    /// stratum whose τ is far below the μ rule's spacing are a mixture of near-steps, which
+    /// needs every row (with four points, a 2.5% quantile moved by 5·10⁻⁴ where s_τ = 0.05).
     fn evaluate(
         &mut self,
         model: &BorrowModel,

@@ -15,11 +15,12 @@ pub(super) const TAU_PANELS: usize = 7;
 /// Gauss–Legendre points per τ panel at most (the slots of each panel; [`panel_points`] may
 /// use fewer).
 pub(super) const PANEL_POINTS: [usize; TAU_PANELS] = [8, 8, 8, 8, 8, 8, 8];
-/// The points of a panel that [`panel_points`] finds smooth enough.
-const REDUCED_POINTS: usize = 4;
-/// A panel takes [`REDUCED_POINTS`] when, on the approximate posterior of τ, they integrate the
-/// panel to this fraction of the whole mass of what eight points give.
-const REDUCED_TOLERANCE: f64 = 1e-10;
+/// The points a panel may take instead of eight, fewest first, where [`panel_points`] finds
+/// them enough.
+const REDUCED_POINTS: [usize; 2] = [4, 6];
+/// A panel takes fewer points when, on the approximate posterior of τ, they integrate the panel
+/// to this fraction of the whole mass of what eight points give.
+const REDUCED_TOLERANCE: [f64; 2] = [1e-10, 1e-12];
 /// τ nodes in all.
 pub(super) const TAU_POINTS: usize = 56;
 /// The first τ node of each panel (and, last, [`TAU_POINTS`]).
@@ -51,13 +52,34 @@ const SCAN_LOW: f64 = 60.0;
 /// weights (8 points, the only size [`PANEL_POINTS`] uses; fewer in any panel lost 4·10⁻⁵ of a
 /// stratum's mean where strongly conflicting strata mislead the panels' placement).
 pub(super) fn legendre_rule(n: usize) -> (&'static [f64], &'static [f64]) {
-    if n == GL4_NODES.len() {
-        (&GL4_NODES, &GL4_WEIGHTS)
-    } else {
-        debug_assert_eq!(n, GL_NODES.len());
-        (&GL_NODES, &GL_WEIGHTS)
+    match n {
+        4 => (&GL4_NODES, &GL4_WEIGHTS),
+        6 => (&GL6_NODES, &GL6_WEIGHTS),
+        _ => {
+            debug_assert_eq!(n, GL_NODES.len());
+            (&GL_NODES, &GL_WEIGHTS)
+        }
     }
 }
+
+/// The 6-point Gauss–Legendre rule on [−1, 1] (mpmath, 20 digits): nodes, increasing, and
+/// weights. [Abramowitz & Stegun 1964, Table 25.4]
+const GL6_NODES: [f64; 6] = [
+    -0.932_469_514_203_152,
+    -0.661_209_386_466_264_5,
+    -0.238_619_186_083_196_9,
+    0.238_619_186_083_196_9,
+    0.661_209_386_466_264_5,
+    0.932_469_514_203_152,
+];
+const GL6_WEIGHTS: [f64; 6] = [
+    0.171_324_492_379_170_3,
+    0.360_761_573_048_138_6,
+    0.467_913_934_572_691,
+    0.467_913_934_572_691,
+    0.360_761_573_048_138_6,
+    0.171_324_492_379_170_3,
+];
 
 /// The 4-point Gauss–Legendre rule on [−1, 1] (mpmath, 20 digits): nodes, increasing, and
 /// weights. [Abramowitz & Stegun 1964, Table 25.4]
@@ -74,10 +96,11 @@ const GL4_WEIGHTS: [f64; 4] = [
     0.347_854_845_137_453_9,
 ];
 
-/// The points each τ panel of `edges` takes: [`REDUCED_POINTS`] where they integrate the
-/// approximate posterior of τ over the panel as eight points do, to [`REDUCED_TOLERANCE`] of
-/// the whole (typically the panels near τ = 0 when the mass reaches it: the marginal posterior
-/// is analytic in τ² and nearly flat there), eight elsewhere and always in the last panel. The
+/// The points each τ panel of `edges` takes: the fewest of [`REDUCED_POINTS`] that integrate
+/// the approximate posterior of τ over the panel as eight points do, to [`REDUCED_TOLERANCE`]
+/// of the whole (four typically in the panels near τ = 0 when the mass reaches it, where the
+/// marginal posterior is analytic in τ² and nearly flat; six where it is smooth on the panel's
+/// scale), eight elsewhere and always in the last panel. The
 /// fit checks the exact rows against the approximation ([`edges_again`]) and evaluates again
 /// with eight points everywhere where they disagree.
 pub(super) fn panel_points(
@@ -87,14 +110,17 @@ pub(super) fn panel_points(
     edges: &[f64; TAU_PANELS + 1],
 ) -> [usize; TAU_PANELS] {
     let mut points = PANEL_POINTS;
-    // The log density at each panel's 8 and 4 nodes, computed once.
-    let mut logs = [[0.0; GL_NODES.len() + GL4_NODES.len()]; TAU_PANELS];
+    // The log density at each panel's 8, 4 and 6 nodes, computed once.
+    let mut logs = [[0.0; GL_NODES.len() + GL4_NODES.len() + GL6_NODES.len()]; TAU_PANELS];
     for (p, row) in logs.iter_mut().enumerate() {
         let (half, mid) = (
             0.5 * (edges[p + 1] - edges[p]),
             0.5 * (edges[p + 1] + edges[p]),
         );
-        for (value, x) in row.iter_mut().zip(GL_NODES.iter().chain(&GL4_NODES)) {
+        for (value, x) in row
+            .iter_mut()
+            .zip(GL_NODES.iter().chain(&GL4_NODES).chain(&GL6_NODES))
+        {
             *value = approx_log_posterior(approx, mu, tau_scale, mid + half * x);
         }
     }
@@ -106,7 +132,7 @@ pub(super) fn panel_points(
     if !peak.is_finite() {
         return points;
     }
-    let (mut full, mut reduced) = ([0.0; TAU_PANELS], [0.0; TAU_PANELS]);
+    let (mut full, mut reduced) = ([0.0; TAU_PANELS], [[0.0; 2]; TAU_PANELS]);
     for p in 0..TAU_PANELS {
         let half = 0.5 * (edges[p + 1] - edges[p]);
         let integral = |values: &[f64], weights: &[f64]| -> f64 {
@@ -116,14 +142,17 @@ pub(super) fn panel_points(
                 .map(|(v, w)| (v - peak).exp() * w)
                 .sum::<f64>()
         };
-        let (eight, four) = logs[p].split_at(GL_NODES.len());
+        let (eight, rest) = logs[p].split_at(GL_NODES.len());
+        let (four, six) = rest.split_at(GL4_NODES.len());
         full[p] = integral(eight, &GL_WEIGHTS);
-        reduced[p] = integral(four, &GL4_WEIGHTS);
+        reduced[p] = [integral(four, &GL4_WEIGHTS), integral(six, &GL6_WEIGHTS)];
     }
     let total: f64 = full.iter().sum();
     for p in 0..TAU_PANELS - 1 {
-        if (full[p] - reduced[p]).abs() <= REDUCED_TOLERANCE * total {
-            points[p] = REDUCED_POINTS;
+        if let Some(k) = (0..REDUCED_POINTS.len())
+            .find(|&k| (full[p] - reduced[p][k]).abs() <= REDUCED_TOLERANCE[k] * total)
+        {
+            points[p] = REDUCED_POINTS[k];
         }
     }
     points
@@ -342,7 +371,8 @@ mod tests {
 
     /// Homogeneous strata (τ's mass at 0, where its posterior is flat) give the first panels
     /// four points; strongly conflicting strata (τ near 2, rising steeply from the range's
-    /// start) keep eight everywhere; the last panel always keeps eight.
+    /// start) never take four and keep eight in the first panel, where the rise is; the last
+    /// panel always keeps eight.
     #[test]
     fn smooth_panels_take_fewer_points() {
         let mu = NormalPrior::new("mu", -1.735, 2.6).expect("mu prior");
@@ -352,7 +382,7 @@ mod tests {
             .collect();
         let edges = tau_edges(&chugh, &mu, 1.0, false);
         let points = panel_points(&chugh, &mu, 1.0, &edges);
-        assert_eq!(points[0], REDUCED_POINTS, "{points:?} on {edges:?}");
+        assert_eq!(points[0], REDUCED_POINTS[0], "{points:?} on {edges:?}");
         assert_eq!(points[TAU_PANELS - 1], 8);
         let conflicting: Vec<Approx> = [(4, 56), (39, 43), (1, 32), (47, 52)]
             .iter()
@@ -360,7 +390,10 @@ mod tests {
             .collect();
         let edges = tau_edges(&conflicting, &mu, 1.0, false);
         let points = panel_points(&conflicting, &mu, 1.0, &edges);
-        assert_eq!(points, PANEL_POINTS, "{points:?} on {edges:?}");
+        assert!(
+            points[0] == 8 && points[TAU_PANELS - 1] == 8 && !points.contains(&4),
+            "{points:?} on {edges:?}"
+        );
     }
 
     /// Rows that hold each panel's intended share leave the panels; rows of an exponential
