@@ -49,8 +49,9 @@ const SCAN_POINTS: usize = 73;
 const SCAN_LOW: f64 = 60.0;
 
 /// The Gauss–Legendre rule of a panel with `n` points on [−1, 1]: nodes, increasing, and
-/// weights (8 points, the only size [`PANEL_POINTS`] uses; fewer in any panel lost 4·10⁻⁵ of a
-/// stratum's mean where strongly conflicting strata mislead the panels' placement).
+/// weights. 8 points is [`PANEL_POINTS`]' size (fewer in every panel lost 4·10⁻⁵ of a stratum's
+/// mean where strongly conflicting strata mislead the panels' placement); 4 and 6 where
+/// [`panel_points`] finds them enough.
 pub(super) fn legendre_rule(n: usize) -> (&'static [f64], &'static [f64]) {
     match n {
         4 => (&GL4_NODES, &GL4_WEIGHTS),
@@ -62,7 +63,8 @@ pub(super) fn legendre_rule(n: usize) -> (&'static [f64], &'static [f64]) {
     }
 }
 
-/// The 6-point Gauss–Legendre rule on [−1, 1] (mpmath, 20 digits): nodes, increasing, and
+/// The 6-point Gauss–Legendre rule on [−1, 1] (mpmath at 50 digits, rounded to the nearest
+/// `f64`): nodes, increasing, and
 /// weights. [Abramowitz & Stegun 1964, Table 25.4]
 const GL6_NODES: [f64; 6] = [
     -0.932_469_514_203_152,
@@ -73,12 +75,12 @@ const GL6_NODES: [f64; 6] = [
     0.932_469_514_203_152,
 ];
 const GL6_WEIGHTS: [f64; 6] = [
-    0.171_324_492_379_170_3,
+    0.171_324_492_379_170_36,
     0.360_761_573_048_138_6,
-    0.467_913_934_572_691,
-    0.467_913_934_572_691,
+    0.467_913_934_572_691_04,
+    0.467_913_934_572_691_04,
     0.360_761_573_048_138_6,
-    0.171_324_492_379_170_3,
+    0.171_324_492_379_170_36,
 ];
 
 /// The 4-point Gauss–Legendre rule on [−1, 1] (mpmath, 20 digits): nodes, increasing, and

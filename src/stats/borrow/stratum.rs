@@ -10,7 +10,8 @@ use super::inner::softplus_and_expit;
 pub(super) const SUPPORT_DROP: f64 = 60.0;
 
 /// Exponents beyond which [`NodeValues::scaled`] keeps a factor and its logarithm apart (e^600
-/// is far inside the range of `f64`; products of a few of them are checked by the caller).
+/// is inside the range of `f64`; the node weights multiply such values through a product that
+/// moves into a logarithm when it leaves its range, `crate::stats::log_sum`).
 const LINEAR_RANGE: f64 = 600.0;
 
 /// A stratum's values at one node.
@@ -18,8 +19,9 @@ const LINEAR_RANGE: f64 = 600.0;
 pub(super) struct NodeValues {
     /// Lⱼ(μ, τ) = `marginal`·e^`ln_scale` (binary: relative to the likelihood's supremum, no
     /// binomial coefficient). The grid's sums give Lⱼ itself (`ln_scale` 0) and the node's
-    /// weight multiplies them, so that no logarithm is taken per stratum and node; a value
-    /// outside the range of `f64` keeps its logarithm in `ln_scale`.
+    /// weight multiplies them, so that no logarithm is taken per stratum and node; a closed
+    /// form or the inner quadrature whose exponent is beyond ±600 keeps it in `ln_scale` (and
+    /// its prefactor, or 1, in `marginal`).
     pub(super) marginal: f64,
     pub(super) ln_scale: f64,
     /// E[p], E[p²] given (μ, τ, yⱼ) (E[θ], E[θ²] for normal strata).
