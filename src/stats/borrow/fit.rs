@@ -57,8 +57,8 @@ pub(super) enum Data {
 
 /// One stratum: its data, its normal approximation and ln wⱼ, ln(1 − wⱼ); under EXNEX, the
 /// log of its non-exchangeable term (1 − wⱼ)·Cⱼ and the odds wⱼ/((1 − wⱼ)·Cⱼ) that turn an
-/// exchangeable Lⱼ into the ratio of the two terms (NaN where they leave the range in which the
-/// node weights multiply them, [`ODDS_RANGE`]).
+/// exchangeable Lⱼ into the ratio of the two terms (none where they leave the range in which
+/// the node weights multiply them, [`ODDS_RANGE`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Input {
     pub(super) data: Data,
@@ -66,7 +66,7 @@ pub(super) struct Input {
     pub(super) ln_w: f64,
     pub(super) ln_not_w: f64,
     pub(super) ln_nex_term: f64,
-    pub(super) odds: f64,
+    pub(super) odds: Option<f64>,
 }
 
 /// One stratum's conditional posterior given (μ, τ), or its non-exchangeable posterior, with
@@ -392,7 +392,7 @@ impl BorrowWorkspace {
                 ln_w: w.ln(),
                 ln_not_w: (-w).ln_1p(),
                 ln_nex_term: f64::NEG_INFINITY,
-                odds: f64::NAN,
+                odds: None,
             });
             self.approx.push(approx);
         }
@@ -412,11 +412,7 @@ impl BorrowWorkspace {
             let input = &mut self.inputs[j];
             input.ln_nex_term = input.ln_not_w + ln_nex;
             let ln_odds = input.ln_w - input.ln_nex_term;
-            input.odds = if ln_odds.abs() <= ODDS_RANGE {
-                ln_odds.exp()
-            } else {
-                f64::NAN
-            };
+            input.odds = (ln_odds.abs() <= ODDS_RANGE).then(|| ln_odds.exp());
         }
         Ok(())
     }
@@ -750,7 +746,7 @@ impl BorrowWorkspace {
     /// logarithms added: one logarithm per node. An EXNEX stratum's two terms enter through
     /// xⱼ = wⱼLⱼ/((1 − wⱼ)Cⱼ): its factor is (1 − wⱼ)Cⱼ·(1 + xⱼ) and
     /// P(j exchangeable | μ, τ, data) = xⱼ/(1 + xⱼ); a stratum whose values leave the range of
-    /// that product (`odds` NaN, or Lⱼ kept as a logarithm) is added in logarithms instead.
+    /// that product (no `odds`, or Lⱼ kept as a logarithm) is added in logarithms instead.
     fn node_log_weight(&mut self, model: &BorrowModel, base: f64, node: usize) -> f64 {
         let count = self.inputs.len();
         let any_certain = self.inputs.iter().any(|i| i.approx.weight == 1.0);
@@ -767,7 +763,8 @@ impl BorrowWorkspace {
             let slot = node * count + j;
             let value = self.values[slot];
             if input.approx.weight == 0.0 {
-                log_weight += self.nex_values[j].ln_marginal();
+                // ln(1 − wⱼ) = 0: the non-exchangeable term is Cⱼ.
+                log_weight += input.ln_nex_term;
                 self.exchangeable[slot] = 0.0;
                 continue;
             }
@@ -775,8 +772,8 @@ impl BorrowWorkspace {
                 product.add(value.marginal);
                 log_weight += value.ln_scale;
                 self.exchangeable[slot] = 1.0;
-            } else if input.odds.is_finite() && value.ln_scale == 0.0 {
-                let x = input.odds * value.marginal;
+            } else if let (Some(odds), 0.0) = (input.odds, value.ln_scale) {
+                let x = odds * value.marginal;
                 let factor = 1.0 + x;
                 product.add(factor);
                 log_weight += input.ln_nex_term;
@@ -831,12 +828,7 @@ impl BorrowWorkspace {
     fn normalise(&mut self, model: &BorrowModel) {
         // ln of the all-non-exchangeable component: Πⱼ (1 − wⱼ)·Cⱼ (μ and τ integrate their
         // priors to 1).
-        let ln_all_nex: f64 = self
-            .inputs
-            .iter()
-            .zip(&self.nex_values)
-            .map(|(input, nex)| input.ln_not_w + nex.ln_marginal())
-            .sum();
+        let ln_all_nex: f64 = self.inputs.iter().map(|input| input.ln_nex_term).sum();
         let ln_all_nex = if matches!(model.strata, StrataModel::Hierarchical) {
             f64::NEG_INFINITY
         } else {
