@@ -540,3 +540,24 @@ fn a_value_that_would_overflow_the_posterior_is_refused_as_an_input_error() {
         .record_outcome(&mut state, "S1", OutcomeValue::Continuous { value: 12.5 })
         .expect("an ordinary value is recorded");
 }
+
+/// A precision design validates, but the engine refuses to start it (and so to simulate it)
+/// until it enrols by biomarkers: it must never run as if its participants were exchangeable.
+#[test]
+fn a_precision_design_is_refused_at_start_with_nothing_emitted() {
+    let protocol = Protocol::load(Path::new("tests/protocols/precision-two-biomarkers.toml"))
+        .expect("a valid precision protocol");
+    let precision = protocol.precision.as_ref().expect("a precision layer");
+    assert_eq!(precision.strata.len(), 3);
+    let mut engine = Engine::new(&protocol, TrialSeed::from_u64(1));
+    let mut state = TrialState::new(&protocol).expect("state");
+    let refused = engine
+        .start(&mut state, "test-hash")
+        .expect_err("a precision design cannot start yet");
+    assert!(
+        refused.to_string().contains("precision design"),
+        "{refused}"
+    );
+    assert_eq!(state.status, TrialStatus::NotStarted);
+    assert_eq!(state.last_seq, 0);
+}

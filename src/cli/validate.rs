@@ -18,15 +18,22 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let mut all_valid = true;
     for file in &args.files {
         match Protocol::load(file) {
-            Ok(protocol) => println!(
-                "{}: ok ({} design, {} arms)",
-                file.display(),
-                match protocol.trial.design {
-                    bayestrial::protocol::Design::Platform => "platform",
-                    bayestrial::protocol::Design::Nof1 => "n-of-1",
-                },
-                protocol.arms.len()
-            ),
+            Ok(protocol) => {
+                let design = match (protocol.trial.design, &protocol.precision) {
+                    (bayestrial::protocol::Design::Platform, None) => "platform".to_owned(),
+                    (bayestrial::protocol::Design::Platform, Some(precision)) => format!(
+                        "precision platform ({} strata, {} signatures)",
+                        precision.strata.len(),
+                        precision.signatures.len()
+                    ),
+                    (bayestrial::protocol::Design::Nof1, _) => "n-of-1".to_owned(),
+                };
+                println!(
+                    "{}: ok ({design} design, {} arms)",
+                    file.display(),
+                    protocol.arms.len()
+                );
+            }
             Err(errors) => {
                 all_valid = false;
                 eprintln!("{errors}");

@@ -134,6 +134,17 @@ impl<'p> Engine<'p> {
         if state.status != TrialStatus::NotStarted {
             return Err(EngineError::Refused("the trial has already started".into()));
         }
+        // The protocol language checks precision designs, but the engine does not yet enrol by
+        // biomarkers: such a trial is refused rather than run as if its participants were
+        // exchangeable.
+        if self.protocol.precision.is_some() {
+            return Err(EngineError::Refused(
+                "this protocol is a precision design ([[biomarker]] tables): its protocol \
+                 checks, but enrolment by biomarkers, stratified allocation and graduation are \
+                 not built yet, so it cannot be started or simulated"
+                    .into(),
+            ));
+        }
         let mut out = Vec::new();
         self.emit(
             state,

@@ -32,6 +32,18 @@ pub const MAX_ARMS: usize = crate::stats::MAX_ARMS;
 /// The most `[[scenario]]` tables.
 pub const MAX_SCENARIOS: usize = 100;
 
+/// The most `[[biomarker]]` tables of a precision design.
+pub const MAX_BIOMARKERS: usize = 6;
+
+/// The most levels of one biomarker.
+pub const MAX_LEVELS: usize = 16;
+
+/// The most `[[signature]]` tables.
+pub const MAX_SIGNATURES: usize = 64;
+
+/// The longest selection of strata (`"HR = neg and HER2 = neg"`), in characters.
+pub const MAX_SELECTION_CHARS: usize = 400;
+
 /// The longest free text (`trial.title`, `outcome.name`, an arm's `name`, a scenario's
 /// `name`), in characters.
 pub const MAX_TEXT_CHARS: usize = 200;

@@ -13,6 +13,7 @@ mod hash;
 pub mod limits;
 pub mod model;
 mod parse;
+pub mod precision;
 mod raw;
 mod validate;
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::precision::{Precision, ScenarioStrata};
 use crate::stats::{BetaPrior, Better, GammaPrior, Mixture, NigPrior};
 
 /// An arm identifier: 1 to 64 characters of ASCII letters, digits, `-` and `_`. Shared, so that
@@ -479,6 +480,9 @@ pub struct Scenario {
     pub outcome_delay: DelaySpec,
     /// Probability a participant never gives an outcome.
     pub dropout: f64,
+    /// Precision designs: each stratum's prevalence and each arm's truth per stratum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strata: Option<ScenarioStrata>,
 }
 
 /// A validated protocol.
@@ -500,6 +504,9 @@ pub struct Protocol {
     pub nof1: Option<Nof1Spec>,
     /// `[[scenario]]`.
     pub scenarios: Vec<Scenario>,
+    /// The precision layer (`[[biomarker]]` and the tables that go with it), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
 }
 
 impl Protocol {

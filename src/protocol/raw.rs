@@ -33,6 +33,70 @@ pub(crate) struct RawProtocol {
     pub decision: Option<S<RawDecision>>,
     pub nof1: Option<S<RawNof1>>,
     pub scenario: Option<S<Vec<S<RawScenario>>>>,
+    pub biomarker: Option<S<Vec<S<RawBiomarker>>>>,
+    pub strata: Option<S<RawStrata>>,
+    pub signature: Option<S<Vec<S<RawSignature>>>>,
+    pub borrowing: Option<S<RawBorrowing>>,
+    pub graduation: Option<S<RawGraduation>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[biomarker]] table")]
+pub(crate) struct RawBiomarker {
+    pub id: S<String>,
+    pub name: Option<S<String>>,
+    pub levels: S<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [strata] table")]
+pub(crate) struct RawStrata {
+    pub ineligible: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[signature]] table")]
+pub(crate) struct RawSignature {
+    pub id: S<String>,
+    pub name: Option<S<String>>,
+    pub strata: S<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [borrowing] table")]
+pub(crate) struct RawBorrowing {
+    pub model: S<String>,
+    pub mu_prior: Option<S<Vec<S<f64>>>>,
+    pub tau_prior: Option<S<f64>>,
+    pub nex_prior: Option<S<Vec<S<f64>>>>,
+    pub ex_weight: Option<S<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [graduation] table")]
+pub(crate) struct RawGraduation {
+    pub future_n: S<i64>,
+    pub alpha: Option<S<f64>>,
+    pub threshold: S<f64>,
+    pub futility: Option<S<f64>>,
+    pub min_participants: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table { strata = \"…\", share = … }"
+)]
+pub(crate) struct RawPrevalence {
+    pub strata: S<String>,
+    pub share: S<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[scenario.subgroup]] table")]
+pub(crate) struct RawSubgroup {
+    pub strata: S<String>,
+    pub truth: S<BTreeMap<S<String>, S<f64>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +166,8 @@ pub(crate) struct RawArm {
     pub prior: Option<S<RawPrior>>,
     pub opens_at: Option<S<i64>>,
     pub ratio: Option<S<i64>>,
+    /// The strata the arm may enrol (precision designs), as selections.
+    pub strata: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +180,7 @@ pub(crate) struct RawAllocation {
     pub max: Option<S<f64>>,
     pub burn_in: Option<S<i64>>,
     pub block_multiple: Option<S<i64>>,
+    pub max_per_arm: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +242,8 @@ pub(crate) struct RawScenario {
     pub accrual_per_week: S<f64>,
     pub outcome_delay_weeks: Option<S<Value>>,
     pub dropout: Option<S<f64>>,
+    pub prevalence: Option<S<Vec<S<RawPrevalence>>>>,
+    pub subgroup: Option<S<Vec<S<RawSubgroup>>>>,
 }
 
 /// Any TOML value, with the span of every nested value (not of keys).

@@ -31,6 +31,7 @@ pub(super) fn allocation(
         max: None,
         burn_in: None,
         block_multiple: None,
+        max_per_arm: None,
     };
     let table = raw.map_or(&empty, |r| r.get_ref());
     // Unknown (None) when the arms are invalid; the checks that need them are then skipped.

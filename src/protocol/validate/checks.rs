@@ -205,3 +205,38 @@ pub(super) fn kind_name(kind: OutcomeKind) -> &'static str {
         OutcomeKind::Count => "count",
     }
 }
+
+/// One arm's true parameter: a response probability in (0, 1), an event rate > 0, or a mean
+/// within the outcome's range.
+pub(super) fn truth_value(
+    c: &mut Collector<'_>,
+    value: &S<f64>,
+    key_path: &str,
+    kind: OutcomeKind,
+    range: (Option<f64>, Option<f64>),
+) -> Option<f64> {
+    match kind {
+        OutcomeKind::Binary => number(
+            c,
+            value,
+            key_path,
+            "a response probability strictly between 0 and 1",
+            |x| x > 0.0 && x < 1.0,
+        ),
+        OutcomeKind::Count => number(c, value, key_path, "an event rate > 0", |x| x > 0.0),
+        OutcomeKind::Continuous => {
+            let (lo, hi) = range;
+            let rule = match (lo, hi) {
+                (Some(lo), Some(hi)) => {
+                    format!("a mean within outcome.min..max = [{lo}, {hi}]")
+                }
+                (Some(lo), None) => format!("a mean ≥ outcome.min = {lo}"),
+                (None, Some(hi)) => format!("a mean ≤ outcome.max = {hi}"),
+                (None, None) => String::from("a finite mean"),
+            };
+            number(c, value, key_path, &rule, |x| {
+                lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi)
+            })
+        }
+    }
+}

@@ -16,6 +16,7 @@ mod arms;
 mod checks;
 mod decision;
 mod nof1;
+mod precision;
 mod prior;
 mod scenario;
 #[cfg(test)]
@@ -30,6 +31,7 @@ use analysis::analysis;
 use arms::{arms, DefaultPrior};
 use decision::decision;
 use nof1::nof1_table;
+use precision::precision;
 use prior::prior;
 use scenario::scenarios;
 use trial::{outcome, trial};
@@ -99,10 +101,36 @@ pub(crate) fn validate(raw: RawProtocol, c: &mut Collector<'_>) -> Option<Protoc
         kind,
         analysis.as_ref().map(|a| a.looks.len()),
     );
+    // The precision tables need the arms, the outcome kind, the allocation and the size; a
+    // precision design is a platform design.
+    let precision = match (design, &arms, kind, &allocation, max_participants) {
+        (Some(Design::Nof1), _, _, _, _) if raw.biomarker.is_some() => {
+            if let Some(b) = &raw.biomarker {
+                c.error(
+                    &b.span(),
+                    "biomarker",
+                    "biomarkers belong to platform designs, not n-of-1 designs",
+                );
+            }
+            None
+        }
+        (Some(Design::Nof1), _, _, _, _) => Some(None),
+        (Some(Design::Platform), Some(arms), Some(kind), Some(allocation), Some(max)) => {
+            precision(c, &raw, arms, kind, allocation, max)
+        }
+        _ => None,
+    };
     // The outcome range is only used when it is valid (else its error is already reported).
     let range = outcome.as_ref().map_or((None, None), |o| (o.min, o.max));
-    let scenarios = match (&arms, kind) {
-        (Some(arms), Some(kind)) => scenarios(c, raw.scenario.as_ref(), arms, kind, range),
+    let scenarios = match (&arms, kind, &precision) {
+        (Some(arms), Some(kind), Some(precision)) => scenarios(
+            c,
+            raw.scenario.as_ref(),
+            arms,
+            kind,
+            range,
+            precision.as_ref(),
+        ),
         _ => None,
     };
 
@@ -119,6 +147,7 @@ pub(crate) fn validate(raw: RawProtocol, c: &mut Collector<'_>) -> Option<Protoc
             (Design::Platform, _) => None,
         },
         scenarios: scenarios?,
+        precision: precision?,
     })
 }
 

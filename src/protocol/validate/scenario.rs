@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use super::checks::{kind_name, number, positive, text, value_number, DisplayValue};
+use super::checks::{kind_name, number, positive, text, truth_value, value_number, DisplayValue};
+use super::precision::scenario_strata;
 use crate::protocol::error::Collector;
 use crate::protocol::limits::MAX_SCENARIOS;
 use crate::protocol::model::{ArmSpec, DelaySpec, OutcomeKind, Scenario};
+use crate::protocol::precision::Precision;
 use crate::protocol::raw::{join, RawScenario, Value, S};
 
 pub(super) fn scenarios(
@@ -17,6 +19,7 @@ pub(super) fn scenarios(
     arms: &[ArmSpec],
     kind: OutcomeKind,
     range: (Option<f64>, Option<f64>),
+    precision: Option<&Precision>,
 ) -> Option<Vec<Scenario>> {
     let Some(raw) = raw else {
         return Some(Vec::new());
@@ -50,7 +53,7 @@ pub(super) fn scenarios(
                 names.insert(n.clone(), i);
             }
         }
-        let scenario = scenario(c, s.get_ref(), &path, arms, kind, range);
+        let scenario = scenario(c, s.get_ref(), &path, arms, kind, range, precision);
         out.push(match (name, scenario) {
             (Some(name), Some(mut scenario)) => {
                 scenario.name = name;
@@ -70,6 +73,7 @@ fn scenario(
     arms: &[ArmSpec],
     kind: OutcomeKind,
     range: (Option<f64>, Option<f64>),
+    precision: Option<&Precision>,
 ) -> Option<Scenario> {
     let truth_path = join(path, "truth");
     let valid_ids: Vec<&str> = arms.iter().map(|a| a.id.as_str()).collect();
@@ -90,30 +94,7 @@ fn scenario(
             ok = false;
             continue;
         };
-        let checked = match kind {
-            OutcomeKind::Binary => number(
-                c,
-                value,
-                &key_path,
-                "a response probability strictly between 0 and 1",
-                |x| x > 0.0 && x < 1.0,
-            ),
-            OutcomeKind::Count => number(c, value, &key_path, "an event rate > 0", |x| x > 0.0),
-            OutcomeKind::Continuous => {
-                let (lo, hi) = range;
-                let rule = match (lo, hi) {
-                    (Some(lo), Some(hi)) => {
-                        format!("a mean within outcome.min..max = [{lo}, {hi}]")
-                    }
-                    (Some(lo), None) => format!("a mean ≥ outcome.min = {lo}"),
-                    (None, Some(hi)) => format!("a mean ≤ outcome.max = {hi}"),
-                    (None, None) => String::from("a finite mean"),
-                };
-                number(c, value, &key_path, &rule, |x| {
-                    lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi)
-                })
-            }
-        };
+        let checked = truth_value(c, value, &key_path, kind, range);
         match checked {
             Some(x) => {
                 truth.insert(arm.id.clone(), x);
@@ -177,11 +158,25 @@ fn scenario(
             |x| (0.0..1.0).contains(&x),
         ),
     };
+    let strata = if ok {
+        scenario_strata(
+            c,
+            raw,
+            path,
+            precision,
+            &truth,
+            arms,
+            |c, value, key_path| truth_value(c, value, key_path, kind, range),
+        )
+    } else {
+        None
+    };
     if !ok {
         return None;
     }
     Some(Scenario {
         name: String::new(),
+        strata: strata?,
         truth,
         sd: sd?,
         accrual_per_week: accrual?,

@@ -1,0 +1,1188 @@
+//! The precision tables: `[[biomarker]]`, `[strata]`, an arm's `strata`, `[[signature]]`,
+//! `[borrowing]`, `[graduation]` and `allocation.max_per_arm`; and a scenario's `prevalence` and
+//! `[[scenario.subgroup]]`.
+//!
+//! Strata are written as **selections**: `"all"`, or one or more `BIOMARKER = LEVEL` clauses
+//! joined by `and` (`"HR = neg and HER2 = neg"`); a list of selections is their union. A
+//! selection that names an unknown biomarker or level, repeats a biomarker, or selects no
+//! eligible stratum is an error at its position.
+
+use std::collections::BTreeMap;
+
+use super::checks::{keyword, number, open_unit, positive, text, whole_within, whole_within_or};
+use crate::protocol::error::Collector;
+use crate::protocol::limits::{MAX_BIOMARKERS, MAX_LEVELS, MAX_SELECTION_CHARS, MAX_SIGNATURES};
+use crate::protocol::model::{
+    AllocationRule, AllocationSpec, ArmId, ArmSpec, ControlShare, OutcomeKind,
+};
+use crate::protocol::precision::{
+    label_of, Biomarker, Borrowing, Graduation, LogitNormal, Precision, ScenarioStrata, Signature,
+    StrataSet, Stratum, MAX_STRATA,
+};
+use crate::protocol::raw::{
+    join, RawBorrowing, RawGraduation, RawProtocol, RawScenario, RawSignature, S,
+};
+use crate::stats::predictive::MAX_PATIENTS;
+
+/// Default one-sided significance level of the future confirmatory trial.
+pub const DEFAULT_ALPHA: f64 = 0.025;
+/// Default prior probability that a stratum is exchangeable (EXNEX).
+pub const DEFAULT_EX_WEIGHT: f64 = 0.5;
+
+/// A selection: per biomarker, the level it requires (`None`: any level).
+type Pattern = Vec<Option<usize>>;
+
+/// The precision tables, when the protocol has `[[biomarker]]` tables; `Some(None)` when it has
+/// none (then every precision key is an error); `None` when something is wrong.
+pub(super) fn precision(
+    c: &mut Collector<'_>,
+    raw: &RawProtocol,
+    arms: &[ArmSpec],
+    kind: OutcomeKind,
+    allocation: &AllocationSpec,
+    max_participants: u32,
+) -> Option<Option<Precision>> {
+    let Some(raw_biomarkers) = &raw.biomarker else {
+        return refuse_without_biomarkers(c, raw).then_some(None);
+    };
+    if kind != OutcomeKind::Binary {
+        c.error(
+            &raw_biomarkers.span(),
+            "biomarker",
+            "a precision design needs a binary outcome (graduation is by the predictive \
+             probability of a binary confirmatory trial)",
+        );
+        return None;
+    }
+    let biomarkers = biomarkers(c, raw_biomarkers)?;
+    let combinations = combinations(&biomarkers);
+    let strata = eligible_strata(c, raw, &biomarkers, &combinations)?;
+    let eligible = StrataSet::first(strata.len());
+    let patterns_of = |c: &mut Collector<'_>, list: &S<Vec<S<String>>>, path: &str| {
+        union(c, list, path, &biomarkers, &strata)
+    };
+
+    // The strata each arm may enrol: every eligible stratum unless the arm says otherwise; the
+    // control serves them all.
+    let mut arm_strata = Vec::with_capacity(arms.len());
+    let mut ok = true;
+    for (i, (spec, raw_arm)) in arms
+        .iter()
+        .zip(raw.arm.iter().flat_map(|a| a.get_ref()))
+        .enumerate()
+    {
+        let path = format!("arm[{i}].strata");
+        let set = match &raw_arm.get_ref().strata {
+            None => Some(eligible),
+            Some(list) if spec.control => {
+                c.error(
+                    &list.span(),
+                    &path,
+                    "the control arm serves every stratum: remove strata",
+                );
+                None
+            }
+            Some(list) => patterns_of(c, list, &path),
+        };
+        ok &= set.is_some();
+        arm_strata.push(set.unwrap_or(eligible));
+    }
+    if ok {
+        for (s, stratum) in strata.iter().enumerate() {
+            let open = arm_strata.iter().filter(|set| set.contains(s)).count();
+            if open < 2 {
+                c.error(
+                    &raw_biomarkers.span(),
+                    "arm",
+                    format!(
+                        "stratum {} has {open} arm(s) that may enrol it; every eligible \
+                         stratum needs at least 2 (or declare it ineligible in [strata])",
+                        stratum.label
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+
+    let signatures = signatures(c, raw, &biomarkers, &strata, eligible);
+    let borrowing = borrowing(c, raw.borrowing.as_ref());
+    let graduation = graduation(c, raw, max_participants);
+    if let (Some(Some(_)), false, Some(table)) = (
+        &graduation,
+        arms.iter().any(|a| a.control),
+        raw.graduation.as_ref(),
+    ) {
+        c.error(
+            &table.span(),
+            "graduation",
+            "graduation compares each arm with the control in a confirmatory trial: the \
+             protocol needs a control arm",
+        );
+        ok = false;
+    }
+    let max_per_arm = raw
+        .allocation
+        .as_ref()
+        .and_then(|a| a.get_ref().max_per_arm.as_ref())
+        .map(|v| whole_within(c, v, "allocation.max_per_arm", 1, max_participants));
+    let max_per_arm = match max_per_arm {
+        None => Some(None),
+        Some(v) => v.map(Some),
+    };
+    ok &= control_share_is_fixed(c, raw, arms, allocation);
+    if !ok {
+        return None;
+    }
+    Some(Some(Precision {
+        biomarkers,
+        strata,
+        arm_strata,
+        signatures: signatures?,
+        borrowing: borrowing?,
+        graduation: graduation?,
+        max_per_arm: max_per_arm?,
+    }))
+}
+
+/// Allocation within a stratum against a control compares each arm with the control there, at a
+/// fixed control share (I-SPY 2's 20 %): any other share is refused.
+fn control_share_is_fixed(
+    c: &mut Collector<'_>,
+    raw: &RawProtocol,
+    arms: &[ArmSpec],
+    allocation: &AllocationSpec,
+) -> bool {
+    let has_control = arms.iter().any(|a| a.control);
+    match allocation.rule {
+        AllocationRule::Thompson { control, .. } if has_control => match control {
+            ControlShare::Fixed(_) => true,
+            ControlShare::None | ControlShare::SqrtK | ControlShare::MatchBest => {
+                let span = raw
+                    .allocation
+                    .as_ref()
+                    .map_or_else(|| raw.trial.span(), |a| a.span());
+                c.error(
+                    &span,
+                    "allocation.control",
+                    "a precision design with a control allocates within each stratum by \
+                     P(better than control) with a fixed control share: set control = <share \
+                     in (0, 1)>, e.g. 0.2",
+                );
+                false
+            }
+        },
+        AllocationRule::Thompson { .. } | AllocationRule::Fixed => true,
+    }
+}
+
+/// Every precision key is an error without `[[biomarker]]` tables. Whether none was given.
+fn refuse_without_biomarkers(c: &mut Collector<'_>, raw: &RawProtocol) -> bool {
+    let message = "is a key of precision designs: add [[biomarker]] tables or remove it";
+    let mut spans = Vec::new();
+    if let Some(v) = &raw.strata {
+        spans.push((v.span(), "strata".to_owned()));
+    }
+    if let Some(v) = &raw.signature {
+        spans.push((v.span(), "signature".to_owned()));
+    }
+    if let Some(v) = &raw.borrowing {
+        spans.push((v.span(), "borrowing".to_owned()));
+    }
+    if let Some(v) = &raw.graduation {
+        spans.push((v.span(), "graduation".to_owned()));
+    }
+    if let Some(v) = raw
+        .allocation
+        .as_ref()
+        .and_then(|a| a.get_ref().max_per_arm.as_ref())
+    {
+        spans.push((v.span(), "allocation.max_per_arm".to_owned()));
+    }
+    for (i, arm) in raw.arm.iter().flat_map(|a| a.get_ref()).enumerate() {
+        if let Some(v) = &arm.get_ref().strata {
+            spans.push((v.span(), format!("arm[{i}].strata")));
+        }
+    }
+    for (i, s) in raw.scenario.iter().flat_map(|s| s.get_ref()).enumerate() {
+        if let Some(v) = &s.get_ref().prevalence {
+            spans.push((v.span(), format!("scenario[{i}].prevalence")));
+        }
+        if let Some(v) = &s.get_ref().subgroup {
+            spans.push((v.span(), format!("scenario[{i}].subgroup")));
+        }
+    }
+    let none = spans.is_empty();
+    for (span, path) in spans {
+        c.error(&span, &path, message);
+    }
+    none
+}
+
+/// An id of a biomarker, level or signature: as an arm id.
+fn checked_id(c: &mut Collector<'_>, value: &S<String>, path: &str, what: &str) -> Option<String> {
+    match ArmId::parse(value.get_ref()) {
+        Ok(_) => Some(value.get_ref().clone()),
+        Err(e) => {
+            c.error(&value.span(), path, e.replacen("arm id", what, 1));
+            None
+        }
+    }
+}
+
+fn biomarkers(
+    c: &mut Collector<'_>,
+    raw: &S<Vec<S<crate::protocol::raw::RawBiomarker>>>,
+) -> Option<Vec<Biomarker>> {
+    let list = raw.get_ref();
+    if list.is_empty() || list.len() > MAX_BIOMARKERS {
+        c.error(
+            &raw.span(),
+            "biomarker",
+            format!(
+                "{} biomarkers given; 1 to {MAX_BIOMARKERS} are allowed",
+                list.len()
+            ),
+        );
+        return None;
+    }
+    let mut out = Vec::with_capacity(list.len());
+    let mut ok = true;
+    for (i, b) in list.iter().enumerate() {
+        let b = b.get_ref();
+        let path = format!("biomarker[{i}]");
+        let id_path = join(&path, "id");
+        let id = checked_id(c, &b.id, &id_path, "biomarker id").filter(|id| {
+            let taken = out.iter().any(|o: &Biomarker| &o.id == id);
+            if taken {
+                c.error(
+                    &b.id.span(),
+                    &id_path,
+                    format!("biomarker id {id:?} is used twice"),
+                );
+            }
+            !taken
+        });
+        let name = match &b.name {
+            Some(n) => text(c, n, &join(&path, "name")),
+            None => id.clone(),
+        };
+        let levels_path = join(&path, "levels");
+        let raw_levels = b.levels.get_ref();
+        let mut levels: Vec<String> = Vec::new();
+        if raw_levels.is_empty() || raw_levels.len() > MAX_LEVELS {
+            c.error(
+                &b.levels.span(),
+                &levels_path,
+                format!(
+                    "{} levels given; 1 to {MAX_LEVELS} are allowed",
+                    raw_levels.len()
+                ),
+            );
+            ok = false;
+        } else {
+            for (k, level) in raw_levels.iter().enumerate() {
+                let level_path = format!("{levels_path}[{k}]");
+                match checked_id(c, level, &level_path, "level") {
+                    Some(l) if levels.contains(&l) => {
+                        c.error(
+                            &level.span(),
+                            &level_path,
+                            format!("level {l:?} is given twice"),
+                        );
+                        ok = false;
+                    }
+                    Some(l) => levels.push(l),
+                    None => ok = false,
+                }
+            }
+        }
+        match (id, name) {
+            (Some(id), Some(name)) => out.push(Biomarker { id, name, levels }),
+            _ => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let product = out
+        .iter()
+        .try_fold(1usize, |n, b| n.checked_mul(b.levels.len()))
+        .unwrap_or(usize::MAX);
+    if product > MAX_STRATA {
+        c.error(
+            &raw.span(),
+            "biomarker",
+            format!(
+                "the biomarkers' levels make {product} combinations; at most {MAX_STRATA} \
+                 strata are allowed"
+            ),
+        );
+        return None;
+    }
+    Some(out)
+}
+
+/// Every combination of levels, the first biomarker's varying slowest (at most
+/// [`MAX_STRATA`], checked by [`biomarkers`]).
+fn combinations(biomarkers: &[Biomarker]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = vec![Vec::new()];
+    for b in biomarkers {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                (0..b.levels.len()).map(move |l| {
+                    let mut next = prefix.clone();
+                    next.push(l);
+                    next
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// The eligible strata: every combination but those `[strata] ineligible` selects.
+fn eligible_strata(
+    c: &mut Collector<'_>,
+    raw: &RawProtocol,
+    biomarkers: &[Biomarker],
+    combinations: &[Vec<usize>],
+) -> Option<Vec<Stratum>> {
+    let mut excluded = vec![false; combinations.len()];
+    if let Some(list) = raw
+        .strata
+        .as_ref()
+        .and_then(|s| s.get_ref().ineligible.as_ref())
+    {
+        let mut ok = true;
+        for (i, written) in list.get_ref().iter().enumerate() {
+            let path = format!("strata.ineligible[{i}]");
+            let Some(pattern) = pattern(c, written, &path, biomarkers) else {
+                ok = false;
+                continue;
+            };
+            let mut any = false;
+            for (k, combination) in combinations.iter().enumerate() {
+                if matches(&pattern, combination) {
+                    excluded[k] = true;
+                    any = true;
+                }
+            }
+            if !any {
+                c.error(&written.span(), &path, "selects no combination");
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+    }
+    let strata: Vec<Stratum> = combinations
+        .iter()
+        .zip(&excluded)
+        .filter(|(_, &out)| !out)
+        .map(|(levels, _)| Stratum {
+            label: label_of(biomarkers, levels),
+            levels: levels.clone(),
+        })
+        .collect();
+    if strata.is_empty() {
+        let span = raw.strata.as_ref().map_or(0..0, |s| s.span());
+        c.error(&span, "strata.ineligible", "leaves no eligible stratum");
+        return None;
+    }
+    Some(strata)
+}
+
+/// Whether `levels` satisfies every clause of `pattern`.
+fn matches(pattern: &[Option<usize>], levels: &[usize]) -> bool {
+    pattern
+        .iter()
+        .zip(levels)
+        .all(|(want, &have)| want.is_none_or(|w| w == have))
+}
+
+/// Parses one selection: `all`, or `ID = LEVEL` clauses joined by `and`.
+fn pattern(
+    c: &mut Collector<'_>,
+    written: &S<String>,
+    path: &str,
+    biomarkers: &[Biomarker],
+) -> Option<Pattern> {
+    let textual = written.get_ref();
+    if textual.chars().count() > MAX_SELECTION_CHARS {
+        c.error(
+            &written.span(),
+            path,
+            format!("a selection has at most {MAX_SELECTION_CHARS} characters"),
+        );
+        return None;
+    }
+    let mut pattern: Pattern = vec![None; biomarkers.len()];
+    if textual.trim() == "all" {
+        return Some(pattern);
+    }
+    let known = biomarkers
+        .iter()
+        .map(|b| b.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for clause in textual.split(" and ") {
+        let Some((key, level)) = clause.split_once('=') else {
+            c.error(
+                &written.span(),
+                path,
+                format!(
+                    "{clause:?} is not a clause: write \"all\" or BIOMARKER = LEVEL clauses \
+                     joined by \"and\" (biomarkers: {known})"
+                ),
+            );
+            return None;
+        };
+        let (key, level) = (key.trim(), level.trim());
+        let Some(b) = biomarkers.iter().position(|b| b.id == key) else {
+            c.error(
+                &written.span(),
+                path,
+                format!("{key:?} is not a biomarker; the biomarkers are: {known}"),
+            );
+            return None;
+        };
+        let levels = &biomarkers[b].levels;
+        let Some(l) = levels.iter().position(|x| x == level) else {
+            c.error(
+                &written.span(),
+                path,
+                format!(
+                    "{level:?} is not a level of {key}; its levels are: {}",
+                    levels.join(", ")
+                ),
+            );
+            return None;
+        };
+        if pattern[b].is_some() {
+            c.error(
+                &written.span(),
+                path,
+                format!("{key} appears twice in one selection"),
+            );
+            return None;
+        }
+        pattern[b] = Some(l);
+    }
+    Some(pattern)
+}
+
+/// The eligible strata a list of selections covers; each selection must cover at least one.
+fn union(
+    c: &mut Collector<'_>,
+    list: &S<Vec<S<String>>>,
+    path: &str,
+    biomarkers: &[Biomarker],
+    strata: &[Stratum],
+) -> Option<StrataSet> {
+    if list.get_ref().is_empty() {
+        c.error(&list.span(), path, "must list at least one selection");
+        return None;
+    }
+    let mut set = StrataSet::EMPTY;
+    let mut ok = true;
+    for (i, written) in list.get_ref().iter().enumerate() {
+        match selected(c, written, &format!("{path}[{i}]"), biomarkers, strata) {
+            Some(s) => set = set.union(s),
+            None => ok = false,
+        }
+    }
+    ok.then_some(set)
+}
+
+/// The eligible strata one selection covers (at least one).
+fn selected(
+    c: &mut Collector<'_>,
+    written: &S<String>,
+    path: &str,
+    biomarkers: &[Biomarker],
+    strata: &[Stratum],
+) -> Option<StrataSet> {
+    let pattern = pattern(c, written, path, biomarkers)?;
+    let set = strata
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches(&pattern, &s.levels))
+        .fold(StrataSet::EMPTY, |set, (i, _)| {
+            set.union(StrataSet::single(i))
+        });
+    if set.is_empty() {
+        c.error(&written.span(), path, "selects no eligible stratum");
+        return None;
+    }
+    Some(set)
+}
+
+/// `[[signature]]`; without any, one signature `all` of every eligible stratum.
+fn signatures(
+    c: &mut Collector<'_>,
+    raw: &RawProtocol,
+    biomarkers: &[Biomarker],
+    strata: &[Stratum],
+    eligible: StrataSet,
+) -> Option<Vec<Signature>> {
+    let Some(list) = &raw.signature else {
+        return Some(vec![Signature {
+            id: "all".into(),
+            name: "All eligible participants".into(),
+            written: "all".into(),
+            strata: eligible,
+        }]);
+    };
+    if list.get_ref().is_empty() || list.get_ref().len() > MAX_SIGNATURES {
+        c.error(
+            &list.span(),
+            "signature",
+            format!(
+                "{} signatures given; 1 to {MAX_SIGNATURES} are allowed",
+                list.get_ref().len()
+            ),
+        );
+        return None;
+    }
+    let mut out: Vec<Signature> = Vec::new();
+    let mut ok = true;
+    for (i, s) in list.get_ref().iter().enumerate() {
+        let RawSignature {
+            id: raw_id,
+            name,
+            strata: written,
+        } = s.get_ref();
+        let path = format!("signature[{i}]");
+        let id_path = join(&path, "id");
+        let id = checked_id(c, raw_id, &id_path, "signature id").filter(|id| {
+            let taken = out.iter().any(|o| &o.id == id);
+            if taken {
+                c.error(
+                    &raw_id.span(),
+                    &id_path,
+                    format!("signature id {id:?} is used twice"),
+                );
+            }
+            !taken
+        });
+        let name = match name {
+            Some(n) => text(c, n, &join(&path, "name")),
+            None => id.clone(),
+        };
+        let set = union(c, written, &join(&path, "strata"), biomarkers, strata);
+        match (id, name, set) {
+            (Some(id), Some(name), Some(set)) => out.push(Signature {
+                id,
+                name,
+                written: written
+                    .get_ref()
+                    .iter()
+                    .map(|w| w.get_ref().trim().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                strata: set,
+            }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A `[m, s]` normal prior on the logit scale.
+fn logit_normal(c: &mut Collector<'_>, value: &S<Vec<S<f64>>>, path: &str) -> Option<LogitNormal> {
+    match value.get_ref().as_slice() {
+        [m, s] => {
+            let mean = number(c, m, path, "a finite mean", |_| true);
+            let sd = positive(c, s, path);
+            Some(LogitNormal {
+                mean: mean?,
+                sd: sd?,
+            })
+        }
+        other => {
+            c.error(
+                &value.span(),
+                path,
+                format!(
+                    "{} numbers given; write [mean, sd] on the logit scale",
+                    other.len()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `[borrowing]`; none when absent.
+fn borrowing(c: &mut Collector<'_>, raw: Option<&S<RawBorrowing>>) -> Option<Borrowing> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Model {
+        None,
+        Bhm,
+        Exnex,
+    }
+    let Some(raw) = raw else {
+        return Some(Borrowing::None);
+    };
+    let raw = raw.get_ref();
+    let model = keyword(
+        c,
+        &raw.model,
+        "borrowing.model",
+        &[
+            ("none", Model::None),
+            ("bhm", Model::Bhm),
+            ("exnex", Model::Exnex),
+        ],
+    )?;
+    let keys = [
+        (
+            "mu_prior",
+            raw.mu_prior.as_ref().map(S::span),
+            model != Model::None,
+        ),
+        (
+            "tau_prior",
+            raw.tau_prior.as_ref().map(S::span),
+            model != Model::None,
+        ),
+        (
+            "nex_prior",
+            raw.nex_prior.as_ref().map(S::span),
+            model == Model::Exnex,
+        ),
+        (
+            "ex_weight",
+            raw.ex_weight.as_ref().map(S::span),
+            model == Model::Exnex,
+        ),
+    ];
+    let mut ok = true;
+    for (key, span, allowed) in keys {
+        if let (Some(span), false) = (span, allowed) {
+            c.error(
+                &span,
+                &join("borrowing", key),
+                format!("has no effect with model = {:?}", raw.model.get_ref()),
+            );
+            ok = false;
+        }
+    }
+    let required = |c: &mut Collector<'_>, key: &str, present: bool| {
+        if !present {
+            c.error(
+                &raw.model.span(),
+                &join("borrowing", key),
+                format!("model = {:?} needs {key}", raw.model.get_ref()),
+            );
+        }
+        present
+    };
+    if model == Model::None {
+        return ok.then_some(Borrowing::None);
+    }
+    ok &= required(c, "mu_prior", raw.mu_prior.is_some());
+    ok &= required(c, "tau_prior", raw.tau_prior.is_some());
+    let mu = raw
+        .mu_prior
+        .as_ref()
+        .and_then(|v| logit_normal(c, v, "borrowing.mu_prior"));
+    let tau_scale = raw
+        .tau_prior
+        .as_ref()
+        .and_then(|v| positive(c, v, "borrowing.tau_prior"));
+    if model == Model::Bhm {
+        return match (ok, mu, tau_scale) {
+            (true, Some(mu), Some(tau_scale)) => Some(Borrowing::Hierarchical { mu, tau_scale }),
+            _ => None,
+        };
+    }
+    ok &= required(c, "nex_prior", raw.nex_prior.is_some());
+    let nex = raw
+        .nex_prior
+        .as_ref()
+        .and_then(|v| logit_normal(c, v, "borrowing.nex_prior"));
+    let ex_weight = match &raw.ex_weight {
+        None => Some(DEFAULT_EX_WEIGHT),
+        Some(v) => number(
+            c,
+            v,
+            "borrowing.ex_weight",
+            "a probability in (0, 1]",
+            |w| w > 0.0 && w <= 1.0,
+        ),
+    };
+    match (ok, mu, tau_scale, nex, ex_weight) {
+        (true, Some(mu), Some(tau_scale), Some(nex), Some(ex_weight)) => Some(Borrowing::Exnex {
+            mu,
+            tau_scale,
+            nex,
+            ex_weight,
+        }),
+        _ => None,
+    }
+}
+
+/// `[graduation]`; `Some(None)` without it (no arm graduates).
+fn graduation(
+    c: &mut Collector<'_>,
+    raw: &RawProtocol,
+    max_participants: u32,
+) -> Option<Option<Graduation>> {
+    let Some(table) = &raw.graduation else {
+        return Some(None);
+    };
+    let RawGraduation {
+        future_n,
+        alpha,
+        threshold,
+        futility,
+        min_participants,
+    } = table.get_ref();
+    let most = u32::try_from(MAX_PATIENTS).unwrap_or(u32::MAX);
+    let future_n = whole_within(c, future_n, "graduation.future_n", 1, most);
+    let alpha = match alpha {
+        None => Some(DEFAULT_ALPHA),
+        Some(v) => number(c, v, "graduation.alpha", "a level in (0, 0.5)", |a| {
+            a > 0.0 && a < 0.5
+        }),
+    };
+    let threshold = open_unit(c, threshold, "graduation.threshold");
+    let futility = match (futility, threshold) {
+        (None, _) => Some(0.0),
+        (Some(v), Some(t)) => number(
+            c,
+            v,
+            "graduation.futility",
+            &format!("a probability in [0, graduation.threshold = {t})"),
+            |f| (0.0..t).contains(&f),
+        ),
+        (Some(_), None) => None,
+    };
+    let min_participants = whole_within_or(
+        c,
+        min_participants.as_ref(),
+        "graduation.min_participants",
+        0,
+        max_participants,
+        0,
+    );
+    Some(Some(Graduation {
+        future_n: future_n?,
+        alpha: alpha?,
+        threshold: threshold?,
+        futility: futility?,
+        min_participants: min_participants?,
+    }))
+}
+
+/// A scenario's `prevalence` and `[[scenario.subgroup]]` under `precision`, with `truth` its
+/// checked default truth and `value_of` the check of a true value; `Some(None)` for a protocol without biomarkers.
+pub(super) fn scenario_strata(
+    c: &mut Collector<'_>,
+    raw: &RawScenario,
+    path: &str,
+    precision: Option<&Precision>,
+    truth: &BTreeMap<ArmId, f64>,
+    arms: &[ArmSpec],
+    value_of: impl Fn(&mut Collector<'_>, &S<f64>, &str) -> Option<f64>,
+) -> Option<Option<ScenarioStrata>> {
+    let Some(precision) = precision else {
+        return Some(None);
+    };
+    let count = precision.strata.len();
+    let prevalence_path = join(path, "prevalence");
+    let Some(entries) = &raw.prevalence else {
+        c.error(
+            &raw.name.span(),
+            &prevalence_path,
+            "a precision design's scenario needs prevalence = [{ strata = \"…\", share = … }, …] \
+             covering every eligible stratum once",
+        );
+        return None;
+    };
+    let mut prevalence = vec![f64::NAN; count];
+    let mut ok = true;
+    for (i, entry) in entries.get_ref().iter().enumerate() {
+        let entry_path = format!("{prevalence_path}[{i}]");
+        let entry = entry.get_ref();
+        let set = selected(
+            c,
+            &entry.strata,
+            &join(&entry_path, "strata"),
+            &precision.biomarkers,
+            &precision.strata,
+        );
+        let share = number(
+            c,
+            &entry.share,
+            &join(&entry_path, "share"),
+            "a share in (0, 1]",
+            |x| x > 0.0 && x <= 1.0,
+        );
+        let (Some(set), Some(share)) = (set, share) else {
+            ok = false;
+            continue;
+        };
+        // A selection's share is divided equally among its strata.
+        let each = share / set.len() as f64;
+        for s in set.iter() {
+            if prevalence[s].is_nan() {
+                prevalence[s] = each;
+            } else {
+                c.error(
+                    &entry.strata.span(),
+                    &join(&entry_path, "strata"),
+                    format!(
+                        "stratum {} already has a prevalence from an earlier entry",
+                        precision.strata[s].label
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        let missing: Vec<&str> = prevalence
+            .iter()
+            .zip(&precision.strata)
+            .filter(|(p, _)| p.is_nan())
+            .map(|(_, s)| s.label.as_str())
+            .collect();
+        let total: f64 = prevalence.iter().sum();
+        if !missing.is_empty() {
+            c.error(
+                &entries.span(),
+                &prevalence_path,
+                format!("gives no share to {}", missing.join(", ")),
+            );
+            ok = false;
+        } else if (total - 1.0).abs() > 1e-9 {
+            c.error(
+                &entries.span(),
+                &prevalence_path,
+                format!("the shares sum to {total}, not 1"),
+            );
+            ok = false;
+        }
+    }
+
+    let mut per_stratum: Vec<Vec<f64>> = arms
+        .iter()
+        .map(|arm| vec![truth.get(&arm.id).copied().unwrap_or(f64::NAN); count])
+        .collect();
+    for (i, subgroup) in raw.subgroup.iter().flat_map(|s| s.get_ref()).enumerate() {
+        let subgroup_path = format!("{}[{i}]", join(path, "subgroup"));
+        let subgroup = subgroup.get_ref();
+        let set = selected(
+            c,
+            &subgroup.strata,
+            &join(&subgroup_path, "strata"),
+            &precision.biomarkers,
+            &precision.strata,
+        );
+        for (key, value) in subgroup.truth.get_ref() {
+            let key_path = join(&join(&subgroup_path, "truth"), key.get_ref());
+            let Some(arm) = arms.iter().position(|a| a.id.as_str() == key.get_ref()) else {
+                c.error(
+                    &key.span(),
+                    &key_path,
+                    format!("no arm \"{}\" in this protocol", key.get_ref()),
+                );
+                ok = false;
+                continue;
+            };
+            match (value_of(c, value, &key_path), set) {
+                (Some(x), Some(set)) => {
+                    for s in set.iter() {
+                        per_stratum[arm][s] = x;
+                    }
+                }
+                _ => ok = false,
+            }
+        }
+        ok &= set.is_some();
+    }
+    ok.then_some(Some(ScenarioStrata {
+        prevalence,
+        truth: per_stratum,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::testing::parse;
+    use crate::protocol::precision::{Borrowing, StratumRefusal};
+
+    /// Two biomarkers (4 combinations, one ineligible), a control and two arms, one of them
+    /// for HER2-positive participants only.
+    const BASE: &str = r#"
+[trial]
+id = "P-1"
+title = "Precision"
+design = "platform"
+max_participants = 400
+
+[outcome]
+kind = "binary"
+name = "pCR"
+
+[[biomarker]]
+id = "HR"
+name = "Hormone receptor"
+levels = ["pos", "neg"]
+
+[[biomarker]]
+id = "HER2"
+levels = ["pos", "neg"]
+
+[strata]
+ineligible = ["HR = pos and HER2 = pos"]
+
+[[arm]]
+id = "ctl"
+control = true
+
+[[arm]]
+id = "a"
+
+[[arm]]
+id = "b"
+strata = ["HER2 = pos"]
+
+[allocation]
+rule = "thompson"
+control = 0.2
+max_per_arm = 120
+
+[[signature]]
+id = "her2pos"
+name = "HER2-positive"
+strata = ["HER2 = pos"]
+
+[[signature]]
+id = "tn"
+strata = ["HR = neg and HER2 = neg"]
+
+[[signature]]
+id = "everyone"
+strata = ["all"]
+
+[borrowing]
+model = "exnex"
+mu_prior = [-1.0, 2.0]
+tau_prior = 1.0
+nex_prior = [-1.0, 2.0]
+
+[graduation]
+future_n = 150
+threshold = 0.85
+futility = 0.1
+min_participants = 20
+
+[[scenario]]
+name = "b-in-her2"
+truth = { ctl = 0.2, a = 0.2, b = 0.2 }
+accrual_per_week = 5
+prevalence = [{ strata = "HER2 = pos", share = 0.2 }, { strata = "HER2 = neg", share = 0.8 }]
+[[scenario.subgroup]]
+strata = "HER2 = pos"
+truth = { b = 0.5 }
+"#;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn strata_signatures_and_eligibility_are_built_from_selections() {
+        let p = parse(BASE).unwrap();
+        let precision = p.precision.as_ref().unwrap();
+        let labels: Vec<&str> = precision.strata.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["HR=pos HER2=neg", "HR=neg HER2=pos", "HR=neg HER2=neg"]
+        );
+        let arms: Vec<Vec<usize>> = precision
+            .arm_strata
+            .iter()
+            .map(|s| s.iter().collect())
+            .collect();
+        assert_eq!(arms, [vec![0, 1, 2], vec![0, 1, 2], vec![1]]);
+        let signatures: Vec<(&str, Vec<usize>)> = precision
+            .signatures
+            .iter()
+            .map(|s| (s.id.as_str(), s.strata.iter().collect()))
+            .collect();
+        assert_eq!(
+            signatures,
+            [
+                ("her2pos", vec![1]),
+                ("tn", vec![2]),
+                ("everyone", vec![0, 1, 2])
+            ]
+        );
+        assert!(matches!(
+            precision.borrowing,
+            Borrowing::Exnex { ex_weight, .. } if ex_weight == 0.5
+        ));
+        assert_eq!(precision.max_per_arm, Some(120));
+        assert_eq!(precision.graduation.map(|g| g.alpha), Some(0.025));
+        let strata = p.scenarios[0].strata.as_ref().unwrap();
+        // HER2 = pos is one eligible stratum; HER2 = neg two, sharing 0.8.
+        assert_eq!(strata.prevalence, [0.4, 0.2, 0.4]);
+        assert_eq!(strata.truth[2], [0.2, 0.5, 0.2]);
+        assert_eq!(strata.truth[0], [0.2, 0.2, 0.2]);
+    }
+
+    #[test]
+    fn a_participant_gets_the_stratum_of_their_levels_or_a_reason() {
+        let p = parse(BASE).unwrap();
+        let precision = p.precision.as_ref().unwrap();
+        assert_eq!(
+            precision.stratum_of(&values(&[("HR", "neg"), ("HER2", "pos")])),
+            Ok(1)
+        );
+        assert_eq!(precision.arms_in(0).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(precision.arms_in(1).collect::<Vec<_>>(), [0, 1, 2]);
+        let refused = |pairs: &[(&str, &str)]| {
+            precision
+                .stratum_of(&values(pairs))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(refused(&[("HR", "neg")]), "biomarker \"HER2\" has no value");
+        assert_eq!(
+            refused(&[("HR", "neg"), ("HER2", "pos"), ("ER", "x")]),
+            "\"ER\" is not a biomarker of this protocol"
+        );
+        assert_eq!(
+            refused(&[("HR", "neg"), ("HER2", "low")]),
+            "\"low\" is not a level of biomarker \"HER2\" (its levels: pos, neg)"
+        );
+        assert_eq!(
+            precision.stratum_of(&values(&[("HR", "pos"), ("HER2", "pos")])),
+            Err(StratumRefusal::Ineligible("HR=pos HER2=pos".into()))
+        );
+    }
+
+    #[test]
+    fn a_protocol_without_biomarkers_has_no_precision_layer_and_refuses_its_keys() {
+        let p = parse(super::super::testing::MINIMAL).unwrap();
+        assert!(p.precision.is_none());
+        let e = parse(&super::super::testing::with(
+            "[graduation]\nfuture_n = 150\nthreshold = 0.85\n",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("graduation: is a key of precision designs"),
+            "{e}"
+        );
+    }
+
+    /// Each bad input is an error at its key, with what is wrong.
+    #[test]
+    fn bad_selections_and_tables_are_refused_where_they_stand() {
+        let cases: [(&str, &str, &str); 14] = [
+            (
+                "strata = [\"HER2 = pos\"]",
+                "strata = [\"HER3 = pos\"]",
+                "arm[2].strata[0]: \"HER3\" is not a biomarker; the biomarkers are: HR, HER2",
+            ),
+            (
+                "strata = [\"HER2 = pos\"]",
+                "strata = [\"HER2 = low\"]",
+                "arm[2].strata[0]: \"low\" is not a level of HER2; its levels are: pos, neg",
+            ),
+            (
+                "strata = [\"HER2 = pos\"]",
+                "strata = [\"HER2 = pos and HER2 = neg\"]",
+                "arm[2].strata[0]: HER2 appears twice in one selection",
+            ),
+            (
+                "strata = [\"HER2 = pos\"]",
+                "strata = [\"HR = pos and HER2 = pos\"]",
+                "arm[2].strata[0]: selects no eligible stratum",
+            ),
+            (
+                "strata = [\"HER2 = pos\"]",
+                "strata = [\"HER2 pos\"]",
+                "arm[2].strata[0]: \"HER2 pos\" is not a clause",
+            ),
+            (
+                "id = \"a\"",
+                "id = \"a\"\nstrata = [\"HER2 = pos\"]",
+                "arm: stratum HR=pos HER2=neg has 1 arm(s) that may enrol it",
+            ),
+            (
+                "levels = [\"pos\", \"neg\"]\n\n[[biomarker]]\nid = \"HER2\"",
+                "levels = [\"pos\", \"pos\"]\n\n[[biomarker]]\nid = \"HER2\"",
+                "biomarker[0].levels[1]: level \"pos\" is given twice",
+            ),
+            (
+                "id = \"HER2\"",
+                "id = \"HR\"",
+                "biomarker[1].id: biomarker id \"HR\" is used twice",
+            ),
+            (
+                "control = 0.2",
+                "control = \"sqrt-k\"",
+                "allocation.control: a precision design with a control",
+            ),
+            (
+                "tau_prior = 1.0\nnex_prior = [-1.0, 2.0]",
+                "tau_prior = 1.0",
+                "borrowing.nex_prior: model = \"exnex\" needs nex_prior",
+            ),
+            (
+                "model = \"exnex\"",
+                "model = \"bhm\"",
+                "borrowing.nex_prior: has no effect with model = \"bhm\"",
+            ),
+            (
+                "futility = 0.1",
+                "futility = 0.9",
+                "graduation.futility: 0.9 must be a probability in [0, graduation.threshold = 0.85)",
+            ),
+            (
+                "{ strata = \"HER2 = neg\", share = 0.8 }",
+                "{ strata = \"HER2 = neg\", share = 0.7 }",
+                "scenario[0].prevalence: the shares sum to",
+            ),
+            (
+                "{ strata = \"HER2 = neg\", share = 0.8 }",
+                "{ strata = \"all\", share = 0.8 }",
+                "scenario[0].prevalence[1].strata: stratum HR=neg HER2=pos already has a prevalence",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            assert!(BASE.contains(from), "{from}");
+            let e = parse(&BASE.replacen(from, to, 1)).unwrap_err();
+            assert!(e.contains(expected), "{to}: expected {expected:?} in\n{e}");
+        }
+    }
+
+    #[test]
+    fn too_many_combinations_a_non_binary_outcome_and_graduation_without_control_are_refused() {
+        let mut text = BASE.replace(
+            "levels = [\"pos\", \"neg\"]",
+            "levels = [\"pos\", \"neg\", \"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\"]",
+        );
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains("make 81 combinations; at most 64"), "{e}");
+        text = BASE.replace("kind = \"binary\"", "kind = \"count\"");
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.contains("biomarker: a precision design needs a binary outcome"),
+            "{e}"
+        );
+    }
+}
