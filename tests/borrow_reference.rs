@@ -27,14 +27,19 @@ fn number(value: &Value) -> f64 {
     value.as_f64().expect("a number")
 }
 
-fn model_of(case: &Value) -> BorrowModel {
-    let mu = &case["mu_prior"];
-    let weights: Vec<f64> = case["weights"]
+/// The array of numbers at `case[key]`.
+fn numbers(case: &Value, key: &str) -> Vec<f64> {
+    case[key]
         .as_array()
-        .expect("weights")
+        .unwrap_or_else(|| panic!("an array at {key}"))
         .iter()
         .map(number)
-        .collect();
+        .collect()
+}
+
+fn model_of(case: &Value) -> BorrowModel {
+    let mu = &case["mu_prior"];
+    let weights = numbers(case, "weights");
     let strata = match case.get("nex_prior") {
         Some(nex) => StrataModel::Exnex {
             nex: NormalPrior::new("nex", number(&nex[0]), number(&nex[1])).expect("nex prior"),
@@ -292,4 +297,62 @@ fn compare(every_cdf: bool) {
         }
     }
     eprintln!("worst difference: {worst:e} (quantiles, mu, tau: {worst_quantile:e})");
+}
+
+/// The posterior mean and SD of a weighted combination of strata (a signature's rate) against
+/// `tests/reference/combination_cases.json` (`generate_combination.py`: a dense (μ, τ, θ)
+/// tensor in numpy, the all-non-exchangeable configuration not held apart), under both
+/// models, from the full fit and from the decisions-only fit.
+#[test]
+fn combinations_of_strata_agree_with_the_reference() {
+    let text =
+        std::fs::read_to_string("tests/reference/combination_cases.json").expect("reference file");
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("reference JSON");
+    let mut workspace = BorrowWorkspace::new();
+    let mut worst = 0.0_f64;
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        let strata: Vec<Stratum> = case["strata"]
+            .as_array()
+            .expect("strata")
+            .iter()
+            .map(|s| Stratum::Binary {
+                responders: s[0].as_u64().expect("responders"),
+                n: s[1].as_u64().expect("n"),
+            })
+            .collect();
+        let weights = numbers(case, "weights");
+        let mu = &case["mu_prior"];
+        let mu = NormalPrior::new("mu", number(&mu[0]), number(&mu[1])).expect("mu prior");
+        let tau = HalfNormalPrior::new(number(&case["tau_scale"])).expect("tau prior");
+        let model = BorrowModel {
+            mu,
+            tau,
+            strata: match case["nex_prior"].as_array() {
+                Some(nex) => StrataModel::Exnex {
+                    nex: NormalPrior::new("nex", number(&nex[0]), number(&nex[1]))
+                        .expect("nex prior"),
+                    weights: ExchangeWeights::Common(number(&case["ex_weight"])),
+                },
+                None => StrataModel::Hierarchical,
+            },
+        };
+        for decisions in [false, true] {
+            if decisions {
+                workspace
+                    .fit_decisions(&model, &strata, 0.3)
+                    .expect("fit_decisions");
+            } else {
+                workspace.fit(&model, &strata, 0.3).expect("fit");
+            }
+            let got = workspace.combination(&weights).expect("combination");
+            let (mean, sd) = (number(&case["mean"]), number(&case["sd"]));
+            worst = worst.max((got.mean - mean).abs()).max((got.sd - sd).abs());
+            assert!(
+                (got.mean - mean).abs() < 1e-7 && (got.sd - sd).abs() < 1e-7,
+                "{name} (decisions only: {decisions}): {got:?} against mean {mean}, sd {sd}"
+            );
+        }
+    }
+    eprintln!("worst difference from the reference: {worst:.1e}");
 }

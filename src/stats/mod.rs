@@ -148,6 +148,13 @@ pub enum StatsError {
         /// The sum of the weights given.
         sum: f64,
     },
+    /// Weights of a combination of strata that are not one finite, non-negative weight per
+    /// stratum summing to 1.
+    #[error("combination of strata: {problem}")]
+    CombinationWeights {
+        /// What is wrong with them.
+        problem: String,
+    },
     /// A mixture component with an invalid parameter.
     #[error("mixture component {component}: {cause}")]
     MixtureComponent {

@@ -152,6 +152,10 @@ pub struct BorrowWorkspace {
     node_width: Vec<f64>,
     pub(super) node_cell: Vec<(f64, f64)>,
     pub(super) node_weight: Vec<f64>,
+    /// Per node, 1 − Πₖ(1 − rₖ) with the unconditioned rₖ: the share of the node's mass that it
+    /// carries (the rest is the all-non-exchangeable configuration; 1 for the hierarchical
+    /// model).
+    pub(super) node_rest: Vec<f64>,
     /// Per node and stratum (`node * strata + j`): the stratum's values and
     /// P(exchangeable | data, μ, τ).
     pub(super) values: Vec<NodeValues>,
@@ -217,6 +221,7 @@ impl BorrowWorkspace {
             node_width: Vec::new(),
             node_cell: Vec::new(),
             node_weight: Vec::new(),
+            node_rest: Vec::new(),
             values: Vec::new(),
             exchangeable: Vec::new(),
             detail: Vec::new(),
@@ -312,6 +317,7 @@ impl BorrowWorkspace {
         self.node_mu.clear();
         self.node_width.clear();
         self.node_weight.clear();
+        self.node_rest.clear();
         self.values.clear();
         self.exchangeable.clear();
         // The last panel lies in τ's tail: once a row there holds less than e^(−TAIL_NATS) of
@@ -488,6 +494,7 @@ impl BorrowWorkspace {
                     self.node_mu.truncate(first);
                     self.node_width.truncate(first);
                     self.node_weight.truncate(first);
+                    self.node_rest.truncate(first);
                     self.values.truncate(first * count);
                     self.exchangeable.truncate(first * count);
                     self.fill_row(model, a);
@@ -575,6 +582,7 @@ impl BorrowWorkspace {
             .resize((first + nodes) * count, NodeValues::default());
         self.exchangeable.resize((first + nodes) * count, 0.0);
         self.node_weight.resize(first + nodes, f64::NEG_INFINITY);
+        self.node_rest.resize(first + nodes, 1.0);
         self.fill_values(a, first..first + nodes);
         self.weigh(model, a, first, [first..first + nodes, first..first]);
     }
@@ -599,12 +607,15 @@ impl BorrowWorkspace {
         self.node_mu.resize(end, 0.0);
         self.node_width.resize(end, 0.0);
         self.node_weight.resize(end, f64::NEG_INFINITY);
+        self.node_rest.resize(end, 1.0);
         self.values.resize(end * count, NodeValues::default());
         self.exchangeable.resize(end * count, 0.0);
         let kept = first..first + had;
         self.node_mu.copy_within(kept.clone(), first + more_left);
         self.node_width.copy_within(kept.clone(), first + more_left);
-        self.node_weight.copy_within(kept, first + more_left);
+        self.node_weight
+            .copy_within(kept.clone(), first + more_left);
+        self.node_rest.copy_within(kept, first + more_left);
         self.values.copy_within(
             first * count..(first + had) * count,
             (first + more_left) * count,
@@ -805,6 +816,7 @@ impl BorrowWorkspace {
         } else {
             -(ln_all_nex - odds_product.ln_1p()).exp_m1()
         };
+        self.node_rest[node] = rest.max(0.0);
         if rest > 0.0 {
             if rest < 1.0 {
                 log_weight += rest.ln();

@@ -29,6 +29,7 @@ mod summary;
 mod tables;
 
 pub use fit::BorrowWorkspace;
+pub use summary::Combination;
 
 use serde::Serialize;
 

@@ -9,13 +9,99 @@ use super::inner::{legendre_all, softplus_and_expit};
 use super::{ScalarSummary, StratumPosterior};
 use crate::stats::roots::{quantile, Continuous};
 use crate::stats::special::NormalTable;
+use crate::stats::StatsError;
 
 /// logit⁻¹.
 fn expit(theta: f64) -> f64 {
     softplus_and_expit(theta).1
 }
 
+/// The posterior mean and SD of a weighted combination of strata, Σⱼ πⱼ pⱼ (binary strata: of
+/// the response rates; normal strata: of the θⱼ).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Combination {
+    /// E[Σⱼ πⱼ pⱼ | data].
+    pub mean: f64,
+    /// SD[Σⱼ πⱼ pⱼ | data], with the strata's posterior correlation through μ and τ.
+    pub sd: f64,
+}
+
 impl BorrowWorkspace {
+    /// The posterior mean and SD of Σⱼ πⱼ pⱼ with `weights` πⱼ (one per stratum of the last
+    /// fit, [`Self::fit`] or [`Self::fit_decisions`], non-negative and summing to 1): a
+    /// signature's rate, the prevalence-weighted combination of its strata's rates.
+    ///
+    /// Given (μ, τ) the strata are independent, so at each node the combination's conditional
+    /// mean is Σ πⱼ mⱼ and its conditional variance Σ πⱼ² vⱼ; the posterior moments are their
+    /// mixtures over the nodes (the law of total variance), which carries the strata's
+    /// correlation through (μ, τ). Under EXNEX a node carries the configurations in which some
+    /// stratum is exchangeable: its moments are those of the unconditioned node less the
+    /// all-non-exchangeable configuration's, divided by the share it carries; that
+    /// configuration itself is held apart with its own weight, as in the strata's summaries.
+    pub fn combination(&self, weights: &[f64]) -> Result<Combination, StatsError> {
+        let count = self.inputs.len();
+        let problem = |problem: String| StatsError::CombinationWeights { problem };
+        if weights.len() != count {
+            return Err(problem(format!(
+                "{} weights given for {count} strata",
+                weights.len()
+            )));
+        }
+        if let Some((j, w)) = weights
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(problem(format!(
+                "weight {w} of stratum {} must be finite and non-negative",
+                j + 1
+            )));
+        }
+        let sum: f64 = weights.iter().sum();
+        if (sum - 1.0).abs() > 1e-9 {
+            return Err(problem(format!("the weights sum to {sum}, not 1")));
+        }
+        // The all-non-exchangeable configuration: every stratum at its own posterior.
+        let (mut nex_mean, mut nex_variance) = (0.0, 0.0);
+        for (pi, nex) in weights.iter().zip(&self.nex_values) {
+            nex_mean += pi * nex.first;
+            nex_variance += pi * pi * (nex.second - nex.first * nex.first);
+        }
+        let nex_second = nex_variance + nex_mean * nex_mean;
+        let (mut first, mut second) = (self.all_nex * nex_mean, self.all_nex * nex_second);
+        for (node, &w) in self.node_weight.iter().enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            let rest = self.node_rest[node];
+            let (mut mean, mut variance) = (0.0, 0.0);
+            for (j, (pi, nex)) in weights.iter().zip(&self.nex_values).enumerate() {
+                let slot = node * count + j;
+                // The unconditioned P(exchangeable | data, μ, τ).
+                let r = (self.exchangeable[slot] * rest).min(1.0);
+                let value = self.values[slot];
+                let (mut m1, mut m2) = (r * value.first, r * value.second);
+                if r < 1.0 {
+                    m1 += (1.0 - r) * nex.first;
+                    m2 += (1.0 - r) * nex.second;
+                }
+                mean += pi * m1;
+                variance += pi * pi * (m2 - m1 * m1);
+            }
+            let mut node_second = variance + mean * mean;
+            if rest < 1.0 {
+                mean = (mean - (1.0 - rest) * nex_mean) / rest;
+                node_second = (node_second - (1.0 - rest) * nex_second) / rest;
+            }
+            first += w * mean;
+            second += w * node_second;
+        }
+        Ok(Combination {
+            mean: first,
+            sd: (second - first * first).max(0.0).sqrt(),
+        })
+    }
+
     /// Fills the posterior from the normalised node weights; the quantiles only when asked
     /// (they need [`BorrowWorkspace::fill_detail`] first).
     pub(super) fn summarise(&mut self, quantiles: bool) {
@@ -293,5 +379,109 @@ impl Continuous for TauMarginal<'_> {
     }
     fn density(&self, x: f64) -> f64 {
         self.cdf_and_density(x).1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::stats::borrow::{
+        BorrowModel, BorrowWorkspace, ExchangeWeights, HalfNormalPrior, NormalPrior, StrataModel,
+        Stratum,
+    };
+    use crate::stats::StatsError;
+
+    fn strata(data: &[(u64, u64)]) -> Vec<Stratum> {
+        data.iter()
+            .map(|&(responders, n)| Stratum::Binary { responders, n })
+            .collect()
+    }
+
+    fn model(tau_scale: f64, exnex: Option<f64>) -> Result<BorrowModel, StatsError> {
+        Ok(BorrowModel {
+            mu: NormalPrior::new("mu", -1.0, 2.0)?,
+            tau: HalfNormalPrior::new(tau_scale)?,
+            strata: match exnex {
+                None => StrataModel::Hierarchical,
+                Some(w) => StrataModel::Exnex {
+                    nex: NormalPrior::new("nex", -1.0, 2.0)?,
+                    weights: ExchangeWeights::Common(w),
+                },
+            },
+        })
+    }
+
+    /// One stratum with weight 1 is that stratum's posterior, under both models and both fits.
+    #[test]
+    fn a_single_stratum_combination_is_its_posterior() -> Result<(), StatsError> {
+        let data = strata(&[(3, 20), (9, 25), (1, 12), (14, 30)]);
+        let mut fit = BorrowWorkspace::new();
+        for m in [model(1.0, None)?, model(0.5, Some(0.5))?] {
+            for decisions in [false, true] {
+                let posterior = if decisions {
+                    fit.fit_decisions(&m, &data, 0.3)?.clone()
+                } else {
+                    fit.fit(&m, &data, 0.3)?.clone()
+                };
+                for (j, stratum) in posterior.strata.iter().enumerate() {
+                    let mut weights = [0.0; 4];
+                    weights[j] = 1.0;
+                    let c = fit.combination(&weights)?;
+                    assert!(
+                        (c.mean - stratum.summary.mean).abs() < 1e-12
+                            && (c.sd - stratum.summary.sd).abs() < 1e-10,
+                        "stratum {j}: {c:?} against {:?}",
+                        stratum.summary
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The strata's posterior correlation through (μ, τ) is carried: with τ near 0 two strata
+    /// share one rate, so their average is as uncertain as either; with EXNEX and a tiny
+    /// exchangeability weight they are nearly independent, so the variance of the average is
+    /// the sum of the quarter variances.
+    #[test]
+    fn a_combination_carries_the_strata_correlation() -> Result<(), StatsError> {
+        let data = strata(&[(5, 20), (6, 20)]);
+        let mut fit = BorrowWorkspace::new();
+        let pooled = fit.fit_decisions(&model(0.001, None)?, &data, 0.3)?.clone();
+        let c = fit.combination(&[0.5, 0.5])?;
+        let single = pooled.strata[0].summary.sd;
+        assert!(
+            (c.sd / single - 1.0).abs() < 0.01,
+            "{c:?} against a stratum SD of {single}"
+        );
+        let separate = fit
+            .fit_decisions(&model(1.0, Some(1e-9))?, &data, 0.3)?
+            .clone();
+        let c = fit.combination(&[0.5, 0.5])?;
+        let independent = 0.5
+            * (separate.strata[0].summary.sd.powi(2) + separate.strata[1].summary.sd.powi(2))
+                .sqrt();
+        let mean = 0.5 * (separate.strata[0].summary.mean + separate.strata[1].summary.mean);
+        assert!(
+            (c.sd / independent - 1.0).abs() < 1e-6 && (c.mean - mean).abs() < 1e-12,
+            "{c:?} against {independent}, {mean}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_weights_are_refused() -> Result<(), StatsError> {
+        let data = strata(&[(5, 20), (6, 20)]);
+        let mut fit = BorrowWorkspace::new();
+        fit.fit_decisions(&model(1.0, None)?, &data, 0.3)?;
+        for (weights, message) in [
+            (&[1.0][..], "1 weights given for 2 strata"),
+            (&[0.5, 0.6][..], "the weights sum to 1.1, not 1"),
+            (&[1.5, -0.5][..], "weight -0.5 of stratum 2"),
+            (&[f64::NAN, 1.0][..], "weight NaN of stratum 1"),
+        ] {
+            let e = fit.combination(weights).unwrap_err().to_string();
+            assert!(e.contains(message), "{e}");
+        }
+        Ok(())
     }
 }
