@@ -32,6 +32,12 @@ pub const MAX_ARMS: usize = crate::stats::MAX_ARMS;
 /// The most `[[scenario]]` tables.
 pub const MAX_SCENARIOS: usize = 100;
 
+/// The most strata (biomarker-level combinations, eligible or not) of a precision design: the
+/// numerics borrow across at most this many strata at once (`stats::borrow::MAX_STRATA`), and
+/// a set of strata is one `u64` (`precision::StrataSet`).
+pub const MAX_STRATA: usize = crate::stats::borrow::MAX_STRATA;
+const _: () = assert!(MAX_STRATA <= 64);
+
 /// The most `[[biomarker]]` tables of a precision design.
 pub const MAX_BIOMARKERS: usize = 6;
 

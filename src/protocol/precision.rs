@@ -13,9 +13,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-/// The most strata (biomarker-level combinations, eligible or not) a protocol may define: a
-/// [`StrataSet`] holds them in one `u64`, and borrowing across strata takes at most 64.
-pub const MAX_STRATA: usize = 64;
+use super::limits::MAX_STRATA;
 
 /// A set of eligible strata, by their index (0 … [`MAX_STRATA`] − 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

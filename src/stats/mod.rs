@@ -148,11 +148,11 @@ pub enum StatsError {
         /// The sum of the weights given.
         sum: f64,
     },
-    /// Weights of a combination of strata that are not one finite, non-negative weight per
-    /// stratum summing to 1.
+    /// A combination of strata asked without a fit to combine, or with weights that are not one
+    /// finite, non-negative weight per stratum summing to 1.
     #[error("combination of strata: {problem}")]
-    CombinationWeights {
-        /// What is wrong with them.
+    Combination {
+        /// What is wrong.
         problem: String,
     },
     /// A mixture component with an invalid parameter.

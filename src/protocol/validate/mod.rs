@@ -8,7 +8,8 @@
 //! One file per table (`trial` holds `[trial]` and `[outcome]`), the shared small checks in
 //! `checks`; this file only runs the tables in order and assembles the [`Protocol`]. The
 //! imports point one way: this file uses the tables, the tables use `checks` (and `arms` uses
-//! `prior`), and no table imports this file.
+//! `prior`, `scenario` uses `precision` for a scenario's strata), and no table imports this
+//! file.
 
 mod allocation;
 mod analysis;
@@ -31,7 +32,7 @@ use analysis::analysis;
 use arms::{arms, DefaultPrior};
 use decision::decision;
 use nof1::nof1_table;
-use precision::precision;
+use precision::{precision, refuse_without_biomarkers};
 use prior::prior;
 use scenario::scenarios;
 use trial::{outcome, trial};
@@ -102,9 +103,11 @@ pub(crate) fn validate(raw: RawProtocol, c: &mut Collector<'_>) -> Option<Protoc
         analysis.as_ref().map(|a| a.looks.len()),
     );
     // The precision tables need the arms, the outcome kind, the allocation and the size; a
-    // precision design is a platform design.
+    // precision design is a platform design. Without `[[biomarker]]` tables every precision key
+    // is refused, whatever the design.
     let precision = match (design, &arms, kind, &allocation, max_participants) {
-        (Some(Design::Nof1), _, _, _, _) if raw.biomarker.is_some() => {
+        _ if raw.biomarker.is_none() => refuse_without_biomarkers(c, &raw).then_some(None),
+        (Some(Design::Nof1), _, _, _, _) => {
             if let Some(b) = &raw.biomarker {
                 c.error(
                     &b.span(),
@@ -114,23 +117,24 @@ pub(crate) fn validate(raw: RawProtocol, c: &mut Collector<'_>) -> Option<Protoc
             }
             None
         }
-        (Some(Design::Nof1), _, _, _, _) => Some(None),
         (Some(Design::Platform), Some(arms), Some(kind), Some(allocation), Some(max)) => {
             precision(c, &raw, arms, kind, allocation, max)
         }
         _ => None,
     };
+    // The scenarios of a protocol without biomarkers are checked whatever else is wrong; those
+    // of a precision design need its valid precision layer.
+    let scenario_precision = if raw.biomarker.is_none() {
+        Some(None)
+    } else {
+        precision.as_ref().map(Option::as_ref)
+    };
     // The outcome range is only used when it is valid (else its error is already reported).
     let range = outcome.as_ref().map_or((None, None), |o| (o.min, o.max));
-    let scenarios = match (&arms, kind, &precision) {
-        (Some(arms), Some(kind), Some(precision)) => scenarios(
-            c,
-            raw.scenario.as_ref(),
-            arms,
-            kind,
-            range,
-            precision.as_ref(),
-        ),
+    let scenarios = match (&arms, kind, scenario_precision) {
+        (Some(arms), Some(kind), Some(precision)) => {
+            scenarios(c, raw.scenario.as_ref(), arms, kind, range, precision)
+        }
         _ => None,
     };
 

@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 
 use super::checks::{keyword, number, open_unit, positive, text, whole_within, whole_within_or};
 use crate::protocol::error::Collector;
-use crate::protocol::limits::{MAX_BIOMARKERS, MAX_LEVELS, MAX_SELECTION_CHARS, MAX_SIGNATURES};
+use crate::protocol::limits::{
+    MAX_BIOMARKERS, MAX_LEVELS, MAX_SELECTION_CHARS, MAX_SIGNATURES, MAX_STRATA,
+};
 use crate::protocol::model::{
     AllocationRule, AllocationSpec, ArmId, ArmSpec, ControlShare, OutcomeKind,
 };
 use crate::protocol::precision::{
     label_of, Biomarker, Borrowing, Graduation, LogitNormal, Precision, ScenarioStrata, Signature,
-    StrataSet, Stratum, MAX_STRATA,
+    StrataSet, Stratum,
 };
 use crate::protocol::raw::{
     join, RawBorrowing, RawGraduation, RawProtocol, RawScenario, RawSignature, S,
@@ -33,7 +35,8 @@ pub const DEFAULT_EX_WEIGHT: f64 = 0.5;
 type Pattern = Vec<Option<usize>>;
 
 /// The precision tables, when the protocol has `[[biomarker]]` tables; `Some(None)` when it has
-/// none (then every precision key is an error); `None` when something is wrong.
+/// none (the caller then refuses every precision key, [`refuse_without_biomarkers`]); `None`
+/// when something is wrong.
 pub(super) fn precision(
     c: &mut Collector<'_>,
     raw: &RawProtocol,
@@ -43,7 +46,7 @@ pub(super) fn precision(
     max_participants: u32,
 ) -> Option<Option<Precision>> {
     let Some(raw_biomarkers) = &raw.biomarker else {
-        return refuse_without_biomarkers(c, raw).then_some(None);
+        return Some(None);
     };
     if kind != OutcomeKind::Binary {
         c.error(
@@ -92,7 +95,9 @@ pub(super) fn precision(
             let open = arm_strata.iter().filter(|set| set.contains(s)).count();
             if open < 2 {
                 c.error(
-                    &raw_biomarkers.span(),
+                    &raw.arm
+                        .as_ref()
+                        .map_or_else(|| raw_biomarkers.span(), S::span),
                     "arm",
                     format!(
                         "stratum {} has {open} arm(s) that may enrol it; every eligible \
@@ -176,8 +181,9 @@ fn control_share_is_fixed(
     }
 }
 
-/// Every precision key is an error without `[[biomarker]]` tables. Whether none was given.
-fn refuse_without_biomarkers(c: &mut Collector<'_>, raw: &RawProtocol) -> bool {
+/// Every precision key is an error without `[[biomarker]]` tables (in any design). Whether none
+/// was given.
+pub(super) fn refuse_without_biomarkers(c: &mut Collector<'_>, raw: &RawProtocol) -> bool {
     let message = "is a key of precision designs: add [[biomarker]] tables or remove it";
     let mut spans = Vec::new();
     if let Some(v) = &raw.strata {
@@ -419,59 +425,55 @@ fn pattern(
         );
         return None;
     }
-    let mut pattern: Pattern = vec![None; biomarkers.len()];
-    if textual.trim() == "all" {
-        return Some(pattern);
-    }
     let known = biomarkers
         .iter()
         .map(|b| b.id.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    for clause in textual.split(" and ") {
-        let Some((key, level)) = clause.split_once('=') else {
-            c.error(
-                &written.span(),
-                path,
-                format!(
-                    "{clause:?} is not a clause: write \"all\" or BIOMARKER = LEVEL clauses \
-                     joined by \"and\" (biomarkers: {known})"
-                ),
-            );
-            return None;
+    let mut fail = |message: String| {
+        c.error(&written.span(), path, message);
+        None
+    };
+    // Tokens: `=` stands alone wherever it is written; otherwise whitespace separates them.
+    let spaced = textual.replace('=', " = ");
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut pattern: Pattern = vec![None; biomarkers.len()];
+    if tokens == ["all"] {
+        return Some(pattern);
+    }
+    let usage = format!(
+        "write \"all\" or BIOMARKER = LEVEL clauses joined by \"and\" (biomarkers: {known})"
+    );
+    let mut rest = tokens.as_slice();
+    loop {
+        let [key, "=", level, after @ ..] = rest else {
+            return fail(format!("{textual:?} is not a selection: {usage}"));
         };
-        let (key, level) = (key.trim(), level.trim());
-        let Some(b) = biomarkers.iter().position(|b| b.id == key) else {
-            c.error(
-                &written.span(),
-                path,
-                format!("{key:?} is not a biomarker; the biomarkers are: {known}"),
-            );
-            return None;
+        let Some(b) = biomarkers.iter().position(|b| b.id == *key) else {
+            return fail(format!(
+                "{key:?} is not a biomarker; the biomarkers are: {known}"
+            ));
         };
         let levels = &biomarkers[b].levels;
         let Some(l) = levels.iter().position(|x| x == level) else {
-            c.error(
-                &written.span(),
-                path,
-                format!(
-                    "{level:?} is not a level of {key}; its levels are: {}",
-                    levels.join(", ")
-                ),
-            );
-            return None;
+            return fail(format!(
+                "{level:?} is not a level of {key}; its levels are: {}",
+                levels.join(", ")
+            ));
         };
         if pattern[b].is_some() {
-            c.error(
-                &written.span(),
-                path,
-                format!("{key} appears twice in one selection"),
-            );
-            return None;
+            return fail(format!("{key} appears twice in one selection"));
         }
         pattern[b] = Some(l);
+        match after {
+            [] => return Some(pattern),
+            ["and", more @ ..] => rest = more,
+            [joiner, ..] if joiner.eq_ignore_ascii_case("and") => {
+                return fail(format!("write \"and\" in lowercase, not {joiner:?}"));
+            }
+            _ => return fail(format!("{textual:?} is not a selection: {usage}")),
+        }
     }
-    Some(pattern)
 }
 
 /// The eligible strata a list of selections covers; each selection must cover at least one.
@@ -1043,6 +1045,38 @@ truth = { b = 0.5 }
         assert_eq!(strata.truth[0], [0.2, 0.2, 0.2]);
     }
 
+    /// Selections are read as tokens: `=` may touch its neighbours, a level may be called
+    /// "and", and an uppercase AND is named.
+    #[test]
+    fn selections_are_read_token_by_token() {
+        let compact = BASE.replacen(
+            "strata = [\"HR = neg and HER2 = neg\"]",
+            "strata = [\"HR=neg  and\tHER2 =neg\"]",
+            1,
+        );
+        let p = parse(&compact).unwrap();
+        let tn = &p.precision.as_ref().unwrap().signatures[1];
+        assert_eq!(tn.strata.iter().collect::<Vec<_>>(), [2]);
+        let and_level = BASE
+            .replacen(
+                "levels = [\"pos\", \"neg\"]",
+                "levels = [\"pos\", \"and\"]",
+                1,
+            )
+            .replace("HR = neg", "HR = and");
+        let p = parse(&and_level).unwrap();
+        assert_eq!(
+            p.precision.as_ref().unwrap().strata[2].label,
+            "HR=and HER2=neg"
+        );
+        let upper = BASE.replacen("HR = neg and HER2 = neg", "HR = neg AND HER2 = neg", 1);
+        let e = parse(&upper).unwrap_err();
+        assert!(
+            e.contains("signature[1].strata[0]: write \"and\" in lowercase, not \"AND\""),
+            "{e}"
+        );
+    }
+
     #[test]
     fn a_participant_gets_the_stratum_of_their_levels_or_a_reason() {
         let p = parse(BASE).unwrap();
@@ -1088,6 +1122,36 @@ truth = { b = 0.5 }
         );
     }
 
+    /// An n-of-1 design has no precision layer either: its precision keys are refused.
+    #[test]
+    fn an_nof1_design_refuses_precision_keys() {
+        let pain = std::fs::read_to_string("protocols/nof1-pain.toml").unwrap();
+        let e = parse(&format!(
+            "{pain}\n[graduation]\nfuture_n = 0\nthreshold = 7\n\n[borrowing]\nmodel = \"x\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("graduation: is a key of precision designs"),
+            "{e}"
+        );
+        assert!(
+            e.contains("borrowing: is a key of precision designs"),
+            "{e}"
+        );
+    }
+
+    /// Without biomarkers a scenario's errors are reported with the other tables' errors.
+    #[test]
+    fn scenario_errors_are_reported_beside_an_allocation_error() {
+        let e = parse(&super::super::testing::with(
+            "[allocation]\nmin = 0.4\nmax = 0.3\n\n[[scenario]]\nname = \"s\"\n\
+             truth = { a = 0.2, b = 7 }\naccrual_per_week = 1\n",
+        ))
+        .unwrap_err();
+        assert!(e.contains("allocation.min"), "{e}");
+        assert!(e.contains("scenario[0].truth.b"), "{e}");
+    }
+
     /// Each bad input is an error at its key, with what is wrong.
     #[test]
     fn bad_selections_and_tables_are_refused_where_they_stand() {
@@ -1115,7 +1179,7 @@ truth = { b = 0.5 }
             (
                 "strata = [\"HER2 = pos\"]",
                 "strata = [\"HER2 pos\"]",
-                "arm[2].strata[0]: \"HER2 pos\" is not a clause",
+                "arm[2].strata[0]: \"HER2 pos\" is not a selection: write \"all\" or",
             ),
             (
                 "id = \"a\"",

@@ -156,6 +156,8 @@ pub struct BorrowWorkspace {
     /// carries (the rest is the all-non-exchangeable configuration; 1 for the hierarchical
     /// model).
     pub(super) node_rest: Vec<f64>,
+    /// Whether the nodes hold a complete fit (false from the start of a fit until it succeeds).
+    pub(super) fitted: bool,
     /// Per node and stratum (`node * strata + j`): the stratum's values and
     /// P(exchangeable | data, μ, τ).
     pub(super) values: Vec<NodeValues>,
@@ -222,6 +224,7 @@ impl BorrowWorkspace {
             node_cell: Vec::new(),
             node_weight: Vec::new(),
             node_rest: Vec::new(),
+            fitted: false,
             values: Vec::new(),
             exchangeable: Vec::new(),
             detail: Vec::new(),
@@ -277,6 +280,7 @@ impl BorrowWorkspace {
         threshold: f64,
         fewer_points: bool,
     ) -> Result<(), StatsError> {
+        self.fitted = false;
         self.prepare(model, strata, threshold)?;
         let from_zero = !matches!(model.strata, StrataModel::Hierarchical);
         let edges = grid::tau_edges(&self.approx, &model.mu, model.tau.scale(), from_zero);
@@ -292,6 +296,7 @@ impl BorrowWorkspace {
         if let Some(again) = grid::edges_again(&edges, &self.tau_nodes, &masses) {
             self.evaluate_rows(model, &again, &PANEL_POINTS);
         }
+        self.fitted = true;
         Ok(())
     }
 

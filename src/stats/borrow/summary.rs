@@ -28,7 +28,8 @@ pub struct Combination {
 
 impl BorrowWorkspace {
     /// The posterior mean and SD of Σⱼ πⱼ pⱼ with `weights` πⱼ (one per stratum of the last
-    /// fit, [`Self::fit`] or [`Self::fit_decisions`], non-negative and summing to 1): a
+    /// fit, [`Self::fit`] or [`Self::fit_decisions`], which must have succeeded; non-negative
+    /// and summing to 1): a
     /// signature's rate, the prevalence-weighted combination of its strata's rates.
     ///
     /// Given (μ, τ) the strata are independent, so at each node the combination's conditional
@@ -39,8 +40,13 @@ impl BorrowWorkspace {
     /// all-non-exchangeable configuration's, divided by the share it carries; that
     /// configuration itself is held apart with its own weight, as in the strata's summaries.
     pub fn combination(&self, weights: &[f64]) -> Result<Combination, StatsError> {
+        let problem = |problem: String| StatsError::Combination { problem };
+        if !self.fitted {
+            return Err(problem(
+                "there is no fit to combine (none was made, or the last one failed)".into(),
+            ));
+        }
         let count = self.inputs.len();
-        let problem = |problem: String| StatsError::CombinationWeights { problem };
         if weights.len() != count {
             return Err(problem(format!(
                 "{} weights given for {count} strata",
@@ -482,6 +488,18 @@ mod tests {
             let e = fit.combination(weights).unwrap_err().to_string();
             assert!(e.contains(message), "{e}");
         }
+        // A failed fit leaves nothing to combine (not the previous fit's nodes).
+        let bad = BorrowModel {
+            strata: StrataModel::Exnex {
+                nex: NormalPrior::new("nex", -1.0, 2.0)?,
+                weights: ExchangeWeights::PerStratum(vec![0.5, 1.5]),
+            },
+            ..model(1.0, None)?
+        };
+        assert!(fit.fit_decisions(&bad, &data, 0.3).is_err());
+        let e = fit.combination(&[0.5, 0.5]).unwrap_err().to_string();
+        assert!(e.contains("there is no fit to combine"), "{e}");
+        assert!(BorrowWorkspace::new().combination(&[1.0]).is_err());
         Ok(())
     }
 }
