@@ -573,3 +573,40 @@ async fn an_unchanged_witness_list_writes_no_audit_record() {
     assert!(bad.body.contains("id=\"witness-list-error\""));
     assert!(bad.body.contains("a@b@c.d"));
 }
+
+/// A precision design is created and approved like any protocol, but starting it is refused
+/// in place (409, with the reason) until the engine enrols by biomarkers: it never runs as if
+/// its participants were exchangeable.
+#[actix_web::test]
+async fn a_precision_design_is_refused_at_start_with_the_reason_in_place() {
+    let world = World::new(46);
+    let app = world.app().await;
+    let (stat, csrf) = world.session("stat", Role::Statistician);
+    let text = std::fs::read_to_string("tests/protocols/precision-two-biomarkers.toml")
+        .expect("the precision fixture")
+        .replace("id = \"P-1\"", "id = \"PREC-1\"");
+    world
+        .service
+        .create_trial(&World::actor("stat", Role::Statistician), &text, "test")
+        .expect("created");
+    world
+        .service
+        .sign(
+            &World::actor("stat2", Role::Statistician),
+            "PREC-1",
+            Meaning::Approval,
+            PASSWORD,
+        )
+        .expect("another statistician approves");
+    let start = post(&app, &stat, "/trials/PREC-1/start", &[("csrf", &csrf)]).await;
+    assert_eq!(start.status, StatusCode::CONFLICT, "{}", start.body);
+    assert!(start.body.contains("id=\"start-error\""), "{}", start.body);
+    assert!(start.body.contains("precision design"), "{}", start.body);
+    let refused = world
+        .service
+        .start(&World::actor("stat", Role::Statistician), "PREC-1");
+    assert!(
+        matches!(refused, Err(ServiceError::Conflict(ref m)) if m.contains("precision design")),
+        "{refused:?}"
+    );
+}
