@@ -185,3 +185,29 @@ fn posterior_handles_continuous_and_count_arms_and_lower_is_better() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("Gamma(12.5"), "{table}");
 }
+
+/// `validate --strata` lists a precision design's strata with their arms and signatures, and
+/// each signature's strata, as the selections expand.
+#[test]
+fn validate_lists_the_strata_of_a_precision_design() {
+    let out = bayestrial(&[
+        "validate",
+        "--strata",
+        "tests/protocols/precision-two-biomarkers.toml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "ok (precision platform design, 3 arms, 3 strata, 1 signature)",
+        "    HR=pos HER2=neg: ctl, b; all",
+        "    HR=neg HER2=pos: ctl, a, b; all",
+        "    all = all: HR=pos HER2=neg; HR=neg HER2=pos; HR=neg HER2=neg",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in\n{stdout}");
+    }
+}
