@@ -100,3 +100,74 @@ fn broken_protocols_fail_where_their_first_line_says() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The I-SPY-2-like precision design (`tests/protocols/precision-ispy2-like.toml`, the future
+/// shipped protocol of issue 16): 3 biomarkers make 8 subtypes, 7 eligible; 10 signatures as
+/// I-SPY 2 named them; veliparib only in HER2-negative subtypes; each scenario's truth and
+/// prevalence per stratum as its subgroups and shares say.
+#[test]
+fn the_ispy2_like_precision_design_expands_as_written() {
+    let path = root().join("tests/protocols/precision-ispy2-like.toml");
+    let protocol = Protocol::load(&path).unwrap_or_else(|e| panic!("valid: {e}"));
+    let precision = protocol.precision.as_ref().expect("a precision design");
+    assert_eq!(precision.strata.len(), 7);
+    assert!(precision
+        .strata
+        .iter()
+        .all(|s| s.label != "HR=pos HER2=neg MP=low"));
+    assert_eq!(precision.signatures.len(), 10);
+    let strata_of = |id: &str| -> Vec<&str> {
+        let signature = precision
+            .signatures
+            .iter()
+            .find(|g| g.id == id)
+            .unwrap_or_else(|| panic!("signature {id}"));
+        signature
+            .strata
+            .iter()
+            .map(|s| precision.strata[s].label.as_str())
+            .collect()
+    };
+    assert_eq!(
+        strata_of("triple-negative"),
+        ["HR=neg HER2=neg MP=high", "HR=neg HER2=neg MP=low"]
+    );
+    assert_eq!(strata_of("hr-pos-her2-neg"), ["HR=pos HER2=neg MP=high"]);
+    assert_eq!(strata_of("all").len(), 7);
+    let veliparib = protocol
+        .arms
+        .iter()
+        .position(|a| a.id.as_str() == "veliparib")
+        .expect("veliparib");
+    let eligible: Vec<&str> = precision.arm_strata[veliparib]
+        .iter()
+        .map(|s| precision.strata[s].label.as_str())
+        .collect();
+    assert_eq!(
+        eligible,
+        [
+            "HR=pos HER2=neg MP=high",
+            "HR=neg HER2=neg MP=high",
+            "HR=neg HER2=neg MP=low"
+        ]
+    );
+    assert_eq!(precision.max_per_arm, Some(120));
+    let her2 = &protocol.scenarios[1];
+    let strata = her2.strata.as_ref().expect("scenario strata");
+    let neratinib = protocol
+        .arms
+        .iter()
+        .position(|a| a.id.as_str() == "neratinib")
+        .expect("neratinib");
+    for (s, stratum) in precision.strata.iter().enumerate() {
+        let (control, effect) = match (stratum.levels[0], stratum.levels[1]) {
+            (_, 0) => (0.35, 0.60),
+            (1, 1) => (0.25, 0.25),
+            _ => (0.15, 0.15),
+        };
+        assert_eq!(strata.truth[0][s], control, "{}", stratum.label);
+        assert_eq!(strata.truth[neratinib][s], effect, "{}", stratum.label);
+    }
+    assert!((strata.prevalence.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    assert_eq!(strata.prevalence[0], 0.25 / 4.0);
+}
