@@ -8,18 +8,21 @@
 //! One file per table (`trial` holds `[trial]` and `[outcome]`), the shared small checks in
 //! `checks`; this file only runs the tables in order and assembles the [`Protocol`]. The
 //! imports point one way: this file uses the tables, the tables use `checks` (and `arms` uses
-//! `prior`, `scenario` uses `precision` for a scenario's strata), and no table imports this
-//! file.
+//! `prior`, `precision` uses `borrowing` and `graduation`; `precision` and `scenario` read
+//! strata through `selection`), and no table imports this file.
 
 mod allocation;
 mod analysis;
 mod arms;
+mod borrowing;
 mod checks;
 mod decision;
+mod graduation;
 mod nof1;
 mod precision;
 mod prior;
 mod scenario;
+mod selection;
 #[cfg(test)]
 mod testing;
 mod trial;

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 
 use super::checks::{kind_name, number, positive, text, truth_value, value_number, DisplayValue};
-use super::precision::scenario_strata;
+use super::selection::selected;
 use crate::protocol::error::Collector;
 use crate::protocol::limits::MAX_SCENARIOS;
-use crate::protocol::model::{ArmSpec, DelaySpec, OutcomeKind, Scenario};
-use crate::protocol::precision::Precision;
+use crate::protocol::model::{ArmId, ArmSpec, DelaySpec, OutcomeKind, Scenario};
+use crate::protocol::precision::{Precision, ScenarioStrata};
 use crate::protocol::raw::{join, RawScenario, Value, S};
 
 pub(super) fn scenarios(
@@ -277,6 +277,139 @@ fn delay(c: &mut Collector<'_>, value: &S<Value>, path: &str) -> Option<DelaySpe
             None
         }
     }
+}
+
+/// A scenario's `prevalence` and `[[scenario.subgroup]]` under `precision`, with `truth` its
+/// checked default truth and `value_of` the check of a true value; `Some(None)` for a protocol without biomarkers.
+fn scenario_strata(
+    c: &mut Collector<'_>,
+    raw: &RawScenario,
+    path: &str,
+    precision: Option<&Precision>,
+    truth: &BTreeMap<ArmId, f64>,
+    arms: &[ArmSpec],
+    value_of: impl Fn(&mut Collector<'_>, &S<f64>, &str) -> Option<f64>,
+) -> Option<Option<ScenarioStrata>> {
+    let Some(precision) = precision else {
+        return Some(None);
+    };
+    let count = precision.strata.len();
+    let prevalence_path = join(path, "prevalence");
+    let Some(entries) = &raw.prevalence else {
+        c.error(
+            &raw.name.span(),
+            &prevalence_path,
+            "a precision design's scenario needs prevalence = [{ strata = \"…\", share = … }, …] \
+             covering every eligible stratum once",
+        );
+        return None;
+    };
+    let mut prevalence = vec![f64::NAN; count];
+    let mut ok = true;
+    for (i, entry) in entries.get_ref().iter().enumerate() {
+        let entry_path = format!("{prevalence_path}[{i}]");
+        let entry = entry.get_ref();
+        let set = selected(
+            c,
+            &entry.strata,
+            &join(&entry_path, "strata"),
+            &precision.biomarkers,
+            &precision.strata,
+        );
+        let share = number(
+            c,
+            &entry.share,
+            &join(&entry_path, "share"),
+            "a share in (0, 1]",
+            |x| x > 0.0 && x <= 1.0,
+        );
+        let (Some(set), Some(share)) = (set, share) else {
+            ok = false;
+            continue;
+        };
+        // A selection's share is divided equally among its strata.
+        let each = share / set.len() as f64;
+        for s in set.iter() {
+            if prevalence[s].is_nan() {
+                prevalence[s] = each;
+            } else {
+                c.error(
+                    &entry.strata.span(),
+                    &join(&entry_path, "strata"),
+                    format!(
+                        "stratum {} already has a prevalence from an earlier entry",
+                        precision.strata[s].label
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        let missing: Vec<&str> = prevalence
+            .iter()
+            .zip(&precision.strata)
+            .filter(|(p, _)| p.is_nan())
+            .map(|(_, s)| s.label.as_str())
+            .collect();
+        let total: f64 = prevalence.iter().sum();
+        if !missing.is_empty() {
+            c.error(
+                &entries.span(),
+                &prevalence_path,
+                format!("gives no share to {}", missing.join(", ")),
+            );
+            ok = false;
+        } else if (total - 1.0).abs() > 1e-9 {
+            c.error(
+                &entries.span(),
+                &prevalence_path,
+                format!("the shares sum to {total}, not 1"),
+            );
+            ok = false;
+        }
+    }
+
+    let mut per_stratum: Vec<Vec<f64>> = arms
+        .iter()
+        .map(|arm| vec![truth.get(&arm.id).copied().unwrap_or(f64::NAN); count])
+        .collect();
+    for (i, subgroup) in raw.subgroup.iter().flat_map(|s| s.get_ref()).enumerate() {
+        let subgroup_path = format!("{}[{i}]", join(path, "subgroup"));
+        let subgroup = subgroup.get_ref();
+        let set = selected(
+            c,
+            &subgroup.strata,
+            &join(&subgroup_path, "strata"),
+            &precision.biomarkers,
+            &precision.strata,
+        );
+        for (key, value) in subgroup.truth.get_ref() {
+            let key_path = join(&join(&subgroup_path, "truth"), key.get_ref());
+            let Some(arm) = arms.iter().position(|a| a.id.as_str() == key.get_ref()) else {
+                c.error(
+                    &key.span(),
+                    &key_path,
+                    format!("no arm \"{}\" in this protocol", key.get_ref()),
+                );
+                ok = false;
+                continue;
+            };
+            match (value_of(c, value, &key_path), set) {
+                (Some(x), Some(set)) => {
+                    for s in set.iter() {
+                        per_stratum[arm][s] = x;
+                    }
+                }
+                _ => ok = false,
+            }
+        }
+        ok &= set.is_some();
+    }
+    ok.then_some(Some(ScenarioStrata {
+        prevalence,
+        truth: per_stratum,
+    }))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use super::fit::{BorrowWorkspace, NEGLIGIBLE};
 use super::grid::{legendre_rule, PANEL_FIRST, TAU_PANELS, TAU_POINTS};
 use super::inner::{legendre_all, softplus_and_expit};
+use super::stratum::NodeValues;
 use super::{ScalarSummary, StratumPosterior};
 use crate::stats::roots::{quantile, Continuous};
 use crate::stats::special::NormalTable;
@@ -24,6 +25,24 @@ pub struct Combination {
     pub mean: f64,
     /// SD[Σⱼ πⱼ pⱼ | data], with the strata's posterior correlation through μ and τ.
     pub sd: f64,
+}
+
+/// A stratum's conditional E[p], E[p²] and P(θ ≤ cut) at a node: its exchangeable values with
+/// probability `r`, its non-exchangeable ones otherwise (a term whose probability is 0 is left
+/// out, whatever its values).
+fn mixed(r: f64, exchangeable: &NodeValues, nex: &NodeValues) -> (f64, f64, f64) {
+    let (mut first, mut second, mut below) = (0.0, 0.0, 0.0);
+    if r > 0.0 {
+        first = r * exchangeable.first;
+        second = r * exchangeable.second;
+        below = r * exchangeable.below;
+    }
+    if r < 1.0 {
+        first += (1.0 - r) * nex.first;
+        second += (1.0 - r) * nex.second;
+        below += (1.0 - r) * nex.below;
+    }
+    (first, second, below)
 }
 
 impl BorrowWorkspace {
@@ -85,12 +104,7 @@ impl BorrowWorkspace {
                 let slot = node * count + j;
                 // The unconditioned P(exchangeable | data, μ, τ).
                 let r = (self.exchangeable[slot] * rest).min(1.0);
-                let value = self.values[slot];
-                let (mut m1, mut m2) = (r * value.first, r * value.second);
-                if r < 1.0 {
-                    m1 += (1.0 - r) * nex.first;
-                    m2 += (1.0 - r) * nex.second;
-                }
+                let (m1, m2, _) = mixed(r, &self.values[slot], nex);
                 mean += pi * m1;
                 variance += pi * pi * (m2 - m1 * m1);
             }
@@ -119,18 +133,7 @@ impl BorrowWorkspace {
             for (node, &w) in self.node_weight.iter().enumerate() {
                 let slot = node * count + j;
                 let r = self.exchangeable[slot];
-                let (mut m1, mut m2, mut b) = (0.0, 0.0, 0.0);
-                if r > 0.0 {
-                    let v = self.values[slot];
-                    m1 = r * v.first;
-                    m2 = r * v.second;
-                    b = r * v.below;
-                }
-                if r < 1.0 {
-                    m1 += (1.0 - r) * nex.first;
-                    m2 += (1.0 - r) * nex.second;
-                    b += (1.0 - r) * nex.below;
-                }
+                let (m1, m2, b) = mixed(r, &self.values[slot], &nex);
                 first += w * m1;
                 second += w * m2;
                 below += w * b;
