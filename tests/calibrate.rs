@@ -209,3 +209,63 @@ fn cli_reports_an_unreachable_target_and_writes_nothing() {
         "nothing is left behind"
     );
 }
+
+/// A precision design calibrates its graduation threshold against P(any arm graduates in any
+/// signature) in its null scenario: the calibrated threshold meets the target, the step below
+/// misses it, the ordinary simulator gives the same probability with it, and `--write` writes
+/// it to `[graduation] threshold`.
+#[test]
+fn a_precision_design_calibrates_its_graduation_threshold() {
+    let path = "protocols/precision-ispy2.toml";
+    let loaded = LoadedProtocol::load(Path::new(path)).expect("protocol loads");
+    let protocol = &loaded.protocol;
+    let mut plan = plan(protocol, 3);
+    plan.reps = 60;
+    let target = 0.10;
+    let c = calibrate(protocol, &plan, target, &|| {}).expect("calibrates");
+    assert_eq!(c.calibrated, bayestrial::sim::Calibrated::Graduation);
+    assert!(c.achieved <= target, "{c:?}");
+    assert_eq!(c.inferiority, None);
+    let below = c.below.expect("a step below");
+    assert!(below.achieved > target && c.threshold - below.threshold <= 1e-4 + 1e-12);
+    let again = simulate(&c.apply(protocol), "", &plan, &|| {}).expect("simulates");
+    assert_eq!(again.metrics.prob_graduate_any, Some(c.achieved));
+    let original = simulate(protocol, "", &plan, &|| {}).expect("simulates");
+    assert!(original.metrics.prob_graduate_any.expect("graduation") > target);
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let out = dir.path().join("calibrated.toml");
+    let output = bayestrial(&[
+        "calibrate",
+        path,
+        "--scenario",
+        "null",
+        "--target",
+        "0.1",
+        "--reps",
+        "60",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--write",
+        out.to_str().expect("a UTF-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("graduation threshold"), "{stdout}");
+    assert!(stdout.contains("P(any graduation)"), "{stdout}");
+    let written = LoadedProtocol::load(&out).expect("the written protocol loads");
+    let graduation = written
+        .protocol
+        .precision
+        .as_ref()
+        .and_then(|p| p.graduation)
+        .expect("graduation");
+    assert_eq!(graduation.threshold, c.threshold);
+}

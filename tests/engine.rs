@@ -541,23 +541,30 @@ fn a_value_that_would_overflow_the_posterior_is_refused_as_an_input_error() {
         .expect("an ordinary value is recorded");
 }
 
-/// A precision design validates, but the engine refuses to start it (and so to simulate it)
-/// until it enrols by biomarkers: it must never run as if its participants were exchangeable.
+/// A precision design starts like any platform design and enrols by biomarkers: the stratum is
+/// the engine's reading of the values, and an arm restricted to other strata is never assigned.
 #[test]
-fn a_precision_design_is_refused_at_start_with_nothing_emitted() {
+fn a_precision_design_enrols_by_biomarkers_within_the_stratum() {
     let protocol = Protocol::load(Path::new("tests/protocols/precision-two-biomarkers.toml"))
         .expect("a valid precision protocol");
     let precision = protocol.precision.as_ref().expect("a precision layer");
     assert_eq!(precision.strata.len(), 3);
     let mut engine = Engine::new(&protocol, TrialSeed::from_u64(1));
     let mut state = TrialState::new(&protocol).expect("state");
-    let refused = engine
-        .start(&mut state, "test-hash")
-        .expect_err("a precision design cannot start yet");
-    assert!(
-        refused.to_string().contains("precision design"),
-        "{refused}"
-    );
-    assert_eq!(state.status, TrialStatus::NotStarted);
-    assert_eq!(state.last_seq, 0);
+    engine.start(&mut state, "test-hash").expect("starts");
+    assert_eq!(state.status, TrialStatus::Running);
+    let values = std::sync::Arc::new(bayestrial::engine::strata::Biomarkers(
+        [("HR", "pos"), ("HER2", "neg")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    ));
+    let mut out = Vec::new();
+    engine
+        .enrol_with_biomarkers_into(&mut state, &"S1".into(), &values, &mut out)
+        .expect("enrolled");
+    let stratum = state.participants[0].stratum.expect("a stratum") as usize;
+    assert_eq!(precision.strata[stratum].label, "HR=pos HER2=neg");
+    let arm = state.participants[0].arm.expect("randomised");
+    assert!(precision.arm_strata[arm].contains(stratum));
 }

@@ -101,13 +101,12 @@ fn broken_protocols_fail_where_their_first_line_says() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// The I-SPY-2-like precision design (`tests/protocols/precision-ispy2-like.toml`, the future
-/// shipped protocol of issue 16): 3 biomarkers make 8 subtypes, 7 eligible; 10 signatures as
+/// The shipped I-SPY-2-like precision design (`protocols/precision-ispy2.toml`): 3 biomarkers make 8 subtypes, 7 eligible; 10 signatures as
 /// I-SPY 2 named them; veliparib only in HER2-negative subtypes; each scenario's truth and
 /// prevalence per stratum as its subgroups and shares say.
 #[test]
 fn the_ispy2_like_precision_design_expands_as_written() {
-    let path = root().join("tests/protocols/precision-ispy2-like.toml");
+    let path = root().join("protocols/precision-ispy2.toml");
     let protocol = Protocol::load(&path).unwrap_or_else(|e| panic!("valid: {e}"));
     let precision = protocol.precision.as_ref().expect("a precision design");
     assert_eq!(precision.strata.len(), 7);
@@ -151,6 +150,23 @@ fn the_ispy2_like_precision_design_expands_as_written() {
             "HR=neg HER2=neg MP=low"
         ]
     );
+    // Veliparib's "all" is its HER2-negative subtypes, its "HR-negative" the triple-negative
+    // ones and its "HR-positive" the HR+/HER2- one: each is assessed once, in the signature
+    // with the fewest strata.
+    let assessed: Vec<&str> = precision
+        .assessed_signatures(veliparib)
+        .into_iter()
+        .map(|(g, _)| precision.signatures[g].id.as_str())
+        .collect();
+    assert_eq!(
+        assessed,
+        ["her2-neg", "hr-pos-her2-neg", "triple-negative", "mp-high"]
+    );
+    assert_eq!(
+        precision.assessed_signatures(1).len(),
+        10,
+        "neratinib: every signature"
+    );
     assert_eq!(precision.max_per_arm, Some(120));
     let her2 = &protocol.scenarios[1];
     let strata = her2.strata.as_ref().expect("scenario strata");
@@ -161,7 +177,7 @@ fn the_ispy2_like_precision_design_expands_as_written() {
         .expect("neratinib");
     for (s, stratum) in precision.strata.iter().enumerate() {
         let (control, effect) = match (stratum.levels[0], stratum.levels[1]) {
-            (_, 0) => (0.35, 0.60),
+            (_, 0) => (0.35, 0.70),
             (1, 1) => (0.25, 0.25),
             _ => (0.15, 0.15),
         };

@@ -574,11 +574,11 @@ async fn an_unchanged_witness_list_writes_no_audit_record() {
     assert!(bad.body.contains("a@b@c.d"));
 }
 
-/// A precision design is created and approved like any protocol, but starting it is refused
-/// in place (409, with the reason) until the engine enrols by biomarkers: it never runs as if
-/// its participants were exchangeable.
+/// A precision design is created, approved and started like any protocol; its enrolment form
+/// asks for every biomarker, refuses an ineligible subtype in place and randomises within the
+/// participant's stratum.
 #[actix_web::test]
-async fn a_precision_design_is_refused_at_start_with_the_reason_in_place() {
+async fn a_precision_design_starts_and_enrols_by_biomarkers_on_the_form() {
     let world = World::new(46);
     let app = world.app().await;
     let (stat, csrf) = world.session("stat", Role::Statistician);
@@ -599,14 +599,56 @@ async fn a_precision_design_is_refused_at_start_with_the_reason_in_place() {
         )
         .expect("another statistician approves");
     let start = post(&app, &stat, "/trials/PREC-1/start", &[("csrf", &csrf)]).await;
-    assert_eq!(start.status, StatusCode::CONFLICT, "{}", start.body);
-    assert!(start.body.contains("id=\"start-error\""), "{}", start.body);
-    assert!(start.body.contains("precision design"), "{}", start.body);
-    let refused = world
-        .service
-        .start(&World::actor("stat", Role::Statistician), "PREC-1");
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let (coord, coord_csrf) = world.session("coord", Role::Coordinator);
+    let enrol = page(&app, &coord, "/trials/PREC-1/enrol").await;
+    for field in ["name=\"biomarker.HR\"", "name=\"biomarker.HER2\""] {
+        assert!(enrol.body.contains(field), "{field}: {}", enrol.body);
+    }
+    let key = |k: &str| format!("form-{k}");
+    let ineligible = post(
+        &app,
+        &coord,
+        "/trials/PREC-1/participants",
+        &[
+            ("csrf", &coord_csrf),
+            ("subject_id", "F-1"),
+            ("eligible", "yes"),
+            ("idempotency_key", &key("1")),
+            ("biomarker.HR", "pos"),
+            ("biomarker.HER2", "pos"),
+        ],
+    )
+    .await;
+    assert_eq!(ineligible.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        matches!(refused, Err(ServiceError::Conflict(ref m)) if m.contains("precision design")),
-        "{refused:?}"
+        ineligible.body.contains("id=\"biomarkers-error\""),
+        "{}",
+        ineligible.body
+    );
+    assert!(
+        ineligible.body.contains("HR=pos HER2=pos"),
+        "{}",
+        ineligible.body
+    );
+    let enrolled = post(
+        &app,
+        &coord,
+        "/trials/PREC-1/participants",
+        &[
+            ("csrf", &coord_csrf),
+            ("subject_id", "F-1"),
+            ("eligible", "yes"),
+            ("idempotency_key", &key("1")),
+            ("biomarker.HR", "pos"),
+            ("biomarker.HER2", "neg"),
+        ],
+    )
+    .await;
+    assert_eq!(enrolled.status, StatusCode::OK, "{}", enrolled.body);
+    assert!(
+        enrolled.body.contains("id=\"assignment\""),
+        "{}",
+        enrolled.body
     );
 }

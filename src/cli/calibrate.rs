@@ -1,5 +1,7 @@
 //! `bayestrial calibrate`: the symmetric superiority/inferiority threshold that holds
-//! P(superiority) in one scenario at a target, and optionally a copy of the protocol with it.
+//! P(superiority) in one scenario at a target (for a precision design with graduation, the
+//! graduation threshold that holds P(any graduation) there), and optionally a copy of the
+//! protocol with it.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +19,8 @@ pub struct CalibrateArgs {
     /// Protocol, scenario (usually the null scenario) and replicates per evaluated threshold.
     #[command(flatten)]
     pub run: RunArgs,
-    /// Largest acceptable P(superiority) in the scenario (type I error in a null scenario).
+    /// Largest acceptable P(superiority) in the scenario (type I error in a null scenario); for
+    /// a precision design with graduation, the largest acceptable P(any arm graduates anywhere).
     #[arg(long, default_value_t = 0.05)]
     pub target: f64,
     /// Write a copy of the protocol with the calibrated thresholds to this file (comments and
@@ -83,21 +86,28 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
 }
 
 fn print_summary(protocol_id: &str, c: &Calibration) {
+    let (threshold, probability) = (
+        c.calibrated.threshold_name(),
+        c.calibrated.probability_name(),
+    );
     println!(
-        "{protocol_id} — scenario {:?}, target P(superiority) ≤ {}, {} trials, seed {}",
+        "{protocol_id} — scenario {:?}, target {probability} ≤ {}, {} trials, seed {}",
         c.scenario, c.target, c.reps, c.seed
     );
+    match c.inferiority {
+        Some(inferiority) => println!(
+            "  {threshold:<28} {:>8}  (inferiority {inferiority})",
+            c.threshold
+        ),
+        None => println!("  {threshold:<28} {:>8}", c.threshold),
+    }
     println!(
-        "  superiority threshold        {:>8}  (inferiority {})",
-        c.threshold, c.inferiority
-    );
-    println!(
-        "  P(superiority)               {:>8.4}  (MCSE {:.4})",
+        "  {probability:<28} {:>8.4}  (MCSE {:.4})",
         c.achieved, c.mcse
     );
     match &c.below {
         Some(below) => println!(
-            "  just below: threshold {} gives P(superiority) {:.4} > {}",
+            "  just below: threshold {} gives {probability} {:.4} > {}",
             below.threshold, below.achieved, c.target
         ),
         None => println!(

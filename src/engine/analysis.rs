@@ -55,13 +55,7 @@ impl Engine<'_> {
         arm: usize,
     ) -> Result<(Marginal, u32), EngineError> {
         let mut model = model_for(&state.arms[control].prior)?;
-        let (from, until) = match self.protocol.analysis.controls {
-            ControlsPolicy::All => (0, u32::MAX),
-            ControlsPolicy::Concurrent => (
-                state.arms[arm].opened_at.unwrap_or(0),
-                state.arms[arm].closed_at.unwrap_or(u32::MAX),
-            ),
-        };
+        let (from, until) = self.control_window(state, arm);
         if from == 0 && until == u32::MAX {
             // Every control counts: the control's own incremental model.
             let model = &state.arms[control].model;
@@ -80,8 +74,20 @@ impl Engine<'_> {
         Ok((model.posterior()?, n))
     }
 
+    /// The participant numbers [from, until) whose controls `arm` is compared with:
+    /// `analysis.controls = "concurrent"` those randomised while it was open, `"all"` every one.
+    pub(super) fn control_window(&self, state: &TrialState, arm: usize) -> (u32, u32) {
+        match self.protocol.analysis.controls {
+            ControlsPolicy::All => (0, u32::MAX),
+            ControlsPolicy::Concurrent => (
+                state.arms[arm].opened_at.unwrap_or(0),
+                state.arms[arm].closed_at.unwrap_or(u32::MAX),
+            ),
+        }
+    }
+
     /// P(arm better than control by more than `delta`) in the outcome's better direction.
-    fn p_better(
+    pub(super) fn p_better(
         &mut self,
         arm: &Marginal,
         control: &Marginal,
@@ -209,6 +215,7 @@ impl Engine<'_> {
                 }
             }
         }
+        let mut precision = self.precision_look(state, &active)?;
         self.emit(
             state,
             EventBody::LookPerformed {
@@ -216,6 +223,8 @@ impl Engine<'_> {
                 outcomes: state.outcomes,
                 enrolled: state.enrolled(),
                 arms: analyses,
+                strata: std::mem::take(&mut precision.strata),
+                signatures: std::mem::take(&mut precision.signatures),
             },
             out,
         )?;
@@ -224,12 +233,21 @@ impl Engine<'_> {
             Some(_) => self.decide_with_control(state, out, look_index)?,
         }
         if state.is_running() {
+            self.graduate(state, out, look, &precision)?;
+        }
+        if state.is_running() {
             let remaining: Vec<usize> = state.active_arms().collect();
             if let [only] = remaining.as_slice() {
                 let arm = state.arms[*only].id.clone();
                 self.stop(state, out, StopReason::OneArmLeft { arm })?;
             } else if is_final {
-                self.stop(state, out, StopReason::MaxParticipants)?;
+                let reason =
+                    if state.every_arm_closed() && state.enrolled() < state.max_participants {
+                        StopReason::EveryArmClosed
+                    } else {
+                        StopReason::MaxParticipants
+                    };
+                self.stop(state, out, reason)?;
             }
         }
         let adaptive = matches!(
@@ -238,8 +256,12 @@ impl Engine<'_> {
         ) && state.enrolled() >= self.protocol.allocation.burn_in
             && state.enrolled() < state.max_participants;
         if state.status == TrialStatus::Running && adaptive {
-            let body = self.allocation_update(state, AllocationBasis::Look)?;
-            self.emit(state, body, out)?;
+            if state.strata.is_some() {
+                self.update_strata(state, out)?;
+            } else {
+                let body = self.allocation_update(state, AllocationBasis::Look)?;
+                self.emit(state, body, out)?;
+            }
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use super::events::{
     StopReason,
 };
 use super::state::{model_for, ArmStatus, TrialState, TrialStatus};
+use super::strata::Biomarkers;
 use super::{EngineError, TrialSeed};
 use crate::protocol::limits::{MAX_LOOKS, MAX_PARTICIPANTS};
 use crate::protocol::{
@@ -134,14 +135,16 @@ impl<'p> Engine<'p> {
         if state.status != TrialStatus::NotStarted {
             return Err(EngineError::Refused("the trial has already started".into()));
         }
-        // The protocol language checks precision designs, but the engine does not yet enrol by
-        // biomarkers: such a trial is refused rather than run as if its participants were
-        // exchangeable.
-        if self.protocol.precision.is_some() {
+        // Borrowing across strata is checked by the protocol language and computed by the
+        // `borrow` calculator, but the engine's looks use each stratum's own conjugate model: a
+        // design that asks for borrowing is refused rather than run without it.
+        let borrowing = self.protocol.precision.as_ref().map(|p| &p.borrowing);
+        if borrowing.is_some_and(|b| *b != crate::protocol::precision::Borrowing::None) {
             return Err(EngineError::Refused(
-                "this protocol is a precision design ([[biomarker]] tables): its protocol \
-                 checks, but enrolment by biomarkers, stratified allocation and graduation are \
-                 not built yet, so it cannot be started or simulated"
+                "this precision design borrows across strata ([borrowing] model = \"bhm\" or \
+                 \"exnex\"): the engine's looks do not fit that model yet, so it cannot be \
+                 started or simulated; use model = \"none\" (each stratum's own conjugate \
+                 posterior)"
                     .into(),
             ));
         }
@@ -246,6 +249,32 @@ impl<'p> Engine<'p> {
         subject_id: &Arc<str>,
         out: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
+        if let Some(precision) = &self.protocol.precision {
+            return Err(EngineError::Invalid {
+                field: "biomarkers",
+                problem: format!(
+                    "this design enrols by biomarkers: give a level of each of {}",
+                    precision
+                        .biomarkers
+                        .iter()
+                        .map(|b| b.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        self.enrol_checked_into(state, subject_id, None, out)
+    }
+
+    /// Enrols and randomises a participant: within `stratified`'s stratum (with the biomarker
+    /// values read into it) for a precision design, else over the open arms.
+    pub(super) fn enrol_checked_into(
+        &mut self,
+        state: &mut TrialState,
+        subject_id: &Arc<str>,
+        stratified: Option<(Arc<Biomarkers>, usize)>,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
         if self.protocol.trial.design == Design::Nof1 {
             return Err(EngineError::Refused(
                 "an n-of-1 patient is enrolled with the start date of their calendar".into(),
@@ -261,22 +290,32 @@ impl<'p> Engine<'p> {
         if arms_pending && state.participant_index(subject).is_some() {
             return Err(already());
         }
+        // A closed stratum is refused before anything is emitted, unless an arm opening now
+        // may open it.
+        if let (Some((_, stratum)), false) = (&stratified, arms_pending) {
+            self.check_stratum_open(state, *stratum)?;
+        }
         self.open_due_arms(state, out)?;
         let participant = state.enrolled();
         let active_count = state.active_arms().count();
         if active_count == 0 {
             return Err(EngineError::Refused("no arm is open".into()));
         }
-        let adaptive = matches!(
-            self.protocol.allocation.rule,
-            AllocationRule::Thompson { .. }
-        ) && participant >= self.protocol.allocation.burn_in;
+        if let (Some((_, stratum)), true) = (&stratified, arms_pending) {
+            self.check_stratum_open(state, *stratum)?;
+        }
+        let (biomarkers, stratum) = match stratified {
+            Some((biomarkers, stratum)) => (Some(biomarkers), Some(stratum)),
+            None => (None, None),
+        };
         let enrolled = self.emit(
             state,
             EventBody::ParticipantEnrolled {
                 participant,
                 subject_id: Arc::clone(subject_id),
                 start_date: None,
+                biomarkers,
+                stratum: stratum.map(|s| s as u32),
             },
             out,
         );
@@ -287,6 +326,25 @@ impl<'p> Engine<'p> {
                 error
             });
         }
+        match stratum {
+            Some(stratum) => self.randomise_in_stratum(state, participant, stratum, out),
+            None => self.randomise(state, participant, active_count, out),
+        }
+    }
+
+    /// Randomises enrolled participant `participant` over the `active_count` open arms: by the
+    /// permuted block during the burn-in (or fixed allocation), then by the allocation in force.
+    fn randomise(
+        &mut self,
+        state: &mut TrialState,
+        participant: u32,
+        active_count: usize,
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        let adaptive = matches!(
+            self.protocol.allocation.rule,
+            AllocationRule::Thompson { .. }
+        ) && participant >= self.protocol.allocation.burn_in;
         let (chosen, shares, draw, phase) = if adaptive {
             if state.allocation.is_none() {
                 let basis =
@@ -317,43 +375,72 @@ impl<'p> Engine<'p> {
             (chosen, current, draw, RandomisationPhase::Adaptive)
         } else {
             let mut active = [0_usize; MAX_ARMS];
-            let (mut ratios, mut used) = ([0_u32; MAX_ARMS], [0_u32; MAX_ARMS]);
             for (slot, arm) in state.active_arms().enumerate() {
                 active[slot] = arm;
-                ratios[slot] = state.arms[arm].ratio;
-                used[slot] = state.block_counts[arm];
             }
-            let mut probabilities = [0.0_f64; MAX_ARMS];
-            block_probabilities(
-                &ratios[..active_count],
-                &used[..active_count],
-                state.block_multiple,
-                &mut probabilities[..active_count],
-            );
-            let draw = self.draws.draw(state.last_seq + 1);
-            let chosen = active[choose(probabilities[..active_count].iter().copied(), draw)];
-            let shares: Arc<[ArmShare]> = active[..active_count]
-                .iter()
-                .zip(&probabilities)
-                .map(|(&arm, &probability)| ArmShare {
-                    arm: state.arms[arm].id.clone(),
-                    probability,
-                })
-                .collect();
+            let (chosen, shares, draw) =
+                self.block_draw(state, &active[..active_count], &state.block_counts);
             (chosen, shares, draw, RandomisationPhase::Block)
         };
+        self.emit_randomised(state, participant, chosen, (shares, draw, phase), out)
+    }
+
+    /// Emits participant `participant`'s randomisation to arm `chosen` with the probabilities,
+    /// draw and phase it was made with.
+    pub(super) fn emit_randomised(
+        &self,
+        state: &mut TrialState,
+        participant: u32,
+        chosen: usize,
+        (probabilities, draw, phase): (Arc<[ArmShare]>, f64, RandomisationPhase),
+        out: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
         self.emit(
             state,
             EventBody::Randomised {
                 participant,
                 arm: state.arms[chosen].id.clone(),
-                probabilities: shares,
+                probabilities,
                 draw,
                 phase,
             },
             out,
-        )?;
-        Ok(())
+        )
+    }
+
+    /// The permuted-block assignment among `arms` (in arm order), whose participants in the
+    /// current block are `block[arm]`: each arm's remaining slots over all remaining slots, and
+    /// the seed-derived draw of the next event. Returns the arm, the probabilities and the draw.
+    pub(super) fn block_draw(
+        &mut self,
+        state: &TrialState,
+        arms: &[usize],
+        block: &[u32],
+    ) -> (usize, Arc<[ArmShare]>, f64) {
+        let count = arms.len();
+        let (mut ratios, mut used) = ([0_u32; MAX_ARMS], [0_u32; MAX_ARMS]);
+        for (slot, &arm) in arms.iter().enumerate() {
+            ratios[slot] = state.arms[arm].ratio;
+            used[slot] = block[arm];
+        }
+        let mut probabilities = [0.0_f64; MAX_ARMS];
+        block_probabilities(
+            &ratios[..count],
+            &used[..count],
+            state.block_multiple,
+            &mut probabilities[..count],
+        );
+        let draw = self.draws.draw(state.last_seq + 1);
+        let chosen = arms[choose(probabilities[..count].iter().copied(), draw)];
+        let shares: Arc<[ArmShare]> = arms
+            .iter()
+            .zip(&probabilities)
+            .map(|(&arm, &probability)| ArmShare {
+                arm: state.arms[arm].id.clone(),
+                probability,
+            })
+            .collect();
+        (chosen, shares, draw)
     }
 
     /// P(best) of `marginals` in the outcome's better direction (cached: a pure function of its
@@ -432,6 +519,7 @@ impl<'p> Engine<'p> {
             probabilities: shares.into(),
             power,
             basis,
+            stratum: None,
         })
     }
 
@@ -584,7 +672,7 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Event>,
     ) -> Result<(), EngineError> {
         Self::require_running(state)?;
-        if state.enrolled() < state.max_participants {
+        if state.enrolled() < state.max_participants && !state.every_arm_closed() {
             return Err(EngineError::Refused(format!(
                 "enrolment is not complete: {} of {} participants",
                 state.enrolled(),
@@ -645,6 +733,13 @@ impl<'p> Engine<'p> {
         if self.protocol.trial.design != Design::Platform {
             return Err(EngineError::Refused(
                 "only platform trials can add arms".into(),
+            ));
+        }
+        if self.protocol.precision.is_some() {
+            return Err(EngineError::Refused(
+                "a precision design adds no arms by amendment yet: the new arm's strata and \
+                 its place in the signatures would need a protocol amendment"
+                    .into(),
             ));
         }
         if state.arm_index(&arm.id).is_some() {
@@ -742,7 +837,7 @@ impl<'p> Engine<'p> {
                 problem: format!("{to} is too large (at most {MAX_PARTICIPANTS})"),
             });
         }
-        let looks = super::state::extended_look_count(&state.looks, to);
+        let looks = super::schedule::extended_look_count(&state.looks, to);
         if looks > u64::from(MAX_LOOKS) {
             return Err(EngineError::Invalid {
                 field: "max_participants",

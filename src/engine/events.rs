@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::strata::{Biomarkers, SignatureAnalysis, StratumAnalysis};
 use crate::protocol::{ArmId, Prior};
 use crate::stats::{Marginal, Shape};
 use std::fmt;
@@ -269,6 +270,9 @@ pub enum DropReason {
     Equivalence,
     /// The control was replaced by a superior arm.
     ReplacedAsControl,
+    /// Precision designs: the predictive probability of success fell below the graduation
+    /// futility threshold in every signature where the arm is assessed.
+    FutilityInEverySignature,
 }
 
 impl DropReason {
@@ -279,6 +283,7 @@ impl DropReason {
             Self::Futility => "futility",
             Self::Equivalence => "equivalence",
             Self::ReplacedAsControl => "replaced_as_control",
+            Self::FutilityInEverySignature => "futility_in_every_signature",
         }
     }
 }
@@ -291,6 +296,7 @@ impl fmt::Display for DropReason {
             Self::Futility => "futility",
             Self::Equivalence => "equivalence to the control",
             Self::ReplacedAsControl => "replacement as control by a superior arm",
+            Self::FutilityInEverySignature => "futility in every signature",
         })
     }
 }
@@ -406,6 +412,9 @@ pub enum StopReason {
     },
     /// The final look at the maximum sample size has been done.
     MaxParticipants,
+    /// Precision designs: the final look after every experimental arm closed to enrolment
+    /// (graduated, at its maximum or dropped) in every stratum.
+    EveryArmClosed,
     /// Closed by a user.
     Closed {
         /// The reason given.
@@ -419,9 +428,10 @@ impl StopReason {
     pub fn disclosure(&self) -> Disclosure {
         match self {
             Self::Closed { .. } | Self::MaxParticipants => Disclosure::Operational,
-            Self::Superiority { .. } | Self::Equivalence { .. } | Self::OneArmLeft { .. } => {
-                Disclosure::Comparative
-            }
+            Self::Superiority { .. }
+            | Self::Equivalence { .. }
+            | Self::OneArmLeft { .. }
+            | Self::EveryArmClosed => Disclosure::Comparative,
         }
     }
 }
@@ -432,6 +442,10 @@ impl fmt::Display for StopReason {
         match self {
             Self::Closed { reason } => write!(f, "closed: {reason}"),
             Self::MaxParticipants => f.write_str("the maximum sample size was reached"),
+            Self::EveryArmClosed => f.write_str(
+                "every experimental arm closed to enrolment (graduated, at its maximum or \
+                 dropped) and the last outcomes were analysed",
+            ),
             Self::Superiority {
                 arm,
                 probability,
@@ -492,6 +506,13 @@ pub enum EventBody {
         /// n-of-1 designs: the calendar date of the patient's study day 1 (`YYYY-MM-DD`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         start_date: Option<Arc<str>>,
+        /// Precision designs: the biomarker values entered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        biomarkers: Option<Arc<Biomarkers>>,
+        /// Precision designs: the stratum the engine read from them (index among the
+        /// protocol's eligible strata).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stratum: Option<u32>,
     },
     /// Allocation probabilities were recomputed.
     AllocationUpdated {
@@ -501,6 +522,10 @@ pub enum EventBody {
         power: f64,
         /// Why.
         basis: AllocationBasis,
+        /// Precision designs: the stratum these probabilities randomise in (the arms open
+        /// there).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stratum: Option<u32>,
     },
     /// A participant was randomised.
     Randomised {
@@ -543,6 +568,13 @@ pub enum EventBody {
         enrolled: u32,
         /// Per-arm results for every active arm.
         arms: Vec<ArmAnalysis>,
+        /// Precision designs: each active arm's posterior in each stratum it may enrol.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        strata: Vec<StratumAnalysis>,
+        /// Precision designs with graduation: each experimental arm's predictive probability of
+        /// success in each signature where it is assessed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        signatures: Vec<SignatureAnalysis>,
     },
     /// An arm was dropped at a look.
     ArmDropped {
@@ -553,6 +585,20 @@ pub enum EventBody {
         /// The probability that triggered the rule.
         probability: f64,
         /// The threshold.
+        threshold: f64,
+        /// 1-based look number.
+        look: u32,
+    },
+    /// Precision designs: an arm graduated in a signature at a look; it enrols no more in the
+    /// signature's strata.
+    ArmGraduated {
+        /// The arm.
+        arm: ArmId,
+        /// The signature's id.
+        signature: String,
+        /// Its predictive probability of success in the signature.
+        probability: f64,
+        /// The graduation threshold.
         threshold: f64,
         /// 1-based look number.
         look: u32,
@@ -759,6 +805,7 @@ impl EventBody {
             | Self::AllocationUpdated { .. }
             | Self::LookPerformed { .. }
             | Self::ArmDropped { .. }
+            | Self::ArmGraduated { .. }
             | Self::ControlChanged { .. }
             | Self::PatientLookPerformed { .. }
             | Self::PatientFinished { .. }
@@ -797,6 +844,7 @@ impl EventBody {
             | Self::Randomised { .. }
             | Self::LookPerformed { .. }
             | Self::ArmDropped { .. }
+            | Self::ArmGraduated { .. }
             | Self::ControlChanged { .. }
             | Self::PatientLookPerformed { .. }
             | Self::SeriesLookPerformed { .. }
@@ -877,14 +925,16 @@ impl EventBody {
         )
     }
 
-    /// The probabilities an allocation update at a look set (simulation metrics).
-    pub fn look_allocation(&self) -> Option<&[ArmShare]> {
+    /// The probabilities an allocation update at a look set, with the stratum they randomise
+    /// in (precision designs), for simulation metrics.
+    pub fn look_allocation(&self) -> Option<(Option<u32>, &[ArmShare])> {
         match self {
             Self::AllocationUpdated {
                 probabilities,
                 basis: AllocationBasis::Look,
+                stratum,
                 ..
-            } => Some(probabilities),
+            } => Some((*stratum, probabilities)),
             _ => None,
         }
     }
@@ -902,6 +952,7 @@ impl EventBody {
             Self::OutcomeCorrected { .. } => "outcome_corrected",
             Self::LookPerformed { .. } => "look_performed",
             Self::ArmDropped { .. } => "arm_dropped",
+            Self::ArmGraduated { .. } => "arm_graduated",
             Self::ControlChanged { .. } => "control_changed",
             Self::DataCollectionClosed => "data_collection_closed",
             Self::EnrolmentPaused { .. } => "enrolment_paused",

@@ -13,14 +13,15 @@
 //! event. This module must not compute statistics or decide anything: the engine's commands did.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
+pub use super::decision::{conclusion_of, Decision};
 use super::events::{
     AllocationBasis, ArmAnalysis, ArmShare, Conclusion, DropReason, Event, EventBody, OutcomeValue,
     Recommendation, RevealCause, StopReason,
 };
 use super::nof1::{Nof1Effect, PatientEnd, SeriesSummary};
+use super::strata::{Biomarkers, SignatureAnalysis, StratumAnalysis};
 use super::EngineError;
 
 /// A participant's assignment: the randomised arm (platform) or one period's treatment (n-of-1).
@@ -84,6 +85,10 @@ pub struct Subject<R> {
     pub subject_id: String,
     /// n-of-1: the date of study day 1.
     pub start_date: Option<String>,
+    /// Precision designs: the biomarker values entered at enrolment.
+    pub biomarkers: Option<Arc<Biomarkers>>,
+    /// Precision designs: the stratum the engine read from them.
+    pub stratum: Option<u32>,
     /// The enrolment record.
     pub enrolled: R,
     /// Assignments in order (platform: one; n-of-1: one per period).
@@ -96,90 +101,6 @@ pub struct Subject<R> {
     pub finished: Option<(R, u32, PatientEnd)>,
     /// Code breaks and reveals.
     pub revealed: Vec<Revealed<R>>,
-}
-
-/// A decision taken at a look, typed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// An arm was dropped.
-    ArmDropped {
-        /// The arm.
-        arm: String,
-        /// Why.
-        reason: DropReason,
-        /// The probability that triggered the rule.
-        probability: f64,
-        /// The threshold.
-        threshold: f64,
-        /// The control in force when the arm was dropped (designs with a control): the arm the
-        /// probability compares it with.
-        against: Option<String>,
-    },
-    /// A superior arm became the control.
-    ControlChanged {
-        /// The old control.
-        from: String,
-        /// The new control.
-        to: String,
-        /// P(new better than old).
-        probability: f64,
-        /// The threshold.
-        threshold: f64,
-    },
-    /// The trial stopped by a rule.
-    TrialStopped(StopReason),
-}
-
-impl Decision {
-    /// The decision in words, one sentence for every decision and every drop reason (an
-    /// exhaustive match, so a new reason does not compile until it has its sentence). Every
-    /// view, export and notice that shows a decision shows these words.
-    pub fn words(&self) -> String {
-        match self {
-            Self::ArmDropped {
-                arm,
-                reason,
-                probability,
-                threshold,
-                against,
-            } => match (reason, against) {
-                (DropReason::Inferiority, None) => format!(
-                    "Arm {arm} was dropped as inferior: its probability of being the best arm, {probability:.4}, fell below the threshold {threshold}."
-                ),
-                (DropReason::Inferiority, Some(control)) => format!(
-                    "Arm {arm} was dropped as inferior to the control {control}: its probability of being better than {control}, {probability:.4}, fell below the threshold {threshold}."
-                ),
-                (DropReason::Futility, control) => format!(
-                    "Arm {arm} was dropped for futility: its probability of beating the control{} by the futility margin, {probability:.4}, fell below the threshold {threshold}.",
-                    control.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
-                ),
-                (DropReason::Equivalence, control) => format!(
-                    "Arm {arm} was dropped as equivalent to the control{}: the probability of a difference within the margin, {probability:.4}, exceeded the threshold {threshold}.",
-                    control.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
-                ),
-                (DropReason::ReplacedAsControl, control) => format!(
-                    "Arm {arm}, the control until this look, was dropped because arm {} proved superior to it (probability {probability:.4} above the threshold {threshold}).",
-                    control.as_deref().unwrap_or("another")
-                ),
-            },
-            Self::ControlChanged {
-                from,
-                to,
-                probability,
-                threshold,
-            } => format!(
-                "Arm {to} proved superior to the control {from} (probability {probability:.4} above the threshold {threshold}) and became the new control."
-            ),
-            Self::TrialStopped(reason) => format!("The trial stopped: {reason}."),
-        }
-    }
-}
-
-impl fmt::Display for Decision {
-    /// [`Decision::words`].
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.words())
-    }
 }
 
 /// The data monitoring committee's recommendation after a look, with its e-signature.
@@ -210,6 +131,10 @@ pub struct Look<R> {
     pub enrolled: u32,
     /// Per-arm analysis.
     pub arms: Vec<ArmAnalysis>,
+    /// Precision designs: per arm and stratum.
+    pub strata: Vec<StratumAnalysis>,
+    /// Precision designs: per experimental arm and signature.
+    pub signatures: Vec<SignatureAnalysis>,
     /// The control every `p_better_than_control` of this look is against (the control in force
     /// at the look, before any change the look decided); `None` without a control.
     pub control: Option<String>,
@@ -243,6 +168,8 @@ pub struct Allocation<R> {
     pub probabilities: Arc<[ArmShare]>,
     /// Why.
     pub basis: AllocationBasis,
+    /// Precision designs: the stratum these probabilities randomise in.
+    pub stratum: Option<u32>,
 }
 
 /// A change of an arm's life.
@@ -380,37 +307,6 @@ pub struct History<R> {
     holds: HashMap<u64, (u32, Option<u32>)>,
 }
 
-/// What a trial's stop means (one rule, shared with [`super::TrialState::verdict`]): a stop for
-/// superiority or equivalence means that; one arm left means superiority without a control or
-/// after a control change, equivalence when the last drop was for equivalence, and futility
-/// otherwise; the maximum sample size or a closure after a control change means superiority of
-/// the new control.
-pub fn conclusion_of(
-    reason: &StopReason,
-    has_control: bool,
-    promoted: bool,
-    last_drop: Option<DropReason>,
-) -> Conclusion {
-    match reason {
-        StopReason::Superiority { .. } => Conclusion::Superiority,
-        StopReason::Equivalence { .. } => Conclusion::Equivalence,
-        StopReason::OneArmLeft { .. } => {
-            if !has_control || promoted {
-                Conclusion::Superiority
-            } else if last_drop == Some(DropReason::Equivalence) {
-                Conclusion::Equivalence
-            } else {
-                Conclusion::Futility
-            }
-        }
-        StopReason::MaxParticipants | StopReason::Closed { .. } if has_control && promoted => {
-            Conclusion::Superiority
-        }
-        StopReason::MaxParticipants => Conclusion::MaximumSampleSize,
-        StopReason::Closed { .. } => Conclusion::Closed,
-    }
-}
-
 fn probability_of(shares: &[ArmShare], arm: &str) -> Option<f64> {
     shares
         .iter()
@@ -513,6 +409,8 @@ impl<R: Clone> History<R> {
                 participant,
                 subject_id,
                 start_date,
+                biomarkers,
+                stratum,
             } => {
                 if *participant as usize != self.subjects.len() {
                     return Err(EngineError::Log {
@@ -527,6 +425,8 @@ impl<R: Clone> History<R> {
                     participant: *participant,
                     subject_id: subject_id.to_string(),
                     start_date: start_date.as_deref().map(str::to_owned),
+                    biomarkers: biomarkers.clone(),
+                    stratum: *stratum,
                     enrolled: record,
                     assignments: Vec::new(),
                     outcomes: Vec::new(),
@@ -663,6 +563,7 @@ impl<R: Clone> History<R> {
             EventBody::AllocationUpdated {
                 probabilities,
                 basis,
+                stratum,
                 ..
             } => {
                 self.allocations.push(Allocation {
@@ -670,6 +571,7 @@ impl<R: Clone> History<R> {
                     after_look: self.looks.last().map_or(0, |l| l.look),
                     probabilities: Arc::clone(probabilities),
                     basis: *basis,
+                    stratum: *stratum,
                 });
                 vec![Change::Allocation]
             }
@@ -678,6 +580,8 @@ impl<R: Clone> History<R> {
                 outcomes,
                 enrolled,
                 arms,
+                strata,
+                signatures,
             } => {
                 // With a control, the look compares every other analysed arm with it: the one
                 // arm without a P(better than control) is the control in force.
@@ -695,6 +599,8 @@ impl<R: Clone> History<R> {
                     outcomes: *outcomes,
                     enrolled: *enrolled,
                     arms: arms.clone(),
+                    strata: strata.clone(),
+                    signatures: signatures.clone(),
                     control,
                     decisions: Vec::new(),
                 });
@@ -719,6 +625,21 @@ impl<R: Clone> History<R> {
                     self.decide(seq, *look, record.clone(), decision)?,
                     self.arm_change(record, arm.as_str(), ArmChange::Dropped(*reason)),
                 ]
+            }
+            EventBody::ArmGraduated {
+                arm,
+                signature,
+                probability,
+                threshold,
+                look,
+            } => {
+                let decision = Decision::Graduated {
+                    arm: arm.to_string(),
+                    signature: signature.clone(),
+                    probability: *probability,
+                    threshold: *threshold,
+                };
+                vec![self.decide(seq, *look, record, decision)?]
             }
             EventBody::ControlChanged {
                 from,
@@ -907,99 +828,5 @@ impl<R: Clone> History<R> {
             }
             None => "pending".to_owned(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dropped(reason: DropReason, against: Option<&str>) -> Decision {
-        Decision::ArmDropped {
-            arm: "b".to_owned(),
-            reason,
-            probability: 0.0123,
-            threshold: 0.05,
-            against: against.map(str::to_owned),
-        }
-    }
-
-    /// No snake_case code (`replaced_as_control`) in a sentence.
-    fn no_code(words: &str) {
-        assert!(
-            !words
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .any(|w| w.contains('_')),
-            "{words}"
-        );
-        assert!(words.ends_with('.'), "a sentence: {words}");
-    }
-
-    #[test]
-    fn every_drop_reason_has_its_sentence() {
-        let reasons = [
-            DropReason::Inferiority,
-            DropReason::Futility,
-            DropReason::Equivalence,
-            DropReason::ReplacedAsControl,
-        ];
-        for reason in reasons {
-            for against in [None, Some("a")] {
-                let words = dropped(reason, against).words();
-                no_code(&words);
-                assert!(words.starts_with("Arm b"), "{words}");
-                assert!(words.contains("0.0123"), "{words}");
-            }
-        }
-        assert_eq!(
-            dropped(DropReason::Inferiority, Some("a")).words(),
-            "Arm b was dropped as inferior to the control a: its probability of being better than a, 0.0123, fell below the threshold 0.05."
-        );
-        assert_eq!(
-            dropped(DropReason::Inferiority, None).words(),
-            "Arm b was dropped as inferior: its probability of being the best arm, 0.0123, fell below the threshold 0.05."
-        );
-        let replaced = dropped(DropReason::ReplacedAsControl, Some("c")).words();
-        assert!(
-            replaced.contains("arm c proved superior to it"),
-            "{replaced}"
-        );
-        assert!(!replaced.contains("replaced_as_control"), "{replaced}");
-    }
-
-    #[test]
-    fn control_changes_and_stops_are_sentences() {
-        let changed = Decision::ControlChanged {
-            from: "a".to_owned(),
-            to: "b".to_owned(),
-            probability: 0.9951,
-            threshold: 0.99,
-        }
-        .words();
-        assert_eq!(
-            changed,
-            "Arm b proved superior to the control a (probability 0.9951 above the threshold 0.99) and became the new control."
-        );
-        no_code(&changed);
-        for reason in [
-            StopReason::MaxParticipants,
-            StopReason::OneArmLeft {
-                arm: crate::protocol::ArmId::parse("a").expect("an arm id"),
-            },
-            StopReason::Equivalence {
-                probability: 0.97,
-                threshold: 0.95,
-            },
-        ] {
-            let words = Decision::TrialStopped(reason).words();
-            no_code(&words);
-            assert!(words.starts_with("The trial stopped: "), "{words}");
-        }
-    }
-
-    #[test]
-    fn the_display_is_the_words() {
-        let decision = dropped(DropReason::Futility, Some("a"));
-        assert_eq!(decision.to_string(), decision.words());
     }
 }

@@ -9,13 +9,17 @@
 mod allocation;
 mod analysis;
 mod commands;
+mod decision;
 mod dmc;
 mod draw;
 pub mod events;
 pub mod history;
 pub mod nof1;
+mod precision;
 mod replay;
+mod schedule;
 mod state;
+pub mod strata;
 
 pub use allocation::{adaptive_probabilities, block_probabilities, choose, clamp_probabilities};
 pub use commands::{Engine, NewArm};
@@ -27,10 +31,11 @@ pub use events::{
 };
 pub use history::{Change, Decision, History};
 pub use nof1::{Calendar, DayPhase, Nof1Effect, Nof1Patient, PatientEnd, SeriesSummary};
+pub use precision::{Graduated, StrataState};
 pub use replay::replay;
+pub use schedule::{extend_looks, extended_look_count};
 pub use state::{
-    extend_looks, extended_look_count, ArmState, ArmStatus, EnrolmentClosed, Participant,
-    TrialState, TrialStatus, Verdict,
+    ArmState, ArmStatus, EnrolmentClosed, Participant, TrialState, TrialStatus, Verdict,
 };
 
 use crate::stats::StatsError;

@@ -93,6 +93,15 @@ fn run(
             start_date: Some(date),
             ..
         } => engine.enrol_patient(state, subject_id, date),
+        EventBody::ParticipantEnrolled {
+            subject_id,
+            biomarkers: Some(biomarkers),
+            ..
+        } => {
+            let mut out = Vec::new();
+            engine.enrol_with_biomarkers_into(state, subject_id, biomarkers, &mut out)?;
+            Ok(out)
+        }
         EventBody::ParticipantEnrolled { subject_id, .. } => engine.enrol(state, subject_id),
         EventBody::MeasurementRecorded {
             participant,

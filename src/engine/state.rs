@@ -7,12 +7,14 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::decision::conclusion_of;
 use super::events::{
     ArmShare, Conclusion, DropReason, Event, EventBody, OutcomeValue, RandomisationPhase,
     StopReason,
 };
-use super::history::conclusion_of;
 use super::nof1::{Measurement, Nof1Patient, SeriesSummary};
+use super::precision::StrataState;
+use super::schedule::extend_looks;
 use super::EngineError;
 use crate::protocol::{ArmId, Prior, PriorMixture, Protocol};
 use crate::stats::{BetaPrior, ConjugateModel, GammaPrior, NigPrior, Observation};
@@ -95,6 +97,8 @@ pub struct Participant {
     pub outcome: Option<OutcomeValue>,
     /// Sequence number of the event that holds the current outcome.
     pub outcome_seq: Option<u64>,
+    /// Precision designs: the participant's stratum.
+    pub stratum: Option<u32>,
 }
 
 /// Where the trial is in its life.
@@ -132,6 +136,8 @@ pub enum EnrolmentClosed {
         /// The maximum.
         max: u32,
     },
+    /// Precision designs: no experimental arm is open in any stratum.
+    EveryArmClosed,
 }
 
 impl std::fmt::Display for EnrolmentClosed {
@@ -143,6 +149,11 @@ impl std::fmt::Display for EnrolmentClosed {
             Self::Full { enrolled, max } => {
                 write!(f, "enrolment is complete: {enrolled} of {max} participants")
             }
+            Self::EveryArmClosed => write!(
+                f,
+                "enrolment is complete: every experimental arm has graduated, reached its \
+                 maximum or been dropped in every stratum"
+            ),
         }
     }
 }
@@ -193,6 +204,9 @@ pub struct TrialState {
     pub has_control: bool,
     /// The looks that have the data monitoring committee's recommendation, in order recorded.
     pub recommended: Vec<u32>,
+    /// Precision designs: the strata (participants, models, allocation and graduations per
+    /// stratum).
+    pub strata: Option<StrataState>,
 }
 
 /// What a stopped trial concluded, and the arm it found superior.
@@ -238,6 +252,10 @@ impl TrialState {
             });
         }
         let block_counts = vec![0; arms.len()];
+        let strata = protocol.precision.as_ref().map(|precision| {
+            let models: Vec<ConjugateModel> = arms.iter().map(|a| a.model).collect();
+            StrataState::new(protocol, precision, &models)
+        });
         Ok(Self {
             last_seq: 0,
             status: TrialStatus::NotStarted,
@@ -259,6 +277,7 @@ impl TrialState {
             last_drop: None,
             has_control: protocol.arms.iter().any(|arm| arm.control),
             recommended: Vec::new(),
+            strata,
         })
     }
 
@@ -302,6 +321,7 @@ impl TrialState {
                     enrolled: self.enrolled(),
                     max: self.max_participants,
                 }),
+                None if self.every_arm_closed() => Some(EnrolmentClosed::EveryArmClosed),
                 None => None,
             },
         }
@@ -380,6 +400,67 @@ impl TrialState {
     fn arms_changed(&mut self) {
         self.reset_block();
         self.allocation = None;
+        if let Some(strata) = &mut self.strata {
+            strata.strata_changed(crate::protocol::precision::StrataSet::first(strata.count));
+        }
+    }
+
+    /// Precision designs: the active arms that may receive a participant of `stratum` now, in
+    /// arm order (none without strata).
+    pub fn open_in(&self, stratum: usize) -> impl Iterator<Item = usize> + '_ {
+        self.active_arms()
+            .filter(move |&a| self.strata.as_ref().is_some_and(|s| s.open(a, stratum)))
+    }
+
+    /// Precision designs: whether an arm other than the control is open in `stratum`.
+    pub fn stratum_open(&self, stratum: usize) -> bool {
+        self.open_in(stratum).any(|a| Some(a) != self.control)
+    }
+
+    /// Precision designs: whether no experimental arm is open in any stratum (false without
+    /// strata).
+    pub fn every_arm_closed(&self) -> bool {
+        self.strata
+            .as_ref()
+            .is_some_and(|s| !(0..s.count).any(|stratum| self.stratum_open(stratum)))
+    }
+
+    /// A participant of `stratum` randomised to `arm`: the stratum's permuted block (emptied
+    /// once every arm open there has its share) and the arm's count (which may fill it).
+    fn randomised_in_stratum(&mut self, arm: usize, stratum: usize, phase: RandomisationPhase) {
+        if phase == RandomisationPhase::Block {
+            if let Some(strata) = &mut self.strata {
+                strata.block_mut(stratum)[arm] += 1;
+            }
+            let full = self.strata.as_ref().is_some_and(|strata| {
+                let block = &strata.block_counts[stratum * strata.arms()..];
+                self.open_in(stratum)
+                    .all(|a| block[a] >= self.arms[a].ratio * self.block_multiple)
+            });
+            if full {
+                if let Some(strata) = &mut self.strata {
+                    strata.block_mut(stratum).fill(0);
+                }
+            }
+        }
+        if let Some(strata) = &mut self.strata {
+            strata.randomised(arm);
+        }
+    }
+
+    /// The model of `arm` in `stratum` folded from its participants' current outcomes.
+    fn stratum_model_of(&self, arm: usize, stratum: u32) -> Result<ConjugateModel, EngineError> {
+        let mut model = model_for(&self.arms[arm].prior)?;
+        for participant in &self.participants {
+            if let (Some(a), Some(value), Some(s)) =
+                (participant.arm, &participant.outcome, participant.stratum)
+            {
+                if a == arm && s == stratum {
+                    model.observe(observation(value))?;
+                }
+            }
+        }
+        Ok(model)
     }
 
     /// What the trial concluded ([`conclusion_of`]) and its superior arm: `None` while it runs.
@@ -429,6 +510,9 @@ impl TrialState {
                 if self.arm_index(arm).is_some() {
                     return Err(log("an arm with this id exists already"));
                 }
+                if self.strata.is_some() {
+                    return Err(log("a precision design adds no arms by amendment"));
+                }
                 let model = model_for(prior).map_err(|e| log(&format!("invalid prior: {e}")))?;
                 self.arms.push(ArmState {
                     id: arm.clone(),
@@ -455,7 +539,24 @@ impl TrialState {
                 participant,
                 subject_id,
                 start_date,
+                biomarkers,
+                stratum,
             } => {
+                let stratum = match (&self.strata, stratum, biomarkers) {
+                    (Some(strata), Some(s), Some(_)) => Some(strata.check_stratum(seq, *s)?),
+                    (None, None, None) => None,
+                    (Some(_), _, _) => {
+                        return Err(log(
+                            "a participant of a precision design is enrolled with biomarker \
+                             values and their stratum",
+                        ))
+                    }
+                    (None, _, _) => {
+                        return Err(log(
+                            "biomarker values or a stratum in a design without strata",
+                        ))
+                    }
+                };
                 if let Some(date) = start_date {
                     if self.nof1.len() != self.participants.len() {
                         return Err(log("a start date is only given to n-of-1 patients"));
@@ -478,7 +579,11 @@ impl TrialState {
                     arm: None,
                     outcome: None,
                     outcome_seq: None,
+                    stratum: stratum.map(|s| s as u32),
                 });
+                if let (Some(strata), Some(s)) = (&mut self.strata, stratum) {
+                    strata.enrolled[s] += 1;
+                }
                 if let Some(date) = start_date {
                     self.nof1.push(Nof1Patient {
                         start_date: date.to_string(),
@@ -558,7 +663,42 @@ impl TrialState {
             EventBody::SeriesLookPerformed { summary } => {
                 self.series = Some(summary.clone());
             }
-            EventBody::AllocationUpdated { probabilities, .. } => {
+            EventBody::AllocationUpdated {
+                probabilities,
+                stratum,
+                ..
+            } => {
+                let stratum = match (&self.strata, stratum) {
+                    (Some(strata), Some(s)) => Some(strata.check_stratum(seq, *s)?),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(log("a precision design's allocation names its stratum"))
+                    }
+                    (None, Some(_)) => return Err(log("a stratum in a design without strata")),
+                };
+                if let Some(s) = stratum {
+                    let listed_in_order = {
+                        let mut open = self.open_in(s);
+                        probabilities.iter().all(|share| {
+                            matches!(
+                                (open.next(), self.arm_index(&share.arm)),
+                                (Some(a), Some(b)) if a == b
+                            )
+                        }) && open.next().is_none()
+                    };
+                    if !listed_in_order {
+                        return Err(log(
+                            "allocation probabilities must list every arm open in the stratum, \
+                             in arm order",
+                        ));
+                    }
+                    if let Some(strata) = &mut self.strata {
+                        strata.allocation[s] = Some(Arc::clone(probabilities));
+                        strata.updated[s] = true;
+                    }
+                    self.last_seq = seq;
+                    return Ok(());
+                }
                 let listed_in_order = {
                     let mut active = self.active_arms();
                     probabilities.iter().all(|share| {
@@ -589,6 +729,17 @@ impl TrialState {
                 if p.arm.is_some() {
                     return Err(log("participant already randomised"));
                 }
+                if let Some(s) = p.stratum.map(|s| s as usize) {
+                    if !self.open_in(s).any(|a| a == i) {
+                        return Err(log(
+                            "randomised to an arm not open in the participant's stratum",
+                        ));
+                    }
+                    self.participants[*participant as usize].arm = Some(i);
+                    self.randomised_in_stratum(i, s, *phase);
+                    self.last_seq = seq;
+                    return Ok(());
+                }
                 p.arm = Some(i);
                 if *phase == RandomisationPhase::Block {
                     self.block_counts[i] += 1;
@@ -608,14 +759,28 @@ impl TrialState {
                 if p.outcome.is_some() {
                     return Err(log("outcome already recorded; a correction is needed"));
                 }
+                let stratum = p.stratum.map(|s| s as usize);
                 let mut model = self.arms[arm].model;
                 model
                     .observe(observation(value))
                     .map_err(|e| log(&format!("invalid outcome: {e}")))?;
+                let in_stratum = match (&self.strata, stratum) {
+                    (Some(strata), Some(s)) => {
+                        let mut m = *strata.model(arm, s);
+                        m.observe(observation(value))
+                            .map_err(|e| log(&format!("invalid outcome: {e}")))?;
+                        Some((s, m))
+                    }
+                    _ => None,
+                };
                 let p = self.participant(seq, *participant)?;
                 p.outcome = Some(*value);
                 p.outcome_seq = Some(seq);
                 self.arms[arm].model = model;
+                if let (Some(strata), Some((s, m))) = (&mut self.strata, in_stratum) {
+                    let count = strata.count;
+                    strata.models[arm * count + s] = m;
+                }
                 self.outcomes += 1;
             }
             EventBody::OutcomeCorrected {
@@ -635,8 +800,19 @@ impl TrialState {
                 p.outcome = Some(*value);
                 p.outcome_seq = Some(seq);
                 // Rebuild the arm's model from its current outcomes, in enrolment order.
-                match self.model_of(arm) {
-                    Ok(model) => self.arms[arm].model = model,
+                let stratum = self.participants[*participant as usize].stratum;
+                let rebuilt = self.model_of(arm).and_then(|model| match stratum {
+                    Some(s) => Ok((model, Some((s, self.stratum_model_of(arm, s)?)))),
+                    None => Ok((model, None)),
+                });
+                match rebuilt {
+                    Ok((model, in_stratum)) => {
+                        self.arms[arm].model = model;
+                        if let (Some(strata), Some((s, m))) = (&mut self.strata, in_stratum) {
+                            let count = strata.count;
+                            strata.models[arm * count + s as usize] = m;
+                        }
+                    }
                     Err(e) => {
                         let p = self.participant(seq, *participant)?;
                         (p.outcome, p.outcome_seq) = previous;
@@ -665,13 +841,40 @@ impl TrialState {
                 }
                 self.arms_changed();
             }
+            EventBody::ArmGraduated {
+                arm,
+                signature,
+                look,
+                ..
+            } => {
+                let i = self.arm_by_id(seq, arm)?;
+                if self.arms[i].status != ArmStatus::Active || *look != self.looks_done {
+                    return Err(log(
+                        "an arm graduates while active, at the look just performed",
+                    ));
+                }
+                let Some(strata) = &mut self.strata else {
+                    return Err(log("a graduation in a design without signatures"));
+                };
+                let Some(g) = strata.signatures.iter().position(|(id, _)| id == signature) else {
+                    return Err(log("a graduation in an unknown signature"));
+                };
+                if strata
+                    .graduated
+                    .iter()
+                    .any(|x| x.arm == i && x.signature == g)
+                {
+                    return Err(log("the arm has already graduated in this signature"));
+                }
+                strata.graduate(i, g, *look);
+            }
             EventBody::ControlChanged { to, .. } => {
                 let i = self.arm_by_id(seq, to)?;
                 self.control = Some(i);
                 self.promoted = true;
             }
             EventBody::DataCollectionClosed => {
-                if self.enrolled() < self.max_participants {
+                if self.enrolled() < self.max_participants && !self.every_arm_closed() {
                     return Err(log("data collection closed before enrolment was complete"));
                 }
             }
@@ -726,71 +929,5 @@ impl TrialState {
         }
         self.last_seq = seq;
         Ok(())
-    }
-}
-
-/// The look schedule after the maximum changes to `max`: looks below the new maximum are kept,
-/// then looks continue at the last spacing, and the final look is at `max`.
-/// [`extended_look_count`] says how many looks that is without building it.
-pub fn extend_looks(looks: &[u32], max: u32) -> Vec<u32> {
-    let mut kept: Vec<u32> = looks.iter().copied().filter(|&l| l < max).collect();
-    let spacing = look_spacing(&kept, max);
-    while let Some(&last) = kept.last() {
-        if last + spacing >= max {
-            break;
-        }
-        kept.push(last + spacing);
-    }
-    kept.push(max);
-    kept
-}
-
-/// The spacing [`extend_looks`] continues at: the last gap, or the only look, or `max`.
-fn look_spacing(kept: &[u32], max: u32) -> u32 {
-    match kept {
-        [.., a, b] => b - a,
-        [a] => *a,
-        [] => max,
-    }
-    .max(1)
-}
-
-/// The number of looks [`extend_looks`] gives, by arithmetic (nothing is built), so that an
-/// amendment can be refused before a schedule too long is made.
-pub fn extended_look_count(looks: &[u32], max: u32) -> u64 {
-    let kept: Vec<u32> = looks.iter().copied().filter(|&l| l < max).collect();
-    let spacing = look_spacing(&kept, max);
-    let continued = kept
-        .last()
-        .map_or(0, |&last| u64::from((max - 1 - last) / spacing));
-    kept.len() as u64 + continued + 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn an_extended_schedule_continues_at_the_last_spacing() {
-        assert_eq!(extend_looks(&[20, 40, 60], 100), vec![20, 40, 60, 80, 100]);
-        assert_eq!(extend_looks(&[20, 40, 60], 50), vec![20, 40, 50]);
-        assert_eq!(extend_looks(&[30], 100), vec![30, 60, 90, 100]);
-        assert_eq!(extended_look_count(&[1], 1_000_000), 1_000_000);
-    }
-
-    proptest! {
-        #[test]
-        fn the_count_is_the_length_of_the_schedule(
-            mut looks in proptest::collection::vec(1u32..5_000, 0..6),
-            max in 1u32..20_000,
-        ) {
-            looks.sort_unstable();
-            looks.dedup();
-            prop_assert_eq!(
-                extended_look_count(&looks, max),
-                extend_looks(&looks, max).len() as u64
-            );
-        }
     }
 }

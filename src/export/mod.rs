@@ -19,6 +19,7 @@ mod csv_files;
 mod facts;
 mod jsonl;
 mod odm;
+mod odm_items;
 mod offline;
 mod package;
 mod problem;

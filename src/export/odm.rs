@@ -24,6 +24,7 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
 use super::facts::{events, facts, Valued};
+use super::odm_items::{form_name, Layout};
 use super::{ExportError, TrialExport};
 use crate::audit::{signatures_of, AuditError, AuditRecord, ElectronicSignature};
 use crate::engine::history::{Assigned, Subject};
@@ -118,31 +119,6 @@ impl Xml {
     }
 }
 
-/// An item of the metadata.
-struct ItemDef {
-    oid: &'static str,
-    name: &'static str,
-    data_type: &'static str,
-    description: String,
-    code_list: Option<&'static str>,
-}
-
-fn item(
-    oid: &'static str,
-    name: &'static str,
-    data_type: &'static str,
-    description: impl Into<String>,
-    code_list: Option<&'static str>,
-) -> ItemDef {
-    ItemDef {
-        oid,
-        name,
-        data_type,
-        description: description.into(),
-        code_list,
-    }
-}
-
 /// The value items of an outcome kind, with the (OID, value) pairs of one value.
 fn value_items(value: &OutcomeValue) -> Vec<(&'static str, String)> {
     match value {
@@ -154,184 +130,6 @@ fn value_items(value: &OutcomeValue) -> Vec<(&'static str, String)> {
             ("IT.EVENTS", events.to_string()),
             ("IT.EXPOSURE", format!("{exposure}")),
         ],
-    }
-}
-
-fn outcome_item_defs(kind: OutcomeKind, name: &str) -> Vec<ItemDef> {
-    match kind {
-        OutcomeKind::Binary => vec![item(
-            "IT.RESPONSE",
-            "Response",
-            "integer",
-            format!("{name}: 1 response, 0 no response"),
-            Some("CL.RESPONSE"),
-        )],
-        OutcomeKind::Continuous => vec![item("IT.VALUE", "Value", "float", name, None)],
-        OutcomeKind::Count => vec![
-            item(
-                "IT.EVENTS",
-                "Events",
-                "integer",
-                format!("{name}: number of events"),
-                None,
-            ),
-            item(
-                "IT.EXPOSURE",
-                "Exposure",
-                "float",
-                format!("{name}: exposure (time at risk)"),
-                None,
-            ),
-        ],
-    }
-}
-
-/// What the metadata holds for the trial's design, outcome and blinding.
-struct Layout {
-    nof1: bool,
-    adaptive_probabilities: bool,
-    unblinded: bool,
-    kind: OutcomeKind,
-    outcome_name: String,
-}
-
-impl Layout {
-    fn items(&self) -> Vec<ItemDef> {
-        let mut items = vec![item(
-            "IT.PARTICIPANT",
-            "Participant number",
-            "integer",
-            "The participant's number: 0-based, in enrolment order",
-            None,
-        )];
-        if self.nof1 {
-            items.push(item(
-                "IT.START_DATE",
-                "Start date",
-                "date",
-                "The calendar date of the patient's study day 1",
-                None,
-            ));
-            items.push(item(
-                "IT.PERIOD",
-                "Period",
-                "integer",
-                "Treatment period (1-based)",
-                None,
-            ));
-            items.push(item(
-                "IT.CYCLE",
-                "Cycle",
-                "integer",
-                "Cycle of the period (1-based)",
-                None,
-            ));
-            items.push(item(
-                "IT.TREATMENT",
-                "Treatment",
-                "text",
-                "The period's treatment, drawn from the trial seed",
-                Some("CL.ARM"),
-            ));
-            if self.unblinded && self.adaptive_probabilities {
-                items.push(item(
-                    "IT.ALLOC_PROB",
-                    "Allocation probability",
-                    "float",
-                    "Adaptive cycles: the probability the period's treatment was drawn with",
-                    None,
-                ));
-            }
-            items.push(item(
-                "IT.DAY",
-                "Study day",
-                "integer",
-                "Study day of the measurement (1 is the start date)",
-                None,
-            ));
-        } else {
-            items.push(item(
-                "IT.ARM",
-                "Randomised arm",
-                "text",
-                "The arm the participant was randomised to",
-                Some("CL.ARM"),
-            ));
-            if self.unblinded {
-                items.push(item(
-                    "IT.ALLOC_PROB",
-                    "Allocation probability",
-                    "float",
-                    "The probability of the assigned arm at randomisation",
-                    None,
-                ));
-            }
-        }
-        items.extend(outcome_item_defs(self.kind, &self.outcome_name));
-        items
-    }
-
-    /// (group OID, name, repeating, item OIDs), and the form that holds it.
-    fn groups(
-        &self,
-    ) -> Vec<(
-        &'static str,
-        &'static str,
-        &'static str,
-        bool,
-        Vec<&'static str>,
-    )> {
-        let values: Vec<&'static str> = outcome_item_defs(self.kind, "")
-            .iter()
-            .map(|i| i.oid)
-            .collect();
-        let mut enrolment = vec!["IT.PARTICIPANT"];
-        if self.nof1 {
-            enrolment.push("IT.START_DATE");
-            let mut period = vec!["IT.PERIOD", "IT.CYCLE", "IT.TREATMENT"];
-            if self.unblinded && self.adaptive_probabilities {
-                period.push("IT.ALLOC_PROB");
-            }
-            let mut measurement = vec!["IT.DAY"];
-            measurement.extend(values);
-            vec![
-                ("F.ENROLMENT", "IG.ENROLMENT", "Enrolment", false, enrolment),
-                ("F.SCHEDULE", "IG.PERIOD", "Treatment period", true, period),
-                (
-                    "F.MEASUREMENTS",
-                    "IG.MEASUREMENT",
-                    "Measurement",
-                    true,
-                    measurement,
-                ),
-            ]
-        } else {
-            let mut randomisation = vec!["IT.ARM"];
-            if self.unblinded {
-                randomisation.push("IT.ALLOC_PROB");
-            }
-            vec![
-                ("F.ENROLMENT", "IG.ENROLMENT", "Enrolment", false, enrolment),
-                (
-                    "F.RANDOMISATION",
-                    "IG.RANDOMISATION",
-                    "Randomisation",
-                    false,
-                    randomisation,
-                ),
-                ("F.OUTCOME", "IG.OUTCOME", "Outcome", false, values),
-            ]
-        }
-    }
-}
-
-fn form_name(oid: &str) -> &'static str {
-    match oid {
-        "F.ENROLMENT" => "Enrolment",
-        "F.RANDOMISATION" => "Randomisation",
-        "F.OUTCOME" => "Outcome",
-        "F.SCHEDULE" => "Treatment schedule",
-        _ => "Measurements",
     }
 }
 
@@ -643,6 +441,24 @@ fn subject_data(
         s.enrolled,
         None,
     )?;
+    if let Some(values) = &s.biomarkers {
+        item_data(
+            xml,
+            "IT.BIOMARKERS",
+            &values.words(),
+            "Insert",
+            s.enrolled,
+            None,
+        )?;
+    }
+    let label = layout
+        .strata
+        .as_ref()
+        .zip(s.stratum)
+        .and_then(|(labels, stratum)| labels.get(stratum as usize));
+    if let Some(label) = label {
+        item_data(xml, "IT.STRATUM", label, "Insert", s.enrolled, None)?;
+    }
     if let Some(date) = &s.start_date {
         item_data(xml, "IT.START_DATE", date, "Insert", s.enrolled, None)?;
     }
@@ -760,6 +576,10 @@ pub(crate) fn write(export: &TrialExport) -> Result<Vec<u8>, ExportError> {
         unblinded: export.unblinded,
         kind: p.outcome.kind,
         outcome_name: p.outcome.name.clone(),
+        strata: p
+            .precision
+            .as_ref()
+            .map(|precision| precision.strata.iter().map(|s| s.label.clone()).collect()),
     };
     let study = format!("ST.{}", export.trial_id);
     let mut xml = Xml {

@@ -69,6 +69,9 @@ pub const MAX_PHASE_DAYS: u32 = 365;
 /// The longest n-of-1 schedule, run-in to the end of the last period, in days (ten years).
 pub const MAX_SCHEDULE_DAYS: u64 = 3_653;
 
+/// The most characters of an arm, biomarker or level id (as the protocol language checks them).
+pub const MAX_ID_CHARS: usize = 64;
+
 /// The most trial ids characters; new trials' ids use [`is_url_safe_id`]'s set.
 pub const MAX_TRIAL_ID_CHARS: usize = 64;
 

@@ -58,6 +58,12 @@ impl StrataSet {
         Self(self.0 & other.0)
     }
 
+    /// The strata of this set that are not in `other`.
+    #[must_use]
+    pub fn difference(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+
     /// Whether no stratum is in the set.
     pub fn is_empty(self) -> bool {
         self.0 == 0
@@ -254,6 +260,30 @@ impl Precision {
             .iter()
             .position(|s| s.levels == levels)
             .ok_or_else(|| StratumRefusal::Ineligible(label_of(&self.biomarkers, &levels)))
+    }
+
+    /// The signatures (indices, in protocol order) in which arm `arm` is assessed for
+    /// graduation, each with G_a, the strata of the signature where the arm may enrol: every
+    /// signature with some such stratum, except that signatures with the same G_a are one
+    /// assessment, made in the one with the fewest strata (the first in protocol order among
+    /// equals). An arm restricted to HER2-negative subtypes is assessed in "HER2-negative", not
+    /// again in "all".
+    pub fn assessed_signatures(&self, arm: usize) -> Vec<(usize, StrataSet)> {
+        let eligible = self.arm_strata.get(arm).copied().unwrap_or_default();
+        let within = |g: &Signature| g.strata.intersection(eligible);
+        self.signatures
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| !within(g).is_empty())
+            .filter(|&(i, g)| {
+                !self.signatures.iter().enumerate().any(|(j, other)| {
+                    j != i
+                        && within(other) == within(g)
+                        && (other.strata.len(), j) < (g.strata.len(), i)
+                })
+            })
+            .map(|(i, g)| (i, within(g)))
+            .collect()
     }
 
     /// The arms (indices into the protocol's arms) that may enrol in `stratum`.

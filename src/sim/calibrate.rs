@@ -1,5 +1,7 @@
 //! Calibration: the symmetric decision threshold that holds P(superiority) in one scenario at or
-//! below a target, typically the type I error (0.05) in the null scenario.
+//! below a target, typically the type I error (0.05) in the null scenario; for a precision design
+//! with graduation, the graduation threshold that holds P(some arm graduates in some signature)
+//! at or below it ([`Calibrated`]).
 //!
 //! A candidate x sets `decision.superiority = x` and `decision.inferiority = 1 − x`, both constant
 //! over looks, on a clone of the protocol. Without a control that is P(best) > x / P(best) <
@@ -49,27 +51,85 @@ const BRENT_TOLERANCE: f64 = 100.0;
 /// A cap on Brent's iterations; the bisection that follows finishes the job regardless.
 const BRENT_MAX_ITERS: u64 = 60;
 
+/// What a calibration tunes, and the probability it holds at or below the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibrated {
+    /// `decision.superiority = x` and `decision.inferiority = 1 − x`; P(superiority).
+    SymmetricDecision,
+    /// Precision designs with `[graduation]`: `graduation.threshold = x`; P(some arm
+    /// graduates in some signature).
+    Graduation,
+}
+
+impl Calibrated {
+    /// What the protocol's design calibrates: graduation when it has it.
+    pub fn of(protocol: &Protocol) -> Self {
+        match protocol.precision.as_ref().and_then(|p| p.graduation) {
+            Some(_) => Self::Graduation,
+            None => Self::SymmetricDecision,
+        }
+    }
+
+    /// The threshold's name, for messages.
+    pub fn threshold_name(self) -> &'static str {
+        match self {
+            Self::SymmetricDecision => "superiority threshold",
+            Self::Graduation => "graduation threshold",
+        }
+    }
+
+    /// What is searched for, for messages.
+    pub fn search_name(self) -> &'static str {
+        match self {
+            Self::SymmetricDecision => "symmetric threshold",
+            Self::Graduation => "graduation threshold",
+        }
+    }
+
+    /// The protocol's setting at threshold `x`, for messages: `superiority = x (inferiority =
+    /// 1 − x)` or `graduation.threshold = x`.
+    pub fn setting(self, x: f64, inferiority: Option<f64>) -> String {
+        match (self, inferiority) {
+            (Self::SymmetricDecision, Some(i)) => format!("superiority = {x} (inferiority = {i})"),
+            (Self::SymmetricDecision, None) => format!("superiority = {x}"),
+            (Self::Graduation, _) => format!("graduation.threshold = {x}"),
+        }
+    }
+
+    /// The probability held at or below the target, for messages.
+    pub fn probability_name(self) -> &'static str {
+        match self {
+            Self::SymmetricDecision => "P(superiority)",
+            Self::Graduation => "P(any graduation)",
+        }
+    }
+}
+
 /// One evaluated threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Probe {
-    /// Superiority threshold x.
+    /// The threshold x (superiority, or graduation).
     pub threshold: f64,
-    /// Inferiority threshold 1 − x (exactly the value simulated).
-    pub inferiority: f64,
-    /// P(superiority) over the plan's replicates with that threshold.
+    /// Symmetric decisions: the inferiority threshold 1 − x (exactly the value simulated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inferiority: Option<f64>,
+    /// The calibrated probability over the plan's replicates with that threshold.
     pub achieved: f64,
 }
 
 impl Probe {
-    /// `protocol` with this probe's thresholds: what was simulated to get `achieved`.
+    /// `protocol` with this probe's threshold: what was simulated to get `achieved`.
     pub fn apply(&self, protocol: &Protocol) -> Protocol {
-        with_thresholds(protocol, self.threshold, self.inferiority)
+        with_threshold(protocol, self.threshold, self.inferiority)
     }
 }
 
 /// The result of [`calibrate`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Calibration {
+    /// What was tuned against what.
+    pub calibrated: Calibrated,
     /// Scenario calibrated in.
     pub scenario: String,
     /// Target: the largest acceptable P(superiority).
@@ -78,11 +138,12 @@ pub struct Calibration {
     pub reps: u64,
     /// Simulation seed (the same replicates for every evaluation).
     pub seed: u64,
-    /// The calibrated superiority threshold x.
+    /// The calibrated threshold x (superiority, or graduation).
     pub threshold: f64,
-    /// The matching inferiority threshold 1 − x.
-    pub inferiority: f64,
-    /// P(superiority) with the calibrated thresholds; at most `target`.
+    /// Symmetric decisions: the matching inferiority threshold 1 − x.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inferiority: Option<f64>,
+    /// The calibrated probability with the calibrated threshold; at most `target`.
     pub achieved: f64,
     /// Monte Carlo standard error of `achieved`, √(p(1−p)/reps).
     pub mcse: f64,
@@ -108,19 +169,23 @@ pub enum CalibrationError {
     /// The design cannot be calibrated this way.
     #[error("{0}")]
     Design(String),
-    /// Even the largest threshold gives P(superiority) above the target.
+    /// Even the largest threshold gives a probability above the target.
     #[error(
-        "no symmetric threshold meets the target: even superiority = {threshold} (inferiority = \
-         {inferiority}) gives P(superiority) = {achieved:.4} > {target} in scenario {scenario:?} \
-         with {reps} replicates"
+        "no {} meets the target: even {} gives {} = {achieved:.4} > {target} in scenario \
+         {scenario:?} with {reps} replicates",
+        calibrated.search_name(),
+        calibrated.setting(*threshold, *inferiority),
+        calibrated.probability_name()
     )]
     NotBracketed {
+        /// What was tuned.
+        calibrated: Calibrated,
+        /// Symmetric decisions: the inferiority threshold of the largest threshold tried.
+        inferiority: Option<f64>,
         /// Scenario name.
         scenario: String,
         /// The largest threshold tried.
         threshold: f64,
-        /// Its inferiority threshold.
-        inferiority: f64,
         /// P(superiority) there.
         achieved: f64,
         /// The target.
@@ -139,26 +204,46 @@ pub enum CalibrationError {
     Rewrite(String),
 }
 
-/// `protocol` with superiority `x` and inferiority `1 − x` at every look.
-fn with_thresholds(protocol: &Protocol, superiority: f64, inferiority: f64) -> Protocol {
+/// `protocol` with threshold `x`: with an inferiority `1 − x`, superiority x and that
+/// inferiority at every look; without, graduation at x.
+fn with_threshold(protocol: &Protocol, x: f64, inferiority: Option<f64>) -> Protocol {
     let mut protocol = protocol.clone();
-    protocol.decision.superiority = Some(Threshold::Constant(superiority));
-    protocol.decision.inferiority = Some(Threshold::Constant(inferiority));
+    match inferiority {
+        Some(inferiority) => {
+            protocol.decision.superiority = Some(Threshold::Constant(x));
+            protocol.decision.inferiority = Some(Threshold::Constant(inferiority));
+        }
+        None => {
+            if let Some(graduation) = protocol
+                .precision
+                .as_mut()
+                .and_then(|p| p.graduation.as_mut())
+            {
+                graduation.threshold = x;
+            }
+        }
+    }
     protocol
 }
 
-/// Superiority and inferiority thresholds at grid point `unit`.
-fn thresholds(unit: u32) -> (f64, f64) {
-    (
-        f64::from(unit) / f64::from(SCALE),
-        f64::from(SCALE - unit) / f64::from(SCALE),
-    )
+/// The threshold and (symmetric decisions) the inferiority threshold at grid point `unit`.
+fn thresholds(unit: u32, calibrated: Calibrated) -> (f64, Option<f64>) {
+    let x = f64::from(unit) / f64::from(SCALE);
+    match calibrated {
+        Calibrated::SymmetricDecision => (x, Some(f64::from(SCALE - unit) / f64::from(SCALE))),
+        Calibrated::Graduation => (x, None),
+    }
 }
 
 /// The smallest grid point whose thresholds pass validation: superiority above inferiority
-/// (x > 1/2) and, without a control, inferiority below 1/number of arms. `None` when no grid
-/// point up to [`UPPER`] qualifies.
+/// (x > 1/2) and, without a control, inferiority below 1/number of arms; a graduation threshold
+/// above the graduation futility threshold. `None` when no grid point up to [`UPPER`]
+/// qualifies.
 fn lower_bound(protocol: &Protocol) -> Option<u32> {
+    if let Some(graduation) = protocol.precision.as_ref().and_then(|p| p.graduation) {
+        let lower = (graduation.futility * f64::from(SCALE)).floor() as u32 + 1;
+        return (lower <= UPPER).then_some(lower);
+    }
     let above_half = SCALE / 2 + 1;
     let arms = u32::try_from(protocol.arms.len())
         .unwrap_or(u32::MAX)
@@ -211,7 +296,7 @@ impl<F: Fn(u32) -> Result<f64, SimError>> Evaluator<F> {
         }
         let p = (self.run)(unit)?;
         tracing::info!(
-            threshold = thresholds(unit).0,
+            threshold = f64::from(unit) / f64::from(SCALE),
             achieved = p,
             "calibration: threshold evaluated"
         );
@@ -334,33 +419,40 @@ pub fn calibrate(
             "n-of-1 protocols have no superiority/inferiority thresholds to calibrate".into(),
         ));
     }
+    let calibrated = Calibrated::of(protocol);
     let lower = lower_bound(protocol).ok_or_else(|| {
         CalibrationError::Design(format!(
             "with {} arms and no control no symmetric threshold up to {} is admissible",
             protocol.arms.len(),
-            thresholds(UPPER).0
+            thresholds(UPPER, calibrated).0
         ))
     })?;
     let reps = plan.reps.max(1) as f64;
     let evaluator = Evaluator::new(|unit| {
-        let (superiority, inferiority) = thresholds(unit);
-        let candidate = with_thresholds(protocol, superiority, inferiority);
+        let (threshold, inferiority) = thresholds(unit, calibrated);
+        let candidate = with_threshold(protocol, threshold, inferiority);
         let trials = run_replicates(&candidate, plan, progress)?;
-        let superior = trials
-            .iter()
-            .filter(|t| t.conclusion == Conclusion::Superiority)
-            .count();
-        // The same arithmetic as `Metrics::prob_superiority`.
-        Ok(superior as f64 / trials.len().max(1) as f64)
+        Ok(match calibrated {
+            Calibrated::SymmetricDecision => {
+                let superior = trials
+                    .iter()
+                    .filter(|t| t.conclusion == Conclusion::Superiority)
+                    .count();
+                // The same arithmetic as `Metrics::prob_superiority`.
+                superior as f64 / trials.len().max(1) as f64
+            }
+            Calibrated::Graduation => super::strata::share_graduating(&trials),
+        })
     });
     let (unit, below) = match search(&evaluator, lower, UPPER, target)? {
         Search::Found { unit, below } => (unit, below),
         Search::Unreachable { achieved } => {
-            let (threshold, inferiority) = thresholds(UPPER);
+            let (threshold, inferiority) = thresholds(UPPER, calibrated);
             return Err(CalibrationError::NotBracketed {
+                calibrated,
+                inferiority,
                 scenario: plan.scenario.name.clone(),
                 threshold,
-                inferiority,
                 achieved,
                 target,
                 reps: plan.reps,
@@ -368,7 +460,7 @@ pub fn calibrate(
         }
     };
     let probe = |(unit, achieved): (u32, f64)| {
-        let (threshold, inferiority) = thresholds(unit);
+        let (threshold, inferiority) = thresholds(unit, calibrated);
         Probe {
             threshold,
             inferiority,
@@ -397,8 +489,9 @@ pub fn calibrate(
         .copied()
         .map(probe)
         .collect();
-    let (threshold, inferiority) = thresholds(unit);
+    let (threshold, inferiority) = thresholds(unit, calibrated);
     Ok(Calibration {
+        calibrated,
         scenario: plan.scenario.name.clone(),
         target,
         reps: plan.reps,
@@ -408,8 +501,8 @@ pub fn calibrate(
         achieved,
         mcse: (achieved * (1.0 - achieved) / reps).sqrt(),
         below,
-        lower: thresholds(lower).0,
-        upper: thresholds(UPPER).0,
+        lower: thresholds(lower, calibrated).0,
+        upper: thresholds(UPPER, calibrated).0,
         evaluations: probes.len(),
         probes,
     })
@@ -432,7 +525,7 @@ fn set_number(table: &mut dyn TableLike, key: &str, x: f64) {
 impl Calibration {
     /// `protocol` with the calibrated thresholds: what was simulated to get `achieved`.
     pub fn apply(&self, protocol: &Protocol) -> Protocol {
-        with_thresholds(protocol, self.threshold, self.inferiority)
+        with_threshold(protocol, self.threshold, self.inferiority)
     }
 
     /// Protocol text `source` with `superiority` and `inferiority` in `[decision]` replaced by the
@@ -443,6 +536,9 @@ impl Calibration {
         let mut document: DocumentMut = source
             .parse()
             .map_err(|e| CalibrationError::Rewrite(format!("{origin}: {e}")))?;
+        let Some(inferiority) = self.inferiority else {
+            return self.rewrite_graduation(document, origin);
+        };
         if !document.contains_key("decision") {
             document.insert("decision", Item::Table(toml_edit::Table::new()));
         }
@@ -453,7 +549,7 @@ impl Calibration {
                 CalibrationError::Rewrite(format!("{origin}: decision is not a table"))
             })?;
         set_number(table, "superiority", self.threshold);
-        set_number(table, "inferiority", self.inferiority);
+        set_number(table, "inferiority", inferiority);
         let text = document.to_string();
         let protocol = Protocol::from_toml(&text, origin).map_err(|e| {
             CalibrationError::Rewrite(format!(
@@ -461,11 +557,42 @@ impl Calibration {
             ))
         })?;
         if protocol.decision.superiority != Some(Threshold::Constant(self.threshold))
-            || protocol.decision.inferiority != Some(Threshold::Constant(self.inferiority))
+            || protocol.decision.inferiority != Some(Threshold::Constant(inferiority))
         {
             return Err(CalibrationError::Rewrite(format!(
-                "{origin}: the rewritten thresholds do not read back as {} / {}",
-                self.threshold, self.inferiority
+                "{origin}: the rewritten thresholds do not read back as {} / {inferiority}",
+                self.threshold
+            )));
+        }
+        Ok(text)
+    }
+
+    /// [`Self::rewrite_toml`] for a graduation threshold: `[graduation] threshold`.
+    fn rewrite_graduation(
+        &self,
+        mut document: DocumentMut,
+        origin: &str,
+    ) -> Result<String, CalibrationError> {
+        let table = document
+            .get_mut("graduation")
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| CalibrationError::Rewrite(format!("{origin}: no [graduation] table")))?;
+        set_number(table, "threshold", self.threshold);
+        let text = document.to_string();
+        let protocol = Protocol::from_toml(&text, origin).map_err(|e| {
+            CalibrationError::Rewrite(format!(
+                "the protocol with the calibrated threshold does not validate:\n{e}"
+            ))
+        })?;
+        let read_back = protocol
+            .precision
+            .as_ref()
+            .and_then(|p| p.graduation)
+            .map(|g| g.threshold);
+        if read_back != Some(self.threshold) {
+            return Err(CalibrationError::Rewrite(format!(
+                "{origin}: the rewritten graduation threshold does not read back as {}",
+                self.threshold
             )));
         }
         Ok(text)
@@ -549,7 +676,8 @@ outcome_delay_weeks = 0
         assert_eq!(lower_bound(&p), Some(66_667));
         // The bound itself validates; one step below does not.
         let at = |unit: u32| {
-            let (s, i) = thresholds(unit);
+            let (s, i) = thresholds(unit, Calibrated::SymmetricDecision);
+            let i = i.unwrap_or_default();
             three
                 .replace("superiority = 0.99", &format!("superiority = {s}"))
                 .replace("inferiority = 0.01", &format!("inferiority = {i}"))
@@ -673,7 +801,7 @@ outcome_delay_weeks = 0
         let below = c.below.expect("the lower end misses 0.1 in this design");
         assert!(below.achieved > 0.1);
         assert!(c.threshold - below.threshold <= 1e-4 + 1e-12);
-        assert!((c.threshold + c.inferiority - 1.0).abs() < 1e-12);
+        assert!((c.threshold + c.inferiority.unwrap_or_default() - 1.0).abs() < 1e-12);
         assert_eq!(c.evaluations, c.probes.len());
         for probe in &c.probes {
             if probe.threshold < c.threshold {
@@ -713,12 +841,17 @@ outcome_delay_weeks = 0
 
     fn calibration(threshold: f64) -> Calibration {
         Calibration {
+            calibrated: Calibrated::SymmetricDecision,
             scenario: "null".into(),
             target: 0.05,
             reps: 100,
             seed: 1,
             threshold,
-            inferiority: thresholds((threshold * f64::from(SCALE)).round() as u32).1,
+            inferiority: thresholds(
+                (threshold * f64::from(SCALE)).round() as u32,
+                Calibrated::SymmetricDecision,
+            )
+            .1,
             achieved: 0.05,
             mcse: 0.02,
             below: None,
@@ -781,7 +914,7 @@ outcome_delay_weeks = 0
     fn rewrite_refuses_thresholds_the_rules_reject() {
         // 0.5 is not above its inferiority 0.5.
         let mut c = calibration(0.5);
-        c.inferiority = 0.5;
+        c.inferiority = Some(0.5);
         let error = c.rewrite_toml(TWO_ARM, "two.toml").unwrap_err();
         assert!(error.to_string().contains("does not validate"), "{error}");
     }

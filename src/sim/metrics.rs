@@ -152,6 +152,18 @@ pub struct Mcse {
     pub prob_select: BTreeMap<String, f64>,
     /// Of the mean sample size: SD/√R.
     pub sample_size_mean: f64,
+    /// Of `prob_graduate` (precision designs with graduation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate: Option<BTreeMap<String, f64>>,
+    /// Of `prob_graduate_any`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate_any: Option<f64>,
+    /// Of `prob_graduate_arm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate_arm: Option<BTreeMap<String, f64>>,
+    /// Of `prob_graduate_where`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate_where: Option<BTreeMap<String, f64>>,
 }
 
 /// Operating characteristics of a design in one scenario.
@@ -190,6 +202,28 @@ pub struct Metrics {
     pub ideal_design_percentage: Option<f64>,
     /// Mean allocation probability per arm set at look k (over trials that reached it).
     pub allocation_by_look: Vec<BTreeMap<String, f64>>,
+    /// Precision designs with graduation: P(arm graduates in signature), keyed `ARM/SIGNATURE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate: Option<BTreeMap<String, f64>>,
+    /// Precision designs with graduation: P(some arm graduates in some signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate_any: Option<f64>,
+    /// Precision designs with graduation: P(arm graduates in some signature), per experimental
+    /// arm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate_arm: Option<BTreeMap<String, f64>>,
+    /// Precision designs with graduation: P(arm graduates in some signature whose every
+    /// stratum has the biomarker level), keyed `ARM/BIOMARKER=LEVEL` (`neratinib/HER2=pos`: in
+    /// a HER2-positive signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prob_graduate_where: Option<BTreeMap<String, f64>>,
+    /// Precision designs with graduation: the mean look of graduation, over the trials where
+    /// the arm graduated in the signature, keyed `ARM/SIGNATURE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graduation_look: Option<BTreeMap<String, f64>>,
+    /// Precision designs: per stratum (by its label), participants and allocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation_by_stratum: Option<BTreeMap<String, super::strata::StratumAllocation>>,
     /// Monte Carlo standard errors.
     pub mcse: Mcse,
 }
@@ -325,7 +359,12 @@ impl Metrics {
                 .map(|(k, &p)| (k.clone(), mcse(p, reps)))
                 .collect()
         };
+        let precision = super::strata::PrecisionMetrics::aggregate(protocol, trials);
         let mcse = Mcse {
+            prob_graduate: precision.prob_graduate.as_ref().map(&mcse_map),
+            prob_graduate_any: precision.prob_graduate_any.map(|p| mcse(p, reps)),
+            prob_graduate_arm: precision.prob_graduate_arm.as_ref().map(&mcse_map),
+            prob_graduate_where: precision.prob_graduate_where.as_ref().map(&mcse_map),
             prob_conclusive: mcse(prob_conclusive, reps),
             prob_superiority: mcse(prob_superiority, reps),
             prob_equivalence: mcse(prob_equivalence, reps),
@@ -352,6 +391,12 @@ impl Metrics {
             rmse_selected,
             ideal_design_percentage,
             allocation_by_look,
+            prob_graduate: precision.prob_graduate,
+            prob_graduate_any: precision.prob_graduate_any,
+            prob_graduate_arm: precision.prob_graduate_arm,
+            prob_graduate_where: precision.prob_graduate_where,
+            graduation_look: precision.graduation_look,
+            allocation_by_stratum: precision.allocation_by_stratum,
             mcse,
         }
     }

@@ -14,9 +14,10 @@ mod nof1;
 mod nof1_metrics;
 mod report;
 mod scenario;
+mod strata;
 mod trial;
 
-pub use calibrate::{calibrate, Calibration, CalibrationError, Probe};
+pub use calibrate::{calibrate, Calibrated, Calibration, CalibrationError, Probe};
 pub use metrics::{Mcse, Metrics, SizeHistogram, Spread};
 pub use nof1::{
     simulate_series, Nof1Outcome, Nof1Workspace, PatientConclusion, PatientOutcome, SeriesOutcome,
@@ -27,7 +28,10 @@ pub use nof1_metrics::{
 };
 pub use report::{render_html, render_nof1_html, render_scenario_html, PALETTE};
 pub use scenario::SimScenario;
-pub use trial::{simulate_trial, trial_seed, Conclusion, Selection, TrialOutcome, Workspace};
+pub use strata::StratumAllocation;
+pub use trial::{
+    simulate_trial, trial_seed, Conclusion, Selection, StrataOutcome, TrialOutcome, Workspace,
+};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

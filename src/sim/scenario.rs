@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::SimError;
 use crate::engine::OutcomeValue;
+use crate::protocol::precision::ScenarioStrata;
 use crate::protocol::{ArmId, DelaySpec, OutcomeKind, OutcomeSpec, Protocol};
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -23,6 +24,9 @@ pub struct SimScenario {
     pub delay: DelaySpec,
     /// Probability a participant never gives an outcome.
     pub dropout: f64,
+    /// Precision designs: the strata's prevalence and each arm's truth per stratum (an
+    /// override of an arm's truth applies in every stratum).
+    pub strata: Option<ScenarioStrata>,
 }
 
 impl SimScenario {
@@ -90,6 +94,14 @@ impl SimScenario {
             }
             truth[index] = *value;
         }
+        let mut strata = scenario.strata.clone();
+        if let Some(strata) = &mut strata {
+            for (arm, value) in overrides {
+                if let Some(index) = protocol.arms.iter().position(|a| &a.id == arm) {
+                    strata.truth[index].iter_mut().for_each(|t| *t = *value);
+                }
+            }
+        }
         Ok(Self {
             name: scenario.name.clone(),
             truth,
@@ -97,6 +109,7 @@ impl SimScenario {
             accrual_per_week: scenario.accrual_per_week,
             delay: scenario.outcome_delay,
             dropout: scenario.dropout,
+            strata,
         })
     }
 

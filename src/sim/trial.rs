@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::scenario::{clamp_to_range, outcome_value, SimScenario};
 use super::SimError;
-use crate::engine::{self, Engine, Event, OutcomeValue, TrialSeed, TrialState};
+use crate::engine::strata::Biomarkers;
+use crate::engine::{self, Engine, Event, Graduated, OutcomeValue, TrialSeed, TrialState};
 use crate::protocol::{DelaySpec, Protocol};
 use crate::stats::Better;
 
@@ -68,6 +69,22 @@ pub struct TrialOutcome {
     pub posterior_mean: Vec<f64>,
     /// Allocation probabilities set at each look (per arm; 0 for closed arms).
     pub allocation_by_look: Vec<Vec<f64>>,
+    /// Precision designs: what happened per stratum and signature.
+    pub strata: Option<StrataOutcome>,
+}
+
+/// What a simulated precision trial produced per stratum and signature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrataOutcome {
+    /// Graduations, in order.
+    pub graduated: Vec<Graduated>,
+    /// Participants enrolled per stratum.
+    pub enrolled: Vec<u32>,
+    /// Participants randomised per stratum and arm, at `stratum * arms + arm`.
+    pub allocated: Vec<u32>,
+    /// The allocation set in each stratum at each look: (look, stratum, probability per arm,
+    /// 0 where closed).
+    pub allocation_by_look: Vec<(u32, u32, Vec<f64>)>,
 }
 
 /// A pending outcome, ordered by arrival time then participant.
@@ -97,6 +114,41 @@ impl Ord for Pending {
             .total_cmp(&self.time)
             .then(other.participant.cmp(&self.participant))
     }
+}
+
+/// The stratum of an arrival at the uniform `u`: the inverse of the prevalence's cumulative
+/// distribution (the last stratum with positive prevalence takes any rounding remainder).
+fn stratum_at(prevalence: &[f64], u: f64) -> usize {
+    let mut cumulative = 0.0;
+    let mut last = 0;
+    for (s, &p) in prevalence.iter().enumerate() {
+        if p > 0.0 {
+            last = s;
+            cumulative += p;
+            if u < cumulative {
+                return s;
+            }
+        }
+    }
+    last
+}
+
+/// Every stratum's biomarker values, made once per trial and shared by its participants.
+fn biomarker_sets(precision: &crate::protocol::precision::Precision) -> Vec<Arc<Biomarkers>> {
+    precision
+        .strata
+        .iter()
+        .map(|stratum| {
+            Arc::new(Biomarkers(
+                precision
+                    .biomarkers
+                    .iter()
+                    .zip(&stratum.levels)
+                    .map(|(b, &l)| (b.id.clone(), b.levels[l].clone()))
+                    .collect(),
+            ))
+        })
+        .collect()
 }
 
 /// A 32-byte key for the stream of `purpose` in replicate `rep`: SHA-256(seed ‖ rep ‖ purpose).
@@ -158,11 +210,33 @@ pub fn simulate_trial(
     workspace
         .events
         .extend(engine.start(&mut state, "simulation")?);
+    // Precision designs: each arrival's stratum comes from a stream of its own, so that the
+    // participants' other draws are those of the same design without strata.
+    let strata = match (&protocol.precision, &scenario.strata) {
+        (Some(precision), Some(strata)) => Some((
+            ChaCha8Rng::from_seed(derive(seed, rep, b"strata")),
+            strata,
+            biomarker_sets(precision),
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(SimError::Internal(
+                "a precision design's scenario needs its strata (and only then)",
+            ))
+        }
+    };
+    let mut strata = strata;
+    let mut stratum_allocation: Vec<(u32, u32, Vec<f64>)> = Vec::new();
     let mut allocation_by_look: Vec<Vec<f64>> = Vec::new();
     let mut events_total = 0_u64;
     let mut next_arrival = -(1.0 - rng.gen::<f64>()).ln() / rate;
     loop {
-        let enrolling = state.is_running() && state.enrolled() < state.max_participants;
+        let enrolling = state.is_running()
+            && state.enrolment_closed().is_none()
+            && strata.as_ref().is_none_or(|(_, scenario, _)| {
+                (0..scenario.prevalence.len())
+                    .any(|s| scenario.prevalence[s] > 0.0 && state.stratum_open(s))
+            });
         let next_outcome = workspace.pending.peek().map(|p| p.time);
         let arrival_first = enrolling && next_outcome.is_none_or(|t| next_arrival <= t);
         workspace.events.clear();
@@ -178,20 +252,42 @@ pub fn simulate_trial(
                 rng.gen::<f64>(),
                 rng.gen::<f64>(),
             );
-            engine.enrol_subject_into(
-                &mut state,
-                &workspace.subjects[participant as usize],
-                &mut workspace.events,
-            )?;
+            let subject = &workspace.subjects[participant as usize];
+            let truth = match &mut strata {
+                None => {
+                    engine.enrol_subject_into(&mut state, subject, &mut workspace.events)?;
+                    None
+                }
+                Some((rng, scenario, biomarkers)) => {
+                    let stratum = stratum_at(&scenario.prevalence, rng.gen::<f64>());
+                    if state.stratum_open(stratum) {
+                        engine.enrol_with_biomarkers_into(
+                            &mut state,
+                            subject,
+                            &biomarkers[stratum],
+                            &mut workspace.events,
+                        )?;
+                        Some((*scenario, stratum))
+                    } else {
+                        // No arm is open to this subtype: the arrival is not enrolled.
+                        next_arrival += -(1.0 - u_gap).ln() / rate;
+                        continue;
+                    }
+                }
+            };
             let arm = state.participants[participant as usize]
                 .arm
                 .ok_or(SimError::Internal("a participant was not randomised"))?;
+            let truth = match truth {
+                None => scenario.truth[arm],
+                Some((strata, stratum)) => strata.truth[arm][stratum],
+            };
             if u_dropout >= scenario.dropout {
                 workspace.pending.push(Pending {
                     time: next_arrival + delay_weeks(scenario.delay, u_delay),
                     participant,
                     value: clamp_to_range(
-                        outcome_value(kind, scenario.truth[arm], sd, u_outcome),
+                        outcome_value(kind, truth, sd, u_outcome),
                         &protocol.outcome,
                     ),
                 });
@@ -216,7 +312,7 @@ pub fn simulate_trial(
                 engine.conclude_into(&mut state, &mut workspace.events)?;
             }
         }
-        for probabilities in workspace
+        for (stratum, probabilities) in workspace
             .events
             .iter()
             .filter_map(|e| e.body.look_allocation())
@@ -229,7 +325,10 @@ pub fn simulate_trial(
                     }
                 }
             }
-            allocation_by_look.push(row);
+            match stratum {
+                None => allocation_by_look.push(row),
+                Some(s) => stratum_allocation.push((state.looks_done, s, row)),
+            }
         }
         if !state.is_running() {
             break;
@@ -269,7 +368,24 @@ pub fn simulate_trial(
                 .unwrap_or(f64::NAN)
         })
         .collect();
+    let strata = state.strata.as_ref().map(|s| {
+        let mut allocated = vec![0_u32; s.count * arms];
+        for participant in &state.participants {
+            if let (Some(arm), Some(stratum)) = (participant.arm, participant.stratum) {
+                if arm < arms {
+                    allocated[stratum as usize * arms + arm] += 1;
+                }
+            }
+        }
+        StrataOutcome {
+            graduated: s.graduated.clone(),
+            enrolled: s.enrolled.clone(),
+            allocated,
+            allocation_by_look: std::mem::take(&mut stratum_allocation),
+        }
+    });
     let outcome = TrialOutcome {
+        strata,
         conclusion,
         superior,
         best_remaining: None,

@@ -223,6 +223,10 @@ pub struct EnrolRequest {
     #[serde(default)]
     #[schema(format = Date)]
     pub start_date: Option<String>,
+    /// Precision designs: the participant's biomarker values, biomarker id → level (for example
+    /// `{"HR": "neg", "HER2": "pos", "MP": "high"}`); required there, refused elsewhere.
+    #[serde(default)]
+    pub biomarkers: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Enrols and randomises a participant (coordinator). The answer has the arm, or on a blinded
@@ -241,13 +245,22 @@ async fn enrol_api(
     let id = path_param("id", path.into_inner())?;
     let body = body.into_inner();
     let shown = call(&state, move |s| {
-        let assignment = s.enrol_starting(
-            &who.actor,
-            &id,
-            &body.subject_id,
-            Some(&body.idempotency_key),
-            body.start_date.as_deref(),
-        )?;
+        let assignment = match body.biomarkers {
+            Some(values) => s.enrol_with_biomarkers(
+                &who.actor,
+                &id,
+                &body.subject_id,
+                Some(&body.idempotency_key),
+                values,
+            )?,
+            None => s.enrol_starting(
+                &who.actor,
+                &id,
+                &body.subject_id,
+                Some(&body.idempotency_key),
+                body.start_date.as_deref(),
+            )?,
+        };
         s.assignment_view(&who.actor, &assignment)
     })
     .await?;

@@ -107,6 +107,32 @@ impl World {
         summary.id
     }
 
+    /// Delivers the outbox to a memory mailer and returns the recipients of every mail whose
+    /// subject contains `subject`, asserting the notice's audience: the statisticians and the
+    /// DMC are told, the coordinators are not.
+    pub fn told_statisticians_and_dmc_only(&self, subject: &str) -> Vec<String> {
+        let (mailer, sent) = bayestrial::notify::Mailer::memory();
+        self.service
+            .deliver_outbox(&mailer)
+            .expect("outbox delivered");
+        let told: Vec<String> = sent
+            .lock()
+            .expect("mails")
+            .iter()
+            .filter(|m| m.subject.contains(subject))
+            .map(|m| m.to.clone())
+            .collect();
+        assert!(
+            told.iter().any(|t| t.contains("stat@")) && told.iter().any(|t| t.contains("dmc@")),
+            "{subject}: {told:?}"
+        );
+        assert!(
+            !told.iter().any(|t| t.contains("coord@")),
+            "{subject}: {told:?}"
+        );
+        told
+    }
+
     /// A browser session of `name` in `role`: the cookie's token and the CSRF token.
     pub fn session(&self, name: &str, role: Role) -> (String, String) {
         let session = self

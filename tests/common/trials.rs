@@ -185,11 +185,39 @@ pub fn run_demo(service: &Service, p: &People, file: &Path) -> String {
     } else {
         let looks = &loaded.protocol.analysis.looks;
         let n = looks.first().copied().unwrap_or(50).min(200) + 10;
+        let strata = loaded
+            .protocol
+            .precision
+            .as_ref()
+            .map(|precision| {
+                precision
+                    .strata
+                    .iter()
+                    .map(|stratum| {
+                        precision
+                            .biomarkers
+                            .iter()
+                            .zip(&stratum.levels)
+                            .map(|(b, &l)| (b.id.clone(), b.levels[l].clone()))
+                            .collect::<std::collections::BTreeMap<_, _>>()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
         for i in 0..n {
             let subject = format!("S-{i:04}");
-            service
-                .enrol(&p.coord, &id, &subject, Some(&format!("key-{subject}")))
-                .expect("enrolled");
+            let key = format!("key-{subject}");
+            if strata.is_empty() {
+                service
+                    .enrol(&p.coord, &id, &subject, Some(&key))
+                    .expect("enrolled");
+            } else {
+                // A precision design: the participants cycle through its strata.
+                let values = strata[i as usize % strata.len()].clone();
+                service
+                    .enrol_with_biomarkers(&p.coord, &id, &subject, Some(&key), values)
+                    .expect("enrolled with biomarkers");
+            }
             let receipt = service
                 .record_outcome(&p.coord, &id, &subject, value(&loaded, i), None)
                 .expect("outcome");

@@ -78,6 +78,8 @@ impl Engine<'_> {
                 participant,
                 subject_id: subject.into(),
                 start_date: Some(start_date.into()),
+                biomarkers: None,
+                stratum: None,
             },
             &mut out,
         )?;

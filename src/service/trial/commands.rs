@@ -1,7 +1,13 @@
 //! The trial commands of the site and the statistician after the start: enrol, record an
 //! outcome, pause, resume, close, and the emergency code break.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use tracing::instrument;
+
+use crate::engine::strata::Biomarkers;
+use crate::protocol::limits::{MAX_BIOMARKERS, MAX_ID_CHARS};
 
 use super::super::{Actor, Permission, Service, ServiceError};
 use super::*;
@@ -19,9 +25,30 @@ impl Service {
         self.enrol_starting(actor, trial_id, subject_id, idempotency_key, None)
     }
 
+    /// [`Service::enrol`] for a precision design: the participant's biomarker values (id →
+    /// level), read into their stratum by the engine. A missing, unknown or ineligible value is
+    /// refused (422) and nothing is written.
+    pub fn enrol_with_biomarkers(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        subject_id: &str,
+        idempotency_key: Option<&str>,
+        biomarkers: BTreeMap<String, String>,
+    ) -> Result<Assignment, ServiceError> {
+        let biomarkers = checked_biomarkers(biomarkers)?;
+        self.enrol_as(
+            actor,
+            trial_id,
+            subject_id,
+            idempotency_key,
+            None,
+            Some(biomarkers),
+        )
+    }
+
     /// [`Service::enrol`]; an n-of-1 patient's study day 1 is `start_date` (`YYYY-MM-DD`,
     /// default: today by the service's clock).
-    #[instrument(skip_all, fields(trial = %trial_id))]
     pub fn enrol_starting(
         &self,
         actor: &Actor,
@@ -29,6 +56,26 @@ impl Service {
         subject_id: &str,
         idempotency_key: Option<&str>,
         start_date: Option<&str>,
+    ) -> Result<Assignment, ServiceError> {
+        self.enrol_as(
+            actor,
+            trial_id,
+            subject_id,
+            idempotency_key,
+            start_date,
+            None,
+        )
+    }
+
+    #[instrument(skip_all, fields(trial = %trial_id))]
+    fn enrol_as(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        subject_id: &str,
+        idempotency_key: Option<&str>,
+        start_date: Option<&str>,
+        biomarkers: Option<Arc<Biomarkers>>,
     ) -> Result<Assignment, ServiceError> {
         actor.require(Permission::Enrol)?;
         if let Some(key) = idempotency_key {
@@ -61,10 +108,19 @@ impl Service {
             let start = start_date
                 .map(str::to_owned)
                 .unwrap_or_else(|| at.as_str().get(..10).unwrap_or_default().to_owned());
-            let events = if nof1 {
-                c.engine.enrol_patient(c.state, subject_id, &start)?
-            } else {
-                c.engine.enrol(c.state, subject_id)?
+            let events = match (nof1, &biomarkers) {
+                (true, _) => c.engine.enrol_patient(c.state, subject_id, &start)?,
+                (false, Some(values)) => {
+                    let mut out = Vec::new();
+                    c.engine.enrol_with_biomarkers_into(
+                        c.state,
+                        &Arc::from(subject_id.trim()),
+                        values,
+                        &mut out,
+                    )?;
+                    out
+                }
+                (false, None) => c.engine.enrol(c.state, subject_id)?,
             };
             let assignment = events
                 .iter()
@@ -264,4 +320,27 @@ impl Service {
             .map(|_| ())
         })
     }
+}
+
+/// Biomarker values from outside, bounded before the engine reads them: at most
+/// [`MAX_BIOMARKERS`] values, each id and level at most [`MAX_ID_CHARS`] characters.
+fn checked_biomarkers(values: BTreeMap<String, String>) -> Result<Arc<Biomarkers>, ServiceError> {
+    let invalid = |problem: String| ServiceError::Invalid {
+        field: "biomarkers",
+        problem,
+    };
+    if values.len() > MAX_BIOMARKERS {
+        return Err(invalid(format!(
+            "{} values given; a design has at most {MAX_BIOMARKERS} biomarkers",
+            values.len()
+        )));
+    }
+    for (id, level) in &values {
+        if id.chars().count() > MAX_ID_CHARS || level.chars().count() > MAX_ID_CHARS {
+            return Err(invalid(format!(
+                "a biomarker id or level is longer than {MAX_ID_CHARS} characters"
+            )));
+        }
+    }
+    Ok(Arc::new(Biomarkers(values)))
 }

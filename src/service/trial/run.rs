@@ -384,6 +384,13 @@ fn notice(trial_id: &str, history: &History<u64>, change: Change) -> Option<Noti
                     ),
                     Disclosure::Comparative,
                 ),
+                Some(Decision::Graduated { arm, signature, .. }) => notice(
+                    format!(
+                        "[{trial_id}] arm {arm} graduated in signature {signature} at look {}",
+                        look.look
+                    ),
+                    Disclosure::Comparative,
+                ),
                 Some(Decision::TrialStopped(_)) | None => None,
             }
         }

@@ -259,6 +259,19 @@ pub struct TrialView {
     pub paused_because: Option<String>,
     /// Why nobody can be enrolled now (absent while enrolment is open).
     pub no_enrolment: Option<NoEnrolment>,
+    /// Precision designs: the biomarkers a participant is enrolled with (empty otherwise).
+    pub biomarkers: Vec<BiomarkerField>,
+}
+
+/// A biomarker asked for at enrolment.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BiomarkerField {
+    /// Its id (the key in `biomarkers`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its levels.
+    pub levels: Vec<String>,
 }
 
 /// Why enrolment is closed, and who can open it again.
@@ -288,7 +301,7 @@ impl NoEnrolment {
             EnrolmentClosed::Full { .. } => {
                 Some(format!("{directors} can raise the maximum by an amendment"))
             }
-            EnrolmentClosed::Stopped => None,
+            EnrolmentClosed::Stopped | EnrolmentClosed::EveryArmClosed => None,
         };
         Self {
             reason: closed.to_string(),

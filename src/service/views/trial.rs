@@ -144,6 +144,16 @@ impl Service {
             outcome_delay_days: p.expected_outcome_delay_days(),
             paused_because: state.enrolment_paused.clone(),
             no_enrolment: state.enrolment_closed().as_ref().map(NoEnrolment::of),
+            biomarkers: p
+                .precision
+                .iter()
+                .flat_map(|precision| &precision.biomarkers)
+                .map(|b| BiomarkerField {
+                    id: b.id.clone(),
+                    name: b.name.clone(),
+                    levels: b.levels.clone(),
+                })
+                .collect(),
         };
         if with_results {
             view.results = Some(results(&mut conn, &snapshot)?);

@@ -20,6 +20,7 @@ use crate::web::{path_segment, AppState};
 use actix_web::{get, post, web};
 use askama::Template;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// The participant page's address.
 fn participant_href(trial: &str, subject: &str) -> String {
@@ -42,6 +43,8 @@ struct EnrolPage {
     subject_id: String,
     start_date: String,
     eligible: bool,
+    /// Precision designs: the biomarker levels chosen (id → level).
+    biomarkers: BTreeMap<String, String>,
 }
 
 impl EnrolPage {
@@ -51,7 +54,15 @@ impl EnrolPage {
             .filter(|e| e.on(field))
             .map(|e| e.message.as_str())
     }
+
+    /// Whether `level` of biomarker `id` was chosen on the form shown again.
+    fn chosen(&self, id: &str, level: &str) -> bool {
+        self.biomarkers.get(id).is_some_and(|l| l == level)
+    }
 }
+
+/// The form field of a biomarker's level: `biomarker.ID`.
+const BIOMARKER_FIELD: &str = "biomarker.";
 
 #[get("/trials/{id}/enrol")]
 pub(super) async fn enrol_form_page(
@@ -72,6 +83,7 @@ pub(super) async fn enrol_form_page(
         subject_id: String::new(),
         start_date: String::new(),
         eligible: false,
+        biomarkers: BTreeMap::new(),
     })
 }
 
@@ -88,6 +100,9 @@ struct EnrolForm {
     /// n-of-1 trials: the date of study day 1 (empty: today).
     #[serde(default)]
     start_date: String,
+    /// Precision designs: `biomarker.ID` = level, one per biomarker (other keys are ignored).
+    #[serde(flatten)]
+    other: BTreeMap<String, String>,
 }
 
 #[post("/trials/{id}/participants")]
@@ -106,6 +121,12 @@ pub(super) async fn enrol_page(
     let key = Some(form.idempotency_key.clone()).filter(|k| !k.is_empty());
     let start = Some(form.start_date.trim().to_owned()).filter(|d| !d.is_empty());
     let subject = form.subject_id.clone();
+    let biomarkers: BTreeMap<String, String> = form
+        .other
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(BIOMARKER_FIELD)?.to_owned(), v.clone())))
+        .collect();
+    let given = biomarkers.clone();
     let outcome = fixable(
         call(&state, move |s| {
             if !eligible {
@@ -115,8 +136,11 @@ pub(super) async fn enrol_page(
                         .into(),
                 });
             }
-            let assignment =
-                s.enrol_starting(&actor, &trial, &subject, key.as_deref(), start.as_deref())?;
+            let assignment = if given.is_empty() {
+                s.enrol_starting(&actor, &trial, &subject, key.as_deref(), start.as_deref())?
+            } else {
+                s.enrol_with_biomarkers(&actor, &trial, &subject, key.as_deref(), given)?
+            };
             Ok((
                 s.assignment_view(&actor, &assignment)?,
                 assignment.subject_id,
@@ -149,6 +173,7 @@ pub(super) async fn enrol_page(
                 subject_id: String::new(),
                 start_date: String::new(),
                 eligible: false,
+                biomarkers: BTreeMap::new(),
             })
         }
         Err(error) => form_again(
@@ -163,6 +188,7 @@ pub(super) async fn enrol_page(
                 subject_id: form.subject_id,
                 start_date: form.start_date,
                 eligible,
+                biomarkers,
             },
         ),
     }
