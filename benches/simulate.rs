@@ -3,6 +3,10 @@
 //! allocation P(best)^0.5, superiority 0.99, inferiority 0.01, no outcome delay.
 //!
 //! Run with `cargo bench --bench simulate`. Target: 1,000 trials single-threaded in ≤ 0.3 s.
+//!
+//! Also the shipped precision design `protocols/precision-ispy2.toml` (7 subtypes, 10
+//! signatures, 4 arms and a control, graduation), in its HER2-positive scenario. Target: 1,000
+//! trials single-threaded in ≤ 10 s.
 
 #![expect(
     missing_docs,
@@ -87,5 +91,37 @@ fn simulate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, simulate);
+fn precision(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/protocols/precision-ispy2.toml"
+    );
+    let Ok(protocol) = Protocol::load(std::path::Path::new(path)) else {
+        panic!("the shipped precision design must be valid");
+    };
+    let Ok(scenario) = SimScenario::from_protocol(&protocol, "neratinib-in-her2-pos", &[]) else {
+        panic!("scenario");
+    };
+    let plan = SimulationPlan {
+        scenario,
+        reps: 1000,
+        seed: 2026,
+        threads: 1,
+        selection: Selection::None,
+    };
+    let mut group = c.benchmark_group("simulate/precision-ispy2, HER2-positive scenario");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(40));
+    group.bench_function("1000 trials, 1 thread(s)", |b| {
+        b.iter(|| {
+            run_replicates(&protocol, &plan, &|| {})
+                .map(|t| t.len())
+                .ok()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, simulate, precision);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ mod common;
 use actix_web::http::StatusCode;
 use bayestrial::export::{replay_export, verify_export, ExportFormat, ReplayOutcome};
 use bayestrial::service::{Exporter, Role};
-use common::{api_post, World};
+use common::{api_post, page, World};
 use serde_json::json;
 
 /// Two biomarkers (HR+/HER2+ ineligible), a control and two arms (`a` in HR-negative subtypes
@@ -211,6 +211,34 @@ async fn a_precision_trial_runs_live_through_the_api() {
         "biomarkers and strata are logged"
     );
     world.told_statisticians_and_dmc_only("graduated in signature");
+
+    // The statistician's dashboard shows each stratum and signature; a coordinator has none.
+    let (stat, _) = world.session("stat", Role::Statistician);
+    let dashboard = page(&app, &stat, &format!("/trials/{id}/dashboard")).await;
+    assert_eq!(dashboard.status, StatusCode::OK, "{}", dashboard.body);
+    for part in [
+        "id=\"strata-table\"",
+        "id=\"signatures-table\"",
+        "HR=neg HER2=pos",
+    ] {
+        assert!(dashboard.body.contains(part), "{part}");
+    }
+    assert!(
+        dashboard.body.contains("graduated at look"),
+        "a graduation on the dashboard"
+    );
+    let (coordinator, _) = world.session("coord", Role::Coordinator);
+    let refused = page(&app, &coordinator, &format!("/trials/{id}/dashboard")).await;
+    assert!(
+        !refused.body.contains("strata-table"),
+        "no per-stratum result for a coordinator"
+    );
+    let trial_page = page(&app, &coordinator, &format!("/trials/{id}")).await;
+    assert!(
+        !trial_page.body.contains("graduated"),
+        "{}",
+        trial_page.body
+    );
 
     // Offline: the export verifies and replays.
     let report = verify_export(&bytes, None).expect("readable");

@@ -65,7 +65,8 @@ pub use views::{
     AllocationPoint, ArmPosterior, ArmView, AssignmentView, AuditEntry, AuditField, AuditPage,
     DiffHunk, DiffLine, ExportChoice, LineChange, LookResult, MeasurementDue, NoEnrolment,
     OutcomeDue, OutcomeFilter, ParticipantDetail, ParticipantList, ParticipantQuery,
-    ParticipantView, RecommendationView, SignatureView, StatusTone, ThresholdLine, TimelineEntry,
+    ParticipantView, PrecisionResults, RecommendationView, SignatureArm, SignatureResult,
+    SignatureView, StatusTone, StratumArm, StratumResult, ThresholdLine, TimelineEntry,
     TrialListing, TrialResults, TrialView, VersionDetail, VersionState, VersionView, WorkList,
     MAX_SEARCH_CHARS, PARTICIPANTS_PER_PAGE, WORK_LIST_ROWS,
 };

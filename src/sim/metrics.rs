@@ -311,8 +311,14 @@ impl Metrics {
             .iter()
             .filter_map(|t| t.selection(selection).map(|s| (s, t.posterior_mean[s])))
             .collect();
-        let rmse_selected = (!selected.is_empty()).then(|| {
-            (selected
+        // Arms whose truth differs between strata (precision designs) have no single truth.
+        let defined: Vec<(usize, f64)> = selected
+            .iter()
+            .copied()
+            .filter(|&(s, _)| truth[s].is_finite())
+            .collect();
+        let rmse_selected = (!defined.is_empty() && defined.len() == selected.len()).then(|| {
+            (defined
                 .iter()
                 .map(|&(s, m)| (m - truth[s]).powi(2))
                 .sum::<f64>()
@@ -324,7 +330,8 @@ impl Metrics {
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
                 (l.min(v), h.max(v))
             });
-        let ideal_design_percentage = (hi > lo && !selected.is_empty()).then(|| {
+        let every_truth = truth.iter().all(|t| t.is_finite());
+        let ideal_design_percentage = (hi > lo && !selected.is_empty() && every_truth).then(|| {
             let expected =
                 selected.iter().map(|&(s, _)| truth[s]).sum::<f64>() / selected.len() as f64;
             match protocol.outcome.better {

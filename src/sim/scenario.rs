@@ -14,7 +14,8 @@ use statrs::distribution::{ContinuousCDF, Normal};
 pub struct SimScenario {
     /// Scenario name.
     pub name: String,
-    /// True parameter per protocol arm (same order as `protocol.arms`).
+    /// True parameter per protocol arm (same order as `protocol.arms`); in a precision design
+    /// NaN for an arm whose truth differs between strata (see `strata`).
     pub truth: Vec<f64>,
     /// Residual SD for continuous outcomes.
     pub sd: Option<f64>,
@@ -99,6 +100,14 @@ impl SimScenario {
             for (arm, value) in overrides {
                 if let Some(index) = protocol.arms.iter().position(|a| &a.id == arm) {
                     strata.truth[index].iter_mut().for_each(|t| *t = *value);
+                }
+            }
+            // An arm has one true value only when it is the same in every stratum; otherwise
+            // its truth is per stratum and the per-arm figures that need one (RMSE, the ideal
+            // design percentage) are not defined for it.
+            for (t, by_stratum) in truth.iter_mut().zip(&strata.truth) {
+                if by_stratum.iter().any(|x| x != t) {
+                    *t = f64::NAN;
                 }
             }
         }

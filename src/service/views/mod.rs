@@ -11,12 +11,14 @@
 mod audit;
 mod diff;
 mod participants;
+mod precision;
 mod trial;
 mod work;
 
 pub use participants::{
     OutcomeFilter, ParticipantList, ParticipantQuery, MAX_SEARCH_CHARS, PARTICIPANTS_PER_PAGE,
 };
+pub use precision::{PrecisionResults, SignatureArm, SignatureResult, StratumArm, StratumResult};
 pub use work::{MeasurementDue, OutcomeDue, WorkList, WORK_LIST_ROWS};
 
 pub use diff::{line_diff, DiffHunk, DiffLine, LineChange};
@@ -461,6 +463,8 @@ pub struct TrialResults {
     pub allocation_bounds: Option<[f64; 2]>,
     /// Participants randomised by fixed ratios before adaptation starts.
     pub burn_in: u32,
+    /// Precision designs: the results per stratum and per signature.
+    pub precision: Option<PrecisionResults>,
 }
 
 /// A participant as the viewer may see them.

@@ -481,5 +481,9 @@ fn results(conn: &mut store::DbConn, snapshot: &Snapshot) -> Result<TrialResults
         } else {
             0
         },
+        precision: protocol
+            .precision
+            .as_ref()
+            .and_then(|p| super::precision::precision_results(p, state, history)),
     })
 }

@@ -101,6 +101,10 @@ fn allocation_chart(ids: &[String], by_look: &[BTreeMap<String, f64>]) -> Result
                 .zip(by_look)
                 .filter_map(|(k, row)| row.get(id).map(|&p| (k, p)))
                 .collect();
+            if points.is_empty() {
+                // An arm no look allocated (one that may not enrol the stratum) has no line.
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(points.iter().copied(), style))?
                 .label(id.as_str())
@@ -233,6 +237,17 @@ pub(super) struct Bar {
     value: f64,
     mcse: Option<f64>,
     colour: RGBColor,
+}
+
+impl Bar {
+    /// A bar of height `value`, with a whisker when `mcse` is given.
+    pub(super) fn new(value: f64, mcse: Option<f64>, colour: RGBColor) -> Self {
+        Self {
+            value,
+            mcse,
+            colour,
+        }
+    }
 }
 
 /// A bar chart of shares (0 to 1) with optional whiskers; `text` is (caption, x, y label).

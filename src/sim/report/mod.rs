@@ -19,6 +19,7 @@ mod charts;
 mod design;
 mod format;
 mod nof1;
+mod precision;
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
@@ -89,25 +90,30 @@ pub fn render_html(protocol: &Protocol, report: &SimulationReport) -> Result<Str
     let run = Run::of(report);
     run.check(protocol)?;
     let ids: Vec<String> = protocol.arms.iter().map(|a| a.id.to_string()).collect();
-    let charts = [
-        allocation_figure(&ids, &report.metrics.allocation_by_look)?,
+    let (allocation, caption) = allocation_figure(&ids, &report.metrics.allocation_by_look)?;
+    let mut charts = vec![
+        (allocation, caption.to_owned()),
         (
             sample_size_chart(
                 &report.metrics.sample_size_histogram,
                 report.metrics.sample_size.mean,
             )?,
             "Distribution of the number of participants enrolled (share of trials per bin); \
-             the vertical line is the mean.",
+             the vertical line is the mean."
+                .to_owned(),
         ),
         (
             selection_chart(&ids, report)?,
             "Probability that each arm is selected (bars) with ±1.96 Monte Carlo standard \
-             errors (whiskers).",
+             errors (whiskers)."
+                .to_owned(),
         ),
     ];
+    charts.extend(precision::precision_charts(protocol, report, &ids)?);
     let mut page = String::new();
     write_page(&mut page, protocol, &run, &ids, &charts, |out| {
-        write_metrics(out, report, &ids)
+        write_metrics(out, report, &ids)?;
+        precision::write_precision_metrics(out, protocol, report, &ids)
     })
     .map_err(|e| SimError::Report(format!("formatting the page: {e}")))?;
     Ok(page)
@@ -128,12 +134,14 @@ pub fn render_nof1_html(
         (
             conclusion_chart(&ids, report)?,
             "How a patient's trial ends: the share of patients (bars) with ±1.96 Monte Carlo \
-             standard errors (whiskers).",
+             standard errors (whiskers)."
+                .to_owned(),
         ),
         (
             cycles_chart(protocol, report)?,
             "Cycles analysed per patient: the share of patients whose trial ended after each \
-             number of cycles.",
+             number of cycles."
+                .to_owned(),
         ),
     ];
     let mut page = String::new();
@@ -160,7 +168,7 @@ fn write_page(
     protocol: &Protocol,
     run: &Run<'_>,
     ids: &[String],
-    charts: &[(String, &str)],
+    charts: &[(String, String)],
     results: impl FnOnce(&mut String) -> fmt::Result,
 ) -> fmt::Result {
     let title = format!(
@@ -265,6 +273,7 @@ fn write_scenario(
         let truth = run.truth.get(id).copied().unwrap_or(f64::NAN);
         let written = spec.and_then(|s| s.truth.get(&arm.id)).copied();
         let note = match written {
+            _ if truth.is_nan() => "differs between strata (below)".to_owned(),
             Some(w) if w.to_bits() != truth.to_bits() => {
                 format!("overridden (protocol: {})", value(w))
             }
@@ -274,10 +283,44 @@ fn write_scenario(
             out,
             "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"note\">{note}</td></tr>",
             escape(id),
-            value(truth)
+            if truth.is_nan() { "—".to_owned() } else { value(truth) }
         )?;
     }
     writeln!(out, "</table>")?;
+    if let (Some(precision), Some(strata)) =
+        (&protocol.precision, spec.and_then(|s| s.strata.as_ref()))
+    {
+        write!(
+            out,
+            "<table id=\"truth-by-stratum\"><tr><th>stratum</th><th class=\"n\">prevalence</th>"
+        )?;
+        for id in ids {
+            write!(out, "<th class=\"n\">{}</th>", escape(id))?;
+        }
+        writeln!(out, "</tr>")?;
+        for (s, stratum) in precision.strata.iter().enumerate() {
+            write!(
+                out,
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td>",
+                escape(&stratum.label),
+                fixed(strata.prevalence[s], 4)
+            )?;
+            for (a, truth) in strata.truth.iter().enumerate() {
+                let cell = if precision.arm_strata[a].contains(s) {
+                    value(truth[s])
+                } else {
+                    "—".to_owned()
+                };
+                write!(out, "<td class=\"n\">{cell}</td>")?;
+            }
+            writeln!(out, "</tr>")?;
+        }
+        writeln!(
+            out,
+            "</table>\n<p class=\"note\">True response rate of each arm in each stratum, as the \
+             protocol writes the scenario (— where the arm may not enrol).</p>"
+        )?;
+    }
     if let Some(spec) = spec {
         writeln!(out, "<table class=\"kv\">")?;
         writeln!(

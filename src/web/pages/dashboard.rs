@@ -93,6 +93,8 @@ pub struct Results {
     pub comparison_chart: Chart,
     /// The allocation.
     pub allocation_chart: Chart,
+    /// Precision designs: per stratum and per signature.
+    pub precision: Option<super::dashboard_strata::PrecisionLines>,
 }
 
 fn fixed(x: Option<f64>, digits: usize) -> String {
@@ -245,6 +247,10 @@ fn results_lines(trial: &TrialView, results: &TrialResults) -> Results {
         posterior_chart,
         comparison_chart: charts::comparison(results),
         allocation_chart: charts::allocation(results),
+        precision: results
+            .precision
+            .as_ref()
+            .map(super::dashboard_strata::precision_lines),
     }
 }
 

@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod dashboard;
+mod dashboard_strata;
 mod nof1;
 mod participants;
 mod protocols;
