@@ -55,6 +55,17 @@ pub(super) fn precision(
         .zip(raw.arm.iter().flat_map(|a| a.get_ref()))
         .enumerate()
     {
+        // Enrolment opens an arm that opens late (`opens_at` counts participants), and a
+        // subtype with no experimental arm open enrols nobody: a precision design whose arms
+        // opened late could wait for ever. Its arms open at the start.
+        if let (Some(opens_at), Some(n)) = (&raw_arm.get_ref().opens_at, spec.opens_at) {
+            c.error(
+                &opens_at.span(),
+                &format!("arm[{i}].opens_at"),
+                format!("the arms of a precision design open at the start; remove opens_at = {n}"),
+            );
+            ok = false;
+        }
         let path = format!("arm[{i}].strata");
         let set = match &raw_arm.get_ref().strata {
             None => Some(eligible),
@@ -656,6 +667,15 @@ truth = { b = 0.5 }
             e.contains("graduation: is a key of precision designs"),
             "{e}"
         );
+    }
+
+    /// An arm of a precision design that would open late is refused where it says so.
+    #[test]
+    fn a_precision_arm_that_opens_late_is_refused() {
+        let text = BASE.replacen("id = \"a\"\n", "id = \"a\"\nopens_at = 50\n", 1);
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains("arm[1].opens_at"), "{e}");
+        assert!(e.contains("open at the start"), "{e}");
     }
 
     /// An n-of-1 design has no precision layer either: its precision keys are refused.
