@@ -52,7 +52,12 @@ impl Engine<'_> {
         let mut look = PrecisionLook::default();
         let mut weights = [0.0_f64; MAX_ARMS];
         for s in 0..strata.count {
-            let (open, count, control) = self.allocation_weights(state, s, &mut weights)?;
+            // A stratum with no arm open has no allocation weights (nothing to compare).
+            let (open, count, control) = if state.open_in(s).next().is_some() {
+                self.allocation_weights(state, s, &mut weights)?
+            } else {
+                ([0; MAX_ARMS], 0, None)
+            };
             let competing = |arm: usize| {
                 open[..count]
                     .iter()
@@ -184,6 +189,11 @@ impl Engine<'_> {
             arms
         };
         for arm in arms {
+            // A `[decision]` rule of this look may have dropped the arm or made it the control.
+            let active = state.arms[arm].status == super::super::ArmStatus::Active;
+            if !active || state.control == Some(arm) {
+                continue;
+            }
             let outcomes = state.arms[arm].model.observations();
             if outcomes < u64::from(graduation.min_participants) {
                 continue;
